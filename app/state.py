@@ -1,0 +1,40 @@
+"""Session-state keys (constants) and getters. Widget keys carry the page name ("data.target")."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from core.config import DataConfig
+
+__all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source"]
+
+#: the DataSource the whole app is working on (demo by default).
+DATA_SOURCE = "data_source"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """What to load: the bundled demo, or uploaded files (name, bytes) with a mapping config."""
+
+    kind: str = "demo"                      # "demo" | "upload"
+    events: tuple[tuple[str, bytes], ...] = ()  # one or more uploaded files (name, content)
+    labels: tuple[str, bytes] | None = None
+    config: DataConfig = field(default_factory=lambda: DataConfig(target="in_hospital_death"))
+
+    @property
+    def label(self) -> str:
+        if self.kind == "demo":
+            return "Demo cohort (synthetic)"
+        names = ", ".join(n for n, _ in self.events)
+        return names + (f" + labels {self.labels[0]}" if self.labels else "")
+
+
+def get_source() -> DataSource:
+    if DATA_SOURCE not in st.session_state:
+        st.session_state[DATA_SOURCE] = DataSource()
+    return st.session_state[DATA_SOURCE]
+
+
+def set_source(source: DataSource) -> None:
+    st.session_state[DATA_SOURCE] = source

@@ -1,0 +1,46 @@
+"""Command-line entry point: ``python -m core <command> ...``.
+
+Each sub-command lives in ``core/commands/<name>.py`` with ``add_parser(subparsers)``
+and ``run(args) -> int``. User errors (:class:`core.exceptions.CoreError`) print a
+message and exit 2; they never show a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from core.exceptions import CoreError
+
+__all__ = ["main"]
+
+#: sub-command modules under core.commands, in help order.
+COMMANDS = ("validate", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core",
+                                     description="Clinical time-series analytics: validate data, train and "
+                                                 "compare models, explain them, measure time order.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"core.commands.{name}")
+        p = module.add_parser(sub)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except CoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"error: file not found: {err.filename}. Check the path and try again.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

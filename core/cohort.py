@@ -1,0 +1,179 @@
+"""The in-memory cohort every other module works on.
+
+A :class:`Cohort` is what ingestion produces from any supported input format:
+
+* ``events``: long form, one observation per row, columns
+  ``patient_id`` (categorical of str), ``time_hours`` (float64, hours since
+  the patient's first record or since admission), ``variable`` (categorical
+  of str), ``value`` (float64, finite). Sorted by patient, then time.
+* ``static``: one row per patient (index ``patient_id``, str), one float
+  column per static attribute (Age, Gender, ...); NaN where unknown.
+* ``labels``: binary outcome per patient (index ``patient_id``, int8 0/1),
+  ``None`` when no target was given.
+* ``catalogue``: one row per variable with counts and coverage.
+* ``report``: the :class:`~core.validation.ValidationReport` of the load.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from core.validation import ValidationReport
+
+__all__ = ["Cohort", "EVENT_COLUMNS", "build_catalogue", "make_cohort"]
+
+EVENT_COLUMNS = ("patient_id", "time_hours", "variable", "value")
+
+
+@dataclass
+class Cohort:
+    """Events, static attributes, labels and a variable catalogue of one data set."""
+
+    events: pd.DataFrame
+    static: pd.DataFrame
+    labels: pd.Series | None
+    target: str | None
+    catalogue: pd.DataFrame
+    report: ValidationReport = field(default_factory=ValidationReport)
+    source: str = ""
+    #: outcome columns found beside the target (never used as features).
+    other_outcomes: pd.DataFrame | None = None
+
+    # -- identities -----------------------------------------------------------
+    @property
+    def patient_ids(self) -> np.ndarray:
+        """All patients with at least one event or static attribute, sorted (str)."""
+        ids = set(self.events["patient_id"].astype(str).unique()) | set(self.static.index.astype(str))
+        return np.array(sorted(ids), dtype=object)
+
+    @property
+    def labelled_ids(self) -> np.ndarray:
+        """Patients that have data *and* a label, sorted (str). These can train and test."""
+        if self.labels is None:
+            return np.array([], dtype=object)
+        have = set(self.patient_ids)
+        return np.array(sorted(p for p in self.labels.index if p in have), dtype=object)
+
+    @property
+    def series_variables(self) -> list[str]:
+        return sorted(map(str, self.events["variable"].cat.categories)) if len(self.events) else []
+
+    @property
+    def static_variables(self) -> list[str]:
+        return [str(c) for c in self.static.columns]
+
+    @property
+    def n_patients(self) -> int:
+        return len(self.patient_ids)
+
+    @property
+    def prevalence(self) -> float | None:
+        if self.labels is None or not len(self.labels):
+            return None
+        return float(self.labels.loc[self.labelled_ids].mean()) if len(self.labelled_ids) else None
+
+    # -- slicing --------------------------------------------------------------
+    def subset(self, patient_ids) -> "Cohort":
+        """A cohort restricted to ``patient_ids`` (order of events kept)."""
+        keep = pd.Index([str(p) for p in patient_ids])
+        events = self.events[self.events["patient_id"].isin(keep)].copy()
+        events["patient_id"] = events["patient_id"].cat.remove_unused_categories()
+        static = self.static.loc[self.static.index.intersection(keep)]
+        labels = None if self.labels is None else self.labels.loc[self.labels.index.intersection(keep)]
+        return replace(self, events=events.reset_index(drop=True), static=static, labels=labels,
+                       catalogue=build_catalogue(events, static))
+
+    def patient_events(self, patient_id: str) -> pd.DataFrame:
+        """Events of one patient (time-sorted)."""
+        ev = self.events
+        return ev[ev["patient_id"] == str(patient_id)].reset_index(drop=True)
+
+    def fingerprint(self) -> str:
+        """A short content hash of events, static attributes and labels.
+
+        Saved with every run so a result can be traced to the exact data.
+        """
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self.events, index=False).values.tobytes())
+        h.update(pd.util.hash_pandas_object(self.static, index=True).values.tobytes())
+        if self.labels is not None:
+            h.update(pd.util.hash_pandas_object(self.labels, index=True).values.tobytes())
+        return h.hexdigest()[:16]
+
+
+def build_catalogue(events: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
+    """One row per variable: kind, observations, patients, coverage and value summary.
+
+    ``coverage`` is the fraction of all patients with at least one observation;
+    ``obs_per_patient`` the mean number of observations among those patients.
+    """
+    n_total = len(set(events["patient_id"].astype(str).unique()) | set(static.index.astype(str))) or 1
+    rows = []
+    if len(events):
+        g = events.groupby("variable", observed=True)
+        stats = g["value"].agg(["count", "mean", "std", "min", "median", "max"])
+        npat = g["patient_id"].nunique()
+        for var, s in stats.iterrows():
+            rows.append({"variable": str(var), "kind": "time series", "n_obs": int(s["count"]),
+                         "n_patients": int(npat[var]), "coverage": npat[var] / n_total,
+                         "obs_per_patient": s["count"] / max(npat[var], 1),
+                         "mean": s["mean"], "std": s["std"], "min": s["min"],
+                         "median": s["median"], "max": s["max"]})
+    for col in static.columns:
+        v = static[col].dropna()
+        rows.append({"variable": str(col), "kind": "static", "n_obs": int(v.size),
+                     "n_patients": int(v.size), "coverage": v.size / n_total, "obs_per_patient": 1.0,
+                     "mean": v.mean(), "std": v.std(), "min": v.min(), "median": v.median(), "max": v.max()})
+    cols = ["variable", "kind", "n_obs", "n_patients", "coverage", "obs_per_patient",
+            "mean", "std", "min", "median", "max"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels: pd.Series | None = None,
+                *, target: str | None = None, source: str = "", report: ValidationReport | None = None,
+                other_outcomes: pd.DataFrame | None = None) -> Cohort:
+    """Build a :class:`Cohort` from already-clean frames, normalising dtypes and order.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Columns ``patient_id, time_hours, variable, value``; values must be finite.
+    static : DataFrame, optional
+        Index = patient id, one numeric column per static attribute.
+    labels : Series, optional
+        Index = patient id, values 0/1.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"patient_id": ["a", "a"], "time_hours": [0.0, 1.5],
+    ...                    "variable": ["HR", "HR"], "value": [80.0, 90.0]})
+    >>> make_cohort(ev, labels=pd.Series({"a": 1})).n_patients
+    1
+    """
+    ev = pd.DataFrame({
+        "patient_id": events["patient_id"].astype(str),
+        "time_hours": events["time_hours"].astype("float64"),
+        "variable": events["variable"].astype(str),
+        "value": events["value"].astype("float64"),
+    })
+    ev = ev.sort_values(["patient_id", "time_hours"], kind="stable").reset_index(drop=True)
+    ev["patient_id"] = ev["patient_id"].astype("category")
+    ev["variable"] = ev["variable"].astype("category")
+    if static is None:
+        static = pd.DataFrame(index=pd.Index([], name="patient_id", dtype=object))
+    static = static.copy()
+    static.index = static.index.astype(str)
+    static.index.name = "patient_id"
+    static = static.astype("float64").sort_index()
+    if labels is not None:
+        labels = labels.copy()
+        labels.index = labels.index.astype(str)
+        labels.index.name = "patient_id"
+        labels = labels.astype("int8").sort_index()
+        labels.name = target or labels.name or "label"
+    return Cohort(events=ev, static=static, labels=labels, target=target or (labels.name if labels is not None else None),
+                  catalogue=build_catalogue(ev, static), report=report or ValidationReport(),
+                  source=source, other_outcomes=other_outcomes)

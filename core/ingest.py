@@ -1,0 +1,701 @@
+"""From user files to a validated :class:`~core.cohort.Cohort`.
+
+``validate_data`` reads the events (and optional labels), detects the layout and columns,
+parses times and values, separates static attributes from time series, attaches labels and
+records every problem in a :class:`~core.validation.ValidationReport`. Unusable rows are
+excluded *and counted*; nothing is dropped silently. ``load_cohort`` is the strict variant
+that raises :class:`~core.exceptions.ValidationFailed` when training would be impossible.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.cohort import Cohort, make_cohort
+from core.config import DataConfig
+from core.exceptions import CohortError, DataReadError, ValidationFailed
+from core.readers import RawTable, Source, read_table
+from core.validation import ValidationReport
+
+__all__ = ["ColumnMapping", "detect_columns", "validate_data", "load_cohort", "parse_time_hours"]
+
+# Column-name candidates, compared after lower-casing and dropping " _-.".
+_PATIENT_NAMES = ["patientid", "patient", "subjectid", "subject", "recordid", "record", "stayid", "icustayid",
+                  "hadmid", "encounterid", "encounter", "admissionid", "pid", "id", "mrn"]
+_TIME_NAMES = ["timehours", "time", "hours", "hour", "hoursfromadmission", "charttime", "timestamp", "datetime",
+               "date", "t", "offset", "elapsed", "reltime", "chartdatetime"]
+_VARIABLE_NAMES = ["variable", "parameter", "param", "variablename", "item", "itemname", "label", "measurement",
+                   "feature", "name", "var", "code", "vital", "test"]
+_VALUE_NAMES = ["value", "valuenum", "val", "result", "reading", "measurementvalue", "numericvalue", "amount"]
+_TARGET_NAMES = ["inhospitaldeath", "mortality", "death", "died", "hospitalexpireflag", "outcome", "label",
+                 "target", "y"]
+#: descriptors that are attributes of the stay, not time series (PhysioNet 2012 and common exports).
+_STATIC_NAMES = {"age", "gender", "sex", "height", "icutype", "weight", "ethnicity", "race", "admissiontype",
+                 "admissionweight", "bmi", "unittype"}
+#: names that describe what happened after the prediction time: outcomes, never features.
+_LEAKY = re.compile(r"(length_?of_?stay|\blos\b|^los_|surviv|death|mortal|died|expire|discharge|outcome|"
+                    r"readmi|saps|sofa|apache)", re.IGNORECASE)
+_HHMM = re.compile(r"^\s*\d{1,4}:\d{2}(:\d{2})?\s*$")
+
+
+def _norm(name: object) -> str:
+    return re.sub(r"[\s_\-.]", "", str(name)).lower()
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which input columns play which role (``None`` where absent)."""
+
+    layout: str            # "long" | "wide"
+    patient: str
+    time: str
+    variable: str | None = None
+    value: str | None = None
+    target: str | None = None
+
+
+def _find(columns: list, candidates: list[str], exclude: set) -> str | None:
+    normed = {_norm(c): c for c in columns if c not in exclude}
+    for cand in candidates:
+        if cand in normed:
+            return normed[cand]
+    return None
+
+
+def _columns_fix(columns: list, flag: str, role: str) -> str:
+    shown = ", ".join(repr(str(c)) for c in columns[:12])
+    return (f"Columns found: {shown}. Name the {role} column with {flag} (CLI) or in the column mapping "
+            "(app).")
+
+
+def detect_columns(frame: pd.DataFrame, config: DataConfig) -> ColumnMapping:
+    """Find the patient, time, variable and value columns (overrides in ``config`` win).
+
+    Raises
+    ------
+    CohortError
+        When a required column is missing or an override names a column that does not exist.
+    """
+    cols = list(frame.columns)
+    for flag, given in (("--patient-col", config.patient_col), ("--time-col", config.time_col),
+                        ("--variable-col", config.variable_col), ("--value-col", config.value_col)):
+        if given is not None and given not in cols:
+            raise CohortError(f"Column {given!r} given with {flag} is not in the events file. "
+                              + _columns_fix(cols, flag, flag[2:-4]))
+    used: set = set()
+    patient = config.patient_col or _find(cols, _PATIENT_NAMES, used)
+    if patient is None:
+        raise CohortError("No patient id column was recognised in the events file. "
+                          + _columns_fix(cols, "--patient-col", "patient id"))
+    used.add(patient)
+    time = config.time_col or _find(cols, _TIME_NAMES, used)
+    if time is None:
+        raise CohortError("No time column was recognised in the events file (expected e.g. 'time', 'hours', "
+                          "'charttime'). " + _columns_fix(cols, "--time-col", "time"))
+    used.add(time)
+    target = config.target if config.target in cols else None
+    if target:
+        used.add(target)
+    variable = config.variable_col or _find(cols, _VARIABLE_NAMES, used)
+    value = config.value_col or _find(cols, _VALUE_NAMES, used | ({variable} if variable else set()))
+    layout = config.layout
+    if layout == "auto":
+        layout = "long" if variable is not None and value is not None else "wide"
+    if layout == "long" and (variable is None or value is None):
+        missing = "variable" if variable is None else "value"
+        raise CohortError(f"Long layout needs a {missing} column, but none was recognised. "
+                          + _columns_fix(cols, f"--{missing}-col", missing)
+                          + " Or use --layout wide for one column per variable.")
+    if layout == "wide":
+        variable = value = None
+        if len([c for c in cols if c not in used]) == 0:
+            raise CohortError("The events file has no measurement columns besides patient and time. "
+                              + _columns_fix(cols, "--variable-col", "variable"))
+    return ColumnMapping(layout, patient, time, variable, value, target)
+
+
+# -- parsing -------------------------------------------------------------------
+
+def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto") -> tuple[np.ndarray, str]:
+    """Convert a time column to float hours; unparseable entries become NaN.
+
+    Numbers are hours; ``HH:MM`` (or ``HH:MM:SS``) is elapsed time; date-times become hours since
+    each patient's first record. Returns ``(hours, detected_format)``.
+    """
+    if fmt == "auto":
+        if pd.api.types.is_numeric_dtype(raw):
+            fmt = "hours"
+        else:
+            sample = raw.dropna().astype(str).head(200)
+            if len(sample) and sample.str.match(_HHMM).mean() > 0.8:
+                fmt = "hhmm"
+            elif len(sample) and pd.to_numeric(sample, errors="coerce").notna().mean() > 0.8:
+                fmt = "hours"
+            else:
+                fmt = "datetime"
+    if fmt == "hours":
+        return pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64"), fmt
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        stamps = raw
+    elif fmt == "hhmm":
+        s = raw.astype("string[pyarrow]").str.strip()
+        parts = s.str.split(":", n=2, expand=True)
+        h = pd.to_numeric(parts[0], errors="coerce")
+        m = pd.to_numeric(parts[1], errors="coerce") if parts.shape[1] > 1 else np.nan
+        sec = pd.to_numeric(parts[2], errors="coerce").fillna(0) if parts.shape[1] > 2 else 0.0
+        bad = ~s.str.match(_HHMM.pattern).fillna(False).astype(bool) | (m >= 60)
+        hours = np.array((h + m / 60.0 + sec / 3600.0).astype("float64").to_numpy(dtype="float64", na_value=np.nan))
+        hours[bad.to_numpy(dtype=bool)] = np.nan
+        return hours, fmt
+    else:
+        stamps = pd.to_datetime(raw, errors="coerce", format="ISO8601", utc=True)
+    first = stamps.groupby(patients.to_numpy(), sort=False).transform("min")
+    return ((stamps - first).dt.total_seconds() / 3600.0).to_numpy(dtype="float64", na_value=np.nan), "datetime"
+
+
+def _examples(frame: pd.DataFrame, mask: np.ndarray, table: RawTable, cols: list[str], n: int = 3) -> list[str]:
+    idx = np.flatnonzero(mask)[:n]
+    out = []
+    for i in idx:
+        where = f"row {int(frame['_line'].iat[i])}" if "_line" in frame else f"patient {frame['patient_id'].iat[i]}"
+        vals = ", ".join(f"{c}={frame[c].iat[i]!r}" for c in cols if c in frame)
+        out.append(f"{where}: {vals}")
+    return out
+
+
+# -- main entry points -------------------------------------------------------------
+
+def validate_data(events: Source, labels: Source | None = None, *,
+                  config: DataConfig | None = None) -> tuple[Cohort | None, ValidationReport]:
+    """Read, check and assemble a cohort; never raises for bad *data*.
+
+    Returns
+    -------
+    cohort : Cohort or None
+        ``None`` when nothing usable could be built (unreadable file, missing columns...).
+        A cohort is returned even when it cannot be *trained* on (e.g. labels missing), so
+        it can still be explored; ``report.ok`` says whether training is possible.
+    report : ValidationReport
+        Errors, warnings, excluded-row counts and a summary.
+    """
+    config = config or DataConfig()
+    report = ValidationReport()
+    try:
+        table = read_table(events)
+    except DataReadError as err:
+        report.error("unreadable_events", str(err), fix="See the message: re-export or convert the file.")
+        return None, report
+    for note in table.notes:
+        report.info("read", f"{table.name}: {note}")
+    try:
+        frame, static_from_cols, labels_from_cols, mapping = _to_long(table, config, report)
+    except CohortError as err:
+        report.error("columns", str(err), fix="Map the columns explicitly (see the message).")
+        return None, report
+    events_df, static_df = _clean_long(frame, table, config, report)
+    if static_from_cols is not None:
+        static_df = static_df.combine_first(static_from_cols) if len(static_df) else static_from_cols
+    static_df = _apply_static_sentinels(static_df, config, report)
+
+    label_series, other_outcomes = None, None
+    target = config.target
+    if labels is not None or table.outcomes is not None:
+        label_series, other_outcomes, target = _read_labels(labels, table, config, report)
+    elif labels_from_cols is not None:
+        label_series = labels_from_cols
+    elif config.target is not None:
+        report.error("no_target", f"The target {config.target!r} is neither a column of the events file nor "
+                     "given in a labels file.", fix="Give the labels file (--labels) or the right --target "
+                     "column name.")
+
+    if len(events_df) == 0 and len(static_df) == 0:
+        report.error("no_rows", "No usable rows remain after validation (see the exclusions above).",
+                     fix="Fix the problems listed, or check that the right columns were mapped.")
+        return None, report
+    cohort = make_cohort(events_df, static_df, label_series, target=target, source=table.name, report=report,
+                         other_outcomes=other_outcomes)
+    _check_labels_vs_patients(cohort, config, report)
+    report.rows_used = int(len(cohort.events)) + int(report.summary.pop("_static_rows", 0))
+    report.summary = {
+        "source": table.name,
+        "format": f"{table.fmt}, {mapping.layout} layout",
+        "columns": f"patient={mapping.patient!r}, time={mapping.time!r}"
+                   + (f", variable={mapping.variable!r}, value={mapping.value!r}" if mapping.layout == "long" else ""),
+        "patients": cohort.n_patients,
+        "rows used": int(len(cohort.events)),
+        "time-series variables": len(cohort.series_variables),
+        "static attributes": len(cohort.static_variables),
+        **({"target": cohort.target, "labelled patients": len(cohort.labelled_ids),
+            "positives": int(cohort.labels.loc[cohort.labelled_ids].sum()),
+            "prevalence": f"{cohort.prevalence:.2%}" if cohort.prevalence is not None else "n/a"}
+           if cohort.labels is not None else {"target": "none (exploration only)"}),
+    }
+    return cohort, report
+
+
+def load_cohort(events: Source, labels: Source | None = None, *, config: DataConfig | None = None) -> Cohort:
+    """Strict loader: like :func:`validate_data` but raises when any blocking error was found.
+
+    Raises
+    ------
+    ValidationFailed
+        Carrying the full report; ``str(err)`` is the printable report.
+
+    Examples
+    --------
+    >>> cohort = load_cohort("events.csv", "outcomes.csv", config=DataConfig(target="died"))  # doctest: +SKIP
+    """
+    cohort, report = validate_data(events, labels, config=config)
+    if cohort is None or not report.ok:
+        raise ValidationFailed(report)
+    return cohort
+
+
+# -- layout normalisation -----------------------------------------------------------
+
+def _to_long(table: RawTable, config: DataConfig, report: ValidationReport):
+    """Return (long frame with patient_id/time_raw/variable/value_raw[/_line], static, labels, mapping)."""
+    frame = table.frame
+    frame.columns = [str(c).strip() for c in frame.columns]
+    report.rows_read = int(len(frame))
+    if frame.columns.duplicated().any():
+        dup = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise CohortError(f"The events file has duplicate column names: {dup}. Rename them so each is unique.")
+    if table.fmt == "physionet":
+        frame = frame.rename(columns={"Time": "time", "Parameter": "variable", "Value": "value"})
+    mapping = detect_columns(frame, config)
+    pid = frame[mapping.patient]
+    n_missing_pid = int(pid.isna().sum() + (pid.astype(str).str.strip() == "").sum()) if pid.dtype == object or \
+        pd.api.types.is_string_dtype(pid) else int(pid.isna().sum())
+    line = None if table.first_line is None else np.arange(len(frame)) + table.first_line
+    labels_from_cols = None
+    static_cols = None
+    if mapping.target is not None:
+        labels_from_cols = _labels_from_column(frame, mapping, report)
+    if mapping.layout == "long":
+        out = pd.DataFrame({"patient_id": pid, "time_raw": frame[mapping.time],
+                            "variable": frame[mapping.variable], "value_raw": frame[mapping.value]})
+        if line is not None:
+            out["_line"] = line
+        extra = [c for c in frame.columns if c not in (mapping.patient, mapping.time, mapping.variable,
+                                                       mapping.value, mapping.target)]
+        if extra:
+            report.info("extra_columns", f"Columns not used in the long layout: {extra[:8]}",
+                        fix="Remove them, or use --layout wide if they are measurements.")
+    else:
+        value_cols = [c for c in frame.columns if c not in (mapping.patient, mapping.time, mapping.target)]
+        leaky = [c for c in value_cols if _LEAKY.search(str(c))]
+        if leaky:
+            report.warning("leakage_columns", f"Columns that look like outcomes were set aside and will never be "
+                           f"used as features: {leaky}", count=len(leaky), unit="columns",
+                           fix="If one is your target, pass it with --target; otherwise remove it from the events.")
+            value_cols = [c for c in value_cols if c not in leaky]
+        static_cols = _constant_columns(frame, mapping.patient, value_cols, config)
+        series_cols = [c for c in value_cols if c not in static_cols]
+        if static_cols:
+            report.info("static_columns", f"Columns constant within every patient, used as static attributes: "
+                        f"{static_cols[:10]}", count=len(static_cols), unit="columns")
+        base = pd.DataFrame({"patient_id": pid, "time_raw": frame[mapping.time]})
+        if line is not None:
+            base["_line"] = line
+        parts = []
+        for c in series_cols:
+            part = base.copy()
+            part["variable"] = c
+            part["value_raw"] = frame[c]
+            parts.append(part)
+        out = pd.concat(parts, ignore_index=True) if parts else base.assign(variable=pd.Series(dtype=str),
+                                                                                value_raw=np.nan).iloc[:0]
+        # In a wide table an empty cell is "not measured", not a broken row.
+        empty = out["value_raw"].isna() | (out["value_raw"].astype(str).str.strip() == "")
+        n_cells = int(empty.sum())
+        out = out[~empty.to_numpy()].reset_index(drop=True)
+        if n_cells:
+            report.info("wide_empty_cells", f"{n_cells:,} empty cells in the wide table mean 'not measured' "
+                        "(normal for sparse data).")
+        static_cols = _static_from_wide(frame, mapping.patient, static_cols) if static_cols else None
+        report.summary["_wide"] = True
+    if n_missing_pid:
+        pass  # counted in _clean_long
+    return out, static_cols, labels_from_cols, mapping
+
+
+def _constant_columns(frame: pd.DataFrame, patient: str, cols: list, config: DataConfig) -> list:
+    if config.static_variables is not None:
+        return [c for c in cols if c in config.static_variables]
+    g = frame.groupby(frame[patient].astype(str), sort=False)
+    nun = g[cols].nunique(dropna=True)
+    n_rows = g.size()
+    multi_row = n_rows > 1
+    if not multi_row.any():
+        return [c for c in cols if _norm(c) in _STATIC_NAMES]
+    out = []
+    for c in cols:
+        numeric = pd.to_numeric(frame[c], errors="coerce").notna().sum() >= 0.5 * frame[c].notna().sum()
+        if numeric and (nun.loc[multi_row, c] <= 1).all() and frame[c].notna().mean() > 0.5:
+            out.append(c)
+    return out
+
+
+def _static_from_wide(frame: pd.DataFrame, patient: str, cols: list) -> pd.DataFrame:
+    sub = frame[[patient] + cols].copy()
+    for c in cols:
+        sub[c] = pd.to_numeric(sub[c], errors="coerce")
+    static = sub.groupby(sub[patient].astype(str))[cols].first()
+    static.index.name = "patient_id"
+    return static
+
+
+def _labels_from_column(frame: pd.DataFrame, mapping: ColumnMapping, report: ValidationReport) -> pd.Series | None:
+    col = mapping.target
+    vals = pd.to_numeric(frame[col], errors="coerce")
+    pid = frame[mapping.patient].astype(str)
+    per = pd.DataFrame({"p": pid, "v": vals}).dropna().groupby("p")["v"]
+    nun = per.nunique()
+    bad = nun[nun > 1]
+    if len(bad):
+        report.error("target_not_constant", f"The target column {col!r} changes within a patient, so it is not a "
+                     "per-patient outcome.", count=len(bad), unit="patients",
+                     examples=[f"patient {p}" for p in bad.index[:3]],
+                     fix="Give one outcome per patient, e.g. in a separate labels file (--labels).")
+        return None
+    report.info("target_in_events", f"Labels taken from the events column {col!r} (constant per patient); the "
+                "column is not used as a feature.")
+    return _binary_labels(per.first(), col, report)
+
+
+# -- cleaning ---------------------------------------------------------------------
+
+def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig,
+                report: ValidationReport) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse, check and exclude row by row; return (events, static)."""
+    n0 = len(frame)
+    pid = frame["patient_id"]
+    pid_str = pid.astype("string").str.strip()
+    if pd.api.types.is_float_dtype(pid):  # 132539.0 -> "132539"
+        pid_str = pid.astype("Int64").astype("string")
+    frame = frame.assign(patient_id=pid_str)
+    var = frame["variable"].astype("string").str.strip()
+    frame = frame.assign(variable=var)
+
+    bad_pid = frame["patient_id"].isna().to_numpy() | (frame["patient_id"] == "").fillna(True).to_numpy()
+    frame = _exclude(frame, bad_pid, "missing_patient_id", report, table,
+                     "Rows without a patient id", "Fill in the patient id, or remove these rows.",
+                     ["patient_id", "variable"])
+
+    bad_var = frame["variable"].isna().to_numpy() | (frame["variable"] == "").fillna(True).to_numpy()
+    frame = _exclude(frame, bad_var, "empty_variable", report, table, "Rows with an empty variable name",
+                     "Give every measurement a variable name (e.g. HR), or remove these rows.",
+                     ["patient_id", "time_raw", "value_raw"])
+
+    leaky_vars = sorted({v for v in frame["variable"].unique() if _LEAKY.search(str(v))})
+    if leaky_vars:
+        mask = frame["variable"].isin(leaky_vars).to_numpy()
+        frame = _exclude(frame, mask, "leakage_variable", report, table,
+                         f"Variables that look like outcomes ({', '.join(leaky_vars[:6])}) were excluded so they can "
+                         "never become features", "If one of them is your target, give it with --target and a "
+                         "labels file; otherwise remove it from the events.", ["patient_id", "variable"])
+
+    hours, fmt = parse_time_hours(frame["time_raw"], frame["patient_id"], config.time_format)
+    report.info("time_format", f"Times read as {dict(hours='hours (numbers)', hhmm='HH:MM elapsed', datetime='date-times (hours since each patient first record)')[fmt]}.")
+    frame = frame.assign(time_hours=hours)
+    bad_time = np.isnan(hours)
+    if bad_time.mean() > 0.5 and len(frame) > 0:
+        report.error("time_unparseable", f"Most times ({bad_time.mean():.0%}) could not be parsed as {fmt}.",
+                     count=int(bad_time.sum()), examples=_examples(frame, bad_time, table, ["time_raw"]),
+                     fix="Give times as hours (e.g. 1.5), HH:MM since admission (e.g. 01:30), or ISO date-times "
+                         "(2024-01-31 13:45), and set --time-format if auto-detection guessed wrong.")
+    frame = _exclude(frame, bad_time, "bad_time", report, table, "Rows whose time could not be parsed",
+                     "Use hours (1.5), HH:MM (01:30) or ISO date-times (2024-01-31T13:45).", ["patient_id", "time_raw"])
+    t = frame["time_hours"].to_numpy()
+    frame = _exclude(frame, t < 0, "negative_time", report, table, "Rows with a negative time (before admission)",
+                     "Times must be hours since admission (>= 0). Shift them, or remove pre-admission rows.",
+                     ["patient_id", "time_raw"])
+    t = frame["time_hours"].to_numpy()
+    frame = _exclude(frame, t > config.max_time_hours, "absurd_time", report, table,
+                     f"Rows with an absurd time (more than {config.max_time_hours:,.0f} h after admission)",
+                     "Check the time unit (hours expected, not minutes or seconds), or raise --max-time-hours.",
+                     ["patient_id", "time_raw"])
+
+    raw = frame["value_raw"]
+    if pd.api.types.is_numeric_dtype(raw):
+        values = raw.to_numpy(dtype="float64", na_value=np.nan)
+        text_bad = np.zeros(len(raw), dtype=bool)
+    else:
+        s = raw.astype("string").str.strip()
+        values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        # decimal comma inside an otherwise comma-free file, e.g. "37,2"
+        comma = np.isnan(values) & s.str.fullmatch(r"-?\d+,\d+").fillna(False).to_numpy(dtype=bool)
+        if comma.any():
+            values[comma] = pd.to_numeric(s[comma].str.replace(",", ".", regex=False)).to_numpy()
+            report.warning("decimal_comma", "Values with a decimal comma were read as decimals.",
+                           count=int(comma.sum()), examples=_examples(frame, comma, table, ["value_raw"]),
+                           fix="Export with a decimal point, or use ';' as the delimiter.")
+        empty = s.isna().to_numpy(dtype=bool) | (s == "").fillna(True).to_numpy(dtype=bool) | \
+            s.str.lower().isin(["nan", "na", "n/a", "null", "none"]).fillna(False).to_numpy(dtype=bool)
+        text_bad = np.isnan(values) & ~empty
+    frame = frame.assign(value=values)
+    frame = _exclude(frame, text_bad, "non_numeric_value", report, table, "Rows whose value is not a number",
+                     "Values must be numeric (e.g. 7.4). Recode text results (e.g. 'positive' -> 1) or remove them.",
+                     ["patient_id", "variable", "value_raw"])
+    v = frame["value"].to_numpy()
+    frame = _exclude(frame, np.isnan(v), "missing_value", report, table, "Rows with an empty or NaN value",
+                     "Remove rows that carry no measurement, or fill in the value.", ["patient_id", "variable"])
+    v = frame["value"].to_numpy()
+    frame = _exclude(frame, np.isinf(v), "infinite_value", report, table, "Rows with an infinite value (inf)",
+                     "Replace +/-inf with the real measurement or remove the row.", ["patient_id", "variable", "value_raw"])
+
+    # Static attributes: known descriptors (or configured names) at the patient's first record.
+    frame = frame.drop(columns=["time_raw", "value_raw"])
+    static, frame = _split_static(frame, config, report)
+
+    # Sentinels in time series: only for variables with no other negative values.
+    if config.sentinel_values and len(frame):
+        is_sent = frame["value"].isin(config.sentinel_values).to_numpy()
+        if is_sent.any():
+            neg_other = frame.loc[(frame["value"] < 0).to_numpy() & ~is_sent, "variable"].unique()
+            mask = is_sent & ~frame["variable"].isin(neg_other).to_numpy()
+            frame = _exclude(frame, mask, "sentinel_value", report, table,
+                             f"Rows holding an 'unknown' code ({', '.join(f'{s:g}' for s in config.sentinel_values)}) "
+                             "in a variable that is otherwise never negative",
+                             "Nothing to do if these codes mean 'unknown'; otherwise set --sentinel to the codes "
+                             "your export uses (or 'none').", ["patient_id", "variable", "value"], level="warning")
+
+    dup = frame.duplicated(["patient_id", "time_hours", "variable", "value"]).to_numpy()
+    frame = _exclude(frame, dup, "duplicate_row", report, table, "Exact duplicate rows (same patient, time, "
+                     "variable and value) were kept once", "Nothing to do; de-duplicate the export to silence this.",
+                     ["patient_id", "time_hours", "variable"], level="warning")
+    same_slot = frame.duplicated(["patient_id", "time_hours", "variable"], keep=False).to_numpy()
+    if same_slot.any():
+        report.info("same_time_values", "Several different values for one variable at the same time (all kept; "
+                    "features average them)", count=int(same_slot.sum()),
+                    examples=_examples(frame, same_slot, table, ["variable", "time_hours", "value"]))
+    events = frame[["patient_id", "time_hours", "variable", "value"]]
+    if len(events) == 0 and n0 > 0:
+        report.error("no_usable_rows", "No usable measurement rows remain.",
+                     fix="Check the column mapping and the errors above.")
+    return events, static
+
+
+def _exclude(frame: pd.DataFrame, mask: np.ndarray, code: str, report: ValidationReport, table: RawTable,
+             message: str, fix: str, cols: list[str], level: str = "warning") -> pd.DataFrame:
+    mask = np.asarray(mask, dtype=bool)
+    n = int(mask.sum())
+    if not n:
+        return frame
+    report.add(level, code, message + " were excluded" if not message.endswith("kept once") and
+               "excluded" not in message else message, count=n, examples=_examples(frame, mask, table, cols), fix=fix)
+    report.exclude(code, n)
+    return frame[~mask].reset_index(drop=True)
+
+
+def _split_static(frame: pd.DataFrame, config: DataConfig, report: ValidationReport):
+    if not len(frame):
+        return pd.DataFrame(index=pd.Index([], name="patient_id")), frame
+    names = config.static_variables
+    cats = pd.Series(frame["variable"].unique())
+    if names is None:
+        known = [v for v in cats if _norm(v) in _STATIC_NAMES]
+        # Unknown variables observed at most once per patient and only at the first record are static too.
+        first_t = frame.groupby("patient_id", sort=False)["time_hours"].transform("min").to_numpy()
+        at_first = frame["time_hours"].to_numpy() == first_t
+        g = pd.DataFrame({"v": frame["variable"], "p": frame["patient_id"], "f": at_first})
+        agg = g.groupby("v", sort=False).agg(all_first=("f", "all"), n=("p", "size"), np_=("p", "nunique"))
+        n_pat = frame["patient_id"].nunique()
+        auto = [v for v, r in agg.iterrows() if r.all_first and r.n == r.np_ and r.np_ >= 0.5 * n_pat and n_pat > 1
+                and v not in known]
+        names = known + auto
+    else:
+        names = [v for v in cats if v in names]
+    if not names:
+        return pd.DataFrame(index=pd.Index([], name="patient_id")), frame
+    is_static_var = frame["variable"].isin(names).to_numpy()
+    first_t = frame.groupby("patient_id", sort=False)["time_hours"].transform("min").to_numpy()
+    # A descriptor recorded at the first record is the attribute; later records of the same
+    # variable (e.g. Weight re-measured) stay a time series.
+    take = is_static_var & (frame["time_hours"].to_numpy() <= first_t + 1e-9)
+    st_rows = frame[take]
+    static = st_rows.pivot_table(index="patient_id", columns="variable", values="value", aggfunc="first",
+                                 observed=True)
+    static.columns = [str(c) for c in static.columns]
+    static.index = static.index.astype(str)
+    static.index.name = "patient_id"
+    report.summary["_static_rows"] = int(take.sum())
+    report.info("static_attributes", f"Static attributes (one value per patient, taken from the first record): "
+                f"{', '.join(map(str, names))}", count=int(take.sum()))
+    return static, frame[~take].reset_index(drop=True)
+
+
+def _apply_static_sentinels(static: pd.DataFrame, config: DataConfig, report: ValidationReport) -> pd.DataFrame:
+    if not config.sentinel_values or static.empty:
+        return static
+    static = static.apply(pd.to_numeric, errors="coerce")
+    mask = static.isin(config.sentinel_values)
+    n = int(mask.to_numpy().sum())
+    if n:
+        per_col = mask.sum()
+        report.warning("static_sentinel", "Static attributes holding an 'unknown' code were set to missing: "
+                       + ", ".join(f"{c} {int(k):,}" for c, k in per_col[per_col > 0].items()),
+                       count=n, unit="values", examples=[f"patient {p}" for p in static.index[mask.any(axis=1)][:3]],
+                       fix="Nothing to do if the code means unknown; change it with --sentinel otherwise.")
+        static = static.mask(mask)
+    return static
+
+
+# -- labels -------------------------------------------------------------------------
+
+def _binary_labels(values: pd.Series, col: str, report: ValidationReport) -> pd.Series | None:
+    v = values.dropna()
+    uniq = sorted(pd.unique(v))
+    if set(uniq) <= {0, 1}:
+        out = v.astype("int8")
+    elif len(uniq) == 2:
+        report.error("target_not_binary", f"The target {col!r} has the two values {uniq}, not 0/1.",
+                     count=len(v), unit="patients",
+                     fix=f"Recode it as 0 (no event) and 1 (event), e.g. {uniq[0]} -> 0 and {uniq[1]} -> 1.")
+        return None
+    else:
+        shown = ", ".join(f"{u:g}" for u in uniq[:6]) + (" ..." if len(uniq) > 6 else "")
+        report.error("target_not_binary", f"The target {col!r} is not binary: it has {len(uniq)} distinct values "
+                     f"({shown}).", count=len(v), unit="patients",
+                     fix="Choose a 0/1 outcome column with --target (e.g. in_hospital_death), or threshold this one.")
+        return None
+    out.name = col
+    return out
+
+
+def _read_labels(labels: Source | None, table: RawTable, config: DataConfig, report: ValidationReport):
+    if labels is not None:
+        try:
+            lt = read_table(labels)
+        except DataReadError as err:
+            report.error("unreadable_labels", str(err), fix="Re-export the labels file as CSV.")
+            return None, None, config.target
+        frame, name = lt.frame, lt.name
+        for note in lt.notes:
+            report.info("read", f"{name}: {note}")
+    else:
+        frame, name = table.outcomes, f"{table.name} (outcomes file)"
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    cols = list(frame.columns)
+    if config.label_patient_col is not None and config.label_patient_col not in cols:
+        report.error("labels_columns", f"Column {config.label_patient_col!r} (--label-patient-col) is not in {name}.",
+                     fix=_columns_fix(cols, "--label-patient-col", "patient id"))
+        return None, None, config.target
+    pcol = config.label_patient_col or _find(cols, _PATIENT_NAMES, set())
+    if pcol is None:
+        report.error("labels_columns", f"No patient id column was recognised in {name}.",
+                     fix=_columns_fix(cols, "--label-patient-col", "patient id"))
+        return None, None, config.target
+    target = config.target
+    norm_target = {_norm(c): c for c in cols}
+    if target is not None and target not in cols and _norm(target) in norm_target:
+        target = norm_target[_norm(target)]
+    if target is None:
+        cands = [c for c in cols if c != pcol and _norm(c) in _TARGET_NAMES]
+        if len(cands) != 1:
+            binary = [c for c in cols if c != pcol and set(pd.to_numeric(frame[c], errors="coerce").dropna().unique())
+                      <= {0, 1}]
+            cands = cands or binary
+        if len(cands) != 1:
+            report.error("no_target", f"Which column of {name} is the outcome? Candidates: {cands or cols}.",
+                         fix="Name it with --target (e.g. --target in_hospital_death).")
+            return None, None, None
+        target = cands[0]
+    if target not in cols:
+        report.error("no_target", f"The target column {target!r} is not in {name}.",
+                     fix=_columns_fix(cols, "--target", "outcome"))
+        return None, None, target
+    pid = frame[pcol]
+    pid = (pid.astype("Int64") if pd.api.types.is_float_dtype(pid) else pid).astype("string").str.strip()
+    frame = frame.assign(**{pcol: pid})
+    frame = frame[frame[pcol].notna() & (frame[pcol] != "")]
+    vals = pd.to_numeric(frame[target], errors="coerce")
+    nonnum = vals.isna() & frame[target].notna() & (frame[target].astype(str).str.strip() != "")
+    if nonnum.any():
+        mapped = frame[target].astype(str).str.strip().str.lower().map(
+            {"true": 1, "false": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "died": 1, "dead": 1, "alive": 0,
+             "survived": 0})
+        if mapped[nonnum].notna().all():
+            vals = vals.fillna(mapped)
+            report.info("target_text", f"Text labels in {target!r} were read as 0/1 (yes/true -> 1).")
+        else:
+            ex = frame.loc[nonnum & mapped.isna(), [pcol, target]].head(3)
+            report.error("target_not_numeric", f"The target {target!r} has values that are not 0/1.",
+                         count=int((nonnum & mapped.isna()).sum()), unit="patients",
+                         examples=[f"patient {a}: {b!r}" for a, b in ex.itertuples(index=False)],
+                         fix="Recode the outcome as 0/1.")
+            return None, None, target
+    lab = pd.DataFrame({"p": frame[pcol].to_numpy(), "v": vals.to_numpy()})
+    n_missing = int(lab["v"].isna().sum())
+    if n_missing:
+        report.warning("label_missing", f"Patients with an empty {target!r} are unlabelled (kept for exploration, "
+                       "not for training)", count=n_missing, unit="patients",
+                       examples=[f"patient {p}" for p in lab.loc[lab["v"].isna(), "p"].head(3)],
+                       fix="Fill in the outcome, or leave them out of the labels file.")
+    lab = lab.dropna()
+    nun = lab.groupby("p")["v"].nunique()
+    conflict = nun[nun > 1]
+    if len(conflict):
+        report.error("label_conflict", "Patients with conflicting labels (listed twice with different outcomes).",
+                     count=len(conflict), unit="patients", examples=[f"patient {p}" for p in conflict.index[:3]],
+                     fix="Keep one outcome per patient in the labels file.")
+        return None, None, target
+    dup = lab["p"].duplicated()
+    if dup.any():
+        report.warning("label_duplicate", "Patients listed more than once in the labels file (same outcome; kept once).",
+                       count=int(dup.sum()), unit="rows", fix="De-duplicate the labels file.")
+    series = lab.drop_duplicates("p").set_index("p")["v"]
+    series.index.name = "patient_id"
+    out = _binary_labels(series, target, report)
+    other_cols = [c for c in cols if c not in (pcol, target)]
+    other = None
+    if other_cols:
+        leaky = [c for c in other_cols if _LEAKY.search(c)]
+        report.warning("leakage_outcomes", f"{name} holds other columns ({', '.join(other_cols)}). They are outcomes "
+                       f"or scores recorded after the prediction time{' (e.g. ' + ', '.join(leaky[:3]) + ')' if leaky else ''}, "
+                       "so they are kept aside and never used as features.", count=len(other_cols), unit="columns",
+                       fix="Nothing to do. To predict one of them instead, choose it with --target.")
+        other = frame.set_index(pcol)[other_cols]
+        other.index.name = "patient_id"
+        other = other[~other.index.duplicated()]
+    return out, other, target
+
+
+def _check_labels_vs_patients(cohort: Cohort, config: DataConfig, report: ValidationReport) -> None:
+    if cohort.labels is None:
+        if config.target is not None and not report.errors:
+            report.error("no_labels", "No labels could be attached.", fix="Give --labels and --target.")
+        return
+    have = set(cohort.patient_ids)
+    labelled = set(cohort.labels.index)
+    no_label = sorted(have - labelled)
+    orphan = sorted(labelled - have)
+    if no_label:
+        report.warning("patients_without_labels", "Patients with data but no label (kept for exploration, not "
+                       "used for training or testing)", count=len(no_label), unit="patients",
+                       examples=[f"patient {p}" for p in no_label[:3]],
+                       fix="Add their outcome to the labels file, or ignore this if they are unlabelled on purpose.")
+    if orphan:
+        report.warning("labels_without_patients", "Labels whose patient has no data in the events file (ignored)",
+                       count=len(orphan), unit="patients", examples=[f"patient {p}" for p in orphan[:3]],
+                       fix="Check that both files use the same patient ids (e.g. no leading zeros lost).")
+        if len(orphan) == len(labelled):
+            report.error("ids_disjoint", "No patient id of the labels file matches the events file.",
+                         examples=[f"events: {list(cohort.patient_ids[:2])}", f"labels: {orphan[:2]}"],
+                         fix="Use the same patient id column and format in both files.")
+    ids = cohort.labelled_ids
+    y = cohort.labels.loc[ids] if len(ids) else cohort.labels.iloc[:0]
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    if len(ids) and (n_pos == 0 or n_neg == 0):
+        report.error("one_class", f"The target {cohort.target!r} has a single class among the labelled patients "
+                     f"({n_pos} positive, {n_neg} negative): nothing to learn.",
+                     fix="Check the target column, or add patients of the other class.")
+    elif len(ids) < config.min_patients or min(n_pos, n_neg) < config.min_positives:
+        report.error("too_few", f"Too few labelled patients to train and test: {len(ids)} patients, {n_pos} positive, "
+                     f"{n_neg} negative (need at least {config.min_patients} patients and {config.min_positives} of "
+                     "each class).", fix="Add patients, or explore the data without training.")

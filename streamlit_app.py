@@ -1,0 +1,15 @@
+"""Entry point and router only. Run: streamlit run streamlit_app.py"""
+import streamlit as st
+
+st.set_page_config(page_title="Chronoscope: clinical time series", page_icon=":material/monitor_heart:",
+                   layout="wide")
+
+PAGES = {
+    "Data": [
+        st.Page("app/pages/data.py", title="Data", icon=":material/upload_file:", default=True),
+        st.Page("app/pages/cohort.py", title="Cohort", icon=":material/groups:"),
+        st.Page("app/pages/timeline.py", title="Patient timeline", icon=":material/timeline:"),
+    ],
+}
+
+st.navigation(PAGES).run()
