@@ -46,7 +46,7 @@ class Cohort:
     @property
     def patient_ids(self) -> np.ndarray:
         """All patients with at least one event or static attribute, sorted (str)."""
-        ids = set(self.events["patient_id"].astype(str).unique()) | set(self.static.index.astype(str))
+        ids = set(map(str, self.events["patient_id"].cat.categories)) | set(self.static.index)
         return np.array(sorted(ids), dtype=object)
 
     @property
@@ -89,7 +89,14 @@ class Cohort:
     def patient_events(self, patient_id: str) -> pd.DataFrame:
         """Events of one patient (time-sorted)."""
         ev = self.events
-        return ev[ev["patient_id"] == str(patient_id)].reset_index(drop=True)
+        cats = ev["patient_id"].cat.categories
+        code = cats.get_indexer([str(patient_id)])[0]
+        if code < 0:
+            return ev.iloc[:0].copy()
+        # events are sorted by patient code (categories sorted): binary search, not a full scan.
+        codes = ev["patient_id"].cat.codes.to_numpy()
+        lo, hi = np.searchsorted(codes, code, "left"), np.searchsorted(codes, code, "right")
+        return ev.iloc[lo:hi].reset_index(drop=True)
 
     def fingerprint(self) -> str:
         """A short content hash of events, static attributes and labels.
@@ -110,7 +117,9 @@ def build_catalogue(events: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
     ``coverage`` is the fraction of all patients with at least one observation;
     ``obs_per_patient`` the mean number of observations among those patients.
     """
-    n_total = len(set(events["patient_id"].astype(str).unique()) | set(static.index.astype(str))) or 1
+    pids = events["patient_id"].cat.categories if isinstance(events["patient_id"].dtype, pd.CategoricalDtype) \
+        else events["patient_id"].unique()
+    n_total = len(set(map(str, pids)) | set(map(str, static.index))) or 1
     rows = []
     if len(events):
         g = events.groupby("variable", observed=True)
@@ -130,6 +139,17 @@ def build_catalogue(events: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
     cols = ["variable", "kind", "n_obs", "n_patients", "coverage", "obs_per_patient",
             "mean", "std", "min", "median", "max"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _as_str_category(s: pd.Series) -> pd.Series:
+    """A categorical with sorted str categories and no unused ones (cheap on millions of rows)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(str).astype("category")
+    s = s.cat.remove_unused_categories()
+    cats = s.cat.categories
+    if not all(isinstance(c, str) for c in cats):
+        s = s.cat.rename_categories([str(c) for c in cats])
+    return s.cat.reorder_categories(sorted(s.cat.categories))
 
 
 def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels: pd.Series | None = None,
@@ -154,14 +174,12 @@ def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels
     1
     """
     ev = pd.DataFrame({
-        "patient_id": events["patient_id"].astype(str),
+        "patient_id": _as_str_category(events["patient_id"]),
         "time_hours": events["time_hours"].astype("float64"),
-        "variable": events["variable"].astype(str),
+        "variable": _as_str_category(events["variable"]),
         "value": events["value"].astype("float64"),
     })
     ev = ev.sort_values(["patient_id", "time_hours"], kind="stable").reset_index(drop=True)
-    ev["patient_id"] = ev["patient_id"].astype("category")
-    ev["variable"] = ev["variable"].astype("category")
     if static is None:
         static = pd.DataFrame(index=pd.Index([], name="patient_id", dtype=object))
     static = static.copy()
