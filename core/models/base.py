@@ -1,0 +1,103 @@
+"""The model contract: registry entries and input checks shared by every model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["ModelSpec", "PRESETS", "INPUT_KINDS", "check_sequences", "check_tabular", "check_target",
+           "check_preset"]
+
+#: "test" = tiny (unit tests), "quick" = seconds, "full" = the benchmarked configuration.
+PRESETS = ("test", "quick", "full")
+INPUT_KINDS = ("tabular", "sequence")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry.
+
+    Parameters
+    ----------
+    name : str
+        Short name used on the command line and in results (``"gbm"``).
+    input_kind : {"tabular", "sequence"}
+        Which :class:`core.features.FeatureSet` view the model takes.
+    make : callable
+        ``make(preset="full", random_state=None) -> estimator`` (an unfitted scikit-learn estimator).
+    label : str
+        Human-readable name for pages and sentences ("gradient boosting").
+    family : {"classical", "recurrent"}
+    """
+
+    name: str
+    input_kind: str
+    make: Callable
+    label: str = ""
+    family: str = "classical"
+
+    def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"ModelSpec.input_kind must be one of {INPUT_KINDS}; got {self.input_kind!r}.")
+
+
+def check_preset(preset: str) -> str:
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}; got {preset!r}. Example: preset='quick'.")
+    return preset
+
+
+def check_tabular(X, n_features: int | None = None) -> np.ndarray:
+    """2-D float64 array; NaN allowed (missing), +-inf not.
+
+    Raises
+    ------
+    ValueError
+        Wrong dimensionality, infinite values or a feature count different from training.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"Tabular models expect X of shape (n_patients, n_features); got shape {X.shape}. "
+                         "Use FeatureSet.X_tab (or FeatureSet.get('tabular')).")
+    if np.isinf(X).any():
+        raise ValueError("X contains infinite values; replace them with NaN (missing) before fitting.")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features but the model was fitted with {n_features}. "
+                         "Build features with the same fitted FeatureBuilder used for training.")
+    return X
+
+
+def check_sequences(X, n_features: int | None = None) -> np.ndarray:
+    """3-D float32 array ``(n_patients, n_timesteps, n_features)``, all finite.
+
+    Raises
+    ------
+    ValueError
+        Wrong dimensionality, NaN/inf, or a channel count different from training.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 3:
+        raise ValueError(f"Sequence models expect X_seq of shape (n_patients, n_timesteps, n_features); got "
+                         f"shape {X.shape}. Use FeatureSet.X_seq (or FeatureSet.get('sequence')).")
+    if X.shape[1] < 1:
+        raise ValueError("X_seq has no time steps; widen FeatureConfig(window_hours=...).")
+    if not np.isfinite(X).all():
+        raise ValueError("X_seq contains NaN or infinite values; sequences must be imputed "
+                         "(FeatureBuilder does this: carry forward, then the training mean).")
+    if n_features is not None and X.shape[2] != n_features:
+        raise ValueError(f"X_seq has {X.shape[2]} channels but the model was fitted with {n_features}. "
+                         "Build features with the same fitted FeatureBuilder used for training.")
+    return np.ascontiguousarray(X)
+
+
+def check_target(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(classes_, y_index)`` for a binary target of length ``n_samples``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_samples:
+        raise ValueError(f"y must be 1-D with one label per patient ({n_samples}); got shape {y.shape}.")
+    classes, y_idx = np.unique(y, return_inverse=True)
+    if len(classes) != 2:
+        raise ValueError(f"y must contain exactly two classes (0 and 1); got {classes.tolist()}. "
+                         "Check the target column, or that the training split holds both outcomes.")
+    return classes, y_idx

@@ -1,0 +1,299 @@
+"""Recurrent networks (RNN, LSTM, GRU) over hourly sequences, as scikit-learn classifiers.
+
+Inputs are ``X_seq`` from :class:`core.features.FeatureBuilder`: carried-forward values, observation
+masks and time-since-last-observation channels, so the network sees *what* was measured, *whether*
+it was measured and *how stale* it is. Design choices (why):
+
+* **Target replication**: the loss is applied at every valid step (weight ``replication_weight``)
+  as well as the final one, so ``predict_proba_over_time`` gives a meaningful risk after each hour.
+* **No class re-weighting**: plain log-loss keeps probabilities calibrated; imbalance is handled by
+  thresholding on validation data (see :mod:`core.evaluation`).
+* **Early stopping** on an inner stratified validation split of the training data (best epoch kept).
+* **Seed ensemble** (``n_seeds``): probabilities averaged over independently initialised networks.
+* Variable lengths: optional ``lengths`` (valid steps per patient); the loss ignores padded steps and
+  the risk is read at the last valid step (held constant after it).
+"""
+from __future__ import annotations
+
+import copy
+import os
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from core.models.base import check_preset, check_sequences, check_target
+
+__all__ = ["RecurrentClassifier", "make_recurrent", "CELLS"]
+
+CELLS = ("rnn", "lstm", "gru")
+_THREADS_SET = False
+
+
+def _configure_threads() -> None:
+    """Use at most 2 intra-op threads: small recurrent nets gain nothing from more, and the app shares the box."""
+    global _THREADS_SET
+    if not _THREADS_SET:
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        _THREADS_SET = True
+
+
+class _RecurrentNet(nn.Module):
+    """Input projection -> recurrent layer(s) -> one logit per time step."""
+
+    def __init__(self, cell: str, n_in: int, hidden: int, num_layers: int, dropout: float) -> None:
+        super().__init__()
+        self.inp = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Dropout(dropout))
+        rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+        kw = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+        self.rnn = rnn_cls(hidden, hidden, num_layers=num_layers, batch_first=True,
+                           dropout=dropout if num_layers > 1 else 0.0, **kw)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (n, T, C) -> logits (n, T)
+        h, _ = self.rnn(self.inp(x))
+        return self.out(self.drop(h)).squeeze(-1)
+
+
+class RecurrentClassifier(ClassifierMixin, BaseEstimator):
+    """RNN / LSTM / GRU classifier of ``X_seq`` ``(n_patients, n_timesteps, n_features)``.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    hidden_size : int
+    num_layers : int
+    dropout : float
+    max_epochs : int
+    batch_size : int
+    lr : float
+        Adam learning rate.
+    weight_decay : float
+    patience : int
+        Epochs without validation improvement before stopping.
+    validation_fraction : float
+        Share of the training patients held out (stratified) for early stopping.
+    replication_weight : float in [0, 1]
+        Weight of the per-step loss (target replication) against the final-step loss.
+    n_seeds : int
+        Networks in the seed ensemble (probabilities averaged).
+    device : {"auto", "cpu", "cuda"}
+        ``"auto"`` uses CUDA when ``torch.cuda.is_available()``.
+    random_state : int, optional
+
+    Attributes
+    ----------
+    classes_, n_features_in_, n_timesteps_in_, module_ (nn.ModuleList, one net per seed),
+    history_ (list of dicts per seed: epoch losses and the best epoch)
+
+    Examples
+    --------
+    >>> clf = RecurrentClassifier(cell="gru", max_epochs=2, hidden_size=4, random_state=0)  # doctest: +SKIP
+    >>> clf.fit(X_seq, y).predict_proba_over_time(X_seq).shape                            # doctest: +SKIP
+    (40, 6)
+    """
+
+    def __init__(self, cell="gru", hidden_size=64, num_layers=1, dropout=0.2, max_epochs=30, batch_size=64,
+                 lr=3e-3, weight_decay=1e-4, patience=5, validation_fraction=0.15, replication_weight=0.5,
+                 n_seeds=1, device="auto", random_state=None):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.replication_weight = replication_weight
+        self.n_seeds = n_seeds
+        self.device = device
+        self.random_state = random_state
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"RecurrentClassifier.cell must be one of {CELLS}; got {self.cell!r}. "
+                             "Example: RecurrentClassifier(cell='gru').")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"RecurrentClassifier.device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}.")
+        for name in ("hidden_size", "num_layers", "max_epochs", "batch_size", "n_seeds"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"RecurrentClassifier.{name} must be >= 1; got {getattr(self, name)!r}.")
+        if not 0 <= self.replication_weight <= 1:
+            raise ValueError("RecurrentClassifier.replication_weight must be in [0, 1]; got "
+                             f"{self.replication_weight!r}.")
+
+    def _device(self) -> torch.device:
+        if self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available()):
+            return torch.device("cuda")
+        return torch.device("cpu")
+
+    @staticmethod
+    def _lengths(lengths, n: int, T: int) -> np.ndarray:
+        if lengths is None:
+            return np.full(n, T, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if lengths.shape != (n,) or lengths.min(initial=1) < 1 or lengths.max(initial=1) > T:
+            raise ValueError(f"lengths must be 1-D with one value in [1, {T}] per patient ({n}); got shape "
+                             f"{lengths.shape}. Use FeatureSet.lengths.")
+        return lengths
+
+    def _new_net(self) -> _RecurrentNet:
+        return _RecurrentNet(self.cell, self.n_features_in_, int(self.hidden_size), int(self.num_layers),
+                             float(self.dropout))
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, X, y, *, lengths=None, progress=None):
+        """Train ``n_seeds`` networks with early stopping.
+
+        Parameters
+        ----------
+        X : array of shape (n_patients, n_timesteps, n_features)
+        y : array of shape (n_patients,), two classes
+        lengths : array of shape (n_patients,), optional
+            Valid steps per patient (default: all).
+        progress : callable(message: str, fraction: float), optional
+            Called after every epoch (fraction of the maximum epochs over all seeds).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        _configure_threads()
+        X = check_sequences(X)
+        n, T, C = X.shape
+        self.classes_, y_idx = check_target(y, n)
+        lengths = self._lengths(lengths, n, T)
+        self.n_features_in_ = C
+        self.n_timesteps_in_ = T
+        seed = 0 if self.random_state is None else int(self.random_state)
+        idx = np.arange(n)
+        counts = np.bincount(y_idx)
+        can_stratify = counts.min() >= 2 and int(round(n * self.validation_fraction)) >= 2
+        if self.validation_fraction > 0 and can_stratify and n >= 10:
+            tr, va = train_test_split(idx, test_size=self.validation_fraction, stratify=y_idx, random_state=seed)
+        else:  # too few patients for an inner split: train on all, stop on training loss
+            tr, va = idx, idx
+        dev = self._device()
+        Xt = torch.from_numpy(X).to(dev)
+        yt = torch.from_numpy(y_idx.astype(np.float32)).to(dev)
+        Lt = torch.from_numpy(lengths).to(dev)
+        nets, self.history_ = [], []
+        total = int(self.n_seeds) * int(self.max_epochs)
+        for s in range(int(self.n_seeds)):
+            torch.manual_seed(seed + 1000 * s)
+            net = self._new_net().to(dev)
+            hist = self._train_one(net, Xt, yt, Lt, tr, va, seed + 1000 * s, progress, s, total)
+            nets.append(net.cpu().eval())
+            self.history_.append(hist)
+        self.module_ = nn.ModuleList(nets)
+        return self
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+        T = logits.shape[1]
+        valid = (torch.arange(T, device=logits.device)[None, :] < L[:, None]).float()
+        bce = nn.functional.binary_cross_entropy_with_logits(logits, y[:, None].expand_as(logits),
+                                                             reduction="none")
+        per_step = (bce * valid).sum(1) / valid.sum(1)
+        final = bce.gather(1, (L - 1)[:, None]).squeeze(1)
+        a = float(self.replication_weight)
+        return (a * per_step + (1 - a) * final).mean()
+
+    def _train_one(self, net, Xt, yt, Lt, tr, va, seed, progress, s, total) -> dict:
+        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+        gen = torch.Generator().manual_seed(seed)
+        tr_t = torch.from_numpy(tr)
+        best, best_state, best_epoch, bad = np.inf, None, 0, 0
+        hist = {"train_loss": [], "val_loss": []}
+        bs = int(self.batch_size)
+        for epoch in range(int(self.max_epochs)):
+            net.train()
+            perm = tr_t[torch.randperm(len(tr_t), generator=gen)]
+            tot = 0.0
+            for i in range(0, len(perm), bs):
+                b = perm[i:i + bs].to(Xt.device)
+                opt.zero_grad()
+                loss = self._loss(net(Xt[b]), yt[b], Lt[b])
+                loss.backward()
+                nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+                opt.step()
+                tot += float(loss) * len(b)
+            net.eval()
+            with torch.no_grad():
+                vb = torch.from_numpy(va).to(Xt.device)
+                logits = net(Xt[vb])
+                final = logits.gather(1, (Lt[vb] - 1)[:, None]).squeeze(1)
+                vloss = float(nn.functional.binary_cross_entropy_with_logits(final, yt[vb]))
+            hist["train_loss"].append(tot / len(tr))
+            hist["val_loss"].append(vloss)
+            if vloss < best - 1e-4:
+                best, best_state, best_epoch, bad = vloss, copy.deepcopy(net.state_dict()), epoch, 0
+            else:
+                bad += 1
+            if progress is not None:
+                progress(f"{self.cell} seed {s + 1}/{self.n_seeds} epoch {epoch + 1}: val loss {vloss:.4f}",
+                         min(1.0, (s * int(self.max_epochs) + epoch + 1) / total))
+            if bad >= int(self.patience):
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        hist["best_epoch"] = best_epoch
+        hist["epochs_run"] = len(hist["val_loss"])
+        return hist
+
+    # -- predicting -------------------------------------------------------------------------
+    def _step_proba(self, X, lengths) -> np.ndarray:
+        check_is_fitted(self, "module_")
+        X = check_sequences(X, n_features=self.n_features_in_)
+        n, T, _ = X.shape
+        lengths = self._lengths(lengths, n, T)
+        _configure_threads()
+        out = np.zeros((n, T), dtype=np.float64)
+        xt = torch.from_numpy(X)
+        with torch.no_grad():
+            for net in self.module_:
+                net.eval()
+                for i in range(0, n, 1024):
+                    out[i:i + 1024] += torch.sigmoid(net(xt[i:i + 1024])).double().numpy()
+        out /= len(self.module_)
+        # After the last valid step nothing new is known: hold the risk constant.
+        steps = np.arange(T)[None, :]
+        last = np.take_along_axis(out, (lengths - 1)[:, None], axis=1)
+        return np.where(steps < lengths[:, None], out, last)
+
+    def predict_proba_over_time(self, X, lengths=None) -> np.ndarray:
+        """Risk of the positive class after every step.
+
+        Returns
+        -------
+        ndarray of shape (n_patients, n_timesteps)
+        """
+        return self._step_proba(X, lengths)
+
+    def predict_proba(self, X, lengths=None) -> np.ndarray:
+        """Class probabilities at the last valid step, shape ``(n_patients, 2)`` in ``classes_`` order."""
+        p = self._step_proba(X, lengths)[:, -1]
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X, lengths=None) -> np.ndarray:
+        return self.classes_[self.predict_proba(X, lengths).argmax(axis=1)]
+
+
+def make_recurrent(cell: str, preset: str = "full", random_state=None) -> RecurrentClassifier:
+    """Registry factory for ``rnn`` / ``lstm`` / ``gru`` at a preset size."""
+    check_preset(preset)
+    if preset == "test":
+        return RecurrentClassifier(cell=cell, hidden_size=4, max_epochs=2, batch_size=16, patience=2,
+                                   random_state=random_state)
+    if preset == "quick":
+        return RecurrentClassifier(cell=cell, hidden_size=32, max_epochs=6, batch_size=128, lr=5e-3,
+                                   patience=2, random_state=random_state)
+    return RecurrentClassifier(cell=cell, hidden_size=64, max_epochs=25, batch_size=64, lr=3e-3, patience=4,
+                               random_state=random_state)

@@ -1,0 +1,65 @@
+"""Every model the product offers, by short name: ``lr, svm, rf, gbm, rnn, lstm, gru``."""
+from __future__ import annotations
+
+from functools import partial
+
+from core.models.base import ModelSpec
+from core.models.classical import make_gbm, make_lr, make_rf, make_svm
+from core.models.recurrent import make_recurrent
+
+__all__ = ["REGISTRY", "get", "names", "CLASSICAL", "SEQUENCE"]
+
+
+def _seq(cell: str):
+    def make(preset: str = "full", random_state=None):
+        return make_recurrent(cell, preset=preset, random_state=random_state)
+    make.__doc__ = f"Build an unfitted {cell.upper()} RecurrentClassifier at a preset size."
+    return make
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    "lr": ModelSpec("lr", "tabular", make_lr, "logistic regression", "classical"),
+    "svm": ModelSpec("svm", "tabular", make_svm, "SVM", "classical"),
+    "rf": ModelSpec("rf", "tabular", make_rf, "random forest", "classical"),
+    "gbm": ModelSpec("gbm", "tabular", make_gbm, "gradient boosting", "classical"),
+    "rnn": ModelSpec("rnn", "sequence", _seq("rnn"), "RNN", "recurrent"),
+    "lstm": ModelSpec("lstm", "sequence", _seq("lstm"), "LSTM", "recurrent"),
+    "gru": ModelSpec("gru", "sequence", _seq("gru"), "GRU", "recurrent"),
+}
+CLASSICAL = tuple(n for n, s in REGISTRY.items() if s.family == "classical")
+SEQUENCE = tuple(n for n, s in REGISTRY.items() if s.input_kind == "sequence")
+
+
+def names() -> tuple[str, ...]:
+    """All registered model names, classical first."""
+    return tuple(REGISTRY)
+
+
+def get(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` called ``name``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name; the message lists the valid ones.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"Unknown model {name!r}. Choose from {', '.join(REGISTRY)} "
+                         "(e.g. --models lr,gbm,gru).") from None
+
+
+def parse_names(text: str | None) -> tuple[str, ...]:
+    """``"lr, gbm"`` -> ``("lr", "gbm")`` (checked; empty/None = all)."""
+    if not text:
+        return names()
+    out = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
+    for n in out:
+        get(n)
+    if not out:
+        return names()
+    return out
+
+
+__all__.append("parse_names")
