@@ -1,7 +1,7 @@
 """Entry point and router only. Run: streamlit run streamlit_app.py"""
 import streamlit as st
 
-st.set_page_config(page_title="Chronoscope: clinical time series", page_icon=":material/monitor_heart:",
+st.set_page_config(page_title="Chronoscope: clinical time series", page_icon="🫀",
                    layout="wide")
 
 PAGES = {

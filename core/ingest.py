@@ -20,7 +20,7 @@ from core.exceptions import CohortError, DataReadError, ValidationFailed
 from core.readers import RawTable, Source, read_table
 from core.validation import ValidationReport
 
-__all__ = ["ColumnMapping", "detect_columns", "validate_data", "load_cohort", "parse_time_hours"]
+__all__ = ["ColumnMapping", "detect_columns", "inspect_columns", "validate_data", "load_cohort", "parse_time_hours"]
 
 # Column-name candidates, compared after lower-casing and dropping " _-.".
 _PATIENT_NAMES = ["patientid", "patient", "subjectid", "subject", "recordid", "record", "stayid", "icustayid",
@@ -174,6 +174,36 @@ def _examples(frame: pd.DataFrame, mask: np.ndarray, table: RawTable, cols: list
         where = f"row {int(frame['_line'].iat[i])}" if "_line" in frame else f"patient {frame['patient_id'].iat[i]}"
         vals = ", ".join(f"{c}={frame[c].iat[i]!r}" for c in cols if c in frame)
         out.append(f"{where}: {vals}")
+    return out
+
+
+def inspect_columns(events: Source, labels: Source | None = None, *,
+                    config: DataConfig | None = None) -> dict[str, object]:
+    """Read the files and report their columns and what auto-detection picks (for a mapping form).
+
+    Returns a dict with ``events_columns``, ``mapping`` (:class:`ColumnMapping` or ``None``),
+    ``error`` (why detection failed, else ``None``), ``labels_columns`` and ``target_guess``.
+    """
+    config = config or DataConfig()
+    out: dict[str, object] = {"events_columns": [], "mapping": None, "error": None, "labels_columns": [],
+                              "target_guess": None}
+    try:
+        table = read_table(events)
+        frame = table.frame
+        if table.fmt == "physionet":
+            frame = frame.rename(columns={"Time": "time", "Parameter": "variable", "Value": "value"})
+        out["events_columns"] = [str(c) for c in frame.columns]
+        out["mapping"] = detect_columns(frame, config)
+        lab_frame = read_table(labels).frame if labels is not None else table.outcomes
+    except (DataReadError, CohortError) as err:
+        out["error"] = str(err)
+        return out
+    if lab_frame is not None:
+        cols = [str(c) for c in lab_frame.columns]
+        out["labels_columns"] = cols
+        pcol = _find(cols, _PATIENT_NAMES, set())
+        guess = [c for c in cols if c != pcol and _norm(c) in _TARGET_NAMES]
+        out["target_guess"] = guess[0] if guess else None
     return out
 
 

@@ -1,0 +1,90 @@
+"""The ONLY place with ``st.cache_data`` / ``st.cache_resource``: thin wrappers around core.
+
+The cohort is cached with ``st.cache_resource`` (one shared, read-only object) because copying a
+1.7 M-row frame on every rerun would make the timeline sluggish; pages never mutate it.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from app.state import DataSource, get_source
+from core import explore
+from core.cohort import Cohort
+from core.demo import DEMO_TARGET, demo_paths
+from core.ingest import inspect_columns, validate_data
+from core.validation import ValidationReport
+
+__all__ = ["load_source", "load_current_cohort", "inspect_upload", "missingness", "sampling", "lengths",
+           "patient_values"]
+
+
+def _source_key(source: DataSource) -> tuple:
+    files = tuple((name, hashlib.sha256(content).hexdigest()) for name, content in source.events)
+    labels = None if source.labels is None else (source.labels[0], hashlib.sha256(source.labels[1]).hexdigest())
+    return (source.kind, files, labels, repr(source.config))
+
+
+def _events_arg(source: DataSource):
+    if len(source.events) == 1:
+        return source.events[0]
+    # Several uploaded files: the PhysioNet per-patient layout, packed as one zip in memory.
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in source.events:
+            zf.writestr(name, content)
+    return ("uploaded files.zip", buf.getvalue())
+
+
+@st.cache_resource(show_spinner="Reading and validating the data...", hash_funcs={DataSource: _source_key},
+                   max_entries=4)
+def load_source(source: DataSource) -> tuple[Cohort | None, ValidationReport]:
+    """Validate a data source; returns (cohort or None, report). Shared and read-only."""
+    if source.kind == "demo":
+        events, labels = demo_paths()
+        return validate_data(events, labels, config=source.config)
+    return validate_data(_events_arg(source), source.labels, config=source.config)
+
+
+def load_current_cohort() -> Cohort | None:
+    """The cohort of the current data source (``None`` if it could not be built)."""
+    cohort, _ = load_source(get_source())
+    return cohort
+
+
+def demo_source() -> DataSource:
+    from core.config import DataConfig
+    return DataSource(kind="demo", config=DataConfig(target=DEMO_TARGET))
+
+
+@st.cache_data(show_spinner="Reading the columns...", max_entries=8)
+def inspect_upload(events: tuple[str, bytes], labels: tuple[str, bytes] | None) -> dict:
+    return inspect_columns(events, labels)
+
+
+def _cohort_key(cohort: Cohort) -> str:
+    return cohort.fingerprint() if cohort is not None else ""
+
+
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=4)
+def missingness(cohort: Cohort, max_hours: float) -> pd.DataFrame:
+    return explore.missingness_by_hour(cohort, max_hours=max_hours)
+
+
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=4)
+def sampling(cohort: Cohort) -> pd.DataFrame:
+    return explore.sampling_intervals(cohort)
+
+
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=4)
+def lengths(cohort: Cohort) -> pd.DataFrame:
+    return explore.sequence_lengths(cohort)
+
+
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32)
+def patient_values(cohort: Cohort, variable: str, stat: str) -> pd.DataFrame:
+    return explore.per_patient_summary(cohort, variable, stat)

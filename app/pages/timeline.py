@@ -1,0 +1,45 @@
+"""Patient timeline: find a patient, see the actual observations over time, static attributes and outcome."""
+import streamlit as st
+
+from app import cache
+from app.components import no_cohort_notice
+from core import explore, plots
+
+st.title("Patient timeline")
+cohort = cache.load_current_cohort()
+if cohort is None:
+    no_cohort_notice()
+    st.stop()
+
+c = st.columns([2, 1, 3])
+query = c[0].text_input("Find patient id (contains)", key="timeline.query")
+outcome = c[1].selectbox("Outcome", ["all", "positive", "negative"], key="timeline.outcome",
+                         disabled=cohort.labels is None)
+ids = explore.find_patients(cohort, query, outcome)
+if not ids:
+    st.warning(f"No patient id contains {query!r} with outcome {outcome}. Clear the search or change the filter.")
+    st.stop()
+pid = c[2].selectbox(f"Patient ({len(ids):,} shown{'; refine the search for more' if len(ids) == 500 else ''})",
+                     ids, key="timeline.patient")
+
+events = cohort.patient_events(pid)
+label = None if cohort.labels is None else cohort.labels.get(pid)
+c = st.columns(6)
+c[0].metric("Outcome" + (f" ({cohort.target})" if cohort.target else ""),
+            "unlabelled" if label is None else ("positive" if label == 1 else "negative"))
+c[1].metric("Observations", f"{len(events):,}")
+c[2].metric("Last observation (h)", f"{events['time_hours'].max():.1f}" if len(events) else "n/a")
+if pid in cohort.static.index:
+    for i, (name, value) in enumerate(cohort.static.loc[pid].items()):
+        if i < 3:
+            c[3 + i].metric(name, "unknown" if value != value else f"{value:g}")
+    st.caption("Static attributes: " + ", ".join(f"{k} = {'unknown' if v != v else f'{v:g}'}"
+                                                 for k, v in cohort.static.loc[pid].items()))
+
+present = sorted(events["variable"].astype(str).unique())
+chosen = st.multiselect("Variables", present, default=explore.default_timeline_variables(cohort, pid),
+                        key=f"timeline.vars.{pid}")
+st.plotly_chart(plots.timeline_figure(events, chosen, title=f"Patient {pid}: markers are actual observations"),
+                width="stretch")
+with st.expander("Raw observations"):
+    st.dataframe(events, hide_index=True)

@@ -1,0 +1,121 @@
+"""Descriptive statistics of a cohort for the Cohort and Patient-timeline pages.
+
+Every function takes a :class:`~core.cohort.Cohort` and returns a small DataFrame (or dict)
+ready to plot; nothing here fits a model or looks at labels except to *split* a
+description by outcome.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.cohort import Cohort
+
+__all__ = ["cohort_overview", "missingness_by_hour", "sampling_intervals", "sequence_lengths",
+           "per_patient_summary", "find_patients", "default_timeline_variables"]
+
+
+def cohort_overview(cohort: Cohort) -> dict[str, object]:
+    """Headline numbers: patients, labelled, positives, prevalence, events, variables, stay length."""
+    ev = cohort.events
+    span = ev.groupby("patient_id", observed=True)["time_hours"].max() if len(ev) else pd.Series(dtype=float)
+    out: dict[str, object] = {
+        "patients": cohort.n_patients,
+        "events": int(len(ev)),
+        "time_series_variables": len(cohort.series_variables),
+        "static_attributes": len(cohort.static_variables),
+        "median_stay_hours": float(span.median()) if len(span) else float("nan"),
+        "median_events_per_patient": float(ev.groupby("patient_id", observed=True).size().median()) if len(ev) else 0.0,
+    }
+    if cohort.labels is not None:
+        ids = cohort.labelled_ids
+        out.update({"target": cohort.target, "labelled": int(len(ids)),
+                    "positives": int(cohort.labels.loc[ids].sum()) if len(ids) else 0,
+                    "prevalence": cohort.prevalence})
+    return out
+
+
+def missingness_by_hour(cohort: Cohort, max_hours: float = 48.0, bin_hours: float = 1.0) -> pd.DataFrame:
+    """Fraction of patients with at least one observation of each variable in each time bin.
+
+    Returns a DataFrame (index = variable, columns = bin start hour), values in [0, 1].
+    """
+    ev = cohort.events
+    ev = ev[ev["time_hours"] < max_hours]
+    n = max(cohort.n_patients, 1)
+    bins = np.floor(ev["time_hours"].to_numpy() / bin_hours).astype(np.int64)
+    frame = pd.DataFrame({"variable": ev["variable"].to_numpy(), "p": ev["patient_id"].cat.codes.to_numpy(),
+                          "bin": bins})
+    counts = frame.drop_duplicates().groupby(["variable", "bin"], observed=True).size() / n
+    table = counts.unstack("bin").reindex(columns=range(int(np.ceil(max_hours / bin_hours))), fill_value=0.0)
+    table = table.fillna(0.0)
+    table.columns = [c * bin_hours for c in table.columns]
+    table.index = table.index.astype(str)
+    return table.loc[table.mean(axis=1).sort_values(ascending=False).index]
+
+
+def sampling_intervals(cohort: Cohort) -> pd.DataFrame:
+    """Per variable: median and 90th-percentile hours between consecutive observations of a patient."""
+    ev = cohort.events[["patient_id", "variable", "time_hours"]]
+    ev = ev.sort_values(["patient_id", "variable", "time_hours"], kind="stable")
+    gap = ev["time_hours"].diff().to_numpy()
+    same = (ev["patient_id"].to_numpy() == np.roll(ev["patient_id"].to_numpy(), 1)) & \
+           (ev["variable"].to_numpy() == np.roll(ev["variable"].to_numpy(), 1))
+    same[0] = False
+    frame = pd.DataFrame({"variable": ev["variable"].astype(str).to_numpy()[same], "gap": gap[same]})
+    out = frame.groupby("variable")["gap"].agg(median_hours="median", p90_hours=lambda g: g.quantile(0.9),
+                                                n_intervals="size")
+    return out.reset_index().sort_values("median_hours")
+
+
+def sequence_lengths(cohort: Cohort) -> pd.DataFrame:
+    """Per patient: number of events, distinct hours with data, last observation time, outcome."""
+    ev = cohort.events
+    g = ev.groupby("patient_id", observed=True)
+    out = pd.DataFrame({
+        "n_events": g.size(),
+        "hours_with_data": ev.assign(h=np.floor(ev["time_hours"])).groupby("patient_id", observed=True)["h"].nunique(),
+        "last_hour": g["time_hours"].max(),
+    })
+    out.index = out.index.astype(str)
+    if cohort.labels is not None:
+        out["outcome"] = cohort.labels.reindex(out.index).map({0: "negative", 1: "positive"}).fillna("unlabelled")
+    return out
+
+
+def per_patient_summary(cohort: Cohort, variable: str, stat: str = "mean") -> pd.DataFrame:
+    """One value per patient (``mean``, ``min``, ``max``, ``first`` or ``last``) of a variable, with outcome.
+
+    Static attributes are returned as they are. Returns columns ``patient_id, value, outcome``.
+    """
+    if variable in cohort.static.columns and variable not in cohort.series_variables:
+        vals = cohort.static[variable].dropna()
+    else:
+        ev = cohort.events
+        sub = ev[ev["variable"] == variable]
+        vals = sub.groupby("patient_id", observed=True)["value"].agg(stat)
+        vals.index = vals.index.astype(str)
+    out = pd.DataFrame({"patient_id": vals.index, "value": vals.to_numpy()})
+    if cohort.labels is not None:
+        out["outcome"] = out["patient_id"].map(cohort.labels).map({0: "negative", 1: "positive"}).fillna("unlabelled")
+    else:
+        out["outcome"] = "unlabelled"
+    return out
+
+
+def find_patients(cohort: Cohort, query: str = "", outcome: str = "all", limit: int = 500) -> list[str]:
+    """Patient ids containing ``query`` (case-insensitive), filtered by outcome (all/positive/negative)."""
+    ids = pd.Series(cohort.patient_ids)
+    if query:
+        ids = ids[ids.str.contains(query.strip(), case=False, regex=False)]
+    if outcome != "all" and cohort.labels is not None:
+        want = 1 if outcome == "positive" else 0
+        ids = ids[ids.map(cohort.labels).eq(want).to_numpy()]
+    return ids.head(limit).tolist()
+
+
+def default_timeline_variables(cohort: Cohort, patient_id: str, n: int = 6) -> list[str]:
+    """The patient's ``n`` most frequently observed variables (ties by cohort coverage)."""
+    ev = cohort.patient_events(patient_id)
+    counts = ev["variable"].astype(str).value_counts()
+    return counts.index[:n].tolist()

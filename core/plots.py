@@ -1,0 +1,108 @@
+"""Plotly figures: a result or table in, a ``go.Figure`` out. No computation beyond layout.
+
+Data-exploration figures (Cohort and Patient-timeline pages) come first; model-comparison and
+explanation figures follow in their own sections.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = ["coverage_figure", "missingness_figure", "sampling_figure", "sequence_length_figure",
+           "distribution_figure", "timeline_figure", "OUTCOME_COLORS"]
+
+OUTCOME_COLORS = {"positive": "#d62728", "negative": "#1f77b4", "unlabelled": "#7f7f7f"}
+_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
+
+
+def coverage_figure(catalogue: pd.DataFrame) -> go.Figure:
+    """Horizontal bars: share of patients with at least one observation, per variable."""
+    cat = catalogue.sort_values("coverage")
+    fig = px.bar(cat, x="coverage", y="variable", color="kind", orientation="h",
+                 hover_data={"n_obs": ":,", "n_patients": ":,", "obs_per_patient": ":.1f", "coverage": ":.1%"},
+                 labels={"coverage": "patients with >= 1 observation", "variable": ""},
+                 title="Variable coverage", color_discrete_map={"time series": "#2c7fb8", "static": "#9e9ac8"})
+    fig.update_layout(height=max(300, 18 * len(cat) + 100), xaxis_tickformat=".0%", **_LAYOUT)
+    return fig
+
+
+def missingness_figure(table: pd.DataFrame) -> go.Figure:
+    """Heatmap: fraction of patients with an observation, variable x hour of stay."""
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=list(table.index),
+                               colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="observed", tickformat=".0%"),
+                               hovertemplate="%{y}, hour %{x}: %{z:.1%} of patients<extra></extra>"))
+    fig.update_layout(title="Missingness: share of patients observed per hour", xaxis_title="hour of stay",
+                      height=max(320, 16 * len(table) + 120), **_LAYOUT)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def sampling_figure(intervals: pd.DataFrame) -> go.Figure:
+    """Median (bar) and 90th percentile (marker) hours between observations, per variable."""
+    fig = go.Figure()
+    fig.add_bar(x=intervals["variable"], y=intervals["median_hours"], name="median")
+    fig.add_scatter(x=intervals["variable"], y=intervals["p90_hours"], mode="markers", name="90th percentile",
+                    marker=dict(symbol="line-ew-open", size=14, line=dict(width=3)))
+    fig.update_layout(title="Sampling frequency: hours between observations", yaxis_title="hours",
+                      yaxis_type="log", height=380, **_LAYOUT)
+    return fig
+
+
+def sequence_length_figure(lengths: pd.DataFrame, column: str = "n_events") -> go.Figure:
+    """Histogram of per-patient sequence length, split by outcome when labels exist."""
+    color = "outcome" if "outcome" in lengths else None
+    labels = {"n_events": "observations per patient", "hours_with_data": "hours with at least one observation",
+              "last_hour": "time of last observation (h)"}
+    fig = px.histogram(lengths, x=column, color=color, barmode="overlay", nbins=60, opacity=0.65,
+                       color_discrete_map=OUTCOME_COLORS, labels=labels, title="Sequence lengths")
+    fig.update_layout(height=360, **_LAYOUT)
+    return fig
+
+
+def distribution_figure(values: pd.DataFrame, variable: str, stat: str) -> go.Figure:
+    """Per-patient values of one variable, split by outcome (violin with box)."""
+    fig = px.violin(values, x="outcome", y="value", color="outcome", box=True, points=False,
+                    color_discrete_map=OUTCOME_COLORS,
+                    category_orders={"outcome": ["negative", "positive", "unlabelled"]},
+                    labels={"value": f"{variable} ({stat} per patient)", "outcome": ""},
+                    title=f"{variable}: distribution by outcome")
+    fig.update_layout(height=380, showlegend=False, **_LAYOUT)
+    return fig
+
+
+def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
+                    risk: pd.DataFrame | None = None) -> go.Figure:
+    """Small multiples: one row per variable, markers at the actual observations, a thin line between.
+
+    Parameters
+    ----------
+    events : DataFrame
+        One patient's events (``time_hours, variable, value``).
+    variables : list of str
+        Variables to show, one panel each, in this order.
+    risk : DataFrame, optional
+        Columns ``time_hours`` plus one column per model: risk after each hour, drawn in a top panel.
+    """
+    n_risk = 1 if risk is not None and len(risk) else 0
+    rows = max(len(variables), 1) + n_risk
+    titles = (["risk (per model)"] if n_risk else []) + list(variables)
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=min(0.04, 0.3 / rows),
+                        subplot_titles=titles)
+    if n_risk:
+        for col in risk.columns.drop("time_hours"):
+            fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines", name=str(col), row=1, col=1)
+        fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
+    for i, var in enumerate(variables, start=1 + n_risk):
+        sub = events[events["variable"].astype(str) == var].sort_values("time_hours")
+        fig.add_scatter(x=sub["time_hours"], y=sub["value"], mode="lines+markers", name=var, showlegend=False,
+                        line=dict(width=1, dash="dot", color="#9ecae1"),
+                        marker=dict(size=7, color="#08519c"),
+                        hovertemplate=f"{var}: %{{y:.4g}} at %{{x:.2f}} h<extra></extra>", row=i, col=1)
+        if sub.empty:
+            fig.add_annotation(text="no observations", xref="x domain", yref="y domain", x=0.5, y=0.5,
+                               showarrow=False, row=i, col=1)
+    fig.update_xaxes(title_text="hours since admission", row=rows, col=1)
+    fig.update_layout(height=130 * rows + 80, title=title, **_LAYOUT)
+    return fig
