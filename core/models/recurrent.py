@@ -224,7 +224,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
                 loss.backward()
                 nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                 opt.step()
-                tot += float(loss) * len(b)
+                tot += loss.item() * len(b)
             net.eval()
             with torch.no_grad():
                 vb = torch.from_numpy(va).to(Xt.device)
@@ -293,7 +293,9 @@ def make_recurrent(cell: str, preset: str = "full", random_state=None) -> Recurr
         return RecurrentClassifier(cell=cell, hidden_size=4, max_epochs=2, batch_size=16, patience=2,
                                    random_state=random_state)
     if preset == "quick":
-        return RecurrentClassifier(cell=cell, hidden_size=32, max_epochs=6, batch_size=128, lr=5e-3,
-                                   patience=2, random_state=random_state)
-    return RecurrentClassifier(cell=cell, hidden_size=64, max_epochs=25, batch_size=64, lr=3e-3, patience=4,
-                               random_state=random_state)
+        return RecurrentClassifier(cell=cell, hidden_size=32, dropout=0.3, weight_decay=1e-3, max_epochs=6,
+                                   batch_size=128, lr=5e-3, patience=2, random_state=random_state)
+    # Tuned on PhysioNet 2012 set A (inner splits): small, strongly regularised nets generalise best;
+    # two seeds averaged reduce the variance of early stopping.
+    return RecurrentClassifier(cell=cell, hidden_size=32, dropout=0.4, weight_decay=1e-3, max_epochs=20,
+                               batch_size=64, lr=1e-3, patience=4, n_seeds=2, random_state=random_state)
