@@ -1,0 +1,312 @@
+"""Saving and reopening training runs, in safe formats only (no pickle).
+
+A run folder holds::
+
+    config.json          preset, seed, models, feature/split/evaluation configs, target, data fingerprint
+    versions.json        python, numpy, pandas, scikit-learn, torch, skops versions
+    split.json           patient ids of train / validation / test
+    metrics.json         {"models": {name: {auroc, auprc, brier, threshold, train_seconds, *_ci...}}, ...}
+    predictions.csv      validation + test risks (spreadsheet-safe); predictions.parquet (exact copy)
+    features.json/.npz   the fitted FeatureBuilder
+    models/<name>.skops  scikit-learn models (loaded with an explicit list of trusted types)
+    models/<name>.pt     torch state_dict (loaded with weights_only=True) + models/<name>.json hyper-parameters
+
+:func:`load_run` reopens a folder on any machine with the same libraries and scores new patients.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.cohort import Cohort
+from core.config import EvaluationConfig
+from core.evaluation import EvaluationResult, bootstrap_indices, compare, evaluate
+from core.exceptions import RunError
+from core.export import safe_csv
+from core.features import FeatureBuilder, FeatureSet
+from core.models import registry
+
+__all__ = ["save_run", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES", "DEFAULT_RUNS_DIR"]
+
+DEFAULT_RUNS_DIR = Path("runs")
+
+#: the only non-default types a saved scikit-learn model may contain; anything else is refused.
+TRUSTED_SKOPS_TYPES = frozenset({
+    "numpy.dtype",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.tree._tree.Tree",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+})
+
+
+def _versions() -> dict:
+    import sklearn
+    import skops
+    import torch
+    return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
+            "scikit-learn": sklearn.__version__, "torch": torch.__version__, "skops": skops.__version__}
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _dump(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=_json_default, allow_nan=False))
+
+
+def _clean(o):
+    """Replace NaN/inf with None recursively (strict JSON)."""
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (float, np.floating)):
+        return float(o) if np.isfinite(o) else None
+    return o
+
+
+# --------------------------------------------------------------------------------------------
+# saving
+# --------------------------------------------------------------------------------------------
+def _save_model(model, name: str, folder: Path) -> None:
+    spec = registry.get(name)
+    if spec.input_kind == "sequence":
+        import torch
+        torch.save(model.module_.state_dict(), folder / f"{name}.pt")
+        meta = {"class": type(model).__name__, "params": model.get_params(), "classes": model.classes_.tolist(),
+                "n_features_in": int(model.n_features_in_), "n_timesteps_in": int(model.n_timesteps_in_),
+                "history": model.history_}
+        _dump(folder / f"{name}.json", _clean(meta))
+    else:
+        import skops.io as sio
+        sio.dump(model, folder / f"{name}.skops")
+
+
+def save_run(result, folder: str | Path) -> Path:
+    """Write an :class:`~core.experiment.ExperimentResult` to ``folder`` (created; files overwritten).
+
+    Returns
+    -------
+    Path of the run folder.
+    """
+    folder = Path(folder)
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    cfg = dict(result.config)
+    cfg.update({"fingerprint": result.fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "reference": result.reference, "thresholds": {n: ev.threshold for n, ev in result.test.items()},
+                "format": 1})
+    _dump(folder / "config.json", _clean(cfg))
+    _dump(folder / "versions.json", _versions())
+    _dump(folder / "split.json", {k: [str(i) for i in v] for k, v in result.splits.items()})
+    _dump(folder / "metrics.json", _clean(result.metrics_dict()))
+    rows = []
+    for split_name, res in (("validation", result.validation), ("test", result.test)):
+        for name, ev in res.items():
+            rows.append(pd.DataFrame({"patient_id": ev.patient_ids.astype(str), "split": split_name, "model": name,
+                                      "risk": ev.y_proba, "predicted": (ev.y_proba >= ev.threshold).astype(int),
+                                      "y_true": ev.y_true.astype(int)}))
+    preds = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["patient_id", "split", "model", "risk", "predicted", "y_true"])
+    safe_csv(preds, folder / "predictions.csv")
+    preds.to_parquet(folder / "predictions.parquet", index=False)
+    result.builder.save(folder)
+    for name, model in result.models.items():
+        _save_model(model, name, folder / "models")
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+# --------------------------------------------------------------------------------------------
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path.name} is missing from the run folder {path.parent}. The folder is incomplete: "
+                       "train again (python -m core train ...) or pick another run.") from None
+    except (OSError, ValueError) as err:
+        raise RunError(f"{path} is not valid JSON ({err}). The run is corrupt: train again.") from err
+
+
+def _load_model(name: str, folder: Path):
+    spec = registry.get(name)
+    try:
+        if spec.input_kind == "sequence":
+            import torch
+            from torch import nn
+
+            from core.models.recurrent import RecurrentClassifier
+            meta = _read_json(folder / f"{name}.json")
+            if meta.get("class") != "RecurrentClassifier":
+                raise RunError(f"models/{name}.json describes an unknown model class {meta.get('class')!r}.")
+            model = RecurrentClassifier(**meta["params"])
+            model.classes_ = np.asarray(meta["classes"])
+            model.n_features_in_ = int(meta["n_features_in"])
+            model.n_timesteps_in_ = int(meta["n_timesteps_in"])
+            model.history_ = meta.get("history", [])
+            state = torch.load(folder / f"{name}.pt", map_location="cpu", weights_only=True)
+            model.module_ = nn.ModuleList([model._new_net() for _ in range(int(model.n_seeds))])
+            model.module_.load_state_dict(state)
+            model.module_.eval()
+            return model
+        import skops.io as sio
+        path = folder / f"{name}.skops"
+        untrusted = sio.get_untrusted_types(file=path)
+        refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
+        if refused:
+            raise RunError(f"models/{name}.skops contains types that are not on the trusted list: {refused}. "
+                           "Refusing to load it; retrain the model with this version of Chronoscope.")
+        return sio.load(path, trusted=list(untrusted))
+    except RunError:
+        raise
+    except FileNotFoundError as err:
+        raise RunError(f"The model file for {name!r} is missing in {folder} ({Path(err.filename).name}). "
+                       "Train again or pick another run.") from None
+    except Exception as err:  # noqa: BLE001 - any decoding failure means a corrupt file; say which
+        raise RunError(f"Cannot load model {name!r} from {folder} ({type(err).__name__}: {err}). The file is "
+                       "corrupt or from an incompatible version (see versions.json): train again.") from err
+
+
+@dataclass
+class Run:
+    """A reopened run folder.
+
+    Attributes
+    ----------
+    folder : Path
+    config : dict (config.json)
+    metrics : dict (metrics.json)
+    splits : dict "train"/"validation"/"test" -> ndarray of patient ids
+    builder : FeatureBuilder (fitted on the run's training patients)
+    models : dict name -> fitted estimator
+    thresholds : dict name -> decision threshold
+    predictions : DataFrame (validation + test rows: patient_id, split, model, risk, predicted, y_true)
+    versions : dict
+    """
+
+    folder: Path
+    config: dict
+    metrics: dict
+    splits: dict
+    builder: FeatureBuilder
+    models: dict
+    thresholds: dict
+    predictions: pd.DataFrame
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def features(self, cohort: Cohort, patient_ids=None) -> FeatureSet:
+        """``X_tab``/``X_seq`` (and names, variables, channel kinds) built with the run's fitted builder."""
+        return self.builder.transform(cohort, patient_ids)
+
+    def score(self, cohort: Cohort, patient_ids=None, models=None) -> pd.DataFrame:
+        """Risk of every patient under every model.
+
+        Returns
+        -------
+        DataFrame with columns ``patient_id, model, risk, predicted`` (one row per patient and model;
+        ``predicted`` is 1 when ``risk >= threshold`` saved with the model).
+        """
+        fs = self.features(cohort, patient_ids)
+        rows = []
+        for name in models or list(self.models):
+            spec = registry.get(name)
+            risk = np.asarray(self.models[name].predict_proba(fs.get(spec.input_kind)), dtype=float)[:, 1]
+            rows.append(pd.DataFrame({"patient_id": fs.patient_ids.astype(str), "model": name, "risk": risk,
+                                      "predicted": (risk >= self.thresholds[name]).astype(int)}))
+        return pd.concat(rows, ignore_index=True)
+
+    def evaluations(self, split: str = "test", config: EvaluationConfig | None = None):
+        """Rebuild ``(results, comparisons)`` from the saved predictions (bootstrap re-seeded: identical)."""
+        if config is None:
+            config = EvaluationConfig(**self.config.get("evaluation", {}))
+        pr = self.predictions[self.predictions["split"] == split]
+        results = {}
+        idx = None
+        for name in self.config.get("models", []):
+            d = pr[pr["model"] == name].sort_values("patient_id")
+            if not len(d):
+                continue
+            if idx is None and config.n_bootstrap > 0:
+                idx = bootstrap_indices(len(d), config.n_bootstrap, config.random_state)
+            label = registry.get(name).label
+            results[name] = evaluate(name, d["y_true"].to_numpy(), d["risk"].to_numpy(), self.thresholds[name],
+                                     d["patient_id"].to_numpy(dtype=object), config, label=label, idx=idx)
+        ref = self.config.get("reference")
+        comps = [compare(r, results[ref], config, idx=idx) for n, r in results.items()
+                 if ref in results and n != ref]
+        return results, comps
+
+
+def load_run(run_dir: str | Path, models=None) -> Run:
+    """Reopen a run folder written by :func:`save_run`.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+    models : sequence of str, optional
+        Load only these models (default: all in the run).
+
+    Raises
+    ------
+    RunError
+        The folder or one of its files is missing, corrupt, or holds untrusted types.
+    """
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise RunError(f"Run folder {folder} does not exist. Pass the --out folder of a finished "
+                       "`python -m core train` (e.g. runs/my_run).")
+    config = _read_json(folder / "config.json")
+    metrics = _read_json(folder / "metrics.json")
+    splits = {k: np.asarray(v, dtype=object) for k, v in _read_json(folder / "split.json").items()}
+    versions = _read_json(folder / "versions.json") if (folder / "versions.json").exists() else {}
+    builder = FeatureBuilder.load(folder)
+    names = list(models) if models else list(config.get("models", []))
+    loaded = {n: _load_model(n, folder / "models") for n in names}
+    thresholds = {n: float(config["thresholds"][n]) for n in names}
+    try:
+        preds = pd.read_parquet(folder / "predictions.parquet")
+    except (OSError, ValueError):
+        preds = pd.read_csv(folder / "predictions.csv", dtype={"patient_id": str}) \
+            if (folder / "predictions.csv").exists() else pd.DataFrame()
+    return Run(folder, config, metrics, splits, builder, loaded, thresholds, preds, versions)
+
+
+def list_runs(root: str | Path = DEFAULT_RUNS_DIR) -> list[dict]:
+    """Runs under ``root`` (newest first): ``{"path", "name", "created", "models", "target"}``."""
+    root = Path(root)
+    out = []
+    if not root.is_dir():
+        return out
+    for cfg in root.glob("*/config.json"):
+        try:
+            c = json.loads(cfg.read_text())
+        except (OSError, ValueError):
+            continue
+        out.append({"path": str(cfg.parent), "name": cfg.parent.name, "created": c.get("created", ""),
+                    "models": c.get("models", []), "target": c.get("target")})
+    return sorted(out, key=lambda d: d["created"], reverse=True)
