@@ -1,0 +1,42 @@
+"""``python -m core predict RUN_DIR EVENTS --out PRED.csv``: score unseen patients with a saved run.
+
+Writes one row per patient and model: ``patient_id, model, risk, predicted`` (risk in [0, 1];
+predicted = 1 when risk >= the threshold saved with the model). No labels are needed.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from core.commands.validate import add_data_arguments, data_config_from_args
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("predict", help="score new patients with a saved run",
+                       description="Load RUN_DIR (from `train`), read EVENTS with the same validation as "
+                                   "loading, and write risks per patient and model to --out (CSV, "
+                                   "spreadsheet-safe).")
+    p.add_argument("run_dir", help="run folder written by `python -m core train`")
+    p.add_argument("events", help="events file, folder or zip of the patients to score")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--models", help="comma-separated subset of the run's models (default: all)")
+    add_data_arguments(p, labels=False)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.export import safe_csv
+    from core.ingest import load_cohort
+    from core.models.registry import parse_names
+    from core.runs import load_run
+
+    run_ = load_run(args.run_dir, models=parse_names(args.models) if args.models else None)
+    config = replace(data_config_from_args(args), target=None)
+    cohort = load_cohort(args.events, None, config=config)
+    preds = run_.score(cohort)
+    path = safe_csv(preds, args.out)
+    n = preds["patient_id"].nunique()
+    print(f"Scored {n} patients with {len(run_.models)} model(s) from {run_.folder}; wrote {path}.")
+    return 0

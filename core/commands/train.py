@@ -1,0 +1,107 @@
+"""``python -m core train EVENTS --labels LABELS --target COL --out RUN_DIR [--models ...] [--preset ...]``.
+
+Trains and compares models with the patient-level protocol, writes the run folder (see
+:mod:`core.runs`) and prints the leaderboard and the paired comparisons. Progress bars (per model,
+per epoch) go to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.commands.validate import add_data_arguments, data_config_from_args
+from core.config import EvaluationConfig, FeatureConfig, SplitConfig
+from core.exceptions import CohortError
+
+__all__ = ["add_parser", "run", "TqdmProgress"]
+
+
+class TqdmProgress:
+    """A ``progress(message, fraction)`` callback drawing two tqdm bars: models, and the current model."""
+
+    def __init__(self, names, file=None) -> None:
+        from tqdm.auto import tqdm
+        self._tqdm, self.names, self.file = tqdm, list(names), file or sys.stderr
+        self.outer = tqdm(total=len(self.names), desc="models", position=0, file=self.file, leave=True)
+        self.inner = None
+        self.current = None
+
+    def __call__(self, message: str, fraction: float) -> None:
+        name, _, detail = message.partition(": ")
+        if name not in self.names:
+            return
+        if name != self.current:
+            if self.inner is not None:
+                self.inner.close()
+                self.outer.update(1)
+            self.current = name
+            self.inner = self._tqdm(total=100, desc=name, position=1, file=self.file, leave=False,
+                                    bar_format="{percentage:3.0f}%|{bar}| {desc}")
+        i = self.names.index(name)
+        done = int(round(100 * min(max(fraction * len(self.names) - i, 0.0), 1.0)))
+        self.inner.update(max(done - self.inner.n, 0))
+        self.inner.set_description_str(f"{name}: {detail[:60]}", refresh=True)
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+            self.outer.update(1)
+        self.outer.close()
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train and compare models, save a run folder",
+                       description="Split patients 70/15/15 (stratified), build features on training patients, "
+                                   "train each model, choose its threshold on validation patients, evaluate on "
+                                   "test patients with bootstrap CIs and paired tests, and save everything to "
+                                   "--out.")
+    p.add_argument("events", help="events file, folder or zip")
+    p.add_argument("--out", required=True, help="run folder to write (created)")
+    p.add_argument("--models", default="lr,svm,rf,gbm,rnn,lstm,gru",
+                   help="comma-separated models from lr,svm,rf,gbm,rnn,lstm,gru (default: all)")
+    p.add_argument("--preset", choices=["full", "quick", "test"], default="full",
+                   help="model sizes: full (benchmarked), quick (seconds), test (tiny)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the models and the bootstrap")
+    p.add_argument("--window-hours", type=float, default=48.0, help="hours of data used per patient")
+    p.add_argument("--bin-hours", type=float, default=1.0, help="sequence step in hours")
+    p.add_argument("--threshold-rule", choices=["se_ppv", "youden", "sensitivity"], default="se_ppv")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs (0 = none)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_data_arguments(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.experiment import run_experiment
+    from core.ingest import load_cohort
+    from core.models.registry import parse_names
+    from core.runs import save_run
+
+    names = parse_names(args.models)
+    config = data_config_from_args(args)
+    if config.target is None:
+        raise CohortError("Training needs an outcome: pass --target COL (and --labels FILE if the outcome is "
+                          "in a separate file), e.g. --labels outcomes.csv --target in_hospital_death.")
+    features = FeatureConfig(window_hours=args.window_hours, bin_hours=args.bin_hours)
+    evaluation = EvaluationConfig(threshold_rule=args.threshold_rule, n_bootstrap=args.bootstrap,
+                                  random_state=args.seed)
+    split = SplitConfig(random_state=args.seed)
+    cohort = load_cohort(args.events, args.labels, config=config)
+    bar = None if args.no_progress else TqdmProgress(names)
+    try:
+        result = run_experiment(cohort, names, preset=args.preset, features=features, split=split,
+                                evaluation=evaluation, random_state=args.seed, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    folder = save_run(result, args.out)
+    board = result.leaderboard()
+    cols = [c for c in ("model", "auroc", "auroc_low", "auroc_high", "auprc", "brier", "min_se_ppv", "threshold",
+                        "train_seconds") if c in board]
+    print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if result.comparisons:
+        print(f"\nPaired comparisons with the best classical model on validation ({result.reference}):")
+        for c in result.comparisons:
+            print("  " + c.sentence)
+    print(f"\nRun saved to {folder} (metrics.json, predictions.csv, models/).")
+    return 0
