@@ -1,0 +1,708 @@
+"""Why a model predicts what it predicts: per-patient, per-variable attributions for every model family.
+
+Every explainer returns one :class:`ExplanationResult` shape, so pages and the CLI never branch on the
+model family. Each family gets its fastest *faithful* explainer (why, per family):
+
+* **Random forest, gradient boosting** -> ``shap.TreeExplainer`` (path-dependent TreeSHAP). Exact
+  Shapley values of the tree ensemble in polynomial time; no background needed (the trees' own
+  training cover is the reference distribution), NaN follows each split's learned default branch.
+  RF explains the probability of the positive class, gradient boosting its log-odds (raw score).
+* **Logistic regression** -> ``shap.LinearExplainer`` on the pipeline's *transformed* space
+  (after median imputation + missing indicators + scaling, where the model is exactly linear), with
+  an independent masker over background patients. Each transformed column (a value or its
+  missing-indicator) is mapped back to its clinical variable and summed there. Explains log-odds; exact.
+* **SVM** (and any other tabular model) -> Kernel SHAP over **variable groups** (~40 players instead
+  of ~340 features): a coalition keeps the patient's values for the variables in it and takes the
+  others from background patients (k-means summary). The Shapley-kernel regression is solved for all
+  patients at once with the efficiency constraint (sum of attributions = f(x) - base, exactly). For the
+  RBF SVM the kernel factorises over variable groups, so masked predictions are computed from
+  per-group squared distances instead of re-running libsvm on full rows (checked against the model's
+  own ``predict_proba``; falls back to the black box if they disagree). Explains the calibrated probability.
+* **RNN / LSTM / GRU** -> integrated gradients with torch autograd, averaged over several background
+  sequences as baselines (= expected gradients with a fixed Riemann grid). Attributions are over
+  time step x channel; the value, mask and time-gap channels of a variable are summed into that
+  variable. Integrated gradients satisfies completeness, so the additivity error is measurable and
+  only comes from the finite integration grid. We use it rather than ``shap.GradientExplainer``
+  (random samples, no completeness: its error cannot be reported) and ``shap.DeepExplainer``
+  (no GRU/LSTM support in shap 0.51). Explains the final-step probability (``predict_proba``).
+
+``additivity_error`` is ``max |sum(attributions) + base_value - prediction|`` over the explained patients.
+
+Examples
+--------
+>>> res = explain_model(run, "gbm", cohort, ["132539", "132540"])   # doctest: +SKIP
+>>> res.attributions.shape, res.output, res.additivity_error          # doctest: +SKIP
+((2, 41), 'log-odds', 1.1e-15)
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core.cohort import Cohort
+from core.exceptions import CohortError, RunError
+from core.features import FeatureSet
+from core.models import registry
+
+__all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "compare_importance",
+           "importance_agreement", "DEFAULT_BACKGROUND", "DEFAULT_NSAMPLES", "MAX_BACKGROUND"]
+
+#: background patients sampled from the training split, per explainer kind.
+DEFAULT_BACKGROUND = {"tree": 100, "linear": 200, "kernel": 20, "gradient": 8}
+#: sample budget per explainer kind: Kernel SHAP coalitions, integration steps for gradients.
+DEFAULT_NSAMPLES = {"tree": 0, "linear": 0, "kernel": 400, "gradient": 16}
+MAX_BACKGROUND = 1000
+
+
+# --------------------------------------------------------------------------------------------
+# result
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExplanationResult:
+    """Attributions of one model for a list of patients (the same shape for every model family).
+
+    Attributes
+    ----------
+    model_name : str
+        Registry name (``"gbm"``).
+    patient_ids : ndarray of str, shape (n_patients,)
+    variables : list of str, length n_variables
+        Clinical variables (time series first, then static attributes), same order for every model
+        built from one :class:`~core.features.FeatureBuilder`.
+    attributions : ndarray of float, shape (n_patients, n_variables)
+        Contribution of each variable to ``predictions`` relative to ``base_value`` (in ``output`` units).
+    base_value : float
+        Expected output over the background (what the model says knowing nothing about the patient).
+    predictions : ndarray of float, shape (n_patients,)
+        The explained output ``f(x)`` of each patient, in ``output`` units.
+    output : {"probability", "log-odds"}
+        What is explained: probability of the positive class, or its log-odds (raw score).
+    method : str
+        Explainer used, in words.
+    additivity_error : float
+        ``max |attributions.sum(1) + base_value - predictions|`` (0 up to rounding for exact explainers).
+    seconds : float
+        Wall time of the explanation (features excluded).
+    time_attributions : ndarray of float, shape (n_patients, n_timesteps, n_variables), optional
+        Sequence models only: attributions per time step; ``time_attributions.sum(1) == attributions``.
+    times_hours : ndarray of float, shape (n_timesteps,), optional
+        Start of each time step in hours since admission (sequence models only).
+    label : str
+        Human-readable model name.
+    """
+
+    model_name: str
+    patient_ids: np.ndarray
+    variables: list
+    attributions: np.ndarray
+    base_value: float
+    predictions: np.ndarray
+    output: str
+    method: str
+    additivity_error: float
+    seconds: float
+    time_attributions: np.ndarray | None = None
+    times_hours: np.ndarray | None = None
+    label: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_time_resolved(self) -> bool:
+        """True when attributions over time are available (sequence models)."""
+        return self.time_attributions is not None
+
+    def importance(self) -> pd.Series:
+        """Mean ``|attribution|`` per variable over the patients, largest first."""
+        imp = pd.Series(np.abs(self.attributions).mean(axis=0), index=list(self.variables), name=self.model_name)
+        return imp.sort_values(ascending=False)
+
+    def time_importance(self) -> pd.DataFrame | None:
+        """Mean ``|attribution|`` per variable (rows) and time step (columns, hours); None for order-free models."""
+        if self.time_attributions is None:
+            return None
+        return pd.DataFrame(np.abs(self.time_attributions).mean(axis=0).T, index=list(self.variables),
+                            columns=np.asarray(self.times_hours, dtype=float))
+
+    def patient(self, patient_id: str) -> pd.DataFrame:
+        """One patient's attributions: columns ``variable, attribution`` (+ ``time_hours`` when time-resolved).
+
+        Raises
+        ------
+        CohortError
+            The patient was not explained.
+        """
+        i = self._index(patient_id)
+        if self.time_attributions is None:
+            return pd.DataFrame({"variable": list(self.variables), "attribution": self.attributions[i]})
+        T, V = self.time_attributions.shape[1:]
+        return pd.DataFrame({"time_hours": np.repeat(np.asarray(self.times_hours, float), V),
+                             "variable": list(self.variables) * T,
+                             "attribution": self.time_attributions[i].reshape(-1)})
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long rows ``patient_id, time, variable, attribution``.
+
+        ``time`` is the start of the hourly step for sequence models and empty (NaN) for order-free
+        (tabular) models, whose attributions are per variable only.
+        """
+        ids = np.asarray(self.patient_ids, dtype=object)
+        V = len(self.variables)
+        if self.time_attributions is None:
+            n = len(ids)
+            return pd.DataFrame({"patient_id": np.repeat(ids, V), "time": np.full(n * V, np.nan),
+                                 "variable": list(self.variables) * n,
+                                 "attribution": self.attributions.reshape(-1)})
+        n, T, _ = self.time_attributions.shape
+        return pd.DataFrame({"patient_id": np.repeat(ids, T * V),
+                             "time": np.tile(np.repeat(np.asarray(self.times_hours, float), V), n),
+                             "variable": list(self.variables) * (n * T),
+                             "attribution": self.time_attributions.reshape(-1)})
+
+    def _index(self, patient_id) -> int:
+        hits = np.flatnonzero(np.asarray(self.patient_ids, dtype=object) == str(patient_id))
+        if not len(hits):
+            raise CohortError(f"Patient {patient_id!r} was not explained by {self.model_name!r}; explained: "
+                              f"{_preview(self.patient_ids)}. Pass it in patient_ids.")
+        return int(hits[0])
+
+
+def _preview(ids, n: int = 8) -> str:
+    ids = [str(i) for i in ids]
+    return ", ".join(ids[:n]) + (f", ... ({len(ids)} in all)" if len(ids) > n else "")
+
+
+def _additivity(attr: np.ndarray, base: float, pred: np.ndarray) -> float:
+    if not len(pred):
+        return 0.0
+    return float(np.max(np.abs(attr.sum(axis=1) + base - pred)))
+
+
+def _group(matrix: np.ndarray, column_variables, variables) -> np.ndarray:
+    """Sum columns (last axis) that belong to the same variable: (..., n_cols) -> (..., n_variables)."""
+    index = {v: j for j, v in enumerate(variables)}
+    onehot = np.zeros((len(column_variables), len(variables)))
+    onehot[np.arange(len(column_variables)), [index[v] for v in column_variables]] = 1.0
+    return matrix @ onehot
+
+
+def _unique(seq) -> list[str]:
+    return list(dict.fromkeys(str(s) for s in seq))
+
+
+# --------------------------------------------------------------------------------------------
+# classical: trees
+# --------------------------------------------------------------------------------------------
+def _explain_tree(model, fs: FeatureSet, bg: FeatureSet | None, nsamples, rng) -> dict:
+    import shap
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X = fs.X_tab
+    variables = _unique(fs.tab_variables)
+    # Path-dependent TreeSHAP: exact, needs no background, and handles NaN via each node's default branch.
+    explainer = shap.TreeExplainer(model, feature_perturbation="tree_path_dependent")
+    sv = np.asarray(explainer.shap_values(X, check_additivity=False), dtype=float)
+    base = np.asarray(explainer.expected_value, dtype=float).reshape(-1)
+    pos = int(np.flatnonzero(model.classes_ == model.classes_[-1])[0])
+    if isinstance(model, HistGradientBoostingClassifier):
+        output, pred = "log-odds", np.asarray(model.decision_function(X), dtype=float).reshape(-1)
+        sv, base = (sv[..., -1] if sv.ndim == 3 else sv), float(base[-1])
+    else:
+        output, pred = "probability", np.asarray(model.predict_proba(X), dtype=float)[:, pos]
+        sv, base = (sv[..., pos] if sv.ndim == 3 else sv), float(base[pos] if len(base) > 1 else base[0])
+    return {"attributions": _group(sv, fs.tab_variables, variables), "variables": variables, "base": base,
+            "pred": pred, "output": output, "method": "TreeSHAP (shap.TreeExplainer, path-dependent, exact)"}
+
+
+# --------------------------------------------------------------------------------------------
+# classical: linear
+# --------------------------------------------------------------------------------------------
+def _transformed_variables(pipe, tab_variables) -> list[str]:
+    """Clinical variable of each column after the pipeline's pre-processing (values, then missing indicators)."""
+    imputer = pipe.named_steps.get("impute")
+    cols = list(tab_variables)
+    if imputer is not None and getattr(imputer, "indicator_", None) is not None:
+        cols += [tab_variables[j] for j in imputer.indicator_.features_]
+    return cols
+
+
+def _explain_linear(pipe, fs: FeatureSet, bg: FeatureSet, nsamples, rng) -> dict:
+    import shap
+
+    pre, lr = pipe[:-1], pipe[-1]
+    Z, Zb = pre.transform(fs.X_tab), pre.transform(bg.X_tab)
+    zvars = _transformed_variables(pipe, fs.tab_variables)
+    if Z.shape[1] != len(zvars):
+        raise RunError(f"The logistic-regression pipeline produced {Z.shape[1]} columns, expected {len(zvars)} "
+                       "(features + missing indicators). The model does not match this version: train again.")
+    explainer = shap.LinearExplainer(lr, shap.maskers.Independent(Zb, max_samples=len(Zb)))
+    sv = np.asarray(explainer.shap_values(Z), dtype=float)
+    sv = sv[..., -1] if sv.ndim == 3 else sv
+    base = float(np.asarray(explainer.expected_value, dtype=float).reshape(-1)[-1])
+    variables = _unique(fs.tab_variables)
+    return {"attributions": _group(sv, zvars, variables), "variables": variables, "base": base,
+            "pred": np.asarray(lr.decision_function(Z), dtype=float).reshape(-1), "output": "log-odds",
+            "method": "linear SHAP (shap.LinearExplainer on imputed+scaled features, independent masker, exact)"}
+
+
+# --------------------------------------------------------------------------------------------
+# model-agnostic: Kernel SHAP over variable groups
+# --------------------------------------------------------------------------------------------
+def _coalitions(n_players: int, nsamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Paired coalitions (z, 1-z) with sizes drawn from the Shapley kernel; every size-1 coalition included.
+
+    With sizes drawn proportional to ``(M-1) / (s (M-s))`` and uniform subsets of each size, equal
+    regression weights give the Shapley kernel (Lundberg & Lee 2017; Covert & Lee 2021).
+    """
+    M = n_players
+    if M <= 12 and 2 ** M - 2 <= nsamples:      # few players: enumerate every coalition (exact)
+        codes = np.arange(1, 2 ** M - 1)
+        Z = ((codes[:, None] >> np.arange(M)[None, :]) & 1).astype(float)
+        s = Z.sum(1)
+        from scipy.special import comb
+        w = (M - 1) / (comb(M, s) * s * (M - s))
+        return Z, w
+    sizes = np.arange(1, M)
+    p = (M - 1) / (sizes * (M - sizes))
+    p = p / p.sum()
+    half = max(nsamples // 2, M)
+    drawn = rng.choice(sizes, size=half, p=p)
+    Z = np.zeros((half, M))
+    for i, s in enumerate(drawn):
+        Z[i, rng.choice(M, size=s, replace=False)] = 1.0
+    Z = np.vstack([Z, 1.0 - Z])
+    return Z, np.ones(len(Z))
+
+
+def _kernel_solve(Z: np.ndarray, w: np.ndarray, values: np.ndarray, v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
+    """Weighted least squares with the efficiency constraint, for all patients at once.
+
+    values : (n_patients, n_coalitions); v0 (empty coalition), v1 (full) : (n_patients,)
+    Returns phi of shape (n_patients, n_players) with ``phi.sum(1) == v1 - v0`` exactly.
+    """
+    M = Z.shape[1]
+    delta = v1 - v0                                        # (n,)
+    y = values - v0[:, None] - Z[:, -1][None, :] * delta[:, None]   # eliminate the last player
+    A = Z[:, :-1] - Z[:, -1:]                              # (m, M-1)
+    sw = np.sqrt(w)[:, None]
+    coef, *_ = np.linalg.lstsq(A * sw, (y * sw.T).T, rcond=None)    # (M-1, n)
+    phi = np.empty((len(v0), M))
+    phi[:, :-1] = coef.T
+    phi[:, -1] = delta - coef.sum(0)
+    return phi
+
+
+class _BlackBoxValue:
+    """v(S) for every patient: expected model output when the variables outside S come from the background."""
+
+    def __init__(self, predict, Z: np.ndarray, B: np.ndarray, bw: np.ndarray, groups: np.ndarray) -> None:
+        self.predict, self.Z, self.B, self.bw, self.groups = predict, Z, B, bw, groups
+
+    def __call__(self, masks: np.ndarray, rows: slice) -> np.ndarray:
+        Z = self.Z[rows]
+        n, m, k = len(Z), len(masks), len(self.B)
+        keep = masks[:, self.groups].astype(bool)              # (m, F): column kept from the patient
+        out = np.empty((n, m))
+        for i in range(n):
+            X = np.where(keep[:, None, :], Z[i][None, None, :], self.B[None, :, :]).reshape(m * k, -1)
+            out[i] = self.predict(X).reshape(m, k) @ self.bw
+        return out
+
+
+class _RbfSvmValue:
+    """The same v(S) for an RBF SVM + sigmoid calibration, computed from per-group squared distances.
+
+    ``exp(-gamma ||sv - r||^2) = prod_g exp(-gamma ||sv_g - r_g||^2)``, and a masked row ``r`` takes each
+    group from the patient or the background, so no full row is ever rebuilt.
+    """
+
+    def __init__(self, svc, calibrator, Z, B, bw, groups, n_groups: int) -> None:
+        self.gamma = float(svc._gamma)
+        self.alpha = np.asarray(svc.dual_coef_, dtype=float).reshape(-1)
+        self.b = float(np.asarray(svc.intercept_).reshape(-1)[0])
+        self.cal = calibrator
+        sv = np.asarray(svc.support_vectors_, dtype=float)
+        self.G = np.zeros((Z.shape[1], n_groups))
+        self.G[np.arange(Z.shape[1]), groups] = 1.0
+        self.sv, self.Z, self.bw = sv, Z, bw
+        # log-kernel per group between each background row and each support vector: (k, nSV, G)
+        self.logB = np.stack([-self.gamma * self._dist(b) for b in B])
+        self._masks, self._EBa = None, None
+
+    def _dist(self, z: np.ndarray) -> np.ndarray:            # (nSV, n_groups) squared distances per group
+        return ((self.sv - z[None, :]) ** 2) @ self.G
+
+    def _proba(self, dec: np.ndarray) -> np.ndarray:
+        return np.asarray(self.cal.predict(dec.reshape(-1)), dtype=float).reshape(dec.shape)
+
+    def __call__(self, masks: np.ndarray, rows: slice) -> np.ndarray:
+        if self._masks is None or self._masks.shape != masks.shape or not np.array_equal(self._masks, masks):
+            # background part of the kernel, shared by all patients: alpha * exp((1 - mask) @ logB)
+            self._masks = masks.copy()
+            self._EBa = np.exp(np.einsum("mg,ksg->kms", 1.0 - masks, self.logB)) * self.alpha
+        Z = self.Z[rows]
+        out = np.empty((len(Z), len(masks)))
+        for i in range(len(Z)):
+            ea = np.exp(masks @ (-self.gamma * self._dist(Z[i])).T)            # (m, nSV) patient part
+            dec = np.einsum("ms,kms->km", ea, self._EBa) + self.b               # (k, m)
+            out[i] = self.bw @ self._proba(dec)
+        return out
+
+
+def _svm_parts(pipe):
+    """(svc, calibrator) of a Pipeline(... CalibratedClassifierCV(SVC(rbf), ensemble=False)), else None."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+    cal = pipe[-1] if hasattr(pipe, "steps") else None
+    if not isinstance(cal, CalibratedClassifierCV) or len(getattr(cal, "calibrated_classifiers_", [])) != 1:
+        return None
+    cc = cal.calibrated_classifiers_[0]
+    svc = getattr(cc, "estimator", None)
+    if not isinstance(svc, SVC) or svc.kernel != "rbf" or len(cc.calibrators) != 1:
+        return None
+    return svc, cc.calibrators[0]
+
+
+def _explain_kernel(model, fs: FeatureSet, bg: FeatureSet, nsamples, rng) -> dict:
+    from sklearn.cluster import KMeans
+
+    has_pre = hasattr(model, "steps") and len(model.steps) > 1
+    pre = model[:-1] if has_pre else None
+    Z = pre.transform(fs.X_tab) if has_pre else fs.X_tab
+    Zb = pre.transform(bg.X_tab) if has_pre else bg.X_tab
+    zvars = _transformed_variables(model, fs.tab_variables) if has_pre else list(fs.tab_variables)
+    variables = _unique(fs.tab_variables)
+    groups = np.array([variables.index(v) for v in zvars])
+    head = model[-1] if has_pre else model
+    pos = int(np.flatnonzero(head.classes_ == head.classes_[-1])[0])
+
+    def predict(X):
+        return np.asarray(head.predict_proba(X), dtype=float)[:, pos]
+
+    # Summarise the background with weighted k-means (in the transformed space, where NaN is imputed).
+    k = min(len(Zb), 20)
+    if np.isfinite(Zb).all() and len(Zb) > k:
+        km = KMeans(n_clusters=k, n_init=1, random_state=int(rng.integers(2 ** 31))).fit(Zb)
+        B, bw = km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(Zb)
+        summary = f"k-means summary ({k} centres) of {len(Zb)} background patients"
+    else:
+        B, bw = Zb, np.full(len(Zb), 1.0 / len(Zb))
+        summary = f"{len(Zb)} background patients"
+    value = _BlackBoxValue(predict, Z, B, bw, groups)
+    fast = "black-box predictions"
+    parts = _svm_parts(model)
+    if parts is not None:
+        cand = _RbfSvmValue(parts[0], parts[1], Z, B, bw, groups, len(variables))
+        check = slice(0, min(len(Z), 4))
+        probe = np.vstack([np.zeros(len(variables)), np.ones(len(variables)),
+                           (rng.random(len(variables)) < 0.5).astype(float)])
+        if np.allclose(cand(probe, check), value(probe, check), rtol=1e-6, atol=1e-8):
+            value, fast = cand, "RBF kernel factorised over variable groups"
+    M = len(variables)
+    masks, w = _coalitions(M, int(nsamples), rng)
+    n = len(Z)
+    values, v0, v1 = np.empty((n, len(masks))), np.empty(n), predict(Z)
+    ends = np.vstack([np.zeros(M), np.ones(M)])
+    for start in range(0, n, 64):
+        rows = slice(start, min(start + 64, n))
+        values[rows] = value(masks, rows)
+        v0[rows] = value(ends, rows)[:, 0]
+    base = float(np.mean(v0))                   # the same for every patient: the background mean
+    phi = _kernel_solve(masks, w, values, v0, v1)
+    name = type(head).__name__
+    return {"attributions": phi, "variables": variables, "base": base, "pred": v1, "output": "probability",
+            "method": f"Kernel SHAP over {M} variable groups ({len(masks)} coalitions, {summary}; {fast}) "
+                      f"of {name}"}
+
+
+# --------------------------------------------------------------------------------------------
+# sequence models: integrated gradients over background baselines
+# --------------------------------------------------------------------------------------------
+def _explain_gradient(model, fs: FeatureSet, bg: FeatureSet, nsamples, rng, times_hours) -> dict:
+    import torch
+
+    from core.models.recurrent import _configure_threads
+    _configure_threads()
+    nets = list(model.module_)
+    for net in nets:
+        net.eval()
+
+    def f(x: torch.Tensor) -> torch.Tensor:     # final-step probability, averaged over the seed ensemble
+        return torch.stack([torch.sigmoid(net(x)[:, -1]) for net in nets]).mean(0)
+
+    X = torch.from_numpy(np.ascontiguousarray(fs.X_seq, dtype=np.float32))
+    Bk = torch.from_numpy(np.ascontiguousarray(bg.X_seq, dtype=np.float32))
+    steps = max(int(nsamples), 1)
+    alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps         # midpoint Riemann rule
+    n, T, C = X.shape
+    k = len(Bk)
+    attr = np.zeros((n, T, C))
+    with torch.no_grad():
+        pred = f(X).double().numpy()
+        base = float(f(Bk).double().mean())
+    per = max(1, 4096 // (k * steps))          # patients per batch (~4k sequences per backward pass)
+    for start in range(0, n, per):
+        x = X[start:start + per]                                              # (b, T, C)
+        diff = x[:, None] - Bk[None]                                          # (b, k, T, C)
+        path = Bk[None, None] + alphas[None, :, None, None, None] * diff[:, None]   # (b, S, k, T, C)
+        path = path.reshape(-1, T, C).requires_grad_(True)
+        grads, = torch.autograd.grad(f(path).sum(), path)
+        g = grads.reshape(len(x), steps, k, T, C).mean(1)                     # (b, k, T, C)
+        attr[start:start + per] = (g * diff).mean(1).double().numpy()
+    variables = _unique(fs.seq_variables)
+    time_attr = _group(attr, fs.seq_variables, variables)                     # (n, T, V)
+    return {"attributions": time_attr.sum(1), "time_attributions": time_attr, "times_hours": times_hours,
+            "variables": variables, "base": base, "pred": pred, "output": "probability",
+            "method": f"integrated gradients (torch autograd, {steps} steps x {k} background baselines; "
+                      "value, mask and time-gap channels summed per variable)"}
+
+
+# --------------------------------------------------------------------------------------------
+# dispatch
+# --------------------------------------------------------------------------------------------
+def explainer_kind(model) -> str:
+    """``"tree"``, ``"linear"``, ``"kernel"`` or ``"gradient"``: which explainer :func:`explain` uses for ``model``."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from core.models.recurrent import RecurrentClassifier
+    if isinstance(model, RecurrentClassifier):
+        return "gradient"
+    if isinstance(model, (RandomForestClassifier, HistGradientBoostingClassifier)):
+        return "tree"
+    if hasattr(model, "steps") and isinstance(model[-1], LogisticRegression):
+        return "linear"
+    return "kernel"
+
+
+def explain(model, features: FeatureSet, background: FeatureSet | None = None, *, model_name: str = "",
+            nsamples: int | None = None, random_state: int = 0, times_hours=None) -> ExplanationResult:
+    """Explain a fitted model on already-built features (the family decides the explainer).
+
+    Parameters
+    ----------
+    model : fitted estimator from :mod:`core.models`
+    features : FeatureSet
+        Patients to explain.
+    background : FeatureSet, optional
+        Reference patients (training patients) for the linear, kernel and gradient explainers;
+        required for those, ignored by TreeSHAP.
+    model_name : str
+    nsamples : int, optional
+        Kernel SHAP coalitions, or integration steps for sequence models (defaults: ``DEFAULT_NSAMPLES``).
+    random_state : int
+    times_hours : array of shape (n_timesteps,), optional
+        Start of each step in hours (default: ``0, 1, 2, ...``).
+
+    Returns
+    -------
+    ExplanationResult
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        The model is not fitted.
+    ValueError
+        No background where one is needed.
+    """
+    from sklearn.utils.validation import check_is_fitted
+    kind = explainer_kind(model)
+    check_is_fitted(model)
+    if kind != "tree" and (background is None or not len(background)):
+        raise ValueError(f"Explaining {model_name or type(model).__name__} needs background patients (training "
+                         "patients); pass background=FeatureSet of a sample of them.")
+    nsamples = DEFAULT_NSAMPLES[kind] if nsamples is None else int(nsamples)
+    if kind in ("kernel", "gradient") and nsamples < 1:
+        raise ValueError(f"nsamples must be >= 1 for the {kind} explainer; got {nsamples}. Example: nsamples=200.")
+    rng = np.random.default_rng(random_state)
+    if kind != "gradient":
+        import shap  # noqa: F401 - imported before the clock starts: the first import takes seconds
+    t0 = time.perf_counter()
+    if kind == "gradient":
+        T = features.X_seq.shape[1]
+        th = np.arange(T, dtype=float) if times_hours is None else np.asarray(times_hours, dtype=float)
+        out = _explain_gradient(model, features, background, nsamples, rng, th)
+    else:
+        fn = {"tree": _explain_tree, "linear": _explain_linear, "kernel": _explain_kernel}[kind]
+        out = fn(model, features, background, nsamples, rng)
+    seconds = time.perf_counter() - t0
+    spec = registry.REGISTRY.get(model_name)
+    return ExplanationResult(
+        model_name=model_name or type(model).__name__, patient_ids=np.asarray(features.patient_ids, dtype=object),
+        variables=out["variables"], attributions=np.asarray(out["attributions"], dtype=float),
+        base_value=float(out["base"]), predictions=np.asarray(out["pred"], dtype=float), output=out["output"],
+        method=out["method"], additivity_error=_additivity(out["attributions"], out["base"], out["pred"]),
+        seconds=seconds, time_attributions=out.get("time_attributions"), times_hours=out.get("times_hours"),
+        label=spec.label if spec else "", extra={"explainer": kind, "nsamples": nsamples,
+                                                 "n_background": 0 if background is None else len(background)})
+
+
+def _check_patients(cohort: Cohort, patient_ids) -> np.ndarray:
+    ids = np.asarray([str(p) for p in patient_ids], dtype=object)
+    if not len(ids):
+        raise CohortError("No patients to explain. Pass at least one patient id (e.g. --patients 132539).")
+    known = set(cohort.patient_ids)
+    missing = [p for p in ids if p not in known]
+    if missing:
+        raise CohortError(f"Unknown patient id(s): {_preview(missing)}. Patients in the data include "
+                          f"{_preview(cohort.patient_ids)}.")
+    return np.asarray(list(dict.fromkeys(ids)), dtype=object)
+
+
+def _background_ids(source, cohort: Cohort, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A sample of the run's training patients present in ``cohort`` (else of all patients, with a warning)."""
+    known = set(cohort.patient_ids)
+    pool = [p for p in map(str, source.splits.get("train", [])) if p in known]
+    if len(pool) < min(n, 10):
+        warnings.warn("The run's training patients are not in this data set, so the background (reference) "
+                      "patients for the explanation are drawn from the data being explained. Pass the training "
+                      "data to explain against the training distribution.", stacklevel=3)
+        pool = list(cohort.patient_ids)
+    pool = np.asarray(sorted(pool), dtype=object)
+    return pool if len(pool) <= n else np.sort(rng.choice(pool, size=n, replace=False))
+
+
+def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None, *, background=None,
+                  nsamples: int | None = None, random_state: int = 0) -> ExplanationResult:
+    """Explain one model of a trained run (the single entry point for pages and the CLI).
+
+    Parameters
+    ----------
+    run_or_experiment : core.runs.Run or core.experiment.ExperimentResult
+        Anything with ``builder``, ``models`` and ``splits``.
+    name : str
+        A model of the run (``"gbm"``).
+    cohort : Cohort
+        Holds the patients to explain (and ideally the run's training patients, used as background).
+    patient_ids : sequence of str, optional
+        Default: the run's test patients present in ``cohort`` (else every patient of ``cohort``).
+    background : int or sequence of str, optional
+        Number of training patients sampled as the reference (default per explainer:
+        ``DEFAULT_BACKGROUND``), or explicit patient ids.
+    nsamples : int, optional
+        Sample budget (see :func:`explain`).
+    random_state : int
+
+    Returns
+    -------
+    ExplanationResult
+
+    Raises
+    ------
+    RunError
+        ``name`` is not a model of the run (the message lists those that are).
+    CohortError
+        Unknown patient ids.
+
+    Examples
+    --------
+    >>> res = explain_model(load_run("runs/quick"), "gru", cohort, ["132539"])   # doctest: +SKIP
+    >>> res.time_attributions.shape                                              # doctest: +SKIP
+    (1, 48, 41)
+    """
+    models = getattr(run_or_experiment, "models", None)
+    if models is None or not hasattr(run_or_experiment, "builder"):
+        raise TypeError("explain_model needs a trained run (core.runs.load_run(...)) or an ExperimentResult; "
+                        f"got {type(run_or_experiment).__name__}.")
+    if name not in models:
+        raise RunError(f"Model {name!r} is not in this run; choose one of: {', '.join(models) or '(none)'}.")
+    model = models[name]
+    builder = run_or_experiment.builder
+    rng = np.random.default_rng(random_state)
+    if patient_ids is None:
+        known = set(cohort.patient_ids)
+        test = [p for p in map(str, run_or_experiment.splits.get("test", [])) if p in known]
+        patient_ids = test or list(cohort.patient_ids)
+    ids = _check_patients(cohort, patient_ids)
+    kind = explainer_kind(model)
+    spec = registry.REGISTRY.get(name)
+    fs = builder.transform(cohort, ids)
+    if spec is not None and spec.input_kind == "sequence" and kind != "gradient":
+        raise RunError(f"Model {name!r} takes sequences but is a {type(model).__name__}; the run is inconsistent.")
+    bg = None
+    if kind != "tree":
+        if background is None or isinstance(background, (int, np.integer)):
+            n_bg = DEFAULT_BACKGROUND[kind] if background is None else int(background)
+            if not 1 <= n_bg <= MAX_BACKGROUND:
+                raise ValueError(f"background must be between 1 and {MAX_BACKGROUND} patients; got {n_bg}. "
+                                 f"Example: background={DEFAULT_BACKGROUND[kind]}.")
+            bg_ids = _background_ids(run_or_experiment, cohort, n_bg, rng)
+        else:
+            bg_ids = _check_patients(cohort, background)
+        bg = builder.transform(cohort, bg_ids)
+    cfg = builder.config
+    times = np.arange(cfg.n_steps, dtype=float) * float(cfg.bin_hours)
+    return explain(model, fs, bg, model_name=name, nsamples=nsamples, random_state=random_state,
+                   times_hours=times)
+
+
+def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, **kwargs) -> list[ExplanationResult]:
+    """:func:`explain_model` for several models on the same patients (for :func:`compare_importance`)."""
+    return [explain_model(run_or_experiment, n, cohort, patient_ids, **kwargs) for n in names]
+
+
+# --------------------------------------------------------------------------------------------
+# one shared view across models
+# --------------------------------------------------------------------------------------------
+def compare_importance(results: list[ExplanationResult]) -> pd.DataFrame:
+    """Mean ``|attribution|`` per variable (rows) and model (columns), normalised to sum to 1 per model.
+
+    Parameters
+    ----------
+    results : list of ExplanationResult
+        On the same patients (so the models are compared on equal terms).
+
+    Returns
+    -------
+    DataFrame, index ``variable``, one column per model, sorted by the mean over models (largest first).
+
+    Raises
+    ------
+    ValueError
+        Empty list, or results on different patients.
+    """
+    if not results:
+        raise ValueError("compare_importance needs at least one ExplanationResult; explain some models first.")
+    ref = set(map(str, results[0].patient_ids))
+    for r in results[1:]:
+        if set(map(str, r.patient_ids)) != ref:
+            raise ValueError(f"Results of {results[0].model_name!r} and {r.model_name!r} are on different patients; "
+                             "explain every model on the same patient_ids before comparing them.")
+    cols = {}
+    for r in results:
+        imp = r.importance()
+        total = imp.sum()
+        cols[r.model_name] = imp / total if total > 0 else imp
+    table = pd.DataFrame(cols).fillna(0.0)
+    table.index.name = "variable"
+    return table.loc[table.mean(axis=1).sort_values(ascending=False).index]
+
+
+def importance_agreement(importance) -> pd.DataFrame:
+    """Spearman rank correlation of variable importance between every pair of models.
+
+    Parameters
+    ----------
+    importance : DataFrame from :func:`compare_importance`, or a list of ExplanationResult
+
+    Returns
+    -------
+    DataFrame (n_models, n_models), symmetric, ones on the diagonal; NaN where a model gives every
+    variable the same importance (no ranking).
+    """
+    from scipy.stats import spearmanr
+    table = compare_importance(importance) if isinstance(importance, list) else importance
+    names = list(table.columns)
+    out = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            x, y = table[a].to_numpy(), table[b].to_numpy()
+            rho = np.nan if np.ptp(x) == 0 or np.ptp(y) == 0 else float(spearmanr(x, y).statistic)
+            out.loc[a, b] = out.loc[b, a] = rho
+    return out
+
+
+__all__.append("explainer_kind")
