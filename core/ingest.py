@@ -155,7 +155,8 @@ def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto") -> 
         bad = ~u.str.match(_HHMM.pattern).to_numpy(dtype=bool) | (m >= 60).to_numpy(dtype=bool)
         parsed[bad] = np.nan
     else:
-        stamps_u = pd.to_datetime(pd.Series(uniques), errors="coerce", format="ISO8601", utc=True) \
+        # as text: numbers given with --time-format datetime are not dates (pandas would soon read epochs)
+        stamps_u = pd.to_datetime(pd.Series(uniques).astype(str), errors="coerce", format="ISO8601", utc=True) \
             if not pd.api.types.is_datetime64_any_dtype(raw) else pd.Series(uniques)
         if stamps_u.dt.tz is None:
             stamps_u = stamps_u.dt.tz_localize("UTC")
@@ -167,12 +168,17 @@ def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto") -> 
     return out.astype("float64"), fmt
 
 
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds, so messages read ``1.5``, not ``np.float64(1.5)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _examples(frame: pd.DataFrame, mask: np.ndarray, table: RawTable, cols: list[str], n: int = 3) -> list[str]:
     idx = np.flatnonzero(mask)[:n]
     out = []
     for i in idx:
         where = f"row {int(frame['_line'].iat[i])}" if "_line" in frame else f"patient {frame['patient_id'].iat[i]}"
-        vals = ", ".join(f"{c}={frame[c].iat[i]!r}" for c in cols if c in frame)
+        vals = ", ".join(f"{c}={_plain(frame[c].iat[i])!r}" for c in cols if c in frame)
         out.append(f"{where}: {vals}")
     return out
 
@@ -247,7 +253,7 @@ def validate_data(events: Source, labels: Source | None = None, *,
         label_series, other_outcomes, target = _read_labels(labels, table, config, report)
     elif labels_from_cols is not None:
         label_series = labels_from_cols
-    elif config.target is not None:
+    elif config.target is not None and mapping.target is None:
         report.error("no_target", f"The target {config.target!r} is neither a column of the events file nor "
                      "given in a labels file.", fix="Give the labels file (--labels) or the right --target "
                      "column name.")
@@ -329,10 +335,12 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport):
     else:
         value_cols = [c for c in frame.columns if c not in (mapping.patient, mapping.time, mapping.target)]
         leaky = [c for c in value_cols if _LEAKY.search(str(c))]
+        n_leaky_cells = _count_filled(frame, leaky)
         if leaky:
             report.warning("leakage_columns", f"Columns that look like outcomes were set aside and will never be "
                            f"used as features: {leaky}", count=len(leaky), unit="columns",
                            fix="If one is your target, pass it with --target; otherwise remove it from the events.")
+            report.exclude("leakage_columns", n_leaky_cells)
             value_cols = [c for c in value_cols if c not in leaky]
         static_cols = _constant_columns(frame, mapping.patient, value_cols, config)
         series_cols = [c for c in value_cols if c not in static_cols]
@@ -357,11 +365,27 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport):
         if n_cells:
             report.info("wide_empty_cells", f"{n_cells:,} empty cells in the wide table mean 'not measured' "
                         "(normal for sparse data).")
+        # A wide row holds several observations: count filled cells, so that read = used + excluded
+        # adds up whatever happens to each cell (static, series, excluded).
+        n_static_cells = _count_filled(frame, static_cols)
+        report.rows_read = int(len(out)) + n_static_cells + n_leaky_cells
+        report.summary["_static_rows"] = n_static_cells
+        report.info("wide_counts", f"Wide layout: the {len(frame):,} file rows hold {report.rows_read:,} "
+                    "observations (filled cells); row counts below are observations.")
         static_cols = _static_from_wide(frame, mapping.patient, static_cols) if static_cols else None
         report.summary["_wide"] = True
     if n_missing_pid:
         pass  # counted in _clean_long
     return out, static_cols, labels_from_cols, mapping
+
+
+def _count_filled(frame: pd.DataFrame, cols: list) -> int:
+    """Non-empty cells in ``cols`` (NaN and blank text are empty)."""
+    if not cols:
+        return 0
+    sub = frame[cols]
+    blank = sub.isna() | sub.apply(lambda c: c.astype(str).str.strip() == "")
+    return int((~blank).to_numpy().sum())
 
 
 def _constant_columns(frame: pd.DataFrame, patient: str, cols: list, config: DataConfig) -> list:
@@ -581,7 +605,7 @@ def _split_static(frame: pd.DataFrame, config: DataConfig, report: ValidationRep
     static.columns = [str(c) for c in static.columns]
     static.index = static.index.astype(str)
     static.index.name = "patient_id"
-    report.summary["_static_rows"] = int(take.sum())
+    report.summary["_static_rows"] = int(report.summary.get("_static_rows", 0)) + int(take.sum())
     report.info("static_attributes", f"Static attributes (one value per patient, taken from the first record): "
                 f"{', '.join(map(str, names))}", count=int(take.sum()))
     return static, frame[~take].reset_index(drop=True)
@@ -607,7 +631,7 @@ def _apply_static_sentinels(static: pd.DataFrame, config: DataConfig, report: Va
 
 def _binary_labels(values: pd.Series, col: str, report: ValidationReport) -> pd.Series | None:
     v = values.dropna()
-    uniq = sorted(pd.unique(v))
+    uniq = sorted(_plain(u) for u in pd.unique(v))
     if set(uniq) <= {0, 1}:
         out = v.astype("int8")
     elif len(uniq) == 2:
@@ -754,6 +778,6 @@ def _check_labels_vs_patients(cohort: Cohort, config: DataConfig, report: Valida
                      f"({n_pos} positive, {n_neg} negative): nothing to learn.",
                      fix="Check the target column, or add patients of the other class.")
     elif len(ids) < config.min_patients or min(n_pos, n_neg) < config.min_positives:
-        report.error("too_few", f"Too few labelled patients to train and test: {len(ids)} patients, {n_pos} positive, "
+        report.error("too_few", f"Too few labelled patients to train and test on {cohort.target!r}: {len(ids)} patients, {n_pos} positive, "
                      f"{n_neg} negative (need at least {config.min_patients} patients and {config.min_positives} of "
                      "each class).", fix="Add patients, or explore the data without training.")

@@ -177,7 +177,14 @@ def _assemble_physionet(name: str, files: dict[str, bytes]) -> RawTable:
         if not _PN_HEADER.match(raw[:64]):
             skipped.append(fname)
             continue
-        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+        # Decode like any CSV (BOM, Latin-1) so one odd file cannot crash the whole set.
+        text, _ = _decode(f"{name}/{fname}", raw)
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        except pd.errors.ParserError as err:
+            raise DataReadError(f"{name}/{fname}: this per-patient file is malformed ({str(err).strip()}). Every "
+                                "line must have the three fields Time,Parameter,Value; fix that line or remove "
+                                "the file from the set.") from None
         frame.columns = [c.strip() for c in frame.columns]
         rid = frame.loc[frame["Parameter"] == "RecordID", "Value"]
         pid = rid.iloc[0].split(".")[0] if len(rid) else Path(fname).stem
