@@ -1,0 +1,68 @@
+"""Shared, seeded synthetic cohorts built in code (no files, no real data)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.cohort import make_cohort
+
+
+def make_tiny_cohort(n_patients: int = 40, n_hours: int = 6, seed: int = 0):
+    """~40 patients x ``n_hours`` hours x 3 variables (HR, Temp, Lactate) + 1 static (Age).
+
+    Risk rises with heart rate, lactate and age, so models can learn something.
+    """
+    rng = np.random.default_rng(seed)
+    ids = [f"p{i:03d}" for i in range(n_patients)]
+    sev = rng.normal(size=n_patients)
+    rows = []
+    for i, pid in enumerate(ids):
+        for h in range(n_hours):
+            t = h + rng.uniform(0, 0.9)
+            rows.append((pid, t, "HR", 80 + 10 * sev[i] + rng.normal(0, 5)))
+            if rng.random() < 0.6:
+                rows.append((pid, t + 0.05, "Temp", 37 + 0.3 * sev[i] + rng.normal(0, 0.3)))
+            if h % 3 == 0 and rng.random() < 0.7:
+                rows.append((pid, t + 0.1, "Lactate", max(0.3, 1.5 + 0.8 * sev[i] + rng.normal(0, 0.4))))
+    events = pd.DataFrame(rows, columns=["patient_id", "time_hours", "variable", "value"])
+    age = pd.Series(60 + 10 * rng.normal(size=n_patients) + 5 * sev, index=ids)
+    age.iloc[::7] = np.nan
+    static = pd.DataFrame({"Age": age})
+    logit = 1.5 * sev + 0.02 * (age.fillna(60).to_numpy() - 60) - 0.5
+    labels = pd.Series((rng.random(n_patients) < 1 / (1 + np.exp(-logit))).astype(int), index=ids)
+    labels.iloc[:4] = [0, 1, 0, 1]  # both classes guaranteed
+    return make_cohort(events, static, labels, target="died")
+
+
+def make_planted_order_cohort(n_patients: int = 240, seed: int = 0):
+    """The label is whether event A first happened before event B; no aggregate reveals it.
+
+    Each patient gets one A and one B at distinct random hours in [0, 6), then both every hour
+    from 7 to 11 (values i.i.d. noise); use ``FeatureConfig(window_hours=12)``. Counts, values, last times and slopes have the same
+    distribution in both classes; only the *order* of the first A and first B decides the label.
+    """
+    rng = np.random.default_rng(seed)
+    rows, labels = [], {}
+    for i in range(n_patients):
+        pid = f"q{i:03d}"
+        ta, tb = rng.choice(6, size=2, replace=False) + 0.5
+        labels[pid] = int(ta < tb)
+        rows.append((pid, float(ta), "A", rng.normal()))
+        rows.append((pid, float(tb), "B", rng.normal()))
+        for h in range(7, 12):
+            rows.append((pid, h + 0.5, "A", rng.normal()))
+            rows.append((pid, h + 0.5, "B", rng.normal()))
+    events = pd.DataFrame(rows, columns=["patient_id", "time_hours", "variable", "value"])
+    static = pd.DataFrame({"Age": rng.normal(60, 10, n_patients)}, index=list(labels))
+    return make_cohort(events, static, pd.Series(labels), target="a_first")
+
+
+@pytest.fixture
+def tiny_cohort():
+    return make_tiny_cohort()
+
+
+@pytest.fixture
+def planted_order_cohort():
+    return make_planted_order_cohort()
