@@ -1,0 +1,678 @@
+"""Does time *order* matter on this cohort? Three measurements, each with a confidence interval.
+
+1. **Order ablation.** One sequence model (the GRU by default) is
+
+   (a) trained and tested on the ordered hourly sequences;
+   (b) retrained and tested on the *same patients* with their hours shuffled; and
+   (c) the ordered model of (a) tested on the shuffled test sequences.
+
+   How the shuffle removes order and nothing else: for each patient, the **raw hourly bins**
+   (every observation of every variable keeps its value and its bin; the bin's observation mask
+   goes with it) are permuted at random *within the patient's valid length* (hour 0 up to the last
+   hour with any observation). Bins after the valid length (padding) stay at the end. Only then
+   are the derived channels computed, by the same fitted :class:`~core.features.FeatureBuilder`:
+   values are carried forward and *hours since the last observation* are measured on the shuffled
+   grid, so neither can leak the original positions. Static channels (age, sex...) are untouched.
+   Each patient keeps exactly the same multiset of observations; the builder's statistics
+   (clipping quantiles, means, standard deviations) are permutation-invariant, so they are the
+   same for both arms. Implementation: :func:`shuffle_time_bins` moves every event to its bin's
+   new position (keeping its offset inside the bin), then features are rebuilt as usual.
+   ``delta = auroc_ordered - auroc_shuffled`` (a minus b) with a paired bootstrap CI over the same
+   test patients.
+
+2. **Early prediction.** Every model retrained and tested when only the first ``k`` hours are
+   available (features rebuilt with ``window_hours=k``), AUROC and AUPRC with bootstrap CIs.
+
+3. **The gap.** At the full horizon: best sequence model vs best order-free (tabular) model, each
+   chosen by *validation* AUROC, compared on the test patients (paired bootstrap and DeLong).
+
+Patients are split once (train / validation / test, stratified, seeded) and the split is shared by
+every horizon, model and arm; bootstrap resamples of the test patients are shared too (paired).
+
+Examples
+--------
+>>> res = run_timeorder(cohort, TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12, 48)))  # doctest: +SKIP
+>>> print(res.verdict)                                                                            # doctest: +SKIP
+On this cohort keeping time order adds +0.112 AUROC [+0.081, +0.145] ...
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from core.cohort import Cohort
+from core.config import EvaluationConfig, FeatureConfig, SplitConfig
+from core.evaluation import bootstrap_indices, bootstrap_metrics, delong_test, paired_bootstrap
+from core.exceptions import CohortError
+from core.experiment import split_by_patient
+from core.features import FeatureBuilder
+from core.models import registry
+from core.models.base import check_preset
+
+__all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "run_timeorder",
+           "shuffle_time_bins", "valid_lengths", "describe_evidence", "SHUFFLE_DESCRIPTION"]
+
+#: ``progress(message, fraction_done)``, fraction over the whole analysis in [0, 1].
+Progress = Callable[[str, float], None]
+
+#: One paragraph describing the ablation's shuffle, shown on the page and saved in timeorder.json.
+SHUFFLE_DESCRIPTION = (
+    "Within each patient, the raw hourly observation bins (values and observation mask together) are "
+    "permuted at random inside the patient's valid length (hour 0 to the last hour with any observation); "
+    "empty padding bins after it stay at the end. Forward-filled values and hours-since-last-observation are "
+    "then recomputed on the shuffled grid, so they cannot leak the original positions. Static channels are "
+    "untouched, and every patient keeps exactly the same observations: only their order changes.")
+
+
+# ----------------------------------------------------------------------------------------------
+# configuration
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TimeOrderConfig:
+    """What the time-order analysis trains and how it measures uncertainty.
+
+    Parameters
+    ----------
+    model : str
+        Sequence model of the order ablation (``"gru"``, ``"lstm"`` or ``"rnn"``).
+    models : tuple of str
+        Models of the early-prediction curves and the gap (registry names; default all seven).
+    horizons_hours : tuple of float
+        Hours of data available for early prediction. Values above ``window_hours`` are clipped to it,
+        duplicates dropped; the full window is always included (the ablation and the gap use it).
+    window_hours : float
+        The full horizon (hours after each patient's first record).
+    bin_hours : float
+        Width of one sequence step (and of one shuffled bin), hours.
+    preset : {"test", "quick", "full"}
+        Model sizes (``"quick"`` keeps the analysis to minutes).
+    sequence_params : tuple of (str, value) pairs
+        Extra parameters set on every recurrent model (``set_params``), e.g. ``(("max_epochs", 10),)``.
+    n_bootstrap : int
+        Bootstrap resamples of the test patients (>= 20).
+    ci_level : float
+        Confidence level of every interval.
+    max_patients : int, optional
+        Use a stratified random subset of this many labelled patients (faster); ``None`` = all.
+    test_size, validation_size : float
+        Patient split fractions (training gets the rest).
+    random_state : int
+        Seed of the subset, the split, the shuffle, the models and the bootstrap.
+
+    Raises
+    ------
+    ValueError
+        Unknown model or preset, a non-sequence ablation model, horizons <= 0 or too few resamples.
+
+    Examples
+    --------
+    >>> TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12, 24, 48)).hours()
+    (12.0, 24.0, 48.0)
+    >>> TimeOrderConfig(horizons_hours=(6, 72), window_hours=48).hours()
+    (6.0, 48.0)
+    """
+
+    model: str = "gru"
+    models: tuple[str, ...] = ("lr", "svm", "rf", "gbm", "rnn", "lstm", "gru")
+    horizons_hours: tuple[float, ...] = (6.0, 12.0, 24.0, 36.0, 48.0)
+    window_hours: float = 48.0
+    bin_hours: float = 1.0
+    preset: str = "quick"
+    sequence_params: tuple = ()
+    n_bootstrap: int = 1000
+    ci_level: float = 0.95
+    max_patients: int | None = None
+    test_size: float = 0.2
+    validation_size: float = 0.15
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        spec = registry.get(self.model)          # ValueError naming the valid models
+        if spec.input_kind != "sequence":
+            raise ValueError(f"TimeOrderConfig.model must be a sequence model ({', '.join(registry.SEQUENCE)}); "
+                             f"got {self.model!r}. Example: TimeOrderConfig(model='gru').")
+        models = tuple(dict.fromkeys(str(m).strip().lower() for m in self.models))
+        if not models:
+            raise ValueError("TimeOrderConfig.models must name at least one model. "
+                             "Example: TimeOrderConfig(models=('lr', 'gru')).")
+        for m in models:
+            registry.get(m)
+        object.__setattr__(self, "models", models)
+        check_preset(self.preset)
+        try:
+            hours = tuple(float(h) for h in self.horizons_hours)
+        except (TypeError, ValueError):
+            raise ValueError(f"TimeOrderConfig.horizons_hours must be numbers of hours; got "
+                             f"{self.horizons_hours!r}. Example: horizons_hours=(6, 12, 24, 48).") from None
+        if not hours or not all(np.isfinite(h) and h > 0 for h in hours):
+            raise ValueError(f"TimeOrderConfig.horizons_hours must be positive hours; got {self.horizons_hours!r}. "
+                             "Example: horizons_hours=(6, 12, 24, 48).")
+        object.__setattr__(self, "horizons_hours", hours)
+        FeatureConfig(window_hours=self.window_hours, bin_hours=self.bin_hours)   # checks both
+        if min(hours) < self.bin_hours:
+            raise ValueError(f"Every horizon must be at least one bin ({self.bin_hours} h); got "
+                             f"{min(hours)} h. Example: horizons_hours=(6, 12, 24, 48).")
+        pairs = tuple((str(k), v) for k, v in dict(self.sequence_params).items()) if self.sequence_params else ()
+        object.__setattr__(self, "sequence_params", pairs)
+        if isinstance(self.n_bootstrap, bool) or int(self.n_bootstrap) < 20:
+            raise ValueError(f"TimeOrderConfig.n_bootstrap must be >= 20 (every result has a CI); got "
+                             f"{self.n_bootstrap!r}. Example: TimeOrderConfig(n_bootstrap=1000).")
+        if not 0.5 < self.ci_level < 1:
+            raise ValueError(f"TimeOrderConfig.ci_level must be in (0.5, 1); got {self.ci_level!r}. "
+                             "Example: TimeOrderConfig(ci_level=0.95).")
+        if self.max_patients is not None and int(self.max_patients) < 40:
+            raise ValueError(f"TimeOrderConfig.max_patients must be >= 40 or None (all); got "
+                             f"{self.max_patients!r}. Example: TimeOrderConfig(max_patients=800).")
+        SplitConfig(validation_size=self.validation_size, test_size=self.test_size,
+                    random_state=self.random_state)   # checks the fractions
+
+    def hours(self) -> tuple[float, ...]:
+        """Horizons actually evaluated: clipped to ``window_hours``, sorted, with the full window."""
+        return tuple(sorted({min(h, float(self.window_hours)) for h in self.horizons_hours}
+                            | {float(self.window_hours)}))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["models"] = list(self.models)
+        d["horizons_hours"] = list(self.horizons_hours)
+        d["sequence_params"] = {k: v for k, v in self.sequence_params}
+        return d
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AblationResult:
+    """The order ablation of one sequence model on the same test patients.
+
+    Attributes
+    ----------
+    model, label : str
+    auroc_ordered, auroc_shuffled, auroc_shuffled_test : float
+        (a) ordered/ordered, (b) shuffled-trained on shuffled, (c) ordered-trained on shuffled.
+    ci : dict of str to (low, high)
+        Bootstrap CIs of the three AUROCs (keys as above) and of ``auprc_*``.
+    auprc : dict of str to float
+        AUPRC of the three arms (``"ordered"``, ``"shuffled"``, ``"shuffled_test"``).
+    delta, delta_ci, delta_p : float, (float, float), float
+        ``auroc_ordered - auroc_shuffled``, paired bootstrap CI and two-sided bootstrap p.
+    delong_p : float
+        DeLong p-value of the same difference.
+    delta_shuffled_test, delta_shuffled_test_ci, delta_shuffled_test_p
+        ``auroc_ordered - auroc_shuffled_test`` (how much the ordered model relies on order).
+    evidence : {"positive", "negative", "none"}
+        Whether ``delta_ci`` lies above 0, below 0, or covers it.
+    verdict : str
+    y_true : ndarray (n_test,)
+    proba : dict of str to ndarray (n_test,)
+        Test risks of the three arms.
+    patient_ids : ndarray (n_test,)
+    """
+
+    model: str
+    label: str
+    auroc_ordered: float
+    auroc_shuffled: float
+    auroc_shuffled_test: float
+    ci: dict
+    auprc: dict
+    delta: float
+    delta_ci: tuple
+    delta_p: float
+    delong_p: float
+    delta_shuffled_test: float
+    delta_shuffled_test_ci: tuple
+    delta_shuffled_test_p: float
+    evidence: str
+    verdict: str
+    y_true: np.ndarray = field(repr=False, default=None)
+    proba: dict = field(repr=False, default_factory=dict)
+    patient_ids: np.ndarray = field(repr=False, default=None)
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "label": self.label,
+                "auroc_ordered": _num(self.auroc_ordered), "auroc_ordered_ci": _pair(self.ci["auroc_ordered"]),
+                "auroc_shuffled": _num(self.auroc_shuffled), "auroc_shuffled_ci": _pair(self.ci["auroc_shuffled"]),
+                "delta": _num(self.delta), "delta_ci": _pair(self.delta_ci), "delta_p": _num(self.delta_p),
+                "delong_p": _num(self.delong_p),
+                "auroc_shuffled_test": _num(self.auroc_shuffled_test),
+                "auroc_shuffled_test_ci": _pair(self.ci["auroc_shuffled_test"]),
+                "delta_shuffled_test": _num(self.delta_shuffled_test),
+                "delta_shuffled_test_ci": _pair(self.delta_shuffled_test_ci),
+                "delta_shuffled_test_p": _num(self.delta_shuffled_test_p),
+                "auprc_ordered": _num(self.auprc["ordered"]), "auprc_ordered_ci": _pair(self.ci["auprc_ordered"]),
+                "auprc_shuffled": _num(self.auprc["shuffled"]), "auprc_shuffled_ci": _pair(self.ci["auprc_shuffled"]),
+                "auprc_shuffled_test": _num(self.auprc["shuffled_test"]),
+                "auprc_shuffled_test_ci": _pair(self.ci["auprc_shuffled_test"]),
+                "evidence": self.evidence, "verdict": self.verdict, "n_test": int(len(self.y_true)),
+                "n_test_positive": int(np.sum(self.y_true)), "shuffle": SHUFFLE_DESCRIPTION}
+
+
+@dataclass(frozen=True)
+class GapResult:
+    """Best sequence model vs best order-free model at the full horizon (same test patients).
+
+    Attributes
+    ----------
+    sequence_model, order_free_model : str
+        Chosen by validation AUROC within each family.
+    sequence_label, order_free_label : str
+    auroc_sequence, auroc_order_free : float
+        Test AUROCs.
+    difference, ci_low, ci_high, p_value : float
+        Sequence minus order-free, paired bootstrap CI and p-value.
+    delong_p : float
+    evidence : {"positive", "negative", "none"}
+    verdict : str
+    """
+
+    sequence_model: str
+    order_free_model: str
+    sequence_label: str
+    order_free_label: str
+    auroc_sequence: float
+    auroc_order_free: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    delong_p: float
+    evidence: str
+    verdict: str
+
+    def to_dict(self) -> dict:
+        d = {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        d["best_sequence"], d["best_order_free"] = self.sequence_model, self.order_free_model
+        d["diff"], d["ci"] = _num(self.difference), [_num(self.ci_low), _num(self.ci_high)]
+        return d
+
+
+@dataclass(frozen=True)
+class TimeOrderResult:
+    """Everything :func:`run_timeorder` measured.
+
+    Attributes
+    ----------
+    ablation : AblationResult
+    horizons : DataFrame
+        One row per (model, hours): ``model, label, kind ("sequence"/"order-free"), hours, auroc,
+        auroc_low, auroc_high, auprc, auprc_low, auprc_high, validation_auroc, train_seconds``.
+    gap : GapResult or None
+        ``None`` when ``models`` lacks a sequence or an order-free model.
+    verdict : str
+        Plain words with the numbers (ablation, then gap).
+    config : TimeOrderConfig
+    data_fingerprint : str
+    n_patients : dict of str to int
+        ``train``, ``validation``, ``test``.
+    seconds : float
+        Wall time of the analysis.
+    """
+
+    ablation: AblationResult
+    horizons: pd.DataFrame
+    gap: GapResult | None
+    verdict: str
+    config: TimeOrderConfig
+    data_fingerprint: str
+    n_patients: dict
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """The content of ``timeorder.json`` (JSON-able; NaN becomes ``None``)."""
+        models = {}
+        for name, g in self.horizons.groupby("model", sort=False):
+            first = g.iloc[0]
+            models[name] = {"label": first["label"], "kind": first["kind"], "points": [
+                {"hours": float(r.hours), "auroc": _num(r.auroc), "auroc_ci": [_num(r.auroc_low), _num(r.auroc_high)],
+                 "auprc": _num(r.auprc), "auprc_ci": [_num(r.auprc_low), _num(r.auprc_high)],
+                 "validation_auroc": _num(r.validation_auroc), "train_seconds": _num(r.train_seconds)}
+                for r in g.sort_values("hours").itertuples()]}
+        return {"ablation": self.ablation.to_dict(),
+                "horizons": {"hours": list(self.config.hours()), "models": models},
+                "gap": None if self.gap is None else self.gap.to_dict(),
+                "verdict": self.verdict, "config": self.config.to_dict(),
+                "data_fingerprint": self.data_fingerprint, "n_patients": dict(self.n_patients),
+                "seconds": round(float(self.seconds), 2)}
+
+
+def _num(v):
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _pair(p) -> list:
+    return [_num(p[0]), _num(p[1])]
+
+
+# ----------------------------------------------------------------------------------------------
+# the shuffle
+# ----------------------------------------------------------------------------------------------
+def _bins(t: np.ndarray, window_hours: float, bin_hours: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bin of each time exactly as :class:`FeatureBuilder` bins it, and whether it is in the window."""
+    n_steps = FeatureConfig(window_hours=window_hours, bin_hours=bin_hours).n_steps
+    inside = (t >= 0) & (t <= window_hours)
+    step = np.minimum(np.floor(np.where(inside, t, 0.0) / bin_hours).astype(np.int64), n_steps - 1)
+    return step, inside
+
+
+def valid_lengths(cohort: Cohort, window_hours: float = 48.0, bin_hours: float = 1.0,
+                  variables=None) -> pd.Series:
+    """Per patient: number of bins from hour 0 to the last bin with any observation (0 if none).
+
+    Parameters
+    ----------
+    variables : iterable of str, optional
+        Count only these variables (e.g. a fitted builder's ``variables_``); default all.
+
+    Returns
+    -------
+    Series of int, index ``patient_id`` (every patient of ``cohort.patient_ids``).
+    """
+    ev = cohort.events
+    t = ev["time_hours"].to_numpy(dtype=float)
+    step, inside = _bins(t, window_hours, bin_hours)
+    if variables is not None:
+        inside &= ev["variable"].astype(str).isin(set(map(str, variables))).to_numpy()
+    pid = ev["patient_id"].astype(str).to_numpy()
+    s = pd.Series(step[inside] + 1, index=pid[inside]).groupby(level=0).max()
+    return s.reindex(pd.Index(cohort.patient_ids, name="patient_id"), fill_value=0).astype(int)
+
+
+def shuffle_time_bins(cohort: Cohort, *, window_hours: float = 48.0, bin_hours: float = 1.0,
+                      random_state: int = 0, variables=None) -> Cohort:
+    """A copy of ``cohort`` whose hourly bins are permuted within each patient's valid length.
+
+    Every event inside the window moves, with all the other events of its bin, to the bin's new
+    position (keeping its offset inside the bin), so per bin the values and the observation mask
+    travel together. Bins after the patient's last observed bin (padding) and events outside the
+    window do not move. Static attributes and labels are untouched. Building features from the
+    result recomputes forward filling and hours-since-last-observation on the shuffled grid.
+
+    Parameters
+    ----------
+    cohort : Cohort
+    window_hours, bin_hours : float
+        The grid of the features the shuffle is meant for (same as the FeatureConfig).
+    random_state : int
+        Seed; each patient gets an independent permutation.
+    variables : iterable of str, optional
+        Variables that define the valid length (a fitted builder's ``variables_``); default all.
+
+    Returns
+    -------
+    Cohort
+        Same patients, same multiset of (variable, value) per patient and per bin.
+
+    Examples
+    --------
+    >>> shuffled = shuffle_time_bins(cohort, random_state=1)                # doctest: +SKIP
+    >>> len(shuffled.events) == len(cohort.events)                          # doctest: +SKIP
+    True
+    """
+    FeatureConfig(window_hours=window_hours, bin_hours=bin_hours)      # checks the grid
+    n_steps = FeatureConfig(window_hours=window_hours, bin_hours=bin_hours).n_steps
+    ev = cohort.events
+    if not len(ev):
+        return cohort
+    lengths = valid_lengths(cohort, window_hours, bin_hours, variables)
+    ids = lengths.index.to_numpy()
+    L = lengths.to_numpy()
+    rng = np.random.default_rng(random_state)
+    keys = rng.random((len(ids), n_steps))
+    steps = np.arange(n_steps)[None, :]
+    keys = np.where(steps < L[:, None], keys, 2.0 + steps)     # padding keeps its place, after the valid bins
+    order = np.argsort(keys, axis=1, kind="stable")             # new position j holds old bin order[j]
+    new_pos = np.empty_like(order)
+    np.put_along_axis(new_pos, order, np.broadcast_to(steps, order.shape), axis=1)   # old bin -> new position
+
+    t = ev["time_hours"].to_numpy(dtype=float)
+    step, inside = _bins(t, window_hours, bin_hours)
+    row = pd.Index(ids).get_indexer(ev["patient_id"].astype(str).to_numpy())
+    offset = np.clip(t - step * bin_hours, 0.0, bin_hours * (1 - 1e-6))
+    moved = new_pos[np.maximum(row, 0), step] * bin_hours + offset
+    moved = np.minimum(moved, window_hours)                      # a partial last bin stays inside the window
+    new_t = np.where(inside & (row >= 0), moved, t)
+    events = ev.copy()
+    events["time_hours"] = new_t
+    events = events.sort_values(["patient_id", "time_hours"], kind="stable").reset_index(drop=True)
+    return replace(cohort, events=events, source=(cohort.source + " (time bins shuffled)").strip())
+
+
+# ----------------------------------------------------------------------------------------------
+# verdicts
+# ----------------------------------------------------------------------------------------------
+def describe_evidence(low: float, high: float) -> str:
+    """``"positive"`` if the CI lies above 0, ``"negative"`` if below, else ``"none"``."""
+    if np.isfinite(low) and low > 0:
+        return "positive"
+    if np.isfinite(high) and high < 0:
+        return "negative"
+    return "none"
+
+
+def _fmt_ci(lo: float, hi: float) -> str:
+    return f"[{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) and np.isfinite(hi) else "[CI not available]"
+
+
+def _p(p: float) -> str:
+    return "p=n/a" if not np.isfinite(p) else ("p<0.001" if p < 0.001 else f"p={p:.3f}")
+
+
+def _ablation_sentence(label: str, a: float, b: float, d: float, lo: float, hi: float, evidence: str) -> str:
+    meaning = {"positive": "time order carries significant information for this model",
+               "negative": "the model did significantly better on shuffled hours, so it is not using order "
+                           "(check training)",
+               "none": "no evidence that time order carries information"}[evidence]
+    return (f"On this cohort keeping time order adds {d:+.3f} AUROC {_fmt_ci(lo, hi)} for the {label} "
+            f"(ordered {a:.3f} vs retrained on shuffled hours {b:.3f}): {meaning}.")
+
+
+def _gap_sentence(g: GapResult) -> str:
+    meaning = {"positive": "a significant advantage for modelling time order",
+               "negative": "a significant disadvantage: the order-free model is better",
+               "none": "no evidence of an advantage"}[g.evidence]
+    return (f"The best sequence model ({g.sequence_label}, AUROC {g.auroc_sequence:.3f}) vs the best order-free "
+            f"model ({g.order_free_label}, {g.auroc_order_free:.3f}): {g.difference:+.3f} AUROC "
+            f"{_fmt_ci(g.ci_low, g.ci_high)}, DeLong {_p(g.delong_p)}: {meaning}.")
+
+
+# ----------------------------------------------------------------------------------------------
+# the analysis
+# ----------------------------------------------------------------------------------------------
+def _subsample(cohort: Cohort, max_patients: int | None, seed: int) -> Cohort:
+    ids = cohort.labelled_ids
+    if max_patients is None or len(ids) <= max_patients:
+        return cohort
+    y = cohort.labels.loc[ids].to_numpy()
+    strat = y if np.bincount(y, minlength=2).min() >= 2 else None
+    keep, _ = train_test_split(ids, train_size=int(max_patients), stratify=strat, random_state=seed)
+    return cohort.subset(np.sort(keep))
+
+
+def _make(name: str, config: TimeOrderConfig):
+    spec = registry.get(name)
+    model = spec.make(preset=config.preset, random_state=config.random_state)
+    if spec.input_kind == "sequence" and config.sequence_params:
+        model.set_params(**dict(config.sequence_params))
+    return model
+
+
+def _fit(model, X, y, kind: str, progress):
+    if kind == "sequence":
+        return model.fit(X, y, progress=progress)
+    return model.fit(X, y)
+
+
+def _risk(model, X) -> np.ndarray:
+    return np.asarray(model.predict_proba(X), dtype=float)[:, 1]
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
+                  progress: Progress | None = None) -> TimeOrderResult:
+    """Measure how much time order matters on ``cohort``: ablation, early prediction and the gap.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Labelled (binary) cohort.
+    config : TimeOrderConfig, optional
+    progress : callable(message, fraction), optional
+        Called per model and per epoch; ``fraction`` covers the whole analysis.
+
+    Returns
+    -------
+    TimeOrderResult
+
+    Raises
+    ------
+    CohortError
+        No labels, too few patients of an outcome, or a test split with one outcome only.
+
+    Examples
+    --------
+    >>> res = run_timeorder(cohort, TimeOrderConfig(models=("lr", "gru"), horizons_hours=(24, 48)))  # doctest: +SKIP
+    >>> res.ablation.delta, res.ablation.delta_ci                                                   # doctest: +SKIP
+    """
+    config = config or TimeOrderConfig()
+    report = progress or (lambda msg, frac: None)
+    t_start = time.perf_counter()
+    fingerprint = cohort.fingerprint()
+    work = _subsample(cohort, config.max_patients, config.random_state)
+    splits = split_by_patient(work, SplitConfig(validation_size=config.validation_size,
+                                                test_size=config.test_size, random_state=config.random_state))
+    ys = {k: work.labels.loc[v].to_numpy().astype(int) for k, v in splits.items()}
+    if len(np.unique(ys["test"])) < 2:
+        raise CohortError("The test patients hold only one outcome, so AUROC is undefined. Use more patients "
+                          "(max_patients=None) or a larger test_size.")
+    n_test = len(splits["test"])
+    idx = bootstrap_indices(n_test, int(config.n_bootstrap), config.random_state)
+    hours = config.hours()
+    window = float(config.window_hours)
+    kinds = {n: registry.get(n).input_kind for n in config.models}
+
+    # cost model for the progress fraction: recurrent fits scale with hours, classical ones are cheap
+    def cost(name: str, h: float) -> float:
+        return h if registry.get(name).input_kind == "sequence" else 0.1 * h
+
+    total = sum(cost(n, h) for h in hours for n in config.models) + 2 * cost(config.model, window)
+    done = [0.0]
+
+    def step_progress(msg: str, weight: float):
+        def sub(m: str, frac: float) -> None:
+            report(f"{msg}: {m}", min(1.0, (done[0] + weight * min(max(frac, 0.0), 1.0)) / total))
+        return sub
+
+    eval_cfg = EvaluationConfig(n_bootstrap=int(config.n_bootstrap), ci_level=config.ci_level,
+                                random_state=config.random_state)
+    rows, full = [], {}
+    full_builder = None
+    for h in hours:
+        fb = FeatureBuilder(FeatureConfig(window_hours=h, bin_hours=config.bin_hours)).fit(work, splits["train"])
+        fs = {k: fb.transform(work, v) for k, v in splits.items()}
+        if h == window:
+            full_builder = fb
+        for name in config.models:
+            spec = registry.get(name)
+            w = cost(name, h)
+            sub = step_progress(f"{h:g} h: {name}", w)
+            sub("training", 0.0)
+            t0 = time.perf_counter()
+            model = _fit(_make(name, config), fs["train"].get(spec.input_kind), ys["train"], spec.input_kind, sub)
+            secs = time.perf_counter() - t0
+            p_test = _risk(model, fs["test"].get(spec.input_kind))
+            p_val = _risk(model, fs["validation"].get(spec.input_kind))
+            auroc, auprc = _auc(ys["test"], p_test), _auprc(ys["test"], p_test)
+            ci = bootstrap_metrics(ys["test"], p_test, 0.5, idx, eval_cfg.ci_level)
+            rows.append({"model": name, "label": spec.label, "kind": "sequence" if kinds[name] == "sequence"
+                         else "order-free", "hours": h, "auroc": auroc, "auroc_low": ci["auroc"][0],
+                         "auroc_high": ci["auroc"][1], "auprc": auprc, "auprc_low": ci["auprc"][0],
+                         "auprc_high": ci["auprc"][1], "validation_auroc": _auc(ys["validation"], p_val),
+                         "train_seconds": secs})
+            if h == window:
+                full[name] = (model, p_test, rows[-1]["validation_auroc"])
+            done[0] += w
+            sub(f"test AUROC {auroc:.3f}", 0.0)
+    horizons = pd.DataFrame(rows)
+
+    # -- ablation ---------------------------------------------------------------------------
+    abl_name = config.model
+    abl_spec = registry.get(abl_name)
+    if abl_name in full:        # (a) is the full-horizon fit above: same preset, seed and split
+        model_a, p_a, _ = full[abl_name]
+    else:
+        sub = step_progress(f"ablation: {abl_name} on ordered hours", cost(abl_name, window))
+        model_a = _fit(_make(abl_name, config), full_builder.transform(work, splits["train"]).X_seq, ys["train"],
+                       "sequence", sub)
+        p_a = _risk(model_a, full_builder.transform(work, splits["test"]).X_seq)
+    done[0] += cost(abl_name, window)
+    report(f"ablation: shuffling hours within each patient (seed {config.random_state})", done[0] / total)
+    shuffled = shuffle_time_bins(work, window_hours=window, bin_hours=config.bin_hours,
+                                 random_state=config.random_state, variables=full_builder.variables_)
+    fs_shuf = {k: full_builder.transform(shuffled, splits[k]) for k in ("train", "test")}
+    sub = step_progress(f"ablation: {abl_name} retrained on shuffled hours", cost(abl_name, window))
+    model_b = _fit(_make(abl_name, config), fs_shuf["train"].X_seq, ys["train"], "sequence", sub)
+    p_b = _risk(model_b, fs_shuf["test"].X_seq)
+    p_c = _risk(model_a, fs_shuf["test"].X_seq)
+    done[0] += cost(abl_name, window)
+    ablation = _ablation(abl_spec.name, abl_spec.label, ys["test"], splits["test"], p_a, p_b, p_c, idx,
+                         config.ci_level)
+
+    # -- gap --------------------------------------------------------------------------------
+    gap = None
+    seq = [n for n in config.models if kinds[n] == "sequence"]
+    tab = [n for n in config.models if kinds[n] == "tabular"]
+    if seq and tab:
+        best = lambda names: max(names, key=lambda n: np.nan_to_num(full[n][2], nan=-1.0))  # noqa: E731
+        s, o = best(seq), best(tab)
+        b = paired_bootstrap(ys["test"], full[s][1], full[o][1], idx, "auroc", config.ci_level)
+        d = delong_test(ys["test"], full[s][1], full[o][1])
+        ev = describe_evidence(b["ci_low"], b["ci_high"])
+        gap = GapResult(s, o, registry.get(s).label, registry.get(o).label, d["auroc_a"], d["auroc_b"],
+                        d["difference"], b["ci_low"], b["ci_high"], b["p_value"], d["p_value"], ev, "")
+        gap = replace(gap, verdict=_gap_sentence(gap))
+    verdict = ablation.verdict + (" " + gap.verdict if gap is not None else
+                                  " (No gap measured: include both a sequence and an order-free model.)")
+    report("done", 1.0)
+    return TimeOrderResult(ablation=ablation, horizons=horizons, gap=gap, verdict=verdict, config=config,
+                           data_fingerprint=fingerprint, n_patients={k: int(len(v)) for k, v in splits.items()},
+                           seconds=time.perf_counter() - t_start)
+
+
+def _auprc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+    return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def _ablation(name, label, y, ids, p_a, p_b, p_c, idx, ci_level) -> AblationResult:
+    ci = {}
+    for arm, p in (("ordered", p_a), ("shuffled", p_b), ("shuffled_test", p_c)):
+        b = bootstrap_metrics(y, p, 0.5, idx, ci_level)
+        ci[f"auroc_{arm}"], ci[f"auprc_{arm}"] = b["auroc"], b["auprc"]
+    ab = paired_bootstrap(y, p_a, p_b, idx, "auroc", ci_level)
+    ac = paired_bootstrap(y, p_a, p_c, idx, "auroc", ci_level)
+    d = delong_test(y, p_a, p_b)
+    evidence = describe_evidence(ab["ci_low"], ab["ci_high"])
+    a_auc, b_auc, c_auc = _auc(y, p_a), _auc(y, p_b), _auc(y, p_c)
+    verdict = _ablation_sentence(label, a_auc, b_auc, ab["difference"], ab["ci_low"], ab["ci_high"], evidence)
+    return AblationResult(model=name, label=label, auroc_ordered=a_auc, auroc_shuffled=b_auc,
+                          auroc_shuffled_test=c_auc, ci=ci,
+                          auprc={"ordered": _auprc(y, p_a), "shuffled": _auprc(y, p_b),
+                                 "shuffled_test": _auprc(y, p_c)},
+                          delta=ab["difference"], delta_ci=(ab["ci_low"], ab["ci_high"]), delta_p=ab["p_value"],
+                          delong_p=d["p_value"], delta_shuffled_test=ac["difference"],
+                          delta_shuffled_test_ci=(ac["ci_low"], ac["ci_high"]), delta_shuffled_test_p=ac["p_value"],
+                          evidence=evidence, verdict=verdict, y_true=y, proba={"ordered": p_a, "shuffled": p_b,
+                                                                               "shuffled_test": p_c},
+                          patient_ids=np.asarray(ids, dtype=object))
