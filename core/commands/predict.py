@@ -9,6 +9,7 @@ import argparse
 from dataclasses import replace
 
 from core.commands.validate import add_data_arguments, data_config_from_args
+from core.exceptions import CoreError
 
 __all__ = ["add_parser", "run"]
 
@@ -32,8 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from core.models.registry import parse_names
     from core.runs import load_run
 
-    run_ = load_run(args.run_dir, models=parse_names(args.models) if args.models else None)
-    config = replace(data_config_from_args(args), target=None)
+    try:
+        names = parse_names(args.models) if args.models else None
+        config = replace(data_config_from_args(args), target=None)
+    except ValueError as err:
+        raise CoreError(str(err)) from None
+    run_ = load_run(args.run_dir, models=names)
     cohort = load_cohort(args.events, None, config=config)
     preds = run_.score(cohort)
     path = safe_csv(preds, args.out)

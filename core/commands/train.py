@@ -11,7 +11,7 @@ import sys
 
 from core.commands.validate import add_data_arguments, data_config_from_args
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.exceptions import CohortError
+from core.exceptions import CohortError, CoreError
 
 __all__ = ["add_parser", "run", "TqdmProgress"]
 
@@ -77,15 +77,18 @@ def run(args: argparse.Namespace) -> int:
     from core.models.registry import parse_names
     from core.runs import save_run
 
-    names = parse_names(args.models)
-    config = data_config_from_args(args)
+    try:  # bad names / option values are user errors: exit 2 with the message, no traceback
+        names = parse_names(args.models)
+        config = data_config_from_args(args)
+        features = FeatureConfig(window_hours=args.window_hours, bin_hours=args.bin_hours)
+        evaluation = EvaluationConfig(threshold_rule=args.threshold_rule, n_bootstrap=args.bootstrap,
+                                      random_state=args.seed)
+        split = SplitConfig(random_state=args.seed)
+    except ValueError as err:
+        raise CoreError(str(err)) from None
     if config.target is None:
         raise CohortError("Training needs an outcome: pass --target COL (and --labels FILE if the outcome is "
                           "in a separate file), e.g. --labels outcomes.csv --target in_hospital_death.")
-    features = FeatureConfig(window_hours=args.window_hours, bin_hours=args.bin_hours)
-    evaluation = EvaluationConfig(threshold_rule=args.threshold_rule, n_bootstrap=args.bootstrap,
-                                  random_state=args.seed)
-    split = SplitConfig(random_state=args.seed)
     cohort = load_cohort(args.events, args.labels, config=config)
     bar = None if args.no_progress else TqdmProgress(names)
     try:

@@ -1,0 +1,96 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.cli import main
+from tests.conftest import make_tiny_cohort
+
+
+def _write_long(cohort, folder, prefix="p", labels=True):
+    """PhysioNet-2012-style long CSV (HH:MM times, static rows at 00:00) + outcomes CSV."""
+    ev = cohort.events.copy()
+    ev["patient_id"] = ev["patient_id"].astype(str).str.replace("p", prefix)
+    minutes = np.round(ev["time_hours"].to_numpy() * 60).astype(int)
+    ev["time"] = [f"{m // 60:02d}:{m % 60:02d}" for m in minutes]
+    st = cohort.static["Age"].fillna(-1).rename("value").reset_index()
+    st["patient_id"] = st["patient_id"].str.replace("p", prefix)
+    st["time"], st["variable"] = "00:00", "Age"
+    rows = pd.concat([st[["patient_id", "time", "variable", "value"]],
+                      ev[["patient_id", "time", "variable", "value"]].astype({"variable": str})])
+    events = folder / f"events_{prefix}.csv"
+    rows.to_csv(events, index=False)
+    out = None
+    if labels:
+        out = folder / f"outcomes_{prefix}.csv"
+        lab = cohort.labels.rename("died").reset_index()
+        lab["patient_id"] = lab["patient_id"].str.replace("p", prefix)
+        lab.to_csv(out, index=False)
+    return events, out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=3), folder)
+    run_dir = folder / "run"
+    rc = main(["train", str(events), "--labels", str(labels), "--target", "died", "--out", str(run_dir),
+               "--preset", "test", "--models", "lr,gbm,gru", "--bootstrap", "50", "--no-progress"])
+    return folder, run_dir, rc
+
+
+def test_train_writes_run(trained):
+    _, run_dir, rc = trained
+    assert rc == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"lr", "gbm", "gru"}
+    for m in metrics["models"].values():
+        assert {"auroc", "auprc", "brier", "threshold", "train_seconds", "auroc_ci"} <= set(m)
+    for f in ("config.json", "split.json", "versions.json", "predictions.csv", "features.json", "features.npz",
+              "models/lr.skops", "models/gru.pt", "models/gru.json"):
+        assert (run_dir / f).exists(), f
+
+
+def test_predict_unseen_patients(trained, capsys):
+    folder, run_dir, _ = trained
+    events, _ = _write_long(make_tiny_cohort(n_patients=25, seed=9), folder, prefix="u", labels=False)
+    out = folder / "pred.csv"
+    assert main(["predict", str(run_dir), str(events), "--out", str(out)]) == 0
+    pred = pd.read_csv(out, dtype={"patient_id": str})
+    assert list(pred.columns) == ["patient_id", "model", "risk", "predicted"]
+    assert len(pred) == 25 * 3 and pred["patient_id"].str.startswith("u").all()
+    assert pred["risk"].between(0, 1).all() and set(pred["predicted"]) <= {0, 1}
+    thr = json.loads((run_dir / "config.json").read_text())["thresholds"]
+    for name, g in pred.groupby("model"):
+        np.testing.assert_array_equal(g["predicted"], (g["risk"] >= thr[name]).astype(int))
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["predict", "{folder}/nope", "{events}", "--out", "{folder}/x.csv"], "does not exist"),
+    (["train", "{folder}/missing.csv", "--target", "died", "--out", "{folder}/r2"], "not found|No such|missing"),
+    (["train", "{events}", "--labels", "{labels}", "--target", "died", "--out", "{folder}/r3",
+      "--models", "lr,xgboost"], "Choose from"),
+    (["train", "{events}", "--out", "{folder}/r4"], "--target"),
+])
+def test_bad_input_exit_2_without_traceback(trained, argv, match, capsys):
+    folder, _, _ = trained
+    fmt = {"folder": folder, "events": folder / "events_p.csv", "labels": folder / "outcomes_p.csv"}
+    assert main([a.format(**fmt) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    import re
+    assert re.search(match, err), err
+
+
+def test_corrupt_run_exit_2(trained, tmp_path):
+    import shutil
+    folder, run_dir, _ = trained
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir, bad)
+    (bad / "models" / "gru.pt").write_bytes(b"not torch")
+    proc = subprocess.run([sys.executable, "-m", "core", "predict", str(bad), str(folder / "events_p.csv"),
+                           "--out", str(tmp_path / "p.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "gru" in proc.stderr

@@ -1,0 +1,90 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from core.config import EvaluationConfig
+from core.exceptions import RunError
+from core.experiment import run_experiment
+from core.runs import list_runs, load_run, save_run
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    from tests.conftest import make_tiny_cohort
+    cohort = make_tiny_cohort(n_patients=60, seed=1)
+    res = run_experiment(cohort, ["lr", "svm", "rf", "gbm", "lstm"], preset="test",
+                         evaluation=EvaluationConfig(n_bootstrap=100))
+    folder = save_run(res, tmp_path_factory.mktemp("runs") / "r1")
+    return cohort, res, folder
+
+
+def test_round_trip_scores_identically(saved):
+    cohort, res, folder = saved
+    run = load_run(folder)
+    assert set(run.models) == set(res.models)
+    ids = res.splits["test"]
+    fs_old = res.builder.transform(cohort, ids)
+    fs_new = run.features(cohort, ids)
+    np.testing.assert_array_equal(fs_old.X_seq, fs_new.X_seq)
+    scores = run.score(cohort, ids)
+    assert list(scores.columns) == ["patient_id", "model", "risk", "predicted"]
+    for name, ev in res.test.items():
+        got = scores[scores["model"] == name].set_index("patient_id").loc[ev.patient_ids, "risk"].to_numpy()
+        np.testing.assert_allclose(got, ev.y_proba, rtol=1e-6)
+        assert run.thresholds[name] == pytest.approx(ev.threshold)
+    results, comps = run.evaluations()
+    assert results["lr"].metrics["auroc"] == pytest.approx(res.test["lr"].metrics["auroc"])
+    assert results["lr"].ci["auroc"] == pytest.approx(res.test["lr"].ci["auroc"])
+    assert len(comps) == len(res.comparisons)
+    assert set(run.splits) == {"train", "validation", "test"}
+    assert list_runs(folder.parent)[0]["name"] == "r1"
+    assert json.loads((folder / "metrics.json").read_text())["reference"] == res.reference
+
+
+def test_loads_on_a_fresh_interpreter_without_streamlit(saved):
+    cohort, res, folder = saved
+    code = textwrap.dedent(f"""
+        import sys
+        from core.runs import load_run
+        run = load_run({str(folder)!r})
+        print(sorted(run.models))
+        assert "streamlit" not in sys.modules
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "lstm" in out.stdout
+
+
+def test_missing_and_corrupt_runs(saved, tmp_path):
+    import shutil
+    _, _, folder = saved
+    with pytest.raises(RunError, match="does not exist"):
+        load_run(tmp_path / "nothing")
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    (bad / "split.json").unlink()
+    with pytest.raises(RunError, match="split.json is missing"):
+        load_run(bad)
+    bad2 = tmp_path / "bad2"
+    shutil.copytree(folder, bad2)
+    (bad2 / "models" / "lr.skops").write_bytes(b"junk")
+    with pytest.raises(RunError, match="lr"):
+        load_run(bad2)
+
+
+def test_untrusted_skops_types_are_refused(saved, tmp_path):
+    import shutil
+
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    _, _, folder = saved
+    bad = tmp_path / "evil"
+    shutil.copytree(folder, bad)
+    sio.dump(Pipeline([("f", FunctionTransformer(json.dumps))]), bad / "models" / "lr.skops")
+    with pytest.raises(RunError, match="trusted"):
+        load_run(bad)
