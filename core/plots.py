@@ -106,3 +106,97 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
     fig.update_xaxes(title_text="hours since admission", row=rows, col=1)
     fig.update_layout(height=130 * rows + 80, title=title, **_LAYOUT)
     return fig
+
+
+# -- model comparison (Compare page) ------------------------------------------------------------
+__all__ += ["roc_figure", "pr_figure", "calibration_figure", "confusion_figure", "leaderboard_figure"]
+
+_MODEL_COLORS = {"lr": "#1f77b4", "svm": "#9467bd", "rf": "#2ca02c", "gbm": "#ff7f0e", "rnn": "#8c564b",
+                 "lstm": "#e377c2", "gru": "#d62728"}
+
+
+def _results(results) -> list:
+    return list(results.values()) if isinstance(results, dict) else list(results)
+
+
+def _name(ev) -> str:
+    auc = ev.metrics.get("auroc", float("nan"))
+    return f"{ev.label or ev.model_name} ({auc:.3f})"
+
+
+def roc_figure(results) -> go.Figure:
+    """ROC curves of several :class:`~core.evaluation.EvaluationResult` overlaid (legend: AUROC)."""
+    fig = go.Figure()
+    for ev in _results(results):
+        fpr, tpr = ev.roc_curve()
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=_name(ev),
+                                 line=dict(color=_MODEL_COLORS.get(ev.model_name))))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"),
+                             name="chance", hoverinfo="skip"))
+    fig.update_layout(title="ROC curves (test patients)", xaxis_title="1 - specificity",
+                      yaxis_title="sensitivity", height=420, **_LAYOUT)
+    return fig
+
+
+def pr_figure(results) -> go.Figure:
+    """Precision-recall curves overlaid; the dotted line is the prevalence (a useless model)."""
+    fig = go.Figure()
+    res = _results(results)
+    for ev in res:
+        rec, prec = ev.pr_curve()
+        fig.add_trace(go.Scatter(x=rec, y=prec, mode="lines", name=f"{ev.label} ({ev.metrics['auprc']:.3f})",
+                                 line=dict(color=_MODEL_COLORS.get(ev.model_name), shape="hv")))
+    if res:
+        prev = float(res[0].y_true.mean())
+        fig.add_trace(go.Scatter(x=[0, 1], y=[prev, prev], mode="lines", line=dict(dash="dot", color="grey"),
+                                 name=f"prevalence ({prev:.3f})", hoverinfo="skip"))
+    fig.update_layout(title="Precision-recall curves (test patients)", xaxis_title="sensitivity (recall)",
+                      yaxis_title="PPV (precision)", height=420, **_LAYOUT)
+    return fig
+
+
+def calibration_figure(results, n_bins: int = 10) -> go.Figure:
+    """Observed event rate against mean predicted risk per risk decile; the diagonal is perfect calibration."""
+    fig = go.Figure()
+    hi = 0.0
+    for ev in _results(results):
+        pred, obs, cnt = ev.calibration_curve(n_bins)
+        hi = max(hi, float(pred.max(initial=0)), float(obs.max(initial=0)))
+        fig.add_trace(go.Scatter(x=pred, y=obs, mode="lines+markers", name=f"{ev.label} (Brier "
+                                 f"{ev.metrics['brier']:.3f})", customdata=cnt,
+                                 hovertemplate="predicted %{x:.2f}, observed %{y:.2f} (%{customdata} patients)",
+                                 line=dict(color=_MODEL_COLORS.get(ev.model_name))))
+    hi = min(1.0, hi * 1.05 + 0.01)
+    fig.add_trace(go.Scatter(x=[0, hi], y=[0, hi], mode="lines", line=dict(dash="dot", color="grey"),
+                             name="perfect", hoverinfo="skip"))
+    fig.update_layout(title="Calibration (test patients, deciles of risk)", xaxis_title="mean predicted risk",
+                      yaxis_title="observed rate", height=420, **_LAYOUT)
+    return fig
+
+
+def confusion_figure(result, threshold: float | None = None) -> go.Figure:
+    """2x2 confusion matrix of one model at ``threshold`` (default: its saved threshold)."""
+    cm = result.confusion(threshold)
+    labels = [["true negatives", "false positives"], ["false negatives", "true positives"]]
+    text = [[f"{labels[i][j]}<br>{cm[i, j]:,}" for j in range(2)] for i in range(2)]
+    fig = go.Figure(go.Heatmap(z=cm, x=["predicted 0", "predicted 1"], y=["actual 0", "actual 1"], text=text,
+                               texttemplate="%{text}", colorscale="Blues", showscale=False))
+    t = result.threshold if threshold is None else threshold
+    fig.update_layout(title=f"{result.label}: threshold {t:.3f}", height=320, yaxis_autorange="reversed",
+                      **_LAYOUT)
+    return fig
+
+
+def leaderboard_figure(results, metric: str = "auroc") -> go.Figure:
+    """Point estimates with 95% bootstrap intervals, one row per model, best on top."""
+    res = sorted(_results(results), key=lambda ev: ev.metrics.get(metric, 0))
+    x = [ev.metrics[metric] for ev in res]
+    lo = [ev.ci.get(metric, (v, v))[0] for ev, v in zip(res, x)]
+    hi = [ev.ci.get(metric, (v, v))[1] for ev, v in zip(res, x)]
+    fig = go.Figure(go.Scatter(x=x, y=[ev.label for ev in res], mode="markers",
+                               marker=dict(size=10, color=[_MODEL_COLORS.get(ev.model_name) for ev in res]),
+                               error_x=dict(type="data", symmetric=False, array=[h - v for h, v in zip(hi, x)],
+                                            arrayminus=[v - l for v, l in zip(x, lo)])))
+    fig.update_layout(title=f"Test {metric.upper()} with 95% CI", height=60 + 40 * max(len(res), 1),
+                      xaxis_title=metric.upper(), **_LAYOUT)
+    return fig

@@ -16,7 +16,7 @@ from core.runs import list_runs, load_run, save_run
 def saved(tmp_path_factory):
     from tests.conftest import make_tiny_cohort
     cohort = make_tiny_cohort(n_patients=60, seed=1)
-    res = run_experiment(cohort, ["lr", "svm", "rf", "gbm", "lstm"], preset="test",
+    res = run_experiment(cohort, ["lr", "gbm", "lstm"], preset="test",
                          evaluation=EvaluationConfig(n_bootstrap=100))
     folder = save_run(res, tmp_path_factory.mktemp("runs") / "r1")
     return cohort, res, folder
