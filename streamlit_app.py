@@ -10,6 +10,7 @@ PAGES = {
         st.Page("app/pages/cohort.py", title="Cohort", icon=":material/groups:"),
         st.Page("app/pages/timeline.py", title="Patient timeline", icon=":material/timeline:"),
     ],
+    "Models": [st.Page("app/pages/compare.py", title="Compare models", icon=":material/leaderboard:")],
 }
 
 st.navigation(PAGES).run()

@@ -88,3 +88,36 @@ def lengths(cohort: Cohort) -> pd.DataFrame:
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32)
 def patient_values(cohort: Cohort, variable: str, stat: str) -> pd.DataFrame:
     return explore.per_patient_summary(cohort, variable, stat)
+
+
+# -- Compare page: training is never cached (it is an action); reopened runs are ----------------
+def runs_dir():
+    """Folder of saved runs: $CHRONOSCOPE_RUNS_DIR or ``runs/``."""
+    import os
+    from pathlib import Path
+    return Path(os.environ.get("CHRONOSCOPE_RUNS_DIR", "runs"))
+
+
+def train_and_save(cohort: Cohort, names: tuple, preset: str, seed: int, progress=None):
+    """Run the comparison, save it under :func:`runs_dir`, return a ``RunSummary``. Not cached on purpose."""
+    import time
+    from core.experiment import run_experiment
+    from core.runs import RunSummary, save_run
+    result = run_experiment(cohort, names, preset=preset, random_state=seed, progress=progress)
+    folder = save_run(result, runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}-{'-'.join(names)}"[:120])
+    return RunSummary.from_experiment(result, folder)
+
+
+def list_saved_runs() -> list[dict]:
+    from core.runs import list_runs
+    return list_runs(runs_dir())
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reopening the run...")
+def open_run(path: str):
+    """A saved run's ``RunSummary`` (shared, read-only)."""
+    from core.runs import RunSummary, load_run
+    return RunSummary.from_run(load_run(path))
+
+
+__all__ += ["runs_dir", "train_and_save", "list_saved_runs", "open_run"]

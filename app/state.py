@@ -38,3 +38,8 @@ def get_source() -> DataSource:
 
 def set_source(source: DataSource) -> None:
     st.session_state[DATA_SOURCE] = source
+
+# -- Compare page ------------------------------------------------------------------------------
+#: the RunSummary shown on the Compare page (just trained or reopened).
+COMPARE_SUMMARY = "compare.summary"
+__all__ += ["COMPARE_SUMMARY"]

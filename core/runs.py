@@ -310,3 +310,54 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR) -> list[dict]:
         out.append({"path": str(cfg.parent), "name": cfg.parent.name, "created": c.get("created", ""),
                     "models": c.get("models", []), "target": c.get("target")})
     return sorted(out, key=lambda d: d["created"], reverse=True)
+
+
+@dataclass
+class RunSummary:
+    """What the Compare page shows, the same whether a run was just trained or reopened.
+
+    Attributes
+    ----------
+    results : dict name -> EvaluationResult (test patients)
+    comparisons : list of ComparisonResult (vs ``reference``)
+    reference : str or None
+    metrics : dict (metrics.json content)
+    predictions : DataFrame (validation + test predictions)
+    folder : Path or None
+    """
+
+    results: dict
+    comparisons: list
+    reference: str | None
+    metrics: dict
+    predictions: pd.DataFrame
+    folder: Path | None = None
+
+    @classmethod
+    def from_experiment(cls, result, folder: str | Path | None = None) -> "RunSummary":
+        preds = pd.read_parquet(Path(folder) / "predictions.parquet") if folder else pd.DataFrame()
+        return cls(result.test, result.comparisons, result.reference, _clean(result.metrics_dict()), preds,
+                   Path(folder) if folder else None)
+
+    @classmethod
+    def from_run(cls, run: "Run") -> "RunSummary":
+        results, comps = run.evaluations()
+        return cls(results, comps, run.config.get("reference"), run.metrics, run.predictions, run.folder)
+
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per model, best test AUROC first: point estimates, 95% CIs, threshold, training time."""
+        rows = []
+        for name, ev in self.results.items():
+            m = self.metrics.get("models", {}).get(name, {})
+            r = {"model": ev.label or name}
+            for k in ("auroc", "auprc", "brier", "min_se_ppv"):
+                lo, hi = ev.ci.get(k, (np.nan, np.nan))
+                r[k] = ev.metrics[k]
+                r[f"{k} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else ""
+            r["threshold"] = ev.threshold
+            r["train seconds"] = m.get("train_seconds")
+            rows.append(r)
+        return pd.DataFrame(rows).sort_values("auroc", ascending=False).reset_index(drop=True)
+
+
+__all__.append("RunSummary")

@@ -1,0 +1,93 @@
+"""Compare models: train on the current cohort, leaderboard with CIs, paired tests, curves, threshold."""
+import json
+
+import streamlit as st
+
+from app import cache, state
+from app.components import no_cohort_notice
+from core import plots
+from core.evaluation import threshold_metrics
+from core.exceptions import CoreError
+from core.export import safe_csv
+from core.models import registry
+
+st.title("Compare models")
+cohort = cache.load_current_cohort()
+if cohort is None:
+    no_cohort_notice()
+    st.stop()
+
+with st.form("compare.form"):
+    names = st.multiselect("Models", registry.names(), default=list(registry.names()), key="compare.models",
+                           format_func=lambda n: registry.get(n).label)
+    c = st.columns(2)
+    preset = c[0].selectbox("Preset", ["quick", "full", "test"], key="compare.preset",
+                            help="quick: seconds; full: the benchmarked sizes (about a minute on 4,000 patients)")
+    seed = c[1].number_input("Seed", min_value=0, max_value=100_000, value=0, key="compare.seed")
+    submitted = st.form_submit_button("Train and compare", type="primary")
+
+if submitted and names:
+    with st.status(f"Training {len(names)} models on {cohort.n_patients:,} patients...", expanded=True) as status:
+        bar = st.progress(0.0, text="Building features")
+        try:
+            summary = cache.train_and_save(cohort, tuple(names), preset, int(seed),
+                                           progress=lambda msg, f: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+        except CoreError as err:
+            status.update(label="Training failed", state="error")
+            st.error(str(err))
+            st.stop()
+        status.update(label=f"Trained {len(names)} models: saved to {summary.folder}", state="complete",
+                      expanded=False)
+    st.session_state[state.COMPARE_SUMMARY] = summary
+elif submitted:
+    st.warning("Choose at least one model.")
+
+runs = cache.list_saved_runs()
+if runs:
+    with st.expander(f"Earlier runs ({len(runs)})"):
+        pick = st.selectbox("Run", [r["path"] for r in runs], key="compare.run",
+                            format_func=lambda p: next(f"{r['name']} ({', '.join(r['models'])})" for r in runs
+                                                       if r["path"] == p))
+        if st.button("Open this run", key="compare.open"):
+            try:
+                st.session_state[state.COMPARE_SUMMARY] = cache.open_run(pick)
+            except CoreError as err:
+                st.error(str(err))
+
+summary = st.session_state.get(state.COMPARE_SUMMARY)
+if summary is None:
+    st.info("Choose models and a preset, then press **Train and compare**; or open an earlier run.")
+    st.stop()
+
+st.subheader("Leaderboard (test patients)")
+st.caption(f"Run: {summary.folder}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
+st.dataframe(summary.leaderboard(), hide_index=True, width="stretch",
+             column_config={k: st.column_config.NumberColumn(format="%.3f")
+                            for k in ("auroc", "auprc", "brier", "min_se_ppv", "threshold")})
+st.plotly_chart(plots.leaderboard_figure(summary.results), width="stretch")
+if summary.comparisons:
+    ref = summary.results[summary.reference].label
+    st.markdown(f"**Paired tests against the best classical model on validation ({ref})**, DeLong p-values:")
+    st.markdown("\n".join(f"- {c.sentence}" for c in summary.comparisons))
+
+tabs = st.tabs(["ROC", "Precision-recall", "Calibration"])
+tabs[0].plotly_chart(plots.roc_figure(summary.results), width="stretch")
+tabs[1].plotly_chart(plots.pr_figure(summary.results), width="stretch")
+tabs[2].plotly_chart(plots.calibration_figure(summary.results), width="stretch")
+
+st.subheader("Decision threshold")
+c = st.columns([1, 2])
+name = c[0].selectbox("Model", list(summary.results), key="compare.threshold_model",
+                      format_func=lambda n: summary.results[n].label)
+ev = summary.results[name]
+thr = c[0].slider("Threshold", 0.0, 1.0, float(round(ev.threshold, 3)), step=0.005, key=f"compare.thr.{name}")
+m = threshold_metrics(ev.y_true, ev.y_proba, thr)
+for k, label in (("sensitivity", "Sensitivity"), ("specificity", "Specificity"), ("ppv", "PPV"), ("npv", "NPV")):
+    c[0].metric(label, f"{m[k]:.3f}")
+c[1].plotly_chart(plots.confusion_figure(ev, thr), width="stretch")
+
+d = st.columns(2)
+d[0].download_button("Metrics (JSON)", json.dumps(summary.metrics, indent=2), "metrics.json",
+                     mime="application/json", key="compare.dl_metrics")
+d[1].download_button("Predictions (CSV)", safe_csv(summary.predictions), "predictions.csv", mime="text/csv",
+                     key="compare.dl_predictions")
