@@ -200,3 +200,119 @@ def leaderboard_figure(results, metric: str = "auroc") -> go.Figure:
     fig.update_layout(title=f"Test {metric.upper()} with 95% CI", height=60 + 40 * max(len(res), 1),
                       xaxis_title=metric.upper(), **_LAYOUT)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# time order (core.timeorder) and recurrent internals (core.gates)
+# --------------------------------------------------------------------------------------------
+__all__ += ["ablation_figure", "horizon_figure", "timeorder_forest_figure", "gate_heatmap_figure",
+            "gate_lines_figure"]
+
+_ARM_COLORS = {"ordered": "#d62728", "shuffled": "#7f7f7f", "shuffled_test": "#bdbdbd"}
+
+
+def ablation_figure(ablation) -> go.Figure:
+    """Bars with 95% CIs: test AUROC of the ablation's three arms (an ``AblationResult``)."""
+    arms = [("ordered", "trained + tested<br>on ordered hours", ablation.auroc_ordered),
+            ("shuffled", "retrained + tested<br>on shuffled hours", ablation.auroc_shuffled),
+            ("shuffled_test", "ordered model tested<br>on shuffled hours", ablation.auroc_shuffled_test)]
+    fig = go.Figure()
+    for key, name, v in arms:
+        lo, hi = ablation.ci[f"auroc_{key}"]
+        fig.add_bar(x=[name], y=[v], name=name.replace("<br>", " "), marker_color=_ARM_COLORS[key],
+                    error_y=dict(type="data", symmetric=False, array=[hi - v], arrayminus=[v - lo]),
+                    text=[f"{v:.3f}"], textposition="inside",
+                    hovertemplate=f"AUROC {v:.3f} [{lo:.3f}, {hi:.3f}]<extra></extra>")
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#999", annotation_text="chance")
+    lo = min(0.4, min(ablation.ci[f"auroc_{k}"][0] for k, _, _ in arms) - 0.05)
+    fig.update_layout(title=f"Order ablation ({ablation.label}): test AUROC with 95% CI", showlegend=False,
+                      yaxis=dict(title="AUROC", range=[max(lo, 0.0), 1.0]), height=380, **_LAYOUT)
+    return fig
+
+
+def horizon_figure(horizons: pd.DataFrame, metric: str = "auroc") -> go.Figure:
+    """AUROC (or AUPRC) against hours of data available, one line per model with a CI band.
+
+    ``horizons`` is ``TimeOrderResult.horizons`` (columns model, label, kind, hours, <metric>,
+    <metric>_low, <metric>_high).
+    """
+    fig = go.Figure()
+    for name, g in horizons.groupby("model", sort=False):
+        g = g.sort_values("hours")
+        color = _MODEL_COLORS.get(name, "#333")
+        dash = "solid" if g["kind"].iloc[0] == "sequence" else "dash"
+        band = f"rgba({int(color[1:3], 16)},{int(color[3:5], 16)},{int(color[5:7], 16)},0.12)"
+        fig.add_scatter(x=list(g["hours"]) + list(g["hours"][::-1]),
+                        y=list(g[f"{metric}_high"]) + list(g[f"{metric}_low"][::-1]), fill="toself",
+                        fillcolor=band, line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name)
+        fig.add_scatter(x=g["hours"], y=g[metric], mode="lines+markers", name=f"{g['label'].iloc[0]}",
+                        legendgroup=name, line=dict(color=color, dash=dash),
+                        customdata=g[[f"{metric}_low", f"{metric}_high"]].to_numpy(),
+                        hovertemplate=f"{g['label'].iloc[0]}, %{{x:g}} h: {metric.upper()} %{{y:.3f}} "
+                                      "[%{customdata[0]:.3f}, %{customdata[1]:.3f}]<extra></extra>")
+    fig.update_layout(title=f"Early prediction: test {metric.upper()} with only the first k hours "
+                            "(solid = sequence, dashed = order-free)",
+                      xaxis_title="hours of data available (k)", yaxis_title=metric.upper(), height=420,
+                      **_LAYOUT)
+    return fig
+
+
+def timeorder_forest_figure(result) -> go.Figure:
+    """Forest plot of the paired differences of a ``TimeOrderResult`` (AUROC, 95% CI, zero line)."""
+    a = result.ablation
+    rows = [(f"ablation: {a.label} ordered - retrained on shuffled", a.delta, *a.delta_ci),
+            (f"ablation: {a.label} ordered - same model on shuffled", a.delta_shuffled_test, *a.delta_shuffled_test_ci)]
+    g = result.gap
+    if g is not None:
+        rows.append((f"gap: {g.sequence_label} - {g.order_free_label}", g.difference, g.ci_low, g.ci_high))
+    rows = rows[::-1]
+    colors = ["#2ca02c" if lo > 0 else ("#d62728" if hi < 0 else "#7f7f7f") for _, _, lo, hi in rows]
+    fig = go.Figure(go.Scatter(x=[r[1] for r in rows], y=[r[0] for r in rows], mode="markers",
+                               marker=dict(size=12, color=colors, symbol="diamond"),
+                               error_x=dict(type="data", symmetric=False, array=[r[3] - r[1] for r in rows],
+                                            arrayminus=[r[1] - r[2] for r in rows]),
+                               hovertemplate="%{y}: %{x:+.3f} AUROC<extra></extra>"))
+    fig.add_vline(x=0, line_dash="dash", line_color="#555")
+    fig.update_layout(title="What time order adds: AUROC difference with 95% paired-bootstrap CI",
+                      xaxis_title="AUROC difference (right of 0 = order helps)", height=120 + 60 * len(rows),
+                      **_LAYOUT)
+    return fig
+
+
+def gate_heatmap_figure(values, title: str, hours=None, zmin: float = 0.0, zmax: float = 1.0) -> go.Figure:
+    """Heatmap of one patient's activations, hidden unit (rows) x hour (columns).
+
+    ``values`` is ``(n_timesteps, hidden_size)``, e.g. ``GateTrace.gates["update"][patient]``.
+    """
+    import numpy as np
+    v = np.asarray(values)
+    x = list(range(1, v.shape[0] + 1)) if hours is None else list(hours)
+    fig = go.Figure(go.Heatmap(z=v.T, x=x, y=[f"unit {i}" for i in range(v.shape[1])], zmin=zmin, zmax=zmax,
+                               colorscale="RdBu_r" if zmin < 0 else "Viridis",
+                               hovertemplate="%{y}, hour %{x}: %{z:.2f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="hour", height=max(260, 12 * v.shape[1] + 120), **_LAYOUT)
+    return fig
+
+
+def gate_lines_figure(trace, patient: int = 0, hours=None) -> go.Figure:
+    """Mean activation of every gate over hidden units along the timeline, with the model's risk.
+
+    ``trace`` is a ``core.gates.GateTrace``.
+    """
+    means = trace.mean_gates(patient)
+    T = trace.hidden.shape[1]
+    x = list(range(1, T + 1)) if hours is None else list(hours)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.35, 0.65], vertical_spacing=0.08,
+                        subplot_titles=["predicted risk after each hour", "mean gate activation"])
+    if trace.risk is not None:
+        fig.add_scatter(x=x, y=trace.risk[patient], mode="lines+markers", name="risk", line=dict(color="#d62728"),
+                        row=1, col=1)
+    for name, m in means.items():
+        fig.add_scatter(x=x, y=m, mode="lines", name=f"{name} gate" if name not in ("cell", "new") else
+                        f"candidate ({name})", row=2, col=1)
+    fig.add_scatter(x=x, y=abs(trace.hidden[patient]).mean(axis=1), mode="lines", name="mean |hidden state|",
+                    line=dict(dash="dot", color="#333"), row=2, col=1)
+    fig.update_yaxes(range=[0, 1], row=1, col=1)
+    fig.update_xaxes(title_text="hour", row=2, col=1)
+    fig.update_layout(title=f"{trace.cell.upper()} internals along the timeline", height=520, **_LAYOUT)
+    return fig
