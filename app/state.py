@@ -43,3 +43,13 @@ def set_source(source: DataSource) -> None:
 #: the RunSummary shown on the Compare page (just trained or reopened).
 COMPARE_SUMMARY = "compare.summary"
 __all__ += ["COMPARE_SUMMARY"]
+
+#: the TimeOrderResult shown on the Time-order page (last run in this session).
+TIMEORDER_RESULT = "timeorder.result"
+#: optional TimeOrderConfig that replaces the page's widgets (tests use it for a tiny, fast run).
+TIMEORDER_CONFIG_OVERRIDE = "timeorder.config_override"
+#: where the Models page's recurrent models come from: a reopened Run or a small ExperimentResult
+#: (both have ``builder``, ``models`` and ``splits``).
+MODELS_GATE_SOURCE = "models.gate_source"
+#: optional dict of fit_gate_models keyword overrides (tests use it for a tiny, fast run).
+MODELS_TRAIN_OVERRIDE = "models.train_override"
