@@ -53,3 +53,4 @@ TIMEORDER_CONFIG_OVERRIDE = "timeorder.config_override"
 MODELS_GATE_SOURCE = "models.gate_source"
 #: optional dict of fit_gate_models keyword overrides (tests use it for a tiny, fast run).
 MODELS_TRAIN_OVERRIDE = "models.train_override"
+__all__ += ["TIMEORDER_RESULT", "TIMEORDER_CONFIG_OVERRIDE", "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE"]
