@@ -121,3 +121,29 @@ def open_run(path: str):
 
 
 __all__ += ["runs_dir", "train_and_save", "list_saved_runs", "open_run"]
+
+
+# -- Time-order page: an action (not cached), like training ----------------------------------
+def run_time_order(cohort: Cohort, config, progress=None):
+    """:func:`core.timeorder.run_timeorder` on the current cohort (the page keeps the result in state)."""
+    from core.timeorder import run_timeorder
+    return run_timeorder(cohort, config, progress=progress)
+
+
+# -- Models page: recurrent models to look inside ---------------------------------------------
+@st.cache_resource(hash_funcs={Cohort: _cohort_key}, max_entries=2, show_spinner=False)
+def train_gate_models(cohort: Cohort, cells: tuple = ("gru", "lstm"), max_patients: int | None = 600,
+                      preset: str = "quick"):
+    """Small GRU + LSTM trained on (a subset of) the cohort: an ``ExperimentResult``, shared and read-only."""
+    from core.gates import fit_gate_models
+    return fit_gate_models(cohort, cells, max_patients=max_patients, preset=preset)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's recurrent models...")
+def load_run_recurrent(path: str, names: tuple):
+    """A saved run with only its recurrent models loaded (a ``core.runs.Run``; shared, read-only)."""
+    from core.runs import load_run
+    return load_run(path, models=list(names))
+
+
+__all__ += ["run_time_order", "train_gate_models", "load_run_recurrent"]

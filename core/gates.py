@@ -25,7 +25,7 @@ from sklearn.exceptions import NotFittedError
 
 from core.models.base import check_sequences
 
-__all__ = ["GateTrace", "GATE_NAMES", "gate_activations", "run_recurrence"]
+__all__ = ["GateTrace", "GATE_NAMES", "gate_activations", "run_recurrence", "fit_gate_models", "patient_trace"]
 
 #: gates reported per cell type, in torch's storage order (LSTM's candidate ``g`` is included).
 GATE_NAMES: dict[str, tuple[str, ...]] = {"lstm": ("input", "forget", "cell", "output"),
@@ -205,3 +205,72 @@ def gate_activations(model, X_seq, *, seed_index: int = 0, layer: int = -1) -> G
     cell = str(model.cell)
     return GateTrace(cell=cell, layer=k, gates={g: res[g] for g in GATE_NAMES[cell]}, hidden=res["hidden"],
                      cell_state=res.get("cell_state"), risk=risk)
+
+
+def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None = 600, preset: str = "quick",
+                    random_state: int = 0, progress=None):
+    """Train small recurrent models to look inside (the Models page's fallback when no run exists).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Labelled cohort (e.g. the demo).
+    cells : tuple of str
+        Recurrent registry names (``"gru"``, ``"lstm"``, ``"rnn"``).
+    max_patients : int, optional
+        Stratified subset for speed (``None`` = all patients).
+    preset : {"test", "quick", "full"}
+    random_state : int
+    progress : callable(message, fraction), optional
+
+    Returns
+    -------
+    ExperimentResult
+        ``builder``, ``models`` (fitted), ``splits`` and test metrics, as from a training run.
+
+    Raises
+    ------
+    ValueError
+        A name in ``cells`` is not a recurrent model.
+    CohortError
+        The cohort cannot be trained on (no labels, too few patients of an outcome).
+    """
+    from core.config import EvaluationConfig
+    from core.experiment import run_experiment
+    from core.models import registry
+    from core.timeorder import subsample_patients
+    for c in cells:
+        if registry.get(c).input_kind != "sequence":
+            raise ValueError(f"fit_gate_models needs recurrent models ({', '.join(registry.SEQUENCE)}); got {c!r}. "
+                             "Example: fit_gate_models(cohort, cells=('gru', 'lstm')).")
+    small = subsample_patients(cohort, max_patients, random_state)
+    return run_experiment(small, tuple(cells), preset=preset, evaluation=EvaluationConfig(n_bootstrap=0),
+                          random_state=random_state, progress=progress)
+
+
+def patient_trace(builder, model, cohort, patient_id: str, *, seed_index: int = 0) -> GateTrace:
+    """:func:`gate_activations` of one patient, with features built by the model's fitted ``builder``.
+
+    Parameters
+    ----------
+    builder : FeatureBuilder
+        The builder the model was trained with (``Run.builder`` / ``ExperimentResult.builder``).
+    model : RecurrentClassifier
+    cohort : Cohort
+    patient_id : str
+
+    Returns
+    -------
+    GateTrace
+        For a batch of one patient (index 0).
+
+    Raises
+    ------
+    CohortError
+        Unknown patient id.
+    """
+    from core.exceptions import CohortError
+    if str(patient_id) not in set(cohort.patient_ids):
+        raise CohortError(f"Patient {patient_id!r} is not in the cohort; pick one from the list.")
+    fs = builder.transform(cohort, [str(patient_id)])
+    return gate_activations(model, fs.X_seq, seed_index=seed_index)

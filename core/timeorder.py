@@ -55,7 +55,7 @@ from core.models import registry
 from core.models.base import check_preset
 
 __all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "run_timeorder",
-           "shuffle_time_bins", "valid_lengths", "describe_evidence", "SHUFFLE_DESCRIPTION"]
+           "shuffle_time_bins", "valid_lengths", "describe_evidence", "subsample_patients", "SHUFFLE_DESCRIPTION"]
 
 #: ``progress(message, fraction_done)``, fraction over the whole analysis in [0, 1].
 Progress = Callable[[str, float], None]
@@ -486,13 +486,19 @@ def _gap_sentence(g: GapResult) -> str:
 # ----------------------------------------------------------------------------------------------
 # the analysis
 # ----------------------------------------------------------------------------------------------
-def _subsample(cohort: Cohort, max_patients: int | None, seed: int) -> Cohort:
+def subsample_patients(cohort: Cohort, max_patients: int | None, random_state: int = 0) -> Cohort:
+    """A stratified random subset of ``max_patients`` labelled patients (``cohort`` itself if it has fewer).
+
+    Examples
+    --------
+    >>> small = subsample_patients(cohort, 400, random_state=0)          # doctest: +SKIP
+    """
     ids = cohort.labelled_ids
     if max_patients is None or len(ids) <= max_patients:
         return cohort
     y = cohort.labels.loc[ids].to_numpy()
     strat = y if np.bincount(y, minlength=2).min() >= 2 else None
-    keep, _ = train_test_split(ids, train_size=int(max_patients), stratify=strat, random_state=seed)
+    keep, _ = train_test_split(ids, train_size=int(max_patients), stratify=strat, random_state=random_state)
     return cohort.subset(np.sort(keep))
 
 
@@ -549,7 +555,7 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     report = progress or (lambda msg, frac: None)
     t_start = time.perf_counter()
     fingerprint = cohort.fingerprint()
-    work = _subsample(cohort, config.max_patients, config.random_state)
+    work = subsample_patients(cohort, config.max_patients, config.random_state)
     splits = split_by_patient(work, SplitConfig(validation_size=config.validation_size,
                                                 test_size=config.test_size, random_state=config.random_state))
     ys = {k: work.labels.loc[v].to_numpy().astype(int) for k, v in splits.items()}
