@@ -10,7 +10,9 @@ PAGES = {
         st.Page("app/pages/cohort.py", title="Cohort", icon=":material/groups:"),
         st.Page("app/pages/timeline.py", title="Patient timeline", icon=":material/timeline:"),
     ],
-    "Models": [st.Page("app/pages/compare.py", title="Compare models", icon=":material/leaderboard:")],
+    "Models": [st.Page("app/pages/compare.py", title="Compare models", icon=":material/leaderboard:"),
+               st.Page("app/pages/timeorder.py", title="Time order", icon=":material/swap_horiz:"),
+               st.Page("app/pages/models.py", title="How RNNs work", icon=":material/school:")],
 }
 
 st.navigation(PAGES).run()
