@@ -1,0 +1,102 @@
+"""Benchmark: explanations of every model on PhysioNet 2012 set A.
+
+Targets on the 2-core reference machine: one patient explained by all seven models in <= 5 s total;
+global attributions on 500 test patients for every model in <= 60 s total.
+Run: python bench/bench_explain.py [--run RUN_DIR] [--preset quick|full]
+Without --run it trains the models with the engine (``--preset``, default quick) into a temporary
+folder first (not timed). Prints per-model seconds and additivity errors and writes
+bench/results_explain.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "physionet2012"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", help="an existing run folder trained on set A (skips training)")
+    ap.add_argument("--preset", default="quick", choices=["quick", "full"])
+    ap.add_argument("--patients", type=int, default=500, help="test patients for the global attributions")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results_explain.json"))
+    args = ap.parse_args()
+    if not (DATA / "set-a.csv.gz").exists():
+        print(f"skip: {DATA} not found (the PhysioNet sample lives in ../shared beside the repo)")
+        return 0
+    import numpy as np
+
+    from core.config import DataConfig
+    from core.explain import compare_importance, explain_model, importance_agreement
+    from core.ingest import load_cohort
+    from core.runs import load_run, save_run
+
+    cohort = load_cohort(DATA / "set-a.csv.gz", DATA / "outcomes-a.csv",
+                         config=DataConfig(target="in_hospital_death"))
+    run_dir = args.run
+    if run_dir is None:
+        from core.experiment import run_experiment
+        from core.config import EvaluationConfig
+        t0 = time.perf_counter()
+        res = run_experiment(cohort, preset=args.preset, evaluation=EvaluationConfig(n_bootstrap=0))
+        run_dir = save_run(res, Path(tempfile.mkdtemp(prefix="bench_explain_")) / "run")
+        print(f"trained {len(res.models)} models ({args.preset}) in {time.perf_counter() - t0:.0f} s -> {run_dir}")
+    run = load_run(run_dir)
+    names = list(run.models)
+    test = [p for p in map(str, run.splits["test"])][: args.patients]
+    one = test[:1]
+    for name in names:                          # warm-up: imports (shap, torch) and first-call overheads
+        explain_model(run, name, cohort, one)
+
+    rows, total_one = {}, 0.0
+    print(f"\none patient ({one[0]}), every model:")
+    for name in names:
+        t0 = time.perf_counter()
+        r = explain_model(run, name, cohort, one)
+        sec = time.perf_counter() - t0          # end to end: features, background, explainer
+        total_one += sec
+        rows[name] = {"one_patient_seconds": round(sec, 3), "one_patient_additivity_error": r.additivity_error}
+        print(f"  {name:5s} {sec:6.2f} s   additivity error {r.additivity_error:.2g} ({r.output})")
+    print(f"  total {total_one:.2f} s (target <= 5 s)")
+
+    print(f"\n{len(test)} test patients, every model:")
+    results, total_global = [], 0.0
+    for name in names:
+        t0 = time.perf_counter()
+        r = explain_model(run, name, cohort, test)
+        sec = time.perf_counter() - t0
+        total_global += sec
+        results.append(r)
+        rows[name].update({"global_seconds": round(sec, 3), "global_explainer_seconds": round(r.seconds, 3),
+                           "global_additivity_error": r.additivity_error,
+                           "global_median_abs_error": float(np.median(np.abs(
+                               r.attributions.sum(1) + r.base_value - r.predictions))),
+                           "output": r.output, "method": r.method,
+                           "top_variables": list(r.importance().index[:5])})
+        print(f"  {name:5s} {sec:6.2f} s   additivity error max {r.additivity_error:.2g} ({r.output})   "
+              f"top: {', '.join(r.importance().index[:3])}")
+    print(f"  total {total_global:.1f} s (target <= 60 s)")
+    table = compare_importance(results)
+    agree = importance_agreement(table)
+    print("\nSpearman agreement of variable importance:\n" + agree.round(2).to_string())
+    out = {"machine": {"python": platform.python_version(), "processor": platform.processor(),
+                       "cpus": __import__("os").cpu_count()},
+           "run": str(run_dir), "preset": run.config.get("preset"), "n_patients_global": len(test),
+           "one_patient_total_seconds": round(total_one, 3), "global_total_seconds": round(total_global, 3),
+           "targets": {"one_patient_total_seconds": 5.0, "global_total_seconds": 60.0},
+           "models": rows, "agreement": agree.round(4).to_dict()}
+    Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
