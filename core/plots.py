@@ -316,3 +316,122 @@ def gate_lines_figure(trace, patient: int = 0, hours=None) -> go.Figure:
     fig.update_xaxes(title_text="hour", row=2, col=1)
     fig.update_layout(title=f"{trace.cell.upper()} internals along the timeline", height=520, **_LAYOUT)
     return fig
+
+
+# -- Explanation figures (Explain page) --------------------------------------------------------
+import numpy as np  # noqa: E402 - only this section needs it
+__all__ += ["importance_figure", "agreement_figure", "time_importance_figure", "patient_attribution_figure",
+            "waterfall_figure"]
+
+_DIVERGING = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]
+
+
+def importance_figure(table: pd.DataFrame, top: int = 15) -> go.Figure:
+    """Grouped horizontal bars: normalised mean |attribution| per variable (rows) and model (colours).
+
+    ``table`` is :func:`core.explain.compare_importance` output (variables x models, each column sums to 1).
+    """
+    t = table.head(top).iloc[::-1]
+    fig = go.Figure()
+    for col in t.columns:
+        fig.add_bar(x=t[col], y=list(t.index), orientation="h", name=str(col),
+                    hovertemplate=f"{col}: %{{y}} %{{x:.1%}} of total importance<extra></extra>")
+    fig.update_layout(barmode="group", title="Variable importance per model (mean |attribution|, share of total)",
+                      xaxis_tickformat=".0%", height=max(320, 22 * len(t) * max(1, len(t.columns)) ** 0.5 + 120),
+                      **_LAYOUT)
+    return fig
+
+
+def agreement_figure(agreement: pd.DataFrame) -> go.Figure:
+    """Heatmap of the Spearman rank correlation of variable importance between models."""
+    z = agreement.to_numpy(dtype=float)
+    fig = go.Figure(go.Heatmap(z=z, x=list(agreement.columns), y=list(agreement.index), zmin=-1, zmax=1,
+                               colorscale=_DIVERGING, colorbar=dict(title="Spearman"),
+                               text=[[f"{v:.2f}" if np.isfinite(v) else "n/a" for v in row] for row in z],
+                               texttemplate="%{text}",
+                               hovertemplate="%{y} vs %{x}: rho = %{z:.2f}<extra></extra>"))
+    fig.update_layout(title="Do the models agree on what matters? (rank correlation of importance)",
+                      height=120 + 40 * len(agreement), **_LAYOUT)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def time_importance_figure(result, top: int = 15) -> go.Figure:
+    """Heatmap of mean |attribution| per variable x hour for a sequence model's :class:`ExplanationResult`."""
+    ti = result.time_importance()
+    ti = ti.loc[ti.sum(axis=1).sort_values(ascending=False).index[:top]]
+    fig = go.Figure(go.Heatmap(z=ti.to_numpy(), x=list(ti.columns), y=list(ti.index), colorscale="Viridis",
+                               colorbar=dict(title="mean |attr|"),
+                               hovertemplate="%{y}, hour %{x}: %{z:.3g}<extra></extra>"))
+    fig.update_layout(title=f"{result.label or result.model_name}: when each variable matters "
+                            f"(mean |attribution| over {len(result.patient_ids)} patients)",
+                      xaxis_title="hour of stay (step start)", height=140 + 20 * len(ti), **_LAYOUT)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def patient_attribution_figure(events: pd.DataFrame, risk: pd.DataFrame, result, patient_id: str,
+                               top: int = 10, n_values: int = 3) -> go.Figure:
+    """One patient: risk after every hour (top), the most influential variables' values, and the
+    signed attribution heatmap (variable x hour) of one sequence model, on a shared time axis.
+
+    Parameters
+    ----------
+    events : DataFrame (``time_hours, variable, value``) of the patient
+    risk : DataFrame from :func:`core.explain.risk_over_time`
+    result : ExplanationResult of a sequence model that includes ``patient_id``
+    """
+    one = result.patient(patient_id)
+    step = float(np.diff(result.times_hours)[0]) if len(result.times_hours) > 1 else 1.0
+    grid = one.pivot_table(index="variable", columns="time_hours", values="attribution", aggfunc="sum",
+                           observed=True)
+    order = grid.abs().sum(axis=1).sort_values(ascending=False).index
+    grid = grid.loc[order[:top]]
+    shown = [v for v in order[:n_values] if (events["variable"].astype(str) == v).any()]
+    rows = 2 + len(shown)
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        row_heights=[0.22] + [0.12] * len(shown) + [0.66 - 0.12 * len(shown) + 0.12],
+                        subplot_titles=["risk after each hour"] + shown +
+                                       [f"{result.label or result.model_name}: attribution "
+                                        f"({result.output}; red raises risk)"])
+    for col in risk.columns.drop("time_hours"):
+        fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines+markers", name=str(col), row=1, col=1,
+                        hovertemplate=f"{col}: %{{y:.1%}} after %{{x:.0f}} h<extra></extra>")
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
+    for i, var in enumerate(shown, start=2):
+        sub = events[events["variable"].astype(str) == var].sort_values("time_hours")
+        fig.add_scatter(x=sub["time_hours"], y=sub["value"], mode="lines+markers", showlegend=False,
+                        line=dict(width=1, dash="dot", color="#9ecae1"), marker=dict(size=6, color="#08519c"),
+                        hovertemplate=f"{var}: %{{y:.4g}} at %{{x:.2f}} h<extra></extra>", row=i, col=1)
+    z = grid.to_numpy()
+    lim = float(np.nanmax(np.abs(z))) if z.size and np.isfinite(z).any() else 1.0
+    fig.add_trace(go.Heatmap(z=z, x=np.asarray(grid.columns, dtype=float) + step / 2, y=list(grid.index),
+                             zmin=-lim, zmax=lim, colorscale=_DIVERGING, showscale=True,
+                             colorbar=dict(title="attr", len=0.45, y=0.22),
+                             hovertemplate="%{y}, hour %{x:.1f}: %{z:.3g}<extra></extra>"), row=rows, col=1)
+    fig.update_yaxes(autorange="reversed", row=rows, col=1)
+    fig.update_xaxes(title_text="hours since admission", row=rows, col=1)
+    fig.update_layout(title=f"Patient {patient_id}: risk and what drove it", height=420 + 90 * len(shown)
+                      + 18 * len(grid), **_LAYOUT)
+    return fig
+
+
+def waterfall_figure(result, patient_id: str, top: int = 10) -> go.Figure:
+    """Waterfall from the base value to one patient's prediction: the ``top`` variables, then the rest."""
+    i = result._index(patient_id)
+    attr = pd.Series(result.attributions[i], index=list(result.variables))
+    order = attr.abs().sort_values(ascending=False).index
+    shown = attr.loc[order[:top]]
+    rest = float(attr.loc[order[top:]].sum())
+    labels = list(shown.index) + ([f"{len(order) - top} other variables"] if len(order) > top else [])
+    values = list(shown.to_numpy()) + ([rest] if len(order) > top else [])
+    fmt = ".1%" if result.output == "probability" else ".3f"
+    fig = go.Figure(go.Waterfall(
+        orientation="h", y=["base value"] + labels + ["prediction"], x=[result.base_value] + values + [0.0], measure=["absolute"] + ["relative"] * len(values) + ["total"],
+        text=[f"{result.base_value:{fmt}}"] + [f"{v:+.3g}" for v in values] + [f"{result.predictions[i]:{fmt}}"],
+        increasing=dict(marker=dict(color="#b2182b")), decreasing=dict(marker=dict(color="#2166ac")),
+        totals=dict(marker=dict(color="#636363"))))
+    fig.update_layout(title=f"{result.label or result.model_name}, patient {patient_id}: from the average "
+                            f"{result.output} to this patient's", height=160 + 28 * (len(labels) + 2), **_LAYOUT)
+    fig.update_yaxes(autorange="reversed")
+    return fig
