@@ -147,3 +147,51 @@ def load_run_recurrent(path: str, names: tuple):
 
 
 __all__ += ["run_time_order", "train_gate_models", "load_run_recurrent"]
+
+
+# -- Explain page: explanations are cached per (run folder, cohort, models, patients) -------------
+EXPLAIN_QUICK_MODELS = ("lr", "rf", "gbm", "gru")
+
+
+def explain_runs(cohort: Cohort) -> list[dict]:
+    """Saved runs trained on this cohort (same data fingerprint), newest first."""
+    import json
+    from pathlib import Path
+    fp = _cohort_key(cohort)
+    out = []
+    for r in list_saved_runs():
+        try:
+            if json.loads((Path(r["path"]) / "config.json").read_text()).get("fingerprint") == fp:
+                out.append(r)
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's models...")
+def load_explain_run(path: str):
+    """A saved run with all its models (a ``core.runs.Run``; shared, read-only)."""
+    from core.runs import load_run
+    return load_run(path)
+
+
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=8, show_spinner="Explaining the models...")
+def explain_global(path: str, cohort: Cohort, names: tuple, n_patients: int) -> list:
+    """``ExplanationResult`` of each model on the run's first ``n_patients`` test patients."""
+    from core.explain import explain_models
+    run = load_explain_run(path)
+    known = set(cohort.patient_ids)
+    ids = [p for p in map(str, run.splits.get("test", [])) if p in known][:n_patients]
+    return explain_models(run, list(names), cohort, ids or None)
+
+
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner="Explaining this patient...")
+def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str) -> tuple:
+    """(risk after every hour per sequence model, list of ``ExplanationResult`` for one patient)."""
+    from core.explain import explain_models, risk_over_time
+    run = load_explain_run(path)
+    return risk_over_time(run, cohort, patient_id, list(names)), explain_models(run, list(names), cohort,
+                                                                               [patient_id])
+
+
+__all__ += ["EXPLAIN_QUICK_MODELS", "explain_runs", "load_explain_run", "explain_global", "explain_patient"]

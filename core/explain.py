@@ -687,6 +687,34 @@ def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *
     return [explain_model(run_or_experiment, n, cohort, patient_ids, **kwargs) for n in names]
 
 
+def risk_over_time(run_or_experiment, cohort: Cohort, patient_id: str, names=None) -> pd.DataFrame:
+    """Risk after every hour of one patient under each sequence model of a run.
+
+    Parameters
+    ----------
+    run_or_experiment : Run or ExperimentResult
+    cohort : Cohort
+    patient_id : str
+    names : sequence of str, optional
+        Sequence models to include (default: every sequence model of the run).
+
+    Returns
+    -------
+    DataFrame with ``time_hours`` (end of each step) and one column per model (probability);
+    empty (only ``time_hours``) when the run has no sequence model.
+    """
+    ids = _check_patients(cohort, [patient_id])
+    models = run_or_experiment.models
+    names = [n for n in (names or list(models)) if n in models and hasattr(models[n], "predict_proba_over_time")]
+    cfg = run_or_experiment.builder.config
+    out = pd.DataFrame({"time_hours": (np.arange(cfg.n_steps) + 1.0) * cfg.bin_hours})
+    if names:
+        X = run_or_experiment.builder.transform(cohort, ids).X_seq
+        for n in names:
+            out[n] = np.asarray(models[n].predict_proba_over_time(X), dtype=float)[0]
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # one shared view across models
 # --------------------------------------------------------------------------------------------
@@ -748,4 +776,4 @@ def importance_agreement(importance) -> pd.DataFrame:
     return out
 
 
-__all__ += ["explainer_kind", "default_budget"]
+__all__ += ["explainer_kind", "default_budget", "risk_over_time"]

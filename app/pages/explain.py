@@ -1,0 +1,84 @@
+"""Explain models: which variables (and, for recurrent networks, which hours) drive each model's risk."""
+import streamlit as st
+
+from app import cache, state
+from app.components import no_cohort_notice
+from core import plots
+from core.exceptions import CoreError
+from core.explain import compare_importance, importance_agreement
+
+TRAIN_LABEL = "Train quick models now"
+E2E_CLICKS = ["Train quick models now"]
+
+st.title("Explain models")
+cohort = cache.load_current_cohort()
+if cohort is None:
+    no_cohort_notice()
+    st.stop()
+
+summary = st.session_state.get(state.COMPARE_SUMMARY)
+paths = [str(summary.folder)] if summary is not None and summary.folder is not None else []
+paths += [r["path"] for r in cache.explain_runs(cohort) if r["path"] not in paths]
+if not paths:
+    st.info("No models trained on this data yet. Train them on the **Compare** page, or train a quick set "
+            f"({', '.join(cache.EXPLAIN_QUICK_MODELS)}) here.")
+    st.page_link("app/pages/compare.py", label="Open the Compare page", icon=":material/leaderboard:")
+if st.button(TRAIN_LABEL, key="explain.train", type="primary" if not paths else "secondary"):
+    labelled = cohort.labels is not None
+    try:
+        with st.spinner("Training quick models..."):
+            summary = cache.train_and_save(cohort, cache.EXPLAIN_QUICK_MODELS, "quick", 0) if labelled else None
+    except CoreError as err:
+        st.error(str(err))
+        st.stop()
+    if summary is None:
+        st.warning("This data has no outcome labels, so no model can be trained. Add labels on the Data page.")
+        st.stop()
+    st.session_state[state.COMPARE_SUMMARY] = summary
+    paths.insert(0, str(summary.folder))
+if not paths:
+    st.stop()
+
+c = st.columns([2, 2, 1])
+path = c[0].selectbox("Run", paths, key="explain.run", help="Runs trained on the data loaded now, newest first")
+run = cache.load_explain_run(path)
+names = tuple(c[1].multiselect("Models", list(run.models), default=list(run.models), key="explain.models"))
+n = c[2].number_input("Test patients", 10, 500, 100, step=10, key="explain.n",
+                      help="Patients used for the global importance (more = slower, steadier)")
+if not names:
+    st.warning("Choose at least one model.")
+    st.stop()
+try:
+    results = cache.explain_global(path, cohort, names, int(n))
+except CoreError as err:
+    st.error(str(err))
+    st.stop()
+
+st.subheader("What each model relies on")
+table = compare_importance(results)
+st.plotly_chart(plots.importance_figure(table), width="stretch")
+if len(results) > 1:
+    st.plotly_chart(plots.agreement_figure(importance_agreement(table)), width="stretch")
+with st.expander("How each model was explained"):
+    st.dataframe([{"model": r.model_name, "explains": r.output, "method": r.method, "seconds": round(r.seconds, 2),
+                   "additivity error": f"{r.additivity_error:.2g}"} for r in results], hide_index=True)
+seq = [r for r in results if r.is_time_resolved]
+for r in seq:
+    st.plotly_chart(plots.time_importance_figure(r), width="stretch")
+
+st.subheader("One patient")
+ids = list(results[0].patient_ids)
+pid = st.selectbox("Patient (test set)", ids, key="explain.patient")
+risk, local = cache.explain_patient(path, cohort, names, pid)
+local_seq = [r for r in local if r.is_time_resolved]
+if local_seq:
+    pick = st.selectbox("Sequence model for the heatmap", [r.model_name for r in local_seq], key="explain.seq")
+    res = next(r for r in local_seq if r.model_name == pick)
+    st.plotly_chart(plots.patient_attribution_figure(cohort.patient_events(pid), risk, res, pid),
+                    width="stretch")
+local_tab = [r for r in local if not r.is_time_resolved]
+if local_tab:
+    pick = st.selectbox("Classical model for the waterfall", [r.model_name for r in local_tab],
+                        key="explain.tab")
+    st.plotly_chart(plots.waterfall_figure(next(r for r in local_tab if r.model_name == pick), pid),
+                    width="stretch")
