@@ -15,6 +15,7 @@ it was measured and *how stale* it is. Design choices (why):
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 
@@ -30,15 +31,24 @@ from core.models.base import check_preset, check_sequences, check_target
 __all__ = ["RecurrentClassifier", "make_recurrent", "CELLS"]
 
 CELLS = ("rnn", "lstm", "gru")
-_THREADS_SET = False
+#: below this many input numbers (patients x steps x channels) one thread is faster than two.
+_SMALL_PROBLEM = 2_000_000
 
 
-def _configure_threads() -> None:
-    """Use at most 2 intra-op threads: small recurrent nets gain nothing from more, and the app shares the box."""
-    global _THREADS_SET
-    if not _THREADS_SET:
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-        _THREADS_SET = True
+@contextlib.contextmanager
+def _torch_threads(n_values: int):
+    """Use 1-2 intra-op threads for the duration of a call, then restore the caller's setting.
+
+    Why: on the 2-core target box more threads only add synchronisation, and on tiny problems even
+    the second thread costs more than it gives (badly so when the machine is busy).
+    """
+    before = torch.get_num_threads()
+    want = 1 if n_values < _SMALL_PROBLEM else max(1, min(2, os.cpu_count() or 1))
+    torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _RecurrentNet(nn.Module):
@@ -166,8 +176,11 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         self._check_params()
-        _configure_threads()
         X = check_sequences(X)
+        with _torch_threads(X.size):
+            return self._fit(X, y, lengths, progress)
+
+    def _fit(self, X, y, lengths, progress):
         n, T, C = X.shape
         self.classes_, y_idx = check_target(y, n)
         lengths = self._lengths(lengths, n, T)
@@ -254,10 +267,9 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         X = check_sequences(X, n_features=self.n_features_in_)
         n, T, _ = X.shape
         lengths = self._lengths(lengths, n, T)
-        _configure_threads()
         out = np.zeros((n, T), dtype=np.float64)
         xt = torch.from_numpy(X)
-        with torch.no_grad():
+        with torch.no_grad(), _torch_threads(X.size):
             for net in self.module_:
                 net.eval()
                 for i in range(0, n, 1024):
