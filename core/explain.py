@@ -605,7 +605,16 @@ def _background_ids(source, cohort: Cohort, n: int, rng: np.random.Generator) ->
                       "data to explain against the training distribution.", stacklevel=3)
         pool = list(cohort.patient_ids)
     pool = np.asarray(sorted(pool), dtype=object)
-    return pool if len(pool) <= n else np.sort(rng.choice(pool, size=n, replace=False))
+    # random order, so that any prefix is itself a random sample (models needing fewer take a prefix)
+    return rng.permutation(pool) if len(pool) <= n else rng.choice(pool, size=n, replace=False)
+
+
+def _take(fs: FeatureSet, idx) -> FeatureSet:
+    """Rows ``idx`` of a FeatureSet (same names)."""
+    from dataclasses import replace
+    idx = np.asarray(idx, dtype=int)
+    return replace(fs, patient_ids=fs.patient_ids[idx], X_tab=fs.X_tab[idx], X_seq=fs.X_seq[idx],
+                   lengths=fs.lengths[idx])
 
 
 def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None, *, background=None,
@@ -646,13 +655,26 @@ def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None
     >>> res.time_attributions.shape                                              # doctest: +SKIP
     (1, 48, 41)
     """
+    return explain_models(run_or_experiment, [name], cohort, patient_ids, background=background,
+                          nsamples=nsamples, random_state=random_state)[0]
+
+
+def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *, background=None,
+                   nsamples: int | None = None, random_state: int = 0) -> list[ExplanationResult]:
+    """:func:`explain_model` for several models on the same patients (for :func:`compare_importance`).
+
+    Features are built once for the patients and the background (the costly part on a large cohort);
+    each model takes the background size its explainer needs (a prefix of one random sample).
+    Parameters and errors as in :func:`explain_model`.
+    """
     models = getattr(run_or_experiment, "models", None)
     if models is None or not hasattr(run_or_experiment, "builder"):
         raise TypeError("explain_model needs a trained run (core.runs.load_run(...)) or an ExperimentResult; "
                         f"got {type(run_or_experiment).__name__}.")
-    if name not in models:
-        raise RunError(f"Model {name!r} is not in this run; choose one of: {', '.join(models) or '(none)'}.")
-    model = models[name]
+    names = list(names)
+    for name in names:
+        if name not in models:
+            raise RunError(f"Model {name!r} is not in this run; choose one of: {', '.join(models) or '(none)'}.")
     builder = run_or_experiment.builder
     rng = np.random.default_rng(random_state)
     if patient_ids is None:
@@ -660,31 +682,41 @@ def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None
         test = [p for p in map(str, run_or_experiment.splits.get("test", [])) if p in known]
         patient_ids = test or list(cohort.patient_ids)
     ids = _check_patients(cohort, patient_ids)
-    kind = explainer_kind(model)
-    spec = registry.REGISTRY.get(name)
-    fs = builder.transform(cohort, ids)
-    if spec is not None and spec.input_kind == "sequence" and kind != "gradient":
-        raise RunError(f"Model {name!r} takes sequences but is a {type(model).__name__}; the run is inconsistent.")
-    bg = None
-    if kind != "tree":
-        if background is None or isinstance(background, (int, np.integer)):
-            n_bg = default_budget(kind, len(ids))[0] if background is None else int(background)
-            if not 1 <= n_bg <= MAX_BACKGROUND:
-                raise ValueError(f"background must be between 1 and {MAX_BACKGROUND} patients; got {n_bg}. "
-                                 f"Example: background={DEFAULT_BACKGROUND[kind]}.")
-            bg_ids = _background_ids(run_or_experiment, cohort, n_bg, rng)
-        else:
-            bg_ids = _check_patients(cohort, background)
-        bg = builder.transform(cohort, bg_ids)
+    kinds = {n: explainer_kind(models[n]) for n in names}
+    for n in names:
+        spec = registry.REGISTRY.get(n)
+        if spec is not None and (spec.input_kind == "sequence") != (kinds[n] == "gradient"):
+            raise RunError(f"Model {n!r} is registered as {spec.input_kind} but is a {type(models[n]).__name__}; "
+                           "the run is inconsistent: train again.")
+    needs = {n: (default_budget(k, len(ids))[0] if background is None or not np.isscalar(background)
+                 else int(background)) for n, k in kinds.items() if k != "tree"}
+    for n_bg in needs.values():
+        if not 1 <= n_bg <= MAX_BACKGROUND:
+            raise ValueError(f"background must be between 1 and {MAX_BACKGROUND} patients; got {n_bg}. "
+                             "Example: background=100.")
+    if not needs:
+        bg_ids = np.asarray([], dtype=object)
+    elif background is not None and not np.isscalar(background):
+        bg_ids = _check_patients(cohort, background)
+        needs = {n: len(bg_ids) for n in needs}            # explicit ids: every model uses all of them
+    else:
+        bg_ids = _background_ids(run_or_experiment, cohort, max(needs.values()), rng)
+    # one transform for patients + background
+    pos = {p: i for i, p in enumerate(ids)}
+    extra = [p for p in bg_ids if p not in pos]
+    full = builder.transform(cohort, np.asarray(list(ids) + extra, dtype=object))
+    for p in extra:
+        pos[p] = len(pos)
+    fs = _take(full, [pos[p] for p in ids])
+    bg_all = _take(full, [pos[p] for p in bg_ids]) if len(bg_ids) else None
     cfg = builder.config
     times = np.arange(cfg.n_steps, dtype=float) * float(cfg.bin_hours)
-    return explain(model, fs, bg, model_name=name, nsamples=nsamples, random_state=random_state,
-                   times_hours=times)
-
-
-def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, **kwargs) -> list[ExplanationResult]:
-    """:func:`explain_model` for several models on the same patients (for :func:`compare_importance`)."""
-    return [explain_model(run_or_experiment, n, cohort, patient_ids, **kwargs) for n in names]
+    out = []
+    for n in names:
+        bg = None if n not in needs else _take(bg_all, np.arange(min(needs[n], len(bg_all))))
+        out.append(explain(models[n], fs, bg, model_name=n, nsamples=nsamples, random_state=random_state,
+                           times_hours=times))
+    return out
 
 
 def risk_over_time(run_or_experiment, cohort: Cohort, patient_id: str, names=None) -> pd.DataFrame:
