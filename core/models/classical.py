@@ -42,7 +42,7 @@ def make_svm(preset: str = "full", random_state=None) -> Pipeline:
 
 
 def make_rf(preset: str = "full", random_state=None) -> RandomForestClassifier:
-    n = {"test": 5, "quick": 100, "full": 400}[check_preset(preset)]
+    n = {"test": 5, "quick": 100, "full": 300}[check_preset(preset)]
     return RandomForestClassifier(n_estimators=n, min_samples_leaf=3, max_features="sqrt", n_jobs=_N_JOBS,
                                   random_state=random_state)
 
@@ -51,8 +51,9 @@ def make_gbm(preset: str = "full", random_state=None) -> HistGradientBoostingCla
     check_preset(preset)
     if preset == "test":
         return HistGradientBoostingClassifier(max_iter=5, random_state=random_state)
+    # Shallow trees, feature subsampling and a fixed number of rounds: best of four settings in 5-fold CV
+    # on set A (AUROC 0.861 vs 0.855-0.859 with early stopping), and fast (about 2 s on one core).
     return HistGradientBoostingClassifier(learning_rate=0.05 if preset == "full" else 0.1,
-                                          max_iter=500 if preset == "full" else 150, max_leaf_nodes=15,
-                                          min_samples_leaf=30, l2_regularization=1.0, early_stopping=True,
-                                          validation_fraction=0.15, n_iter_no_change=30,
-                                          random_state=random_state)
+                                          max_iter=250 if preset == "full" else 120, max_depth=4,
+                                          min_samples_leaf=40, l2_regularization=1.0, max_features=0.5,
+                                          early_stopping=False, random_state=random_state)
