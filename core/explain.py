@@ -36,6 +36,7 @@ Examples
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -448,8 +449,6 @@ def _explain_kernel(model, fs: FeatureSet, bg: FeatureSet, nsamples, rng) -> dic
 def _explain_gradient(model, fs: FeatureSet, bg: FeatureSet, nsamples, rng, times_hours) -> dict:
     import torch
 
-    from core.models.recurrent import _configure_threads
-    _configure_threads()
     nets = list(model.module_)
     for net in nets:
         net.eval()
@@ -473,9 +472,12 @@ def _explain_gradient(model, fs: FeatureSet, bg: FeatureSet, nsamples, rng, time
     flags = [p.requires_grad for p in params]
     for p in params:                           # input gradients only: skip the weight gradients (faster)
         p.requires_grad_(False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))   # the 2-core target: more threads only contend
     try:
         attr = _integrate(f, X, Bk, alphas, qw, per)
     finally:
+        torch.set_num_threads(threads)
         for p, flag in zip(params, flags):
             p.requires_grad_(flag)
     variables = _unique(fs.seq_variables)
