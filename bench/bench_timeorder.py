@@ -40,15 +40,10 @@ def main() -> int:
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=["demo", "physionet"], default=None)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch intra-op threads (1 avoids oversubscription on a busy 2-core box)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_timeorder.json"))
     args = ap.parse_args()
     import torch
 
-    from core.models import recurrent
-    recurrent._configure_threads()          # the recurrent module sets its thread count once; override it after
-    torch.set_num_threads(args.threads)
     from core.timeorder import TimeOrderConfig, run_timeorder
 
     config = TimeOrderConfig(model=args.model, models=tuple(args.models.split(",")),

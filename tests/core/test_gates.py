@@ -11,17 +11,6 @@ from core.gates import GATE_NAMES, gate_activations, run_recurrence
 from core.models.recurrent import RecurrentClassifier
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny nets on a shared 2-core box: one intra-op thread avoids oversubscription (several times faster)."""
-    from core.models import recurrent
-    recurrent._configure_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("cls", [torch.nn.GRU, torch.nn.LSTM, torch.nn.RNN])
 @pytest.mark.parametrize("num_layers", [1, 2])
 def test_manual_recurrence_matches_torch(cls, num_layers):

@@ -55,19 +55,6 @@ def order_cohort(order: bool, n: int = 240, seed: int = 0, ragged: bool = False)
     return make_cohort(events, static, pd.Series(labels), target="y")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny nets on a shared 2-core box: one intra-op thread is several times faster than two
-    (no oversubscription). The recurrent module sets its thread count once; set ours after it."""
-    import torch
-    from core.models import recurrent
-    recurrent._configure_threads()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def ordered_result():
     return run_timeorder(order_cohort(True), TimeOrderConfig(**FAST))
