@@ -85,12 +85,19 @@ def test_bad_input_exit_2_without_traceback(trained, argv, match, capsys):
     assert re.search(match, err), err
 
 
-def test_corrupt_run_exit_2(trained, tmp_path):
+def test_corrupt_run_exit_2(trained, tmp_path, capsys):
     import shutil
     folder, run_dir, _ = trained
     bad = tmp_path / "bad"
     shutil.copytree(run_dir, bad)
     (bad / "models" / "gru.pt").write_bytes(b"not torch")
-    proc = subprocess.run([sys.executable, "-m", "core", "predict", str(bad), str(folder / "events_p.csv"),
-                           "--out", str(tmp_path / "p.csv")], capture_output=True, text=True)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "gru" in proc.stderr
+    rc = main(["predict", str(bad), str(folder / "events_p.csv"), "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and "gru" in err
+
+
+def test_module_entry_point_exit_code(tmp_path):
+    """``python -m core`` itself (fresh interpreter): bad input -> exit 2, message, no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "core", "predict", str(tmp_path / "none"), "x.csv", "--out",
+                           str(tmp_path / "p.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "does not exist" in proc.stderr
