@@ -129,3 +129,11 @@ def test_run_experiment_end_to_end(tiny_cohort):
     assert set(res.splits["train"]).isdisjoint(test_ids)
     md = res.metrics_dict()["models"]["gru"]
     assert {"auroc", "auprc", "brier", "threshold", "train_seconds", "auroc_ci"} <= set(md)
+
+
+def test_cross_validate_reports_every_fold(tiny_cohort):
+    from core.experiment import cross_validate
+    df = cross_validate(tiny_cohort, ["lr", "gbm"], preset="test", n_folds=2)
+    assert len(df) == 4 and set(df["model"]) == {"lr", "gbm"} and df["auroc"].between(0, 1).all()
+    with pytest.raises(ValueError, match="n_folds"):
+        cross_validate(tiny_cohort, ["lr"], n_folds=1)
