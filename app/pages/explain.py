@@ -19,15 +19,17 @@ if cohort is None:
 summary = st.session_state.get(state.COMPARE_SUMMARY)
 paths = [str(summary.folder)] if summary is not None and summary.folder is not None else []
 paths += [r["path"] for r in cache.explain_runs(cohort) if r["path"] not in paths]
+notice = st.empty()
 if not paths:
-    st.info("No models trained on this data yet. Train them on the **Compare** page, or train a quick set "
-            f"({', '.join(cache.EXPLAIN_QUICK_MODELS)}) here.")
-    st.page_link("app/pages/compare.py", label="Open the Compare page", icon=":material/leaderboard:")
+    with notice.container():
+        st.info("No models trained on this data yet. Train them on the **Compare** page, or train a quick set "
+                f"({', '.join(cache.EXPLAIN_QUICK_MODELS)}) here.")
+        st.page_link("app/pages/compare.py", label="Open the Compare page", icon=":material/leaderboard:")
 if st.button(TRAIN_LABEL, key="explain.train", type="primary" if not paths else "secondary"):
     labelled = cohort.labels is not None
     try:
         with st.spinner("Training quick models..."):
-            summary = cache.train_and_save(cohort, cache.EXPLAIN_QUICK_MODELS, "quick", 0) if labelled else None
+            summary = cache.train_and_save(cohort, cache.EXPLAIN_QUICK_MODELS, cache.EXPLAIN_QUICK_PRESET, 0) if labelled else None
     except CoreError as err:
         st.error(str(err))
         st.stop()
@@ -36,6 +38,7 @@ if st.button(TRAIN_LABEL, key="explain.train", type="primary" if not paths else 
         st.stop()
     st.session_state[state.COMPARE_SUMMARY] = summary
     paths.insert(0, str(summary.folder))
+    notice.empty()
 if not paths:
     st.stop()
 

@@ -10,6 +10,7 @@ def _page(monkeypatch, tmp_path, quick=("lr", "gru")) -> AppTest:
     monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
     import app.cache
     monkeypatch.setattr(app.cache, "EXPLAIN_QUICK_MODELS", quick)
+    monkeypatch.setattr(app.cache, "EXPLAIN_QUICK_PRESET", "test")      # tiny models: the click stays cheap
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=240)
     at.run()
     at.switch_page("app/pages/explain.py").run()
