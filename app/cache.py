@@ -132,11 +132,11 @@ def run_time_order(cohort: Cohort, config, progress=None):
 
 # -- Models page: recurrent models to look inside ---------------------------------------------
 @st.cache_resource(hash_funcs={Cohort: _cohort_key}, max_entries=2, show_spinner=False)
-def train_gate_models(cohort: Cohort, cells: tuple = ("gru", "lstm"), max_patients: int | None = 600,
-                      preset: str = "quick"):
-    """Small GRU + LSTM trained on (a subset of) the cohort: an ``ExperimentResult``, shared and read-only."""
+def train_gate_models(cohort: Cohort, cells: tuple = ("gru", "lstm"), max_patients: int | None = 1000,
+                      hidden_size: int = 16, max_epochs: int = 15):
+    """Small GRU + LSTM trained on (a subset of) the cohort: a ``core.gates.GateModels``, shared and read-only."""
     from core.gates import fit_gate_models
-    return fit_gate_models(cohort, cells, max_patients=max_patients, preset=preset)
+    return fit_gate_models(cohort, cells, max_patients=max_patients, hidden_size=hidden_size, max_epochs=max_epochs)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's recurrent models...")

@@ -51,6 +51,6 @@ TIMEORDER_CONFIG_OVERRIDE = "timeorder.config_override"
 #: where the Models page's recurrent models come from: a reopened Run or a small ExperimentResult
 #: (both have ``builder``, ``models`` and ``splits``).
 MODELS_GATE_SOURCE = "models.gate_source"
-#: optional dict of fit_gate_models keyword overrides (tests use it for a tiny, fast run).
+#: optional dict of cache.train_gate_models keyword overrides (tests use it for a tiny, fast run).
 MODELS_TRAIN_OVERRIDE = "models.train_override"
 __all__ += ["TIMEORDER_RESULT", "TIMEORDER_CONFIG_OVERRIDE", "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE"]

@@ -25,7 +25,8 @@ from sklearn.exceptions import NotFittedError
 
 from core.models.base import check_sequences
 
-__all__ = ["GateTrace", "GATE_NAMES", "gate_activations", "run_recurrence", "fit_gate_models", "patient_trace"]
+__all__ = ["GateTrace", "GATE_NAMES", "gate_activations", "run_recurrence", "fit_gate_models", "patient_trace",
+           "GateModels"]
 
 #: gates reported per cell type, in torch's storage order (LSTM's candidate ``g`` is included).
 GATE_NAMES: dict[str, tuple[str, ...]] = {"lstm": ("input", "forget", "cell", "output"),
@@ -207,45 +208,81 @@ def gate_activations(model, X_seq, *, seed_index: int = 0, layer: int = -1) -> G
                      cell_state=res.get("cell_state"), risk=risk)
 
 
-def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None = 600, preset: str = "quick",
-                    random_state: int = 0, progress=None):
+@dataclass(frozen=True)
+class GateModels:
+    """Small recurrent models trained to look inside (what :func:`fit_gate_models` returns).
+
+    Attributes
+    ----------
+    builder : FeatureBuilder
+        Fitted on the training patients.
+    models : dict of str to RecurrentClassifier
+    splits : dict of str to ndarray
+        ``"train"``, ``"validation"``, ``"test"`` patient ids.
+    test_auroc : dict of str to float
+    """
+
+    builder: object
+    models: dict
+    splits: dict
+    test_auroc: dict
+
+
+def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None = 1000, hidden_size: int = 16,
+                    max_epochs: int = 15, random_state: int = 0, progress=None) -> GateModels:
     """Train small recurrent models to look inside (the Models page's fallback when no run exists).
+
+    Small (16 units) so a heatmap of units stays readable, trained with little regularisation so
+    the gates actually move; not meant to be the best predictor (use the Compare page for that).
 
     Parameters
     ----------
     cohort : Cohort
         Labelled cohort (e.g. the demo).
     cells : tuple of str
-        Recurrent registry names (``"gru"``, ``"lstm"``, ``"rnn"``).
+        ``"gru"``, ``"lstm"`` and/or ``"rnn"``.
     max_patients : int, optional
         Stratified subset for speed (``None`` = all patients).
-    preset : {"test", "quick", "full"}
+    hidden_size, max_epochs : int
     random_state : int
     progress : callable(message, fraction), optional
 
     Returns
     -------
-    ExperimentResult
-        ``builder``, ``models`` (fitted), ``splits`` and test metrics, as from a training run.
+    GateModels
 
     Raises
     ------
     ValueError
-        A name in ``cells`` is not a recurrent model.
+        A name in ``cells`` is not a recurrent cell.
     CohortError
         The cohort cannot be trained on (no labels, too few patients of an outcome).
     """
-    from core.config import EvaluationConfig
-    from core.experiment import run_experiment
-    from core.models import registry
+    from sklearn.metrics import roc_auc_score
+
+    from core.config import SplitConfig
+    from core.experiment import split_by_patient
+    from core.features import FeatureBuilder
+    from core.models.recurrent import CELLS, RecurrentClassifier
     from core.timeorder import subsample_patients
     for c in cells:
-        if registry.get(c).input_kind != "sequence":
-            raise ValueError(f"fit_gate_models needs recurrent models ({', '.join(registry.SEQUENCE)}); got {c!r}. "
+        if c not in CELLS:
+            raise ValueError(f"fit_gate_models needs recurrent cells ({', '.join(CELLS)}); got {c!r}. "
                              "Example: fit_gate_models(cohort, cells=('gru', 'lstm')).")
     small = subsample_patients(cohort, max_patients, random_state)
-    return run_experiment(small, tuple(cells), preset=preset, evaluation=EvaluationConfig(n_bootstrap=0),
-                          random_state=random_state, progress=progress)
+    splits = split_by_patient(small, SplitConfig(random_state=random_state))
+    builder = FeatureBuilder().fit(small, splits["train"])
+    fs = {k: builder.transform(small, splits[k]) for k in ("train", "test")}
+    y = {k: small.labels.loc[splits[k]].to_numpy().astype(int) for k in ("train", "test")}
+    models, auroc = {}, {}
+    for i, c in enumerate(cells):
+        sub = None if progress is None else (lambda m, f, i=i, c=c: progress(f"{c}: {m}", (i + f) / len(cells)))
+        m = RecurrentClassifier(cell=c, hidden_size=hidden_size, max_epochs=max_epochs, patience=4, lr=5e-3,
+                                dropout=0.1, weight_decay=0.0, random_state=random_state)
+        models[c] = m.fit(fs["train"].X_seq, y["train"], progress=sub)
+        p = m.predict_proba(fs["test"].X_seq)[:, 1]
+        auroc[c] = float(roc_auc_score(y["test"], p)) if len(np.unique(y["test"])) == 2 else float("nan")
+    return GateModels(builder=builder, models=models, splits=splits, test_auroc=auroc)
 
 
 def patient_trace(builder, model, cohort, patient_id: str, *, seed_index: int = 0) -> GateTrace:

@@ -221,7 +221,7 @@ def ablation_figure(ablation) -> go.Figure:
         lo, hi = ablation.ci[f"auroc_{key}"]
         fig.add_bar(x=[name], y=[v], name=name.replace("<br>", " "), marker_color=_ARM_COLORS[key],
                     error_y=dict(type="data", symmetric=False, array=[hi - v], arrayminus=[v - lo]),
-                    text=[f"{v:.3f}"], textposition="inside",
+                    text=[f"{v:.3f}"], textposition="inside", insidetextanchor="start",
                     hovertemplate=f"AUROC {v:.3f} [{lo:.3f}, {hi:.3f}]<extra></extra>")
     fig.add_hline(y=0.5, line_dash="dot", line_color="#999", annotation_text="chance")
     lo = min(0.4, min(ablation.ci[f"auroc_{k}"][0] for k, _, _ in arms) - 0.05)
@@ -243,7 +243,7 @@ def horizon_figure(horizons: pd.DataFrame, metric: str = "auroc") -> go.Figure:
         dash = "solid" if g["kind"].iloc[0] == "sequence" else "dash"
         band = f"rgba({int(color[1:3], 16)},{int(color[3:5], 16)},{int(color[5:7], 16)},0.12)"
         fig.add_scatter(x=list(g["hours"]) + list(g["hours"][::-1]),
-                        y=list(g[f"{metric}_high"]) + list(g[f"{metric}_low"][::-1]), fill="toself",
+                        y=list(g[f"{metric}_high"]) + list(g[f"{metric}_low"][::-1]), fill="toself", mode="lines",
                         fillcolor=band, line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name)
         fig.add_scatter(x=g["hours"], y=g[metric], mode="lines+markers", name=f"{g['label'].iloc[0]}",
                         legendgroup=name, line=dict(color=color, dash=dash),
@@ -273,8 +273,8 @@ def timeorder_forest_figure(result) -> go.Figure:
                                             arrayminus=[r[1] - r[2] for r in rows]),
                                hovertemplate="%{y}: %{x:+.3f} AUROC<extra></extra>"))
     fig.add_vline(x=0, line_dash="dash", line_color="#555")
-    fig.update_layout(title="What time order adds: AUROC difference with 95% paired-bootstrap CI",
-                      xaxis_title="AUROC difference (right of 0 = order helps)", height=120 + 60 * len(rows),
+    fig.update_layout(title="AUROC differences, 95% paired CI",
+                      xaxis_title="AUROC difference (right of 0: order helps)", height=160 + 60 * len(rows),
                       **_LAYOUT)
     return fig
 

@@ -59,7 +59,7 @@ if source is None and summary is not None and getattr(summary, "folder", None) i
         except CoreError as err:
             st.warning(f"The latest run's models could not be opened ({err}); train a small pair below.")
 if st.button("Train a small GRU and LSTM", key="models.train",
-             help="600 patients of the current cohort, quick preset: about half a minute"):
+             help="16-unit networks on 1,000 patients of the current cohort: about 15-30 seconds"):
     kw = st.session_state.get(state.MODELS_TRAIN_OVERRIDE) or {}
     with st.spinner("Training a GRU and an LSTM..."):
         try:

@@ -34,7 +34,7 @@ def test_timeorder_page_runs_tiny_analysis():
 
 
 def test_models_page_trains_and_shows_gates():
-    at = _page("app/pages/models.py", **{state.MODELS_TRAIN_OVERRIDE: {"max_patients": 120, "preset": "test"}})
+    at = _page("app/pages/models.py", **{state.MODELS_TRAIN_OVERRIDE: {"max_patients": 120, "max_epochs": 2, "hidden_size": 4}})
     assert not at.exception and not at.error
     assert len(at.get("latex")) >= 3
     at.button(key="models.train").click().run()

@@ -94,3 +94,17 @@ def test_gate_activations_errors(seq_data):
         gate_activations(clf, X[:, :, :2])
     with pytest.raises(ValueError, match="seed_index"):
         gate_activations(clf, X, seed_index=3)
+
+
+def test_fit_gate_models_and_patient_trace(tiny_cohort):
+    from core.exceptions import CohortError
+    from core.gates import fit_gate_models, patient_trace
+    g = fit_gate_models(tiny_cohort, ("gru", "lstm"), max_patients=None, hidden_size=4, max_epochs=1)
+    assert set(g.models) == {"gru", "lstm"} and set(g.splits) == {"train", "validation", "test"}
+    pid = g.splits["test"][0]
+    tr = patient_trace(g.builder, g.models["lstm"], tiny_cohort, pid)
+    assert tr.gates["forget"].shape == (1, g.builder.config.n_steps, 4)
+    with pytest.raises(CohortError, match="not in the cohort"):
+        patient_trace(g.builder, g.models["gru"], tiny_cohort, "nobody")
+    with pytest.raises(ValueError, match="recurrent cells"):
+        fit_gate_models(tiny_cohort, ("lr",))
