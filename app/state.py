@@ -48,7 +48,7 @@ __all__ += ["COMPARE_SUMMARY"]
 TIMEORDER_RESULT = "timeorder.result"
 #: optional TimeOrderConfig that replaces the page's widgets (tests use it for a tiny, fast run).
 TIMEORDER_CONFIG_OVERRIDE = "timeorder.config_override"
-#: where the Models page's recurrent models come from: a reopened Run or a small ExperimentResult
+#: where the Models page's recurrent models come from: a reopened Run or a core.gates.GateModels
 #: (both have ``builder``, ``models`` and ``splits``).
 MODELS_GATE_SOURCE = "models.gate_source"
 #: optional dict of cache.train_gate_models keyword overrides (tests use it for a tiny, fast run).
