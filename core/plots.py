@@ -274,7 +274,7 @@ def timeorder_forest_figure(result) -> go.Figure:
                                hovertemplate="%{y}: %{x:+.3f} AUROC<extra></extra>"))
     fig.add_vline(x=0, line_dash="dash", line_color="#555")
     fig.update_layout(title="AUROC differences, 95% paired CI",
-                      xaxis_title="AUROC difference (right of 0: order helps)", height=160 + 60 * len(rows),
+                      xaxis_title="AUROC difference (> 0: order helps)", height=160 + 60 * len(rows),
                       **_LAYOUT)
     return fig
 
