@@ -392,7 +392,8 @@ def shuffle_time_bins(cohort: Cohort, *, window_hours: float = 48.0, bin_hours: 
     Every event inside the window moves, with all the other events of its bin, to the bin's new
     position (keeping its offset inside the bin), so per bin the values and the observation mask
     travel together. Bins after the patient's last observed bin (padding) and events outside the
-    window do not move. Static attributes and labels are untouched. Building features from the
+    window do not move. An empty hour *inside* the valid length is a bin like any other, so it may
+    land last (the shuffled sequence then ends earlier; never later). Static attributes and labels are untouched. Building features from the
     result recomputes forward filling and hours-since-last-observation on the shuffled grid.
 
     Parameters
