@@ -22,7 +22,7 @@ from core.evaluation import (ComparisonResult, EvaluationResult, bootstrap_indic
 from core.exceptions import CohortError
 from core.features import FeatureBuilder, FeatureSet
 from core.models import registry
-from core.models.base import check_preset
+from core.models.base import available_threads, check_preset
 
 __all__ = ["ExperimentResult", "run_experiment", "split_by_patient", "cross_validate", "Progress"]
 
@@ -120,22 +120,6 @@ class ExperimentResult:
         return pd.DataFrame(rows).sort_values("auroc", ascending=False).reset_index(drop=True)
 
 
-def _openmp_threads() -> int:
-    """OpenMP threads for scikit-learn fits: the cores not already busy (1 to all).
-
-    Why: gradient boosting synchronises OpenMP threads hundreds of times per fit; on an oversubscribed
-    box (the app, other jobs) a second thread that is not scheduled stalls the first, and a 3 s fit
-    took over 100 s in our measurements. One thread is then much faster.
-    """
-    import os
-    cpus = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return cpus
-    return int(min(cpus, max(1, round(cpus - busy + 1))))
-
-
 def _fit_model(name: str, preset: str, seed: int, fs: FeatureSet, y: np.ndarray, progress):
     from threadpoolctl import threadpool_limits
     spec = registry.get(name)
@@ -144,7 +128,7 @@ def _fit_model(name: str, preset: str, seed: int, fs: FeatureSet, y: np.ndarray,
     if spec.input_kind == "sequence":
         model.fit(X, y, progress=progress)
     else:
-        with threadpool_limits(limits=_openmp_threads(), user_api="openmp"):
+        with threadpool_limits(limits=available_threads(), user_api="openmp"):
             model.fit(X, y)
     return model
 

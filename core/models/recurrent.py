@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from core.models.base import check_preset, check_sequences, check_target
+from core.models.base import available_threads, check_preset, check_sequences, check_target
 
 __all__ = ["RecurrentClassifier", "make_recurrent", "CELLS"]
 
@@ -40,10 +40,10 @@ def _torch_threads(n_values: int):
     """Use 1-2 intra-op threads for the duration of a call, then restore the caller's setting.
 
     Why: on the 2-core target box more threads only add synchronisation, and on tiny problems even
-    the second thread costs more than it gives (badly so when the machine is busy).
+    the second thread costs more than it gives; on a busy machine it stalls (see available_threads).
     """
     before = torch.get_num_threads()
-    want = 1 if n_values < _SMALL_PROBLEM else max(1, min(2, os.cpu_count() or 1))
+    want = 1 if n_values < _SMALL_PROBLEM else available_threads(2)
     torch.set_num_threads(want)
     try:
         yield
@@ -54,18 +54,23 @@ def _torch_threads(n_values: int):
 class _RecurrentNet(nn.Module):
     """Input projection -> recurrent layer(s) -> one logit per time step."""
 
-    def __init__(self, cell: str, n_in: int, hidden: int, num_layers: int, dropout: float) -> None:
+    def __init__(self, cell: str, n_in: int, hidden: int, num_layers: int, dropout: float,
+                 pooling: str = "none") -> None:
         super().__init__()
+        self.pooling = pooling
         self.inp = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Dropout(dropout))
         rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
         kw = {"nonlinearity": "tanh"} if cell == "rnn" else {}
         self.rnn = rnn_cls(hidden, hidden, num_layers=num_layers, batch_first=True,
                            dropout=dropout if num_layers > 1 else 0.0, **kw)
         self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, 1)
+        self.out = nn.Linear(hidden * (2 if pooling == "max" else 1), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (n, T, C) -> logits (n, T)
         h, _ = self.rnn(self.inp(x))
+        if self.pooling == "max":
+            # Causal max-pooling: the worst state so far, next to the current one (still per step).
+            h = torch.cat([h, torch.cummax(h, dim=1).values], dim=-1)
         return self.out(self.drop(h)).squeeze(-1)
 
 
@@ -89,6 +94,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         Share of the training patients held out (stratified) for early stopping.
     replication_weight : float in [0, 1]
         Weight of the per-step loss (target replication) against the final-step loss.
+    pooling : {"none", "max"}
+        ``"max"`` also feeds the running (causal) maximum of the hidden states to the output layer.
     n_seeds : int
         Networks in the seed ensemble (probabilities averaged).
     device : {"auto", "cpu", "cuda"}
@@ -109,7 +116,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, cell="gru", hidden_size=64, num_layers=1, dropout=0.2, max_epochs=30, batch_size=64,
                  lr=3e-3, weight_decay=1e-4, patience=5, validation_fraction=0.15, replication_weight=0.5,
-                 n_seeds=1, device="auto", random_state=None):
+                 pooling="none", n_seeds=1, device="auto", random_state=None):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -121,6 +128,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.replication_weight = replication_weight
+        self.pooling = pooling
         self.n_seeds = n_seeds
         self.device = device
         self.random_state = random_state
@@ -130,6 +138,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         if self.cell not in CELLS:
             raise ValueError(f"RecurrentClassifier.cell must be one of {CELLS}; got {self.cell!r}. "
                              "Example: RecurrentClassifier(cell='gru').")
+        if self.pooling not in ("none", "max"):
+            raise ValueError(f"RecurrentClassifier.pooling must be 'none' or 'max'; got {self.pooling!r}.")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"RecurrentClassifier.device must be 'auto', 'cpu' or 'cuda'; got {self.device!r}.")
         for name in ("hidden_size", "num_layers", "max_epochs", "batch_size", "n_seeds"):
@@ -156,7 +166,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_net(self) -> _RecurrentNet:
         return _RecurrentNet(self.cell, self.n_features_in_, int(self.hidden_size), int(self.num_layers),
-                             float(self.dropout))
+                             float(self.dropout), self.pooling)
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y, *, lengths=None, progress=None):
