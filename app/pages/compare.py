@@ -11,6 +11,8 @@ from core.exceptions import CoreError
 from core.export import safe_csv
 from core.models import registry
 
+E2E_CLICKS = ["Train and compare"]
+
 st.title("Compare models")
 cohort = cache.load_current_cohort()
 if cohort is None:
