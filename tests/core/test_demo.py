@@ -121,10 +121,27 @@ def test_order_term_carries_signal_only_when_weighted() -> None:
     assert roc_auc_score(y, truth.order) > 0.62
 
 
+def test_order_is_invisible_to_aggregates() -> None:
+    # The pairs start at a uniform phase of the period, so per-variable summaries have the same
+    # distribution in both orders: they should not predict the order flag.
+    events, outcomes, truth = demo._simulate(600, 48.0, 2, 1.0, 1.0)
+    X = _aggregates(events, outcomes["patient_id"])
+    assert _test_auroc(X, truth.order.astype(int)) < 0.62
+
+
+def test_episode_pairs_repeat_in_a_consistent_order() -> None:
+    _, _, truth = demo._simulate(100, 48.0, 0, 1.0, 1.0)
+    lag = truth.spike_onset_h - truth.hypotension_onset_h          # (n_patients, n_pairs)
+    assert (np.sign(lag) == np.where(truth.order == 1, 1, -1)[:, None]).all()
+    in_window = ((truth.hypotension_onset_h >= 0) & (truth.hypotension_onset_h < 48)).sum(axis=1)
+    assert set(np.unique(in_window)) <= {1, 2, 3} and np.mean(in_window >= 2) > 0.9
+
+
 def test_handmade_order_feature_tracks_truth() -> None:
+    # Lowest MAP and highest HR may fall in different pairs, so this rough feature is only a hint.
     events, outcomes, truth = demo._simulate(200, 48.0, 1, 1.0, 1.0)
     feature = hypotension_before_spike(events).reindex(outcomes["patient_id"]).to_numpy()
-    assert np.mean(feature == truth.order) > 0.7
+    assert np.mean(feature == truth.order) > 0.6
 
 
 @pytest.mark.parametrize("kwargs, match", [
