@@ -66,6 +66,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--bin-hours", type=float, default=1.0, help="sequence step in hours")
     p.add_argument("--threshold-rule", choices=["se_ppv", "youden", "sensitivity"], default="se_ppv")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs (0 = none)")
+    p.add_argument("--cv", type=int, default=0, metavar="K",
+                   help="also run stratified K-fold cross-validation (features refitted per fold) and write "
+                        "RUN_DIR/cv.csv and cv.json with each model's mean and sd AUROC/AUPRC (0 = off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_data_arguments(p)
     return p
@@ -84,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         evaluation = EvaluationConfig(threshold_rule=args.threshold_rule, n_bootstrap=args.bootstrap,
                                       random_state=args.seed)
         split = SplitConfig(random_state=args.seed)
+        if args.cv == 1 or args.cv < 0:
+            raise ValueError(f"--cv must be 0 (off) or at least 2 folds; got {args.cv}. Example: --cv 5.")
     except ValueError as err:
         raise CoreError(str(err)) from None
     if config.target is None:
@@ -106,5 +111,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nPaired comparisons with the best classical model on validation ({result.reference}):")
         for c in result.comparisons:
             print("  " + c.sentence)
-    print(f"\nRun saved to {folder} (metrics.json, predictions.csv, models/).")
+    if args.cv:
+        _cross_validate(cohort, names, args, features, folder)
+    print(f"\nRun saved to {folder} (metrics.json, predictions.csv, models/"
+          + (", cv.csv, cv.json" if args.cv else "") + ").")
     return 0
+
+
+def _cross_validate(cohort, names, args, features, folder) -> None:
+    """K-fold CV on all labelled patients: a steadier estimate than one test split, saved beside the run."""
+    import json
+
+    from core.experiment import cross_validate
+    from core.export import safe_csv
+
+    bar = None if args.no_progress else TqdmProgress([f"fold {k + 1}/{args.cv}" for k in range(args.cv)])
+    try:
+        folds = cross_validate(cohort, names, preset=args.preset, n_folds=args.cv, features=features,
+                               random_state=args.seed, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    safe_csv(folds, folder / "cv.csv")
+    summary = folds.groupby("model", sort=False)[["auroc", "auprc"]].agg(["mean", "std"])
+    summary.columns = [f"{m}_{s}" for m, s in summary.columns]
+    (folder / "cv.json").write_text(json.dumps({"n_folds": args.cv, "preset": args.preset, "seed": args.seed,
+                                                "models": summary.round(4).to_dict(orient="index")}, indent=2))
+    print(f"\n{args.cv}-fold cross-validation (mean, sd):")
+    print(summary.to_string(float_format=lambda v: f"{v:.3f}"))

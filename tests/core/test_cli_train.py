@@ -101,3 +101,22 @@ def test_module_entry_point_exit_code(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "core", "predict", str(tmp_path / "none"), "x.csv", "--out",
                            str(tmp_path / "p.csv")], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_train_cross_validation_writes_fold_results(trained, tmp_path, capsys):
+    folder, _, _ = trained
+    out = tmp_path / "cv_run"
+    rc = main(["train", str(folder / "events_p.csv"), "--labels", str(folder / "outcomes_p.csv"), "--target", "died",
+               "--out", str(out), "--preset", "test", "--models", "lr,gru", "--bootstrap", "20", "--cv", "2",
+               "--no-progress"])
+    assert rc == 0
+    folds = pd.read_csv(out / "cv.csv")
+    assert len(folds) == 2 * 2 and set(folds["model"]) == {"lr", "gru"} and folds["auroc"].between(0, 1).all()
+    summary = json.loads((out / "cv.json").read_text())
+    assert summary["n_folds"] == 2
+    np.testing.assert_allclose(summary["models"]["lr"]["auroc_mean"],
+                               folds.loc[folds["model"] == "lr", "auroc"].mean(), atol=1e-4)
+    assert "2-fold cross-validation" in capsys.readouterr().out
+    assert main(["train", str(folder / "events_p.csv"), "--labels", str(folder / "outcomes_p.csv"), "--target",
+                 "died", "--out", str(tmp_path / "cv_bad"), "--preset", "test", "--models", "lr", "--cv", "1",
+                 "--no-progress"]) == 2
