@@ -12,7 +12,7 @@ Measures, on cohorts written by :func:`core.demo.write_demo`-style files and loa
   (``FeatureSet.X_tab``) by the product's LR and GBM, 5-fold cross-validated AUROC (should be ~0.5);
 * the oracle: summaries + the true order flag (LR), the ceiling a sequence model could reach;
 * ``run_timeorder`` with the Time-order page default (``models=("lr", "gru")``, horizons 12/24/48,
-  quick preset, ``max_patients=800``) and, with ``--timeorder-all``, with every patient.
+  quick preset, ``max_patients=2000``, the default seed ensemble of 3 networks) and, with ``--timeorder-all``, with every patient.
 
 Run: python bench/bench_demo_signal.py [--patients 2000] [--seeds 0,1,2] [--full] [--timeorder-all]
      [--skip-timeorder] [--json bench/results_demo_signal.json]
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
         out["control"] = experiments(c0, seeds)
     if not args.skip_timeorder:
         print("run_timeorder (page default: lr+gru, 12/24/48 h, quick):", flush=True)
-        out["timeorder"] = [timeorder(cohort, 800)]
+        out["timeorder"] = [timeorder(cohort, 2000)]
         if args.timeorder_all:
             out["timeorder"].append(timeorder(cohort, None))
 
