@@ -49,7 +49,7 @@ from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.evaluation import bootstrap_indices, bootstrap_metrics, delong_test, paired_bootstrap
 from core.exceptions import CohortError
-from core.experiment import split_by_patient
+from core.experiment import fit_model, split_by_patient
 from core.features import FeatureBuilder
 from core.models import registry
 from core.models.base import check_preset
@@ -515,12 +515,6 @@ def _make(name: str, config: TimeOrderConfig):
     return model
 
 
-def _fit(model, X, y, kind: str, progress):
-    if kind == "sequence":
-        return model.fit(X, y, progress=progress)
-    return model.fit(X, y)
-
-
 def _risk(model, X) -> np.ndarray:
     return np.asarray(model.predict_proba(X), dtype=float)[:, 1]
 
@@ -600,7 +594,7 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
             sub = step_progress(f"{h:g} h: {name}", w)
             sub("training", 0.0)
             t0 = time.perf_counter()
-            model = _fit(_make(name, config), fs["train"].get(spec.input_kind), ys["train"], spec.input_kind, sub)
+            model = fit_model(_make(name, config), spec.input_kind, fs["train"].get(spec.input_kind), ys["train"], sub)
             secs = time.perf_counter() - t0
             p_test = _risk(model, fs["test"].get(spec.input_kind))
             p_val = _risk(model, fs["validation"].get(spec.input_kind))
@@ -624,8 +618,8 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
         model_a, p_a, _ = full[abl_name]
     else:
         sub = step_progress(f"ablation: {abl_name} on ordered hours", cost(abl_name, window))
-        model_a = _fit(_make(abl_name, config), full_builder.transform(work, splits["train"]).X_seq, ys["train"],
-                       "sequence", sub)
+        model_a = fit_model(_make(abl_name, config), "sequence", full_builder.transform(work, splits["train"]).X_seq,
+                            ys["train"], sub)
         p_a = _risk(model_a, full_builder.transform(work, splits["test"]).X_seq)
     done[0] += cost(abl_name, window)
     report(f"ablation: shuffling hours within each patient (seed {config.random_state})", done[0] / total)
@@ -633,7 +627,7 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
                                  random_state=config.random_state, variables=full_builder.variables_)
     fs_shuf = {k: full_builder.transform(shuffled, splits[k]) for k in ("train", "test")}
     sub = step_progress(f"ablation: {abl_name} retrained on shuffled hours", cost(abl_name, window))
-    model_b = _fit(_make(abl_name, config), fs_shuf["train"].X_seq, ys["train"], "sequence", sub)
+    model_b = fit_model(_make(abl_name, config), "sequence", fs_shuf["train"].X_seq, ys["train"], sub)
     p_b = _risk(model_b, fs_shuf["test"].X_seq)
     p_c = _risk(model_a, fs_shuf["test"].X_seq)
     done[0] += cost(abl_name, window)
