@@ -156,11 +156,15 @@ def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto") -> 
         parsed[bad] = np.nan
     else:
         # as text: numbers given with --time-format datetime are not dates (pandas would soon read epochs)
-        stamps_u = pd.to_datetime(pd.Series(uniques).astype(str), errors="coerce", format="ISO8601", utc=True) \
+        stamps_u = _parse_datetimes(pd.Series(uniques).astype(str)) \
             if not pd.api.types.is_datetime64_any_dtype(raw) else pd.Series(uniques)
         if stamps_u.dt.tz is None:
             stamps_u = stamps_u.dt.tz_localize("UTC")
-        secs = (stamps_u - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
+        # Seconds since the epoch via numpy at second resolution: pandas may infer a coarse unit for odd
+        # years (e.g. 0130), which a nanosecond subtraction would overflow.
+        naive = stamps_u.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+        secs = naive.astype("int64").astype("float64")
+        secs[np.isnat(naive)] = np.nan
         abs_h = np.where(codes >= 0, secs[np.maximum(codes, 0)], np.nan) / 3600.0
         first = pd.Series(abs_h).groupby(patients.to_numpy(), sort=False).transform("min").to_numpy()
         return abs_h - first, "datetime"
@@ -171,6 +175,21 @@ def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto") -> 
 def _plain(value: object) -> object:
     """A numpy scalar as the Python value it holds, so messages read ``1.5``, not ``np.float64(1.5)``."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _parse_datetimes(text: pd.Series) -> pd.Series:
+    """ISO date-times to UTC timestamps; anything unparseable, or out of pandas' range (years before
+    1677 or after 2262, e.g. a mangled '0130-01-01'), becomes NaT instead of raising."""
+    try:
+        return pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+        out = []
+        for item in text:  # distinct values only: few
+            try:
+                out.append(pd.to_datetime(item, errors="coerce", format="ISO8601", utc=True))
+            except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+                out.append(pd.NaT)
+        return pd.to_datetime(pd.Series(out, index=text.index, dtype=object), utc=True)
 
 
 def _examples(frame: pd.DataFrame, mask: np.ndarray, table: RawTable, cols: list[str], n: int = 3) -> list[str]:

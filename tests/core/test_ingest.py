@@ -587,3 +587,18 @@ def test_no_target_means_exploration_only():
     cohort, report = validate_data(events(long_rows()), None, config=DataConfig())
     assert cohort is not None and cohort.labels is None and report.ok
     assert report.summary["target"] == "none (exploration only)"
+
+
+@pytest.mark.parametrize("stamp", ["0130-01-01", "0505-01-01 00:00", "9999-12-31T23:59", "00:c0"])
+def test_out_of_range_datetimes_are_unparseable_not_a_crash(stamp):
+    """Found by fuzzing: pandas may infer a coarse unit for odd years and overflow in arithmetic."""
+    raw = pd.Series(["2024-01-01T00:00", stamp, "2024-01-01T02:30"])
+    hours, fmt = parse_time_hours(raw, pd.Series(["a", "a", "a"]), "datetime")
+    assert fmt == "datetime" and hours.dtype == np.float64 and not np.isinf(hours).any()
+    frame = long_rows()
+    frame["time"] = "2024-01-01T00:00"
+    frame.loc[3, "time"] = stamp
+    cohort, report = validate_data(events(frame), labels(), config=DataConfig(target=TARGET, time_format="datetime"))
+    assert cohort is not None
+    assert_accounting(report)
+    assert report.codes() & {"bad_time", "absurd_time"}   # the odd row is reported, not silently kept
