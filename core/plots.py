@@ -45,8 +45,10 @@ def sampling_figure(intervals: pd.DataFrame) -> go.Figure:
     fig.add_bar(x=intervals["variable"], y=intervals["median_hours"], name="median")
     fig.add_scatter(x=intervals["variable"], y=intervals["p90_hours"], mode="markers", name="90th percentile",
                     marker=dict(symbol="line-ew-open", size=14, line=dict(width=3)))
-    fig.update_layout(title="Sampling frequency: hours between observations", yaxis_title="hours",
-                      yaxis_type="log", height=380, **_LAYOUT)
+    ticks = [0.25, 0.5, 1, 2, 4, 8, 12, 24, 48]
+    fig.update_layout(title="Sampling frequency: hours between observations", yaxis_title="hours (log scale)",
+                      yaxis=dict(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]), height=380,
+                      **_LAYOUT)
     return fig
 
 
