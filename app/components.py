@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.validation import Finding, ValidationReport
 
-__all__ = ["render_report", "render_finding", "no_cohort_notice"]
+__all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort"]
 
 
 def render_finding(f: Finding) -> None:
@@ -53,3 +53,13 @@ def render_report(report: ValidationReport) -> None:
 def no_cohort_notice() -> None:
     st.warning("No usable cohort is loaded. Go to the **Data** page to load the demo or fix your upload.")
     st.page_link("app/pages/data.py", label="Open the Data page", icon=":material/upload_file:")
+
+
+def require_cohort():
+    """The current cohort, or (when none could be built) a notice pointing to the Data page and ``st.stop()``."""
+    from app.cache import load_current_cohort
+    cohort = load_current_cohort()
+    if cohort is None:
+        no_cohort_notice()
+        st.stop()
+    return cohort

@@ -2,14 +2,11 @@
 import streamlit as st
 
 from app import cache
-from app.components import no_cohort_notice
+from app.components import require_cohort
 from core import explore, plots
 
 st.title("Cohort")
-cohort = cache.load_current_cohort()
-if cohort is None:
-    no_cohort_notice()
-    st.stop()
+cohort = require_cohort()
 
 ov = explore.cohort_overview(cohort)
 c = st.columns(6)

@@ -4,7 +4,7 @@ import json
 import streamlit as st
 
 from app import cache, state
-from app.components import no_cohort_notice
+from app.components import require_cohort
 from core import plots
 from core.evaluation import threshold_metrics
 from core.exceptions import CoreError
@@ -14,10 +14,7 @@ from core.models import registry
 E2E_CLICKS = ["Train and compare"]
 
 st.title("Compare models")
-cohort = cache.load_current_cohort()
-if cohort is None:
-    no_cohort_notice()
-    st.stop()
+cohort = require_cohort()
 
 with st.form("compare.form"):
     names = st.multiselect("Models", registry.names(), default=list(registry.names()), key="compare.models",

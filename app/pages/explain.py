@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import cache, state
-from app.components import no_cohort_notice
+from app.components import require_cohort
 from core import plots
 from core.exceptions import CoreError
 from core.explain import compare_importance, importance_agreement
@@ -11,10 +11,7 @@ TRAIN_LABEL = "Train quick models now"
 E2E_CLICKS = ["Train quick models now"]
 
 st.title("Explain models")
-cohort = cache.load_current_cohort()
-if cohort is None:
-    no_cohort_notice()
-    st.stop()
+cohort = require_cohort()
 
 summary = st.session_state.get(state.COMPARE_SUMMARY)
 paths = [str(summary.folder)] if summary is not None and summary.folder is not None else []

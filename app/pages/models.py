@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import cache, state
-from app.components import no_cohort_notice
+from app.components import require_cohort
 from core import plots
 from core.exceptions import CoreError
 from core.gates import patient_trace
@@ -41,10 +41,7 @@ st.markdown("**Per-hour risk (target replication).** Our networks are trained to
             "*mask* (1 = measured this hour) and the *time since the last measurement*. So it can learn that a "
             "lactate drawn at 3 am says something, and that a stale value deserves less trust.")
 
-cohort = cache.load_current_cohort()
-if cohort is None:
-    no_cohort_notice()
-    st.stop()
+cohort = require_cohort()
 
 st.subheader("Inside a trained network")
 source = st.session_state.get(state.MODELS_GATE_SOURCE)

@@ -1,15 +1,11 @@
 """Patient timeline: find a patient, see the actual observations over time, static attributes and outcome."""
 import streamlit as st
 
-from app import cache
-from app.components import no_cohort_notice
+from app.components import require_cohort
 from core import explore, plots
 
 st.title("Patient timeline")
-cohort = cache.load_current_cohort()
-if cohort is None:
-    no_cohort_notice()
-    st.stop()
+cohort = require_cohort()
 
 c = st.columns([2, 1, 3])
 query = c[0].text_input("Find patient id (contains)", key="timeline.query")

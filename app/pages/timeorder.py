@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import cache, state
-from app.components import no_cohort_notice
+from app.components import require_cohort
 from core import plots
 from core.exceptions import CoreError
 from core.models import registry
@@ -14,10 +14,7 @@ st.title("Time order")
 st.markdown("Sequence models (RNN, LSTM, GRU) read the hours **in order**; classical models see order-free "
             "summaries (first, last, mean, min, max, slope...). Does the order carry information about the "
             "outcome on *your* data? Three measurements answer it, each with a 95% confidence interval.")
-cohort = cache.load_current_cohort()
-if cohort is None:
-    no_cohort_notice()
-    st.stop()
+cohort = require_cohort()
 
 with st.expander("What the three analyses mean (read this first)"):
     st.markdown(f"""
