@@ -41,6 +41,16 @@ class Cohort:
     source: str = ""
     #: outcome columns found beside the target (never used as features).
     other_outcomes: pd.DataFrame | None = None
+    #: online task only: one row per labelled input time, columns ``patient_id`` (str),
+    #: ``time_hours`` (float, the events' time axis) and ``label`` (int8 0/1). ``labels`` then holds
+    #: each patient's maximum (the stay has a positive hour), which stratifies the patient split.
+    hour_labels: pd.DataFrame | None = None
+    #: online task only: event onset per patient on the events' time axis (NaN = never), used by
+    #: the alarm metrics (warning time before onset).
+    onsets: pd.Series | None = None
+    #: every distinct ``(patient_id, time_hours)`` of a kept input row, measured or not: the hours
+    #: an online run scores (a wide row with every value empty is still an hour).
+    row_times: pd.DataFrame | None = None
 
     # -- identities -----------------------------------------------------------
     @property
@@ -66,6 +76,11 @@ class Cohort:
         return [str(c) for c in self.static.columns]
 
     @property
+    def is_online(self) -> bool:
+        """Whether the cohort carries per-hour labels (the online task shape)."""
+        return self.hour_labels is not None
+
+    @property
     def n_patients(self) -> int:
         return len(self.patient_ids)
 
@@ -83,8 +98,16 @@ class Cohort:
         events["patient_id"] = events["patient_id"].cat.remove_unused_categories()
         static = self.static.loc[self.static.index.intersection(keep)]
         labels = None if self.labels is None else self.labels.loc[self.labels.index.intersection(keep)]
+
+        def rows(frame):
+            if frame is None:
+                return None
+            return frame[frame["patient_id"].astype(str).isin(keep)].reset_index(drop=True)
+
+        onsets = None if self.onsets is None else self.onsets.loc[self.onsets.index.intersection(keep)]
         return replace(self, events=events.reset_index(drop=True), static=static, labels=labels,
-                       catalogue=build_catalogue(events, static))
+                       catalogue=build_catalogue(events, static), hour_labels=rows(self.hour_labels),
+                       onsets=onsets, row_times=rows(self.row_times))
 
     def patient_events(self, patient_id: str) -> pd.DataFrame:
         """Events of one patient (time-sorted)."""
@@ -108,6 +131,8 @@ class Cohort:
         h.update(pd.util.hash_pandas_object(self.static, index=True).values.tobytes())
         if self.labels is not None:
             h.update(pd.util.hash_pandas_object(self.labels, index=True).values.tobytes())
+        if self.hour_labels is not None:
+            h.update(pd.util.hash_pandas_object(self.hour_labels, index=False).values.tobytes())
         return h.hexdigest()[:16]
 
 
@@ -154,7 +179,8 @@ def _as_str_category(s: pd.Series) -> pd.Series:
 
 def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels: pd.Series | None = None,
                 *, target: str | None = None, source: str = "", report: ValidationReport | None = None,
-                other_outcomes: pd.DataFrame | None = None) -> Cohort:
+                other_outcomes: pd.DataFrame | None = None, hour_labels: pd.DataFrame | None = None,
+                onsets: pd.Series | None = None, row_times: pd.DataFrame | None = None) -> Cohort:
     """Build a :class:`Cohort` from already-clean frames, normalising dtypes and order.
 
     Parameters
@@ -165,6 +191,9 @@ def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels
         Index = patient id, one numeric column per static attribute.
     labels : Series, optional
         Index = patient id, values 0/1.
+    hour_labels, onsets, row_times : optional
+        Online task (see :class:`Cohort`). When ``hour_labels`` is given and ``labels`` is not,
+        ``labels`` becomes each patient's maximum hourly label.
 
     Examples
     --------
@@ -186,6 +215,21 @@ def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels
     static.index = static.index.astype(str)
     static.index.name = "patient_id"
     static = static.astype("float64").sort_index()
+    if hour_labels is not None:
+        hour_labels = pd.DataFrame({"patient_id": hour_labels["patient_id"].astype(str).to_numpy(),
+                                    "time_hours": hour_labels["time_hours"].astype("float64").to_numpy(),
+                                    "label": hour_labels["label"].astype("int8").to_numpy()})
+        hour_labels = hour_labels.sort_values(["patient_id", "time_hours"], kind="stable").reset_index(drop=True)
+        if labels is None:
+            labels = hour_labels.groupby("patient_id")["label"].max()
+    if row_times is not None:
+        row_times = pd.DataFrame({"patient_id": row_times["patient_id"].astype(str).to_numpy(),
+                                  "time_hours": row_times["time_hours"].astype("float64").to_numpy()})
+        row_times = row_times.drop_duplicates().sort_values(["patient_id", "time_hours"]).reset_index(drop=True)
+    if onsets is not None:
+        onsets = onsets.astype("float64").copy()
+        onsets.index = onsets.index.astype(str)
+        onsets.index.name = "patient_id"
     if labels is not None:
         labels = labels.copy()
         labels.index = labels.index.astype(str)
@@ -194,4 +238,5 @@ def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels
         labels.name = target or labels.name or "label"
     return Cohort(events=ev, static=static, labels=labels, target=target or (labels.name if labels is not None else None),
                   catalogue=build_catalogue(ev, static), report=report or ValidationReport(),
-                  source=source, other_outcomes=other_outcomes)
+                  source=source, other_outcomes=other_outcomes, hour_labels=hour_labels, onsets=onsets,
+                  row_times=row_times)

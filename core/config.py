@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DataConfig", "FeatureConfig", "SplitConfig", "EvaluationConfig"]
+import numpy as np
+
+__all__ = ["DataConfig", "FeatureConfig", "SplitConfig", "EvaluationConfig", "TASKS"]
 
 _LAYOUTS = ("auto", "long", "wide")
+#: task shapes: one label per stay, or one label per patient-hour.
+TASKS = ("stay", "online")
 _TIME_FORMATS = ("auto", "hours", "hhmm", "datetime")
 
 
@@ -42,6 +46,15 @@ class DataConfig:
         Times beyond this (hours after the patient's first record) are excluded as absurd.
     min_patients, min_positives : int
         Fewest labelled patients / positives (and negatives) needed to train and test.
+    task : {"stay", "online"}
+        ``"stay"``: one label per patient. ``"online"``: a label for every patient-hour, either a 0/1
+        column of the events file that varies by hour (``target``, e.g. ``SepsisLabel``) or an
+        onset-time column of the labels file (hours since the patient's first record; empty = never)
+        together with ``horizon_hours``.
+    horizon_hours : float, optional
+        Online task: hours ``t`` with ``onset - horizon_hours <= t < onset`` are positive, earlier
+        hours negative, hours from onset on are left out (and counted). With a label column, the
+        hours by which the label precedes the event (SepsisLabel: 6), used for the alarm metrics.
     """
 
     patient_col: str | None = None
@@ -57,8 +70,16 @@ class DataConfig:
     max_time_hours: float = 24.0 * 366
     min_patients: int = 20
     min_positives: int = 5
+    task: str = "stay"
+    horizon_hours: float | None = None
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"DataConfig.task must be one of {TASKS}; got {self.task!r}. "
+                             "Example: DataConfig(task='online', target='SepsisLabel').")
+        if self.horizon_hours is not None and not (np.isfinite(self.horizon_hours) and self.horizon_hours >= 0):
+            raise ValueError(f"DataConfig.horizon_hours must be >= 0 hours; got {self.horizon_hours!r}. "
+                             "Example: DataConfig(task='online', horizon_hours=6).")
         if self.layout not in _LAYOUTS:
             raise ValueError(f"DataConfig.layout must be one of {_LAYOUTS}; got {self.layout!r}. "
                              "Example: DataConfig(layout='long').")
