@@ -44,11 +44,14 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
+    from core.config import EvaluationConfig, SplitConfig
     from core.timeorder import TimeOrderConfig, run_timeorder
 
     config = TimeOrderConfig(model=args.model, models=tuple(args.models.split(",")),
                              horizons_hours=tuple(float(h) for h in args.horizons.split(",")), preset=args.preset,
-                             n_bootstrap=args.bootstrap, random_state=args.seed)
+                             split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=args.seed),
+                             evaluation=EvaluationConfig(n_bootstrap=args.bootstrap, random_state=args.seed),
+                             random_state=args.seed)
     out = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
                        "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()},
            "results": {}}

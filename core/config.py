@@ -114,6 +114,12 @@ class FeatureConfig:
         such as a heart rate of 2000). ``0`` disables.
     include_static : bool
         Append static attributes (Age, Gender, ...) with missing indicators.
+    task : {"stay", "online"}
+        ``"stay"``: one row of summaries per patient over the window. ``"online"``: one row per
+        patient-hour (every hour with a row in the input, up to ``window_hours``, the stay cap), built
+        only from data up to and including that hour.
+    lookback_hours : tuple of float
+        Online task: the classical models also see min/max/mean over the last ``k`` hours, per ``k``.
     """
 
     window_hours: float = 48.0
@@ -121,8 +127,22 @@ class FeatureConfig:
     delta_cap_hours: float = 48.0
     clip_quantile: float = 0.005
     include_static: bool = True
+    task: str = "stay"
+    lookback_hours: tuple[float, ...] = (6.0, 24.0)
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"FeatureConfig.task must be one of {TASKS}; got {self.task!r}. "
+                             "Example: FeatureConfig(task='online', window_hours=336).")
+        try:
+            hours = tuple(float(k) for k in self.lookback_hours)
+        except (TypeError, ValueError):
+            hours = ()
+        if not hours or not all(np.isfinite(k) and k >= self.bin_hours for k in hours):
+            raise ValueError(f"FeatureConfig.lookback_hours must be hours >= bin_hours ({self.bin_hours}); got "
+                             f"{self.lookback_hours!r}. "
+                             "Example: FeatureConfig(lookback_hours=(6, 24)).")
+        object.__setattr__(self, "lookback_hours", tuple(sorted(set(hours))))
         if not self.window_hours > 0:
             raise ValueError(f"FeatureConfig.window_hours must be > 0 hours; got {self.window_hours!r}. "
                              "Example: FeatureConfig(window_hours=48).")
@@ -141,6 +161,48 @@ class FeatureConfig:
         """Number of sequence steps (``ceil(window_hours / bin_hours)``)."""
         import math
         return int(math.ceil(self.window_hours / self.bin_hours - 1e-9))
+
+    def steps(self, time_hours) -> tuple[np.ndarray, np.ndarray]:
+        """The step of each time and whether it lies in the window (the one hour binning of the product).
+
+        Step ``k`` holds times in ``[k * bin_hours, (k + 1) * bin_hours)``; a time equal to
+        ``window_hours`` falls in the last step. Times outside ``[0, window_hours]`` are not inside
+        (their step is 0 and must be ignored).
+
+        Returns
+        -------
+        (step, inside) : ndarray of int64 and ndarray of bool, each shaped like ``time_hours``.
+
+        Examples
+        --------
+        >>> FeatureConfig(window_hours=3).steps([0.0, 0.5, 1.0, 3.0, 4.0])
+        (array([0, 0, 1, 2, 0]), array([ True,  True,  True,  True, False]))
+        """
+        t = np.asarray(time_hours, dtype=float)
+        inside = (t >= 0) & (t <= self.window_hours)
+        step = np.minimum(np.floor(np.where(inside, t, 0.0) / self.bin_hours).astype(np.int64), self.n_steps - 1)
+        return step, inside
+
+    def valid_lengths(self, patient_index, time_hours, n_patients: int) -> np.ndarray:
+        """Per patient: steps from 0 up to and including the last step holding any of the given times.
+
+        Parameters
+        ----------
+        patient_index : array of int (n_rows,)
+            Row of each time's patient in ``[0, n_patients)``; negative = not one of them (ignored).
+        time_hours : array of float (n_rows,)
+        n_patients : int
+
+        Returns
+        -------
+        ndarray of int64 (n_patients,): 0 for a patient without any time in the window.
+        """
+        p = np.asarray(patient_index, dtype=np.int64)
+        step, inside = self.steps(time_hours)
+        keep = inside & (p >= 0)
+        out = np.zeros(n_patients, dtype=np.int64)
+        np.maximum.at(out, p[keep], step[keep] + 1)
+        return out
 
 
 @dataclass(frozen=True)

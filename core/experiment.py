@@ -1,4 +1,4 @@
-"""The training protocol: split by patient, build features on training patients, fit, threshold, evaluate.
+"""The model comparison and cross-validation, both on the one protocol of :mod:`core.protocol`.
 
 Protocol (why): every statistic (feature clipping/standardisation, imputation, scaling, early
 stopping) is learned from **training** patients only; the decision threshold of each model and the
@@ -7,27 +7,21 @@ confidence intervals and paired tests are reported on **test** patients only, wh
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.evaluation import (ComparisonResult, EvaluationResult, bootstrap_indices, choose_threshold, compare,
-                             evaluate)
+from core.evaluation import ComparisonResult, compare
 from core.exceptions import CohortError
-from core.features import FeatureBuilder, FeatureSet
+from core.features import FeatureBuilder
 from core.models import registry
-from core.models.base import available_threads, check_preset
+from core.models.base import check_preset
+from core.protocol import Progress, run_protocol
 
-__all__ = ["ExperimentResult", "run_experiment", "split_by_patient", "cross_validate", "fit_model", "Progress"]
-
-#: ``progress(message, fraction_done)``; fraction over the whole experiment, in [0, 1].
-Progress = Callable[[str, float], None]
+__all__ = ["ExperimentResult", "run_experiment", "split_by_patient", "cross_validate"]
 
 
 def split_by_patient(cohort: Cohort, config: SplitConfig | None = None) -> dict[str, np.ndarray]:
@@ -120,31 +114,6 @@ class ExperimentResult:
         return pd.DataFrame(rows).sort_values("auroc", ascending=False).reset_index(drop=True)
 
 
-def fit_model(model, input_kind: str, X: np.ndarray, y: np.ndarray, progress=None):
-    """Fit one registry model on its view (``"tabular"`` or ``"sequence"``) and return it.
-
-    Sequence models report per-epoch ``progress``; OpenMP fits (forest, boosting) are capped at the
-    threads the machine has free (:func:`available_threads`): two threads on a busy 2-core box stalled
-    gradient boosting 30x.
-    """
-    from threadpoolctl import threadpool_limits
-    if input_kind == "sequence":
-        return model.fit(X, y, progress=progress)
-    with threadpool_limits(limits=available_threads(), user_api="openmp"):
-        return model.fit(X, y)
-
-
-def _fit_model(name: str, preset: str, seed: int, fs: FeatureSet, y: np.ndarray, progress):
-    spec = registry.get(name)
-    model = spec.make(preset=preset, random_state=seed)
-    return fit_model(model, spec.input_kind, fs.get(spec.input_kind), y, progress)
-
-
-def _risk(model, name: str, fs: FeatureSet) -> np.ndarray:
-    spec = registry.get(name)
-    return np.asarray(model.predict_proba(fs.get(spec.input_kind)), dtype=float)[:, 1]
-
-
 def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", features: FeatureConfig | None = None,
                    split: SplitConfig | None = None, evaluation: EvaluationConfig | None = None,
                    random_state: int = 0, progress: Progress | None = None) -> ExperimentResult:
@@ -179,50 +148,26 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     """
     check_preset(preset)
     names = tuple(models) if models else registry.names()
-    for n in names:
-        registry.get(n)
+    specs = [registry.get(n) for n in names]
     features, split = features or FeatureConfig(), split or SplitConfig()
     evaluation = evaluation or EvaluationConfig()
     splits = split_by_patient(cohort, split)
-    report = progress or (lambda msg, frac: None)
-    report("building features", 0.0)
-    builder = FeatureBuilder(features).fit(cohort, splits["train"])
-    fsets = {k: builder.transform(cohort, v) for k, v in splits.items()}
-    ys = {k: cohort.labels.loc[v].to_numpy().astype(int) for k, v in splits.items()}
-    fitted, seconds, val_res, test_res = {}, {}, {}, {}
-    n_test = len(splits["test"])
-    idx = bootstrap_indices(n_test, evaluation.n_bootstrap, evaluation.random_state) \
-        if evaluation.n_bootstrap > 0 else None
-    for i, name in enumerate(names):
-        label = registry.get(name).label
-
-        def sub(msg, frac, i=i, name=name):
-            report(f"{name}: {msg}", (i + min(max(frac, 0.0), 1.0)) / len(names))
-
-        sub("training", 0.0)
-        t0 = time.perf_counter()
-        model = _fit_model(name, preset, random_state, fsets["train"], ys["train"], sub)
-        seconds[name] = time.perf_counter() - t0
-        fitted[name] = model
-        p_val = _risk(model, name, fsets["validation"])
-        thr = choose_threshold(ys["validation"], p_val, evaluation.threshold_rule, evaluation.target_sensitivity)
-        val_res[name] = evaluate(name, ys["validation"], p_val, thr, splits["validation"],
-                                 EvaluationConfig(n_bootstrap=0), label=label)
-        test_res[name] = evaluate(name, ys["test"], _risk(model, name, fsets["test"]), thr, splits["test"],
-                                  evaluation, label=label, idx=idx)
-        sub(f"done in {seconds[name]:.1f} s, test AUROC {test_res[name].metrics['auroc']:.3f}", 1.0)
+    res = run_protocol(cohort, specs, splits, features=features, evaluation=evaluation, preset=preset,
+                       random_state=random_state, progress=progress)
+    val_res, test_res, idx = res.validation, res.test, res.bootstrap
     reference = _pick_reference(names, val_res)
     comparisons: list[ComparisonResult] = []
     if reference is not None:
         for name in names:
             if name != reference:
                 comparisons.append(compare(test_res[name], test_res[reference], evaluation, idx=idx))
-    report("done", 1.0)
+    if progress is not None:
+        progress("done", 1.0)
     config = {"preset": preset, "random_state": random_state, "models": list(names), "target": cohort.target,
               "features": asdict(features), "split": asdict(split), "evaluation": asdict(evaluation)}
-    return ExperimentResult(builder=builder, models=fitted, splits=splits, test=test_res, validation=val_res,
-                            comparisons=comparisons, reference=reference, train_seconds=seconds, config=config,
-                            fingerprint=cohort.fingerprint())
+    return ExperimentResult(builder=res.builder, models=res.models, splits=splits, test=test_res,
+                            validation=val_res, comparisons=comparisons, reference=reference,
+                            train_seconds=res.train_seconds, config=config, fingerprint=cohort.fingerprint())
 
 
 def _pick_reference(names, val_res: dict) -> str | None:
@@ -236,36 +181,61 @@ def _pick_reference(names, val_res: dict) -> str | None:
 
 
 def cross_validate(cohort: Cohort, models=None, *, preset: str = "full", n_folds: int = 5,
-                   features: FeatureConfig | None = None, random_state: int = 0,
+                   features: FeatureConfig | None = None, split: SplitConfig | None = None,
+                   evaluation: EvaluationConfig | None = None, random_state: int = 0,
                    progress: Progress | None = None):
-    """Stratified k-fold AUROC/AUPRC per model (features refitted on each training fold).
+    """Stratified K-fold cross-validation, each fold one run of the protocol.
+
+    Fold ``k``'s patients are the test patients; the others are split again (stratified) into
+    training and validation patients (``split.validation_size`` of all patients), so features and
+    models are fitted on training patients and thresholds chosen on validation patients, exactly as
+    in :func:`run_experiment`.
 
     Returns
     -------
-    DataFrame with columns ``model, fold, auroc, auprc, train_seconds``.
+    DataFrame
+        One row per (model, fold): ``model, fold, auroc, auprc, brier, min_se_ppv, sensitivity, ppv,
+        threshold, n_test, train_seconds``. Online task: the metrics are pooled over patient-hours.
+
+    Raises
+    ------
+    ValueError
+        ``n_folds < 2`` or an unknown model; CohortError without labels.
     """
     import pandas as pd
-    from sklearn.metrics import average_precision_score
     check_preset(preset)
     if n_folds < 2:
         raise ValueError(f"n_folds must be >= 2; got {n_folds!r}. Example: cross_validate(..., n_folds=5).")
     names = tuple(models) if models else registry.names()
+    specs = [registry.get(n) for n in names]
+    split = split or SplitConfig(random_state=random_state)
     ids = cohort.labelled_ids
     if not len(ids):
         raise CohortError("The cohort has no labelled patients; load labels to cross-validate.")
     y = cohort.labels.loc[ids].to_numpy().astype(int)
+    if np.bincount(y, minlength=2).min() < n_folds:
+        raise CohortError(f"{n_folds}-fold cross-validation needs at least {n_folds} patients of each outcome; got "
+                          f"{np.bincount(y, minlength=2).tolist()} (negatives, positives). Use fewer folds (--cv 3).")
+    evaluation = EvaluationConfig(threshold_rule=(evaluation or EvaluationConfig()).threshold_rule,
+                                  target_sensitivity=(evaluation or EvaluationConfig()).target_sensitivity,
+                                  n_bootstrap=0)
     rows = []
     folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(ids, y))
-    for f, (tr, te) in enumerate(folds):
-        fb = FeatureBuilder(features).fit(cohort, ids[tr])
-        ftr, fte = fb.transform(cohort, ids[tr]), fb.transform(cohort, ids[te])
-        for i, name in enumerate(names):
-            if progress:
-                progress(f"fold {f + 1}/{n_folds}: {name}", (f * len(names) + i) / (n_folds * len(names)))
-            t0 = time.perf_counter()
-            m = _fit_model(name, preset, random_state, ftr, y[tr], None)
-            sec = time.perf_counter() - t0
-            p = _risk(m, name, fte)
-            rows.append({"model": name, "fold": f, "auroc": roc_auc_score(y[te], p),
-                         "auprc": average_precision_score(y[te], p), "train_seconds": sec})
+    val_frac = split.validation_size / (1 - 1 / n_folds)
+    for f, (rest, te) in enumerate(folds):
+        tr, va = train_test_split(ids[rest], test_size=val_frac, stratify=y[rest], random_state=random_state + f)
+        splits = {"train": np.sort(tr), "validation": np.sort(va), "test": np.sort(ids[te])}
+
+        def sub(msg, frac, f=f):
+            if progress is not None:
+                progress(f"fold {f + 1}/{n_folds}: {msg}", (f + frac) / n_folds)
+
+        res = run_protocol(cohort, specs, splits, features=features, evaluation=evaluation, preset=preset,
+                           random_state=random_state, progress=sub)
+        for name in names:
+            m = res.test[name].metrics
+            rows.append({"model": name, "fold": f, **{k: m[k] for k in ("auroc", "auprc", "brier", "min_se_ppv",
+                                                                        "sensitivity", "ppv")},
+                         "threshold": res.test[name].threshold, "n_test": len(res.test[name].y_true),
+                         "train_seconds": res.train_seconds[name]})
     return pd.DataFrame(rows)

@@ -31,10 +31,17 @@ from core.cohort import Cohort
 from core.config import FeatureConfig
 from core.exceptions import CohortError, RunError
 
-__all__ = ["FeatureBuilder", "FeatureSet", "TABULAR_STATS", "CHANNEL_KINDS", "build_features"]
+__all__ = ["FeatureBuilder", "FeatureSet", "TABULAR_STATS", "ONLINE_STATS", "ONLINE_WINDOW_STATS", "CHANNEL_KINDS",
+           "build_features"]
 
 #: per-variable summaries of the tabular view.
 TABULAR_STATS = ("first", "last", "mean", "min", "max", "std", "count", "slope", "hours_since_last")
+#: per-variable features of one patient-hour (online task), from data up to and including that hour;
+#: ``min/max/mean`` are computed for every ``FeatureConfig.lookback_hours`` k (names ``min_6h`` ...).
+ONLINE_STATS = ("last", "hours_since_last", "count")
+ONLINE_WINDOW_STATS = ("min", "max", "mean")
+#: patients per chunk when building features (bounds memory on long stays).
+_CHUNK_PATIENTS = 512
 #: kinds of sequence channels.
 CHANNEL_KINDS = ("value", "mask", "delta", "static", "static_missing")
 
@@ -46,13 +53,21 @@ class FeatureSet:
     Attributes
     ----------
     patient_ids : ndarray of str, shape (n_patients,)
-    X_tab : ndarray of float64, shape (n_patients, n_tab_features); NaN where a variable was never
-        observed (imputation happens inside the classical pipelines, fitted on training data).
+    X_tab : ndarray, shape (n_units, n_tab_features); NaN where a variable was never observed
+        (imputation happens inside the classical pipelines, fitted on training data). Stay task:
+        one row per patient (float64). Online task: one row per patient-hour (float32), in the
+        order of ``unit_patient`` / ``unit_step``.
     X_seq : ndarray of float32, shape (n_patients, n_steps, n_channels); finite.
     lengths : ndarray of int, shape (n_patients,)
-        Steps up to and including the last step with any observation (at least 1).
+        Stay task: steps up to and including the last step with any observation (at least 1).
+        Online task: steps up to and including the last scored hour (at least 1).
     tab_names, tab_variables : list of str, one per tabular column.
     seq_names, seq_variables, seq_kinds : list of str, one per sequence channel.
+    unit_patient, unit_step : ndarray of int, shape (n_units,), online task only
+        Row of each scored patient-hour: its patient (index into ``patient_ids``) and step.
+    unit_time : ndarray of float, shape (n_units,), online task only
+        The input's own time of that hour (its last row in the step): the risk uses data up to
+        and including it.
     """
 
     patient_ids: np.ndarray
@@ -64,6 +79,19 @@ class FeatureSet:
     seq_names: list
     seq_variables: list
     seq_kinds: list
+    unit_patient: np.ndarray | None = None
+    unit_step: np.ndarray | None = None
+    unit_time: np.ndarray | None = None
+
+    @property
+    def online(self) -> bool:
+        """Whether rows are patient-hours (online task) rather than patients."""
+        return self.unit_patient is not None
+
+    @property
+    def unit_ids(self) -> np.ndarray:
+        """Patient id of every unit: one per patient (stay) or per patient-hour (online)."""
+        return self.patient_ids[self.unit_patient] if self.online else self.patient_ids
 
     def get(self, input_kind: str) -> np.ndarray:
         """``X_tab`` for ``"tabular"``, ``X_seq`` for ``"sequence"`` (a registry ``ModelSpec.input_kind``)."""
@@ -72,6 +100,19 @@ class FeatureSet:
         if input_kind == "sequence":
             return self.X_seq
         raise ValueError(f"input_kind must be 'tabular' or 'sequence'; got {input_kind!r}.")
+
+    def step_targets(self, y_units: np.ndarray) -> np.ndarray:
+        """Online task: per-unit labels laid out as ``(n_patients, n_steps)``, NaN where no hour is scored.
+
+        This is the target of a sequence model (a loss at every labelled hour).
+        """
+        out = np.full(self.X_seq.shape[:2], np.nan, dtype=np.float32)
+        out[self.unit_patient, self.unit_step] = np.asarray(y_units, dtype=np.float32)
+        return out
+
+    def units_from_steps(self, risk_over_time: np.ndarray) -> np.ndarray:
+        """Online task: the per-unit risk from a sequence model's ``(n_patients, n_steps)`` output."""
+        return np.asarray(risk_over_time)[self.unit_patient, self.unit_step]
 
     def __len__(self) -> int:
         return len(self.patient_ids)
@@ -133,12 +174,18 @@ class FeatureBuilder:
             lo, hi = q.iloc[:, 0].to_dict(), q.iloc[:, 1].to_dict()
         self.clip_lo_ = np.array([lo.get(v, -np.inf) for v in self.variables_], dtype=float)
         self.clip_hi_ = np.array([hi.get(v, np.inf) for v in self.variables_], dtype=float)
-        # Standardise on binned (per-step) training values: what the network actually sees.
-        vals, mask, _ = self._grid(cohort, ids, standardise=False)
-        obs = np.where(mask, vals, np.nan)
-        with np.errstate(invalid="ignore"):
-            mean = np.nanmean(obs, axis=(0, 1)) if obs.size else np.zeros(len(self.variables_))
-            std = np.nanstd(obs, axis=(0, 1)) if obs.size else np.ones(len(self.variables_))
+        # Standardise on binned (per-step) training values: what the network actually sees. Computed
+        # from the observed cells only (sparse), so a 336-hour window costs no dense grid.
+        p, v, t, x = self._event_arrays(cohort, ids)
+        T, V = cfg.n_steps, len(self.variables_)
+        step, _ = cfg.steps(t)
+        cells, inv = np.unique((p * T + step) * V + v, return_inverse=True)
+        cell_mean = np.bincount(inv, weights=x) / np.bincount(inv)
+        cell_var = (cells % V).astype(np.int64)
+        n_obs = np.bincount(cell_var, minlength=V).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.bincount(cell_var, weights=cell_mean, minlength=V) / n_obs
+            std = np.sqrt(np.bincount(cell_var, weights=(cell_mean - mean[cell_var]) ** 2, minlength=V) / n_obs)
         self.mean_ = np.nan_to_num(mean, nan=0.0)
         self.std_ = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
         self.static_columns_ = list(map(str, cohort.static.columns)) if cfg.include_static else []
@@ -162,12 +209,14 @@ class FeatureBuilder:
         """
         self._check_fitted()
         ids = self._check_ids(cohort.patient_ids if patient_ids is None else patient_ids)
+        names = dict(tab_names=self.tab_names, tab_variables=self.tab_variables, seq_names=self.seq_names,
+                     seq_variables=self.seq_variables, seq_kinds=self.seq_kinds)
+        if self.config.task == "online":
+            return self._online(cohort, ids, names)
         arrays = self._event_arrays(cohort, ids)
         X_seq, lengths = self._sequences(cohort, ids, arrays)
         X_tab = self._tabular(cohort, ids, arrays)
-        return FeatureSet(patient_ids=ids, X_tab=X_tab, X_seq=X_seq, lengths=lengths,
-                          tab_names=self.tab_names, tab_variables=self.tab_variables,
-                          seq_names=self.seq_names, seq_variables=self.seq_variables, seq_kinds=self.seq_kinds)
+        return FeatureSet(patient_ids=ids, X_tab=X_tab, X_seq=X_seq, lengths=lengths, **names)
 
     def fit_transform(self, cohort: Cohort, patient_ids) -> FeatureSet:
         return self.fit(cohort, patient_ids).transform(cohort, patient_ids)
@@ -189,15 +238,25 @@ class FeatureBuilder:
         return [f"{v}:{k}" for v, k in zip(self.seq_variables, self.seq_kinds)]
 
     @property
+    def tab_stats(self) -> tuple[str, ...]:
+        """Per-variable tabular statistics, in column order (stay or online task)."""
+        if self.config.task == "online":
+            return ONLINE_STATS + tuple(f"{s}_{k:g}h" for k in self.config.lookback_hours
+                                        for s in ONLINE_WINDOW_STATS)
+        return TABULAR_STATS
+
+    @property
     def tab_variables(self) -> list[str]:
         self._check_fitted()
-        return [v for v in self.variables_ for _ in TABULAR_STATS] + self.static_columns_
+        extra = ["time"] if self.config.task == "online" else []
+        return [v for v in self.variables_ for _ in self.tab_stats] + extra + self.static_columns_
 
     @property
     def tab_names(self) -> list[str]:
         self._check_fitted()
-        return [f"{v}:{s}" for v in self.variables_ for s in TABULAR_STATS] + [f"{c}:static" for c in
-                                                                               self.static_columns_]
+        extra = ["time:hours_since_admission"] if self.config.task == "online" else []
+        return [f"{v}:{s}" for v in self.variables_ for s in self.tab_stats] + extra + \
+            [f"{c}:static" for c in self.static_columns_]
 
     # -- persistence (JSON + npz, no pickle) -----------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -255,8 +314,7 @@ class FeatureBuilder:
         return ids
 
     def _window(self, events: pd.DataFrame) -> pd.DataFrame:
-        t = events["time_hours"].to_numpy()
-        return events[(t >= 0) & (t <= self.config.window_hours)]
+        return events[self.config.steps(events["time_hours"].to_numpy())[1]]
 
     def _event_arrays(self, cohort: Cohort, ids: np.ndarray):
         """Row index, variable index, time (h) and clipped value of every windowed event of ``ids``."""
@@ -271,21 +329,20 @@ class FeatureBuilder:
             x = np.clip(x, self.clip_lo_[v], self.clip_hi_[v])
         return p, v, t, x
 
-    def _grid(self, cohort: Cohort, ids: np.ndarray, standardise: bool = True, arrays=None):
-        """Per-step mean value (n, T, V) and observation mask (n, T, V), plus event arrays."""
+    def _grid(self, arrays, n: int):
+        """Per-step mean value (n, T, V), standardised, and observation mask (n, T, V) of event arrays."""
         cfg = self.config
-        n, T, V = len(ids), cfg.n_steps, len(self.variables_)
-        p, v, t, x = self._event_arrays(cohort, ids) if arrays is None else arrays
-        step = np.minimum((t / cfg.bin_hours).astype(np.int64), T - 1)
+        T, V = cfg.n_steps, len(self.variables_)
+        p, v, t, x = arrays
+        step, _ = cfg.steps(t)
         flat = (p * T + step) * V + v
         cnt = np.bincount(flat, minlength=n * T * V).reshape(n, T, V)
         tot = np.bincount(flat, weights=x, minlength=n * T * V).reshape(n, T, V)
         mask = cnt > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             vals = np.where(mask, tot / np.maximum(cnt, 1), 0.0)
-        if standardise:
-            vals = np.where(mask, (vals - self.mean_) / self.std_, 0.0)
-        return vals, mask, (p, v, t, x)
+        vals = np.where(mask, (vals - self.mean_) / self.std_, 0.0)
+        return vals, mask
 
     def _static(self, cohort: Cohort, ids: np.ndarray) -> np.ndarray:
         if not self.static_columns_:
@@ -293,10 +350,34 @@ class FeatureBuilder:
         st = cohort.static.reindex(index=pd.Index(ids), columns=self.static_columns_)
         return st.to_numpy(dtype=float)
 
+    def _chunks(self, arrays, n: int):
+        """Yield ``(first, last, local event arrays)`` over patient chunks (bounded memory per chunk)."""
+        T, V = self.config.n_steps, max(len(self.variables_), 1)
+        size = max(16, min(n, int(4_000_000 // (T * V))))
+        p = arrays[0]
+        order = np.argsort(p, kind="stable")
+        p, v, t, x = (a[order] for a in arrays)
+        bounds = np.searchsorted(p, np.arange(0, n + size, size).clip(max=n))
+        for j, a in enumerate(range(0, n, size)):
+            b = min(n, a + size)
+            lo, hi = bounds[j], bounds[j + 1]
+            yield a, b, (p[lo:hi] - a, v[lo:hi], t[lo:hi], x[lo:hi])
+
     def _sequences(self, cohort: Cohort, ids: np.ndarray, arrays=None):
+        """``X_seq`` (n, T, C) float32 and the valid lengths (last step with any observation + 1)."""
+        arrays = self._event_arrays(cohort, ids) if arrays is None else arrays
+        n, T = len(ids), self.config.n_steps
+        st = self._static(cohort, ids)
+        X = np.empty((n, T, len(self.seq_kinds)), dtype=np.float32)
+        for a, b, local in self._chunks(arrays, n):
+            X[a:b] = self._sequence_chunk(local, b - a, st[a:b])
+        lengths = self.config.valid_lengths(arrays[0], arrays[2], n)
+        return X, np.maximum(lengths, 1).astype(np.int64)
+
+    def _sequence_chunk(self, arrays, n: int, st: np.ndarray) -> np.ndarray:
         cfg = self.config
-        vals, mask, _ = self._grid(cohort, ids, arrays=arrays)
-        n, T, V = vals.shape
+        vals, mask = self._grid(arrays, n)
+        T = vals.shape[1]
         steps = np.arange(T)[None, :, None]
         last = np.where(mask, steps, -1)
         np.maximum.accumulate(last, axis=1, out=last)
@@ -307,14 +388,142 @@ class FeatureBuilder:
         delta = np.log1p(np.minimum(gap_h, cfg.delta_cap_hours)) / np.log1p(cfg.delta_cap_hours)
         parts = [ff, mask.astype(float), delta]
         if self.static_columns_:
-            st = self._static(cohort, ids)
             miss = ~np.isfinite(st)
             z = np.where(miss, 0.0, (np.nan_to_num(st) - self.static_mean_) / self.static_std_)
             parts += [np.repeat(z[:, None, :], T, axis=1), np.repeat(miss[:, None, :].astype(float), T, axis=1)]
-        X = np.concatenate(parts, axis=2).astype(np.float32)
-        any_obs = mask.any(axis=2)
-        lengths = np.where(any_obs.any(axis=1), T - np.argmax(any_obs[:, ::-1], axis=1), 1)
-        return X, lengths.astype(np.int64)
+        return np.concatenate(parts, axis=2).astype(np.float32)
+
+    # -- the online task (one row per patient-hour) ----------------------------------------------
+    def _units(self, cohort: Cohort, ids: np.ndarray):
+        """Scored patient-hours of ``ids``: patient index, step and the hour's own (latest) time, sorted.
+
+        The hours are the labelled ones when the cohort has hour labels (training, evaluation), else
+        every hour with an input row (prediction). An hour's time is the latest time of any row, event
+        or label in its step, so the features of that hour never include data after it.
+        """
+        cfg = self.config
+        T = cfg.n_steps
+
+        def keyed(frame):
+            p = _codes(frame["patient_id"], list(ids))
+            t = frame["time_hours"].to_numpy(dtype=float)
+            step, inside = cfg.steps(t)
+            keep = (p >= 0) & inside
+            return p[keep] * T + step[keep], t[keep]
+
+        base = next(f for f in (cohort.hour_labels, cohort.row_times, cohort.events) if f is not None)
+        key = np.unique(keyed(base)[0])
+        time = np.full(len(key), -np.inf)
+        for frame in (cohort.hour_labels, cohort.row_times, cohort.events):
+            if frame is None or not len(key):
+                continue
+            k, t = keyed(frame)
+            pos = np.minimum(np.searchsorted(key, k), len(key) - 1)
+            hit = key[pos] == k
+            np.maximum.at(time, pos[hit], t[hit])
+        return (key // T).astype(np.int64), (key % T).astype(np.int64), time
+
+    def _online(self, cohort: Cohort, ids: np.ndarray, names: dict) -> FeatureSet:
+        n, T = len(ids), self.config.n_steps
+        up, uk, ut = self._units(cohort, ids)
+        arrays = self._event_arrays(cohort, ids)
+        st = self._static(cohort, ids)
+        X_seq = np.empty((n, T, len(self.seq_kinds)), dtype=np.float32)
+        X_tab = np.empty((len(up), len(self.tab_names)), dtype=np.float32)
+        ubounds = np.searchsorted(up, np.arange(n + 1))
+        for a, b, local in self._chunks(arrays, n):
+            X_seq[a:b] = self._sequence_chunk(local, b - a, st[a:b])
+            u0, u1 = ubounds[a], ubounds[b]
+            X_tab[u0:u1] = self._online_tab_chunk(local, b - a, up[u0:u1] - a, uk[u0:u1], ut[u0:u1], st[a:b])
+        lengths = np.ones(n, dtype=np.int64)
+        np.maximum.at(lengths, up, uk + 1)
+        return FeatureSet(patient_ids=ids, X_tab=X_tab, X_seq=X_seq, lengths=lengths, unit_patient=up,
+                          unit_step=uk, unit_time=ut, **names)
+
+    def _online_tab_chunk(self, arrays, n: int, up, uk, ut, st) -> np.ndarray:
+        """Causal per-hour features of one patient chunk: for hour (p, k) only steps <= k are read."""
+        cfg = self.config
+        T, V = cfg.n_steps, len(self.variables_)
+        p, v, t, x = arrays
+        step, _ = cfg.steps(t)
+        flat = (p * T + step) * V + v
+        size = n * T * V
+        cnt = np.bincount(flat, minlength=size).reshape(n, T, V)
+        tot = np.bincount(flat, weights=x, minlength=size).reshape(n, T, V)
+        vmin = np.full(size, np.inf)
+        np.minimum.at(vmin, flat, x)
+        vmax = np.full(size, -np.inf)
+        np.maximum.at(vmax, flat, x)
+        vmin, vmax = vmin.reshape(n, T, V), vmax.reshape(n, T, V)
+        order = np.lexsort((t, flat))                 # the latest observation of each cell is its last
+        fo = flat[order]
+        end = np.r_[fo[1:] != fo[:-1], True] if len(fo) else np.zeros(0, bool)
+        last_v, last_t = np.full(size, np.nan), np.full(size, np.nan)
+        last_v[fo[end]], last_t[fo[end]] = x[order][end], t[order][end]
+        last_v, last_t = last_v.reshape(n, T, V), last_t.reshape(n, T, V)
+        steps = np.arange(T)[None, :, None]
+        idx = np.where(cnt > 0, steps, -1)
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        at = np.maximum(idx[up, uk], 0)                              # (U, V): last observed step so far
+        seen = idx[up, uk] >= 0
+        cols = {"last": np.where(seen, last_v[up[:, None], at, np.arange(V)], np.nan),
+                "hours_since_last": np.where(seen, ut[:, None] - last_t[up[:, None], at, np.arange(V)], np.nan),
+                "count": np.cumsum(cnt, axis=1)[up, uk].astype(float)}
+        c_tot = np.concatenate([np.zeros((n, 1, V)), np.cumsum(tot, axis=1)], axis=1)   # c_tot[:, k] = steps < k
+        c_cnt = np.concatenate([np.zeros((n, 1, V)), np.cumsum(cnt, axis=1)], axis=1)
+        for k in cfg.lookback_hours:
+            kb = max(1, int(np.ceil(k / cfg.bin_hours - 1e-9)))      # steps uk-kb+1 .. uk
+            lo = np.maximum(uk + 1 - kb, 0)
+            w_cnt = c_cnt[up, uk + 1] - c_cnt[up, lo]
+            w_tot = c_tot[up, uk + 1] - c_tot[up, lo]
+            rmin, rmax = vmin.copy(), vmax.copy()
+            for j in range(1, min(kb, T)):                           # rolling min/max over the last kb steps
+                np.minimum(rmin[:, j:], vmin[:, :-j], out=rmin[:, j:])
+                np.maximum(rmax[:, j:], vmax[:, :-j], out=rmax[:, j:])
+            has = w_cnt > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cols[f"mean_{k:g}h"] = np.where(has, w_tot / np.maximum(w_cnt, 1), np.nan)
+            cols[f"min_{k:g}h"] = np.where(has, rmin[up, uk], np.nan)
+            cols[f"max_{k:g}h"] = np.where(has, rmax[up, uk], np.nan)
+        feats = np.stack([cols[s] for s in self.tab_stats], axis=2).reshape(len(up), V * len(self.tab_stats))
+        return np.concatenate([feats, ut[:, None], st[up]], axis=1)
+
+    def targets(self, cohort: Cohort, fs: FeatureSet) -> np.ndarray:
+        """The label of every unit of ``fs``: per patient (stay task) or per patient-hour (online task).
+
+        Labels are read here, never from the features: an hour's label is the largest label of the
+        labelled rows in its step.
+
+        Raises
+        ------
+        CohortError
+            The cohort has no labels (for this task shape), or a unit has none.
+        """
+        if not fs.online:
+            if cohort.labels is None:
+                raise CohortError("The cohort has no labels; load a labels file and name the outcome (--target).")
+            y = cohort.labels.reindex(pd.Index(fs.patient_ids))
+            if y.isna().any():
+                raise CohortError(f"{int(y.isna().sum())} patient(s) have no label, e.g. "
+                                  f"{list(fs.patient_ids[y.isna().to_numpy()][:3])}; train on labelled patients only.")
+            return y.to_numpy().astype(int)
+        hl = cohort.hour_labels
+        if hl is None:
+            raise CohortError("This online run needs per-hour labels: load the events with --task online and an "
+                              "hourly label column (e.g. --target SepsisLabel) or an onset column with --horizon-hours.")
+        T = self.config.n_steps
+        p = _codes(hl["patient_id"], list(fs.patient_ids))
+        step, inside = self.config.steps(hl["time_hours"].to_numpy(dtype=float))
+        keep = (p >= 0) & inside
+        key = np.sort(fs.unit_patient * T + fs.unit_step)
+        k = p[keep] * T + step[keep]
+        pos = np.minimum(np.searchsorted(key, k), max(len(key) - 1, 0))
+        hit = key[pos] == k
+        y = np.full(len(key), -1, dtype=np.int64)
+        np.maximum.at(y, pos[hit], hl["label"].to_numpy()[keep][hit].astype(np.int64))
+        if (y < 0).any():
+            raise CohortError(f"{int((y < 0).sum())} scored hour(s) have no label; every training hour needs one.")
+        return y
 
     def _tabular(self, cohort: Cohort, ids: np.ndarray, arrays=None) -> np.ndarray:
         cfg = self.config

@@ -258,12 +258,13 @@ def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None =
     CohortError
         The cohort cannot be trained on (no labels, too few patients of an outcome).
     """
-    from sklearn.metrics import roc_auc_score
+    from functools import partial
 
-    from core.config import SplitConfig
+    from core.config import EvaluationConfig, SplitConfig
     from core.experiment import split_by_patient
-    from core.features import FeatureBuilder
-    from core.models.recurrent import CELLS, RecurrentClassifier
+    from core.models.base import ModelSpec
+    from core.models.recurrent import CELLS
+    from core.protocol import run_protocol
     from core.timeorder import subsample_patients
     for c in cells:
         if c not in CELLS:
@@ -271,18 +272,19 @@ def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None =
                              "Example: fit_gate_models(cohort, cells=('gru', 'lstm')).")
     small = subsample_patients(cohort, max_patients, random_state)
     splits = split_by_patient(small, SplitConfig(random_state=random_state))
-    builder = FeatureBuilder().fit(small, splits["train"])
-    fs = {k: builder.transform(small, splits[k]) for k in ("train", "test")}
-    y = {k: small.labels.loc[splits[k]].to_numpy().astype(int) for k in ("train", "test")}
-    models, auroc = {}, {}
-    for i, c in enumerate(cells):
-        sub = None if progress is None else (lambda m, f, i=i, c=c: progress(f"{c}: {m}", (i + f) / len(cells)))
-        m = RecurrentClassifier(cell=c, hidden_size=hidden_size, max_epochs=max_epochs, patience=4, lr=5e-3,
-                                dropout=0.1, weight_decay=0.0, random_state=random_state)
-        models[c] = m.fit(fs["train"].X_seq, y["train"], progress=sub)
-        p = m.predict_proba(fs["test"].X_seq)[:, 1]
-        auroc[c] = float(roc_auc_score(y["test"], p)) if len(np.unique(y["test"])) == 2 else float("nan")
-    return GateModels(builder=builder, models=models, splits=splits, test_auroc=auroc)
+    specs = [ModelSpec(c, "sequence", partial(_gate_model, c, hidden_size, max_epochs), c.upper(), "recurrent")
+             for c in cells]
+    res = run_protocol(small, specs, splits, evaluation=EvaluationConfig(n_bootstrap=0), random_state=random_state,
+                       progress=progress)
+    auroc = {c: float(res.test[c].metrics["auroc"]) for c in cells}
+    return GateModels(builder=res.builder, models=res.models, splits=splits, test_auroc=auroc)
+
+
+def _gate_model(cell: str, hidden_size: int, max_epochs: int, preset: str = "full", random_state=None):
+    """A small recurrent model with little regularisation, so its gates move (see :func:`fit_gate_models`)."""
+    from core.models.recurrent import RecurrentClassifier
+    return RecurrentClassifier(cell=cell, hidden_size=hidden_size, max_epochs=max_epochs, patience=4, lr=5e-3,
+                               dropout=0.1, weight_decay=0.0, random_state=random_state)
 
 
 def patient_trace(builder, model, cohort, patient_id: str, *, seed_index: int = 0) -> GateTrace:

@@ -47,12 +47,12 @@ from sklearn.model_selection import train_test_split
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.evaluation import bootstrap_indices, bootstrap_metrics, delong_test, paired_bootstrap
+from core.evaluation import bootstrap_metrics, delong_test, paired_bootstrap
 from core.exceptions import CohortError
-from core.experiment import fit_model, split_by_patient
-from core.features import FeatureBuilder
+from core.experiment import split_by_patient
 from core.models import registry
 from core.models.base import check_preset
+from core.protocol import predict_units, run_protocol
 
 __all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "run_timeorder",
            "shuffle_time_bins", "valid_lengths", "describe_evidence", "subsample_patients", "SHUFFLE_DESCRIPTION"]
@@ -83,12 +83,11 @@ class TimeOrderConfig:
     models : tuple of str
         Models of the early-prediction curves and the gap (registry names; default all seven).
     horizons_hours : tuple of float
-        Hours of data available for early prediction. Values above ``window_hours`` are clipped to it,
-        duplicates dropped; the full window is always included (the ablation and the gap use it).
-    window_hours : float
-        The full horizon (hours after each patient's first record).
-    bin_hours : float
-        Width of one sequence step (and of one shuffled bin), hours.
+        Hours of data available for early prediction. Values above ``features.window_hours`` are clipped
+        to it, duplicates dropped; the full window is always included (the ablation and the gap use it).
+    features : FeatureConfig
+        The full horizon (``window_hours``) and the step (``bin_hours``, also the width of one shuffled
+        bin); each horizon uses these features with ``window_hours`` set to it.
     preset : {"test", "quick", "full"}
         Model sizes (``"quick"`` keeps the analysis to minutes).
     sequence_params : tuple of (str, value) pairs
@@ -97,16 +96,14 @@ class TimeOrderConfig:
         epochs is partly luck of the initialisation (on the demo, 2 of 4 single networks did); averaging
         three makes the ordered arm of the ablation far more reliable (3 of 4 split seeds significant),
         at three times the recurrent training time.
-    n_bootstrap : int
-        Bootstrap resamples of the test patients (>= 20).
-    ci_level : float
-        Confidence level of every interval.
+    split : SplitConfig
+        Patient split (default 65/15/20 train/validation/test, seed 0).
+    evaluation : EvaluationConfig
+        Bootstrap of the test patients (``n_bootstrap`` >= 20: every result has a CI) and ``ci_level``.
     max_patients : int, optional
         Use a stratified random subset of this many labelled patients (faster); ``None`` = all.
-    test_size, validation_size : float
-        Patient split fractions (training gets the rest).
     random_state : int
-        Seed of the subset, the split, the shuffle, the models and the bootstrap.
+        Seed of the subset, the shuffle and the models.
 
     Raises
     ------
@@ -117,22 +114,19 @@ class TimeOrderConfig:
     --------
     >>> TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12, 24, 48)).hours()
     (12.0, 24.0, 48.0)
-    >>> TimeOrderConfig(horizons_hours=(6, 72), window_hours=48).hours()
+    >>> TimeOrderConfig(horizons_hours=(6, 72), features=FeatureConfig(window_hours=48)).hours()
     (6.0, 48.0)
     """
 
     model: str = "gru"
     models: tuple[str, ...] = ("lr", "svm", "rf", "gbm", "rnn", "lstm", "gru")
     horizons_hours: tuple[float, ...] = (6.0, 12.0, 24.0, 36.0, 48.0)
-    window_hours: float = 48.0
-    bin_hours: float = 1.0
+    features: FeatureConfig = field(default_factory=FeatureConfig)
     preset: str = "quick"
     sequence_params: tuple = (("n_seeds", 3),)
-    n_bootstrap: int = 1000
-    ci_level: float = 0.95
+    split: SplitConfig = field(default_factory=lambda: SplitConfig(validation_size=0.15, test_size=0.2))
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     max_patients: int | None = None
-    test_size: float = 0.2
-    validation_size: float = 0.15
     random_state: int = 0
 
     def __post_init__(self) -> None:
@@ -157,28 +151,33 @@ class TimeOrderConfig:
             raise ValueError(f"TimeOrderConfig.horizons_hours must be positive hours; got {self.horizons_hours!r}. "
                              "Example: horizons_hours=(6, 12, 24, 48).")
         object.__setattr__(self, "horizons_hours", hours)
-        FeatureConfig(window_hours=self.window_hours, bin_hours=self.bin_hours)   # checks both
-        if min(hours) < self.bin_hours:
-            raise ValueError(f"Every horizon must be at least one bin ({self.bin_hours} h); got "
+        if self.features.task != "stay":
+            raise ValueError("TimeOrderConfig.features must be a stay-task FeatureConfig (the ablation and early "
+                             f"prediction are per stay); got task={self.features.task!r}.")
+        if min(hours) < self.features.bin_hours:
+            raise ValueError(f"Every horizon must be at least one bin ({self.features.bin_hours} h); got "
                              f"{min(hours)} h. Example: horizons_hours=(6, 12, 24, 48).")
         pairs = tuple((str(k), v) for k, v in dict(self.sequence_params).items()) if self.sequence_params else ()
         object.__setattr__(self, "sequence_params", pairs)
-        if isinstance(self.n_bootstrap, bool) or int(self.n_bootstrap) < 20:
-            raise ValueError(f"TimeOrderConfig.n_bootstrap must be >= 20 (every result has a CI); got "
-                             f"{self.n_bootstrap!r}. Example: TimeOrderConfig(n_bootstrap=1000).")
-        if not 0.5 < self.ci_level < 1:
-            raise ValueError(f"TimeOrderConfig.ci_level must be in (0.5, 1); got {self.ci_level!r}. "
-                             "Example: TimeOrderConfig(ci_level=0.95).")
+        if int(self.evaluation.n_bootstrap) < 20:
+            raise ValueError(f"TimeOrderConfig.evaluation.n_bootstrap must be >= 20 (every result has a CI); got "
+                             f"{self.evaluation.n_bootstrap!r}. Example: EvaluationConfig(n_bootstrap=1000).")
         if self.max_patients is not None and int(self.max_patients) < 40:
             raise ValueError(f"TimeOrderConfig.max_patients must be >= 40 or None (all); got "
                              f"{self.max_patients!r}. Example: TimeOrderConfig(max_patients=800).")
-        SplitConfig(validation_size=self.validation_size, test_size=self.test_size,
-                    random_state=self.random_state)   # checks the fractions
+
+    @property
+    def window_hours(self) -> float:
+        """The full horizon (``features.window_hours``)."""
+        return float(self.features.window_hours)
 
     def hours(self) -> tuple[float, ...]:
         """Horizons actually evaluated: clipped to ``window_hours``, sorted, with the full window."""
-        return tuple(sorted({min(h, float(self.window_hours)) for h in self.horizons_hours}
-                            | {float(self.window_hours)}))
+        return tuple(sorted({min(h, self.window_hours) for h in self.horizons_hours} | {self.window_hours}))
+
+    def features_at(self, hours: float) -> FeatureConfig:
+        """The feature config of one horizon: the full one with ``window_hours=hours``."""
+        return replace(self.features, window_hours=float(hours))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -358,17 +357,11 @@ def _pair(p) -> list:
 # ----------------------------------------------------------------------------------------------
 # the shuffle
 # ----------------------------------------------------------------------------------------------
-def _bins(t: np.ndarray, window_hours: float, bin_hours: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bin of each time exactly as :class:`FeatureBuilder` bins it, and whether it is in the window."""
-    n_steps = FeatureConfig(window_hours=window_hours, bin_hours=bin_hours).n_steps
-    inside = (t >= 0) & (t <= window_hours)
-    step = np.minimum(np.floor(np.where(inside, t, 0.0) / bin_hours).astype(np.int64), n_steps - 1)
-    return step, inside
-
-
 def valid_lengths(cohort: Cohort, window_hours: float = 48.0, bin_hours: float = 1.0,
                   variables=None) -> pd.Series:
     """Per patient: number of bins from hour 0 to the last bin with any observation (0 if none).
+
+    The binning is :meth:`FeatureConfig.steps`, the same as the features'.
 
     Parameters
     ----------
@@ -379,14 +372,14 @@ def valid_lengths(cohort: Cohort, window_hours: float = 48.0, bin_hours: float =
     -------
     Series of int, index ``patient_id`` (every patient of ``cohort.patient_ids``).
     """
+    grid = FeatureConfig(window_hours=window_hours, bin_hours=bin_hours)
     ev = cohort.events
-    t = ev["time_hours"].to_numpy(dtype=float)
-    step, inside = _bins(t, window_hours, bin_hours)
+    ids = pd.Index(cohort.patient_ids, name="patient_id")
+    row = ids.get_indexer(ev["patient_id"].astype(str).to_numpy())
     if variables is not None:
-        inside &= ev["variable"].astype(str).isin(set(map(str, variables))).to_numpy()
-    pid = ev["patient_id"].astype(str).to_numpy()
-    s = pd.Series(step[inside] + 1, index=pid[inside]).groupby(level=0).max()
-    return s.reindex(pd.Index(cohort.patient_ids, name="patient_id"), fill_value=0).astype(int)
+        row = np.where(ev["variable"].astype(str).isin(set(map(str, variables))).to_numpy(), row, -1)
+    lengths = grid.valid_lengths(row, ev["time_hours"].to_numpy(dtype=float), len(ids))
+    return pd.Series(lengths, index=ids).astype(int)
 
 
 def shuffle_time_bins(cohort: Cohort, *, window_hours: float = 48.0, bin_hours: float = 1.0,
@@ -421,8 +414,8 @@ def shuffle_time_bins(cohort: Cohort, *, window_hours: float = 48.0, bin_hours: 
     >>> len(shuffled.events) == len(cohort.events)                          # doctest: +SKIP
     True
     """
-    FeatureConfig(window_hours=window_hours, bin_hours=bin_hours)      # checks the grid
-    n_steps = FeatureConfig(window_hours=window_hours, bin_hours=bin_hours).n_steps
+    grid = FeatureConfig(window_hours=window_hours, bin_hours=bin_hours)      # checks the grid
+    n_steps = grid.n_steps
     ev = cohort.events
     if not len(ev):
         return cohort
@@ -438,7 +431,7 @@ def shuffle_time_bins(cohort: Cohort, *, window_hours: float = 48.0, bin_hours: 
     np.put_along_axis(new_pos, order, np.broadcast_to(steps, order.shape), axis=1)   # old bin -> new position
 
     t = ev["time_hours"].to_numpy(dtype=float)
-    step, inside = _bins(t, window_hours, bin_hours)
+    step, inside = grid.steps(t)
     row = pd.Index(ids).get_indexer(ev["patient_id"].astype(str).to_numpy())
     offset = np.clip(t - step * bin_hours, 0.0, bin_hours * (1 - 1e-6))
     moved = new_pos[np.maximum(row, 0), step] * bin_hours + offset
@@ -507,18 +500,6 @@ def subsample_patients(cohort: Cohort, max_patients: int | None, random_state: i
     return cohort.subset(np.sort(keep))
 
 
-def _make(name: str, config: TimeOrderConfig):
-    spec = registry.get(name)
-    model = spec.make(preset=config.preset, random_state=config.random_state)
-    if spec.input_kind == "sequence" and config.sequence_params:
-        model.set_params(**dict(config.sequence_params))
-    return model
-
-
-def _risk(model, X) -> np.ndarray:
-    return np.asarray(model.predict_proba(X), dtype=float)[:, 1]
-
-
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
@@ -555,94 +536,76 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     t_start = time.perf_counter()
     fingerprint = cohort.fingerprint()
     work = subsample_patients(cohort, config.max_patients, config.random_state)
-    splits = split_by_patient(work, SplitConfig(validation_size=config.validation_size,
-                                                test_size=config.test_size, random_state=config.random_state))
+    splits = split_by_patient(work, config.split)
     ys = {k: work.labels.loc[v].to_numpy().astype(int) for k, v in splits.items()}
     if len(np.unique(ys["test"])) < 2:
         raise CohortError("The test patients hold only one outcome, so AUROC is undefined. Use more patients "
                           "(max_patients=None) or a larger test_size.")
-    n_test = len(splits["test"])
-    idx = bootstrap_indices(n_test, int(config.n_bootstrap), config.random_state)
     hours = config.hours()
-    window = float(config.window_hours)
+    window = config.window_hours
     kinds = {n: registry.get(n).input_kind for n in config.models}
+    specs = [registry.get(n) for n in config.models]
+    params = {n: dict(config.sequence_params) for n in config.models if kinds[n] == "sequence"} \
+        if config.sequence_params else None
+    ci_level = config.evaluation.ci_level
 
     # cost model for the progress fraction: recurrent fits scale with hours, classical ones are cheap
     def cost(name: str, h: float) -> float:
-        return h if registry.get(name).input_kind == "sequence" else 0.1 * h
+        return h if kinds.get(name, "sequence") == "sequence" else 0.1 * h
 
     total = sum(cost(n, h) for h in hours for n in config.models) + 2 * cost(config.model, window)
     done = [0.0]
 
-    def step_progress(msg: str, weight: float):
+    def protocol(view: Cohort, models, features, msg: str, weight: float):
         def sub(m: str, frac: float) -> None:
             report(f"{msg}: {m}", min(1.0, (done[0] + weight * min(max(frac, 0.0), 1.0)) / total))
-        return sub
+        res = run_protocol(view, models, splits, features=features, evaluation=config.evaluation,
+                           preset=config.preset, random_state=config.random_state, model_params=params, progress=sub)
+        done[0] += weight
+        return res
 
-    eval_cfg = EvaluationConfig(n_bootstrap=int(config.n_bootstrap), ci_level=config.ci_level,
-                                random_state=config.random_state)
-    rows, full = [], {}
-    full_builder = None
+    rows, full = [], None
     for h in hours:
-        fb = FeatureBuilder(FeatureConfig(window_hours=h, bin_hours=config.bin_hours)).fit(work, splits["train"])
-        fs = {k: fb.transform(work, v) for k, v in splits.items()}
+        res = protocol(work, specs, config.features_at(h), f"{h:g} h", sum(cost(n, h) for n in config.models))
+        for spec in specs:
+            ev = res.test[spec.name]
+            rows.append({"model": spec.name, "label": spec.label, "kind": "sequence" if kinds[spec.name] == "sequence"
+                         else "order-free", "hours": h, "auroc": ev.metrics["auroc"], "auroc_low": ev.ci["auroc"][0],
+                         "auroc_high": ev.ci["auroc"][1], "auprc": ev.metrics["auprc"], "auprc_low": ev.ci["auprc"][0],
+                         "auprc_high": ev.ci["auprc"][1], "validation_auroc": res.validation[spec.name].metrics["auroc"],
+                         "train_seconds": res.train_seconds[spec.name]})
         if h == window:
-            full_builder = fb
-        for name in config.models:
-            spec = registry.get(name)
-            w = cost(name, h)
-            sub = step_progress(f"{h:g} h: {name}", w)
-            sub("training", 0.0)
-            t0 = time.perf_counter()
-            model = fit_model(_make(name, config), spec.input_kind, fs["train"].get(spec.input_kind), ys["train"], sub)
-            secs = time.perf_counter() - t0
-            p_test = _risk(model, fs["test"].get(spec.input_kind))
-            p_val = _risk(model, fs["validation"].get(spec.input_kind))
-            auroc, auprc = _auc(ys["test"], p_test), _auprc(ys["test"], p_test)
-            ci = bootstrap_metrics(ys["test"], p_test, 0.5, idx, eval_cfg.ci_level)
-            rows.append({"model": name, "label": spec.label, "kind": "sequence" if kinds[name] == "sequence"
-                         else "order-free", "hours": h, "auroc": auroc, "auroc_low": ci["auroc"][0],
-                         "auroc_high": ci["auroc"][1], "auprc": auprc, "auprc_low": ci["auprc"][0],
-                         "auprc_high": ci["auprc"][1], "validation_auroc": _auc(ys["validation"], p_val),
-                         "train_seconds": secs})
-            if h == window:
-                full[name] = (model, p_test, rows[-1]["validation_auroc"])
-            done[0] += w
-            sub(f"test AUROC {auroc:.3f}", 0.0)
+            full = res
     horizons = pd.DataFrame(rows)
+    idx = full.bootstrap
 
     # -- ablation ---------------------------------------------------------------------------
-    abl_name = config.model
-    abl_spec = registry.get(abl_name)
-    if abl_name in full:        # (a) is the full-horizon fit above: same preset, seed and split
-        model_a, p_a, _ = full[abl_name]
-    else:
-        sub = step_progress(f"ablation: {abl_name} on ordered hours", cost(abl_name, window))
-        model_a = fit_model(_make(abl_name, config), "sequence", full_builder.transform(work, splits["train"]).X_seq,
-                            ys["train"], sub)
-        p_a = _risk(model_a, full_builder.transform(work, splits["test"]).X_seq)
-    done[0] += cost(abl_name, window)
+    abl = registry.get(config.model)
+    ordered = full if abl.name in full.models else \
+        protocol(work, [abl], full.builder, "ablation: on ordered hours", cost(abl.name, window))
     report(f"ablation: shuffling hours within each patient (seed {config.random_state})", done[0] / total)
-    shuffled = shuffle_time_bins(work, window_hours=window, bin_hours=config.bin_hours,
-                                 random_state=config.random_state, variables=full_builder.variables_)
-    fs_shuf = {k: full_builder.transform(shuffled, splits[k]) for k in ("train", "test")}
-    sub = step_progress(f"ablation: {abl_name} retrained on shuffled hours", cost(abl_name, window))
-    model_b = fit_model(_make(abl_name, config), "sequence", fs_shuf["train"].X_seq, ys["train"], sub)
-    p_b = _risk(model_b, fs_shuf["test"].X_seq)
-    p_c = _risk(model_a, fs_shuf["test"].X_seq)
-    done[0] += cost(abl_name, window)
-    ablation = _ablation(abl_spec.name, abl_spec.label, ys["test"], splits["test"], p_a, p_b, p_c, idx,
-                         config.ci_level)
+    shuffled = shuffle_time_bins(work, window_hours=window, bin_hours=config.features.bin_hours,
+                                 random_state=config.random_state, variables=full.builder.variables_)
+    # (b) retrained on shuffled hours, with the ordered arm's feature statistics (permutation-invariant)
+    retrained = protocol(shuffled, [abl], full.builder, "ablation: retrained on shuffled hours",
+                         cost(abl.name, window))
+    p_a = ordered.test[abl.name].y_proba
+    p_b = retrained.test[abl.name].y_proba
+    p_c = predict_units(ordered.models[abl.name], abl.input_kind, retrained.features["test"])
+    ablation = _ablation(abl.name, abl.label, ys["test"], splits["test"], p_a, p_b, p_c, idx, ci_level)
 
     # -- gap --------------------------------------------------------------------------------
     gap = None
     seq = [n for n in config.models if kinds[n] == "sequence"]
     tab = [n for n in config.models if kinds[n] == "tabular"]
     if seq and tab:
-        best = lambda names: max(names, key=lambda n: np.nan_to_num(full[n][2], nan=-1.0))  # noqa: E731
+        def best(names):
+            return max(names, key=lambda n: np.nan_to_num(full.validation[n].metrics["auroc"], nan=-1.0))
+
         s, o = best(seq), best(tab)
-        b = paired_bootstrap(ys["test"], full[s][1], full[o][1], idx, "auroc", config.ci_level)
-        d = delong_test(ys["test"], full[s][1], full[o][1])
+        p_s, p_o = full.test[s].y_proba, full.test[o].y_proba
+        b = paired_bootstrap(ys["test"], p_s, p_o, idx, "auroc", ci_level)
+        d = delong_test(ys["test"], p_s, p_o)
         ev = describe_evidence(b["ci_low"], b["ci_high"])
         gap = GapResult(s, o, registry.get(s).label, registry.get(o).label, d["auroc_a"], d["auroc_b"],
                         d["difference"], b["ci_low"], b["ci_high"], b["p_value"], d["p_value"], ev, "")

@@ -4,6 +4,7 @@ import streamlit as st
 from app import cache, state
 from app.components import require_cohort
 from core import plots
+from core.config import EvaluationConfig, SplitConfig
 from core.exceptions import CoreError
 from core.models import registry
 from core.timeorder import SHUFFLE_DESCRIPTION, TimeOrderConfig
@@ -53,7 +54,8 @@ if st.button("Run the time-order analysis", type="primary", key="timeorder.run")
     try:
         config = st.session_state.get(state.TIMEORDER_CONFIG_OVERRIDE) or TimeOrderConfig(
             model=model, models=tuple(names) or ("gru",), horizons_hours=tuple(hours) or (48,), preset=preset,
-            max_patients=int(n_max), n_bootstrap=1000, random_state=int(seed))
+            max_patients=int(n_max), split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=int(seed)),
+            evaluation=EvaluationConfig(n_bootstrap=1000, random_state=int(seed)), random_state=int(seed))
         with st.status("Measuring time order...", expanded=True) as status:
             bar = st.progress(0.0, text="Building features")
             result = cache.run_time_order(cohort, config, progress=lambda m, f: bar.progress(min(max(f, 0.0), 1.0),

@@ -69,13 +69,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from core.ingest import load_cohort
+    from core.config import EvaluationConfig, FeatureConfig, SplitConfig
     from core.timeorder import TimeOrderConfig, run_timeorder
 
     try:
         config = TimeOrderConfig(model=args.model.strip().lower(),
                                  models=_parse_list(args.models, "models", "lr,gbm,gru"),
                                  horizons_hours=_parse_list(args.horizons, "horizons", "6,12,24,48", float),
-                                 window_hours=args.window_hours, preset=args.preset, n_bootstrap=args.bootstrap,
+                                 features=FeatureConfig(window_hours=args.window_hours), preset=args.preset,
+                                 split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=args.seed),
+                                 evaluation=EvaluationConfig(n_bootstrap=args.bootstrap, random_state=args.seed),
                                  max_patients=args.max_patients, random_state=args.seed)
         data_config = data_config_from_args(args)
     except CoreError:

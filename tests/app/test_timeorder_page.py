@@ -4,6 +4,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from app import state
+from core.config import EvaluationConfig
 from core.timeorder import TimeOrderConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,7 @@ def _page(page: str, **session) -> AppTest:
 
 def test_timeorder_page_runs_tiny_analysis():
     tiny = TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12,), max_patients=160, preset="test",
-                           n_bootstrap=20)
+                           evaluation=EvaluationConfig(n_bootstrap=20))
     at = _page("app/pages/timeorder.py", **{state.TIMEORDER_CONFIG_OVERRIDE: tiny})
     assert not at.exception and not at.error
     assert any("Run" in i.value for i in at.info)           # explains what Run does before a run

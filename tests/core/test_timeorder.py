@@ -13,7 +13,7 @@ import pytest
 
 from core.cli import main
 from core.cohort import make_cohort
-from core.config import FeatureConfig
+from core.config import EvaluationConfig, FeatureConfig
 from core.features import FeatureBuilder
 from core.timeorder import (TimeOrderConfig, describe_evidence, run_timeorder, shuffle_time_bins,
                             valid_lengths)
@@ -21,7 +21,8 @@ from core.timeorder import (TimeOrderConfig, describe_evidence, run_timeorder, s
 ROOT = Path(__file__).resolve().parents[2]
 HOURS = 8
 # small recurrent nets that learn the planted order in a few seconds (quick preset + overrides)
-FAST = dict(models=("lr", "gru"), horizons_hours=(HOURS,), window_hours=HOURS, preset="quick", n_bootstrap=300,
+FAST = dict(models=("lr", "gru"), horizons_hours=(HOURS,), features=FeatureConfig(window_hours=HOURS), preset="quick",
+            evaluation=EvaluationConfig(n_bootstrap=300),
             sequence_params=(("max_epochs", 30), ("batch_size", 32), ("patience", 30), ("hidden_size", 16),
                              ("lr", 1e-2), ("dropout", 0.0), ("weight_decay", 0.0)))
 
@@ -85,7 +86,7 @@ def test_ablation_finds_nothing_without_order(null_result):
 
 def test_progress_is_reported_and_monotone():
     seen = []
-    cfg = TimeOrderConfig(**{**FAST, "sequence_params": (("max_epochs", 2), ("hidden_size", 4)), "n_bootstrap": 20})
+    cfg = TimeOrderConfig(**{**FAST, "sequence_params": (("max_epochs", 2), ("hidden_size", 4)), "evaluation": EvaluationConfig(n_bootstrap=20)})
     run_timeorder(order_cohort(True, n=80), cfg, progress=lambda m, f: seen.append((m, f)))
     fr = [f for _, f in seen]
     assert fr[-1] == 1.0 and all(0 <= f <= 1 for f in fr)
@@ -170,10 +171,10 @@ def test_shuffle_is_seeded(ragged):
     ({"models": ("lr", "xgb")}, "Unknown model"),
     ({"horizons_hours": (0, 12)}, "positive hours"),
     ({"horizons_hours": ("soon",)}, "numbers of hours"),
-    ({"n_bootstrap": 5}, "n_bootstrap"),
+    ({"evaluation": EvaluationConfig(n_bootstrap=5)}, "n_bootstrap"),
     ({"preset": "huge"}, "preset"),
     ({"max_patients": 3}, "max_patients"),
-    ({"window_hours": -1}, "window_hours"),
+    ({"features": FeatureConfig(task="online", window_hours=48)}, "stay-task"),
 ])
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -181,8 +182,9 @@ def test_config_rejects_bad_values(kwargs, match):
 
 
 def test_hours_clipped_to_window_and_include_it():
-    assert TimeOrderConfig(horizons_hours=(6, 12, 24, 36, 48), window_hours=24).hours() == (6.0, 12.0, 24.0)
-    assert TimeOrderConfig(horizons_hours=(6,), window_hours=24).hours() == (6.0, 24.0)
+    day = FeatureConfig(window_hours=24)
+    assert TimeOrderConfig(horizons_hours=(6, 12, 24, 36, 48), features=day).hours() == (6.0, 12.0, 24.0)
+    assert TimeOrderConfig(horizons_hours=(6,), features=day).hours() == (6.0, 24.0)
 
 
 def test_describe_evidence():

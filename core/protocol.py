@@ -1,0 +1,181 @@
+"""The one training protocol every analysis uses.
+
+split by patient -> build features fitted on training patients -> fit each model -> choose its
+threshold on validation patients -> score test patients.
+
+The comparison (:func:`core.experiment.run_experiment`), cross-validation
+(:func:`core.experiment.cross_validate`), the time-order analysis (:func:`core.timeorder.run_timeorder`)
+and the gate models (:func:`core.gates.fit_gate_models`) all call :func:`run_protocol`; what differs
+between them is passed in: which models (registry specs or custom ones), which features (a
+:class:`~core.config.FeatureConfig`, or an already fitted builder for a shuffled view of the same
+patients), which task shape (``FeatureConfig.task``: one label per stay, or one per patient-hour)
+and which splits.
+
+Why this order: every statistic (clipping, standardisation, imputation, scaling, early stopping) is
+learned from training patients only; thresholds from validation patients; the metrics, their
+confidence intervals and paired tests come from test patients, which nothing else has seen. Every
+model of one call is fitted on the same rows and scored on the same rows, so comparisons are paired.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from core.cohort import Cohort
+from core.config import EvaluationConfig, FeatureConfig
+from core.evaluation import bootstrap_indices, choose_threshold, evaluate
+from core.features import FeatureBuilder, FeatureSet
+from core.models.base import ModelSpec, available_threads
+
+__all__ = ["ProtocolResult", "run_protocol", "make_model", "fit_model", "predict_units", "Progress"]
+
+#: ``progress(message, fraction_done)``; fraction over the whole call, in [0, 1].
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class ProtocolResult:
+    """What one run of the protocol produced.
+
+    Attributes
+    ----------
+    builder : FeatureBuilder
+        Fitted on the training patients.
+    models : dict of str to fitted estimator
+    splits : dict of str to ndarray
+        ``"train"``, ``"validation"``, ``"test"`` patient ids.
+    validation, test : dict of str to EvaluationResult
+        Per model; the threshold is chosen on validation and applied unchanged to test. Test results
+        carry confidence intervals (bootstrap over patients, shared by every model: paired).
+    train_seconds : dict of str to float
+    features : dict of str to FeatureSet
+        The built feature sets per split (kept for callers that score other views, e.g. the ablation).
+    bootstrap : ndarray or None
+        The test resample indices shared by every model (stay task), for paired comparisons.
+    """
+
+    builder: FeatureBuilder
+    models: dict
+    splits: dict
+    validation: dict
+    test: dict
+    train_seconds: dict
+    features: dict = field(default_factory=dict, repr=False)
+    bootstrap: object = field(default=None, repr=False)
+
+
+def make_model(spec: ModelSpec, preset: str, random_state: int, params: dict | None = None,
+               features: FeatureSet | None = None):
+    """An unfitted estimator of ``spec`` with extra ``params`` set, bound to the feature layout.
+
+    A model that declares a ``channel_kinds`` parameter (GRU-D reads values, masks and time gaps
+    separately) gets the channel kinds of ``features``; nothing else is model-specific.
+    """
+    model = spec.make(preset=preset, random_state=random_state)
+    if params:
+        model.set_params(**params)
+    if features is not None and "channel_kinds" in model.get_params():
+        model.set_params(channel_kinds=tuple(features.seq_kinds))
+    return model
+
+
+def fit_model(model, input_kind: str, fs: FeatureSet, y_units: np.ndarray, progress: Progress | None = None):
+    """Fit ``model`` on its view of ``fs`` (``"tabular"`` rows or ``"sequence"`` patients) and return it.
+
+    Tabular models get one row per unit (patient, or patient-hour online) and its label. Sequence
+    models get the patients' sequences and, online, a ``(n_patients, n_steps)`` target with a label
+    at every scored hour (NaN elsewhere). Sequence models report per-epoch ``progress``; OpenMP fits
+    (forest, boosting) are capped at the threads the machine has free (:func:`available_threads`):
+    two threads on a busy 2-core box stalled gradient boosting 30x.
+    """
+    from threadpoolctl import threadpool_limits
+    if input_kind == "sequence":
+        y = fs.step_targets(y_units) if fs.online else y_units
+        return model.fit(fs.X_seq, y, progress=progress)
+    with threadpool_limits(limits=available_threads(), user_api="openmp"):
+        return model.fit(fs.X_tab, y_units)
+
+
+def predict_units(model, input_kind: str, fs: FeatureSet) -> np.ndarray:
+    """Risk of the positive class for every unit of ``fs`` (patient, or patient-hour online), ``(n_units,)``."""
+    if input_kind == "sequence" and fs.online:
+        return fs.units_from_steps(model.predict_proba_over_time(fs.X_seq, lengths=fs.lengths))
+    return np.asarray(model.predict_proba(fs.get(input_kind)), dtype=float)[:, 1]
+
+
+def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
+                 features: FeatureConfig | FeatureBuilder | None = None, evaluation: EvaluationConfig | None = None,
+                 preset: str = "full", random_state: int = 0, model_params: dict | None = None,
+                 progress: Progress | None = None) -> ProtocolResult:
+    """Fit features on training patients, fit every model, threshold on validation, score test.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Labelled: per patient (stay task) or per patient-hour (``features.task == "online"``).
+    specs : sequence of ModelSpec
+        Registry entries (``registry.get(name)``) or custom ones (the gate models).
+    splits : dict
+        ``"train"``, ``"validation"``, ``"test"`` patient ids (from :func:`core.experiment.split_by_patient`
+        or a cross-validation fold).
+    features : FeatureConfig or fitted FeatureBuilder, optional
+        A fitted builder is used as it is (a shuffled view of the same patients keeps the
+        statistics of the ordered one).
+    evaluation : EvaluationConfig, optional
+        Threshold rule and bootstrap of the test metrics.
+    preset : {"test", "quick", "full"}
+    random_state : int
+        Seed of every model.
+    model_params : dict of str to dict, optional
+        Extra parameters per model name, set with ``set_params`` (e.g. a seed ensemble).
+    progress : callable(message, fraction), optional
+        Messages start with the model name (``"gru: epoch 3 ..."``).
+
+    Returns
+    -------
+    ProtocolResult
+
+    Raises
+    ------
+    CohortError
+        A split has no patients with events in the window, or labels are missing.
+    """
+    evaluation = evaluation or EvaluationConfig()
+    report = progress or (lambda msg, frac: None)
+    report("building features", 0.0)
+    if isinstance(features, FeatureBuilder):
+        builder = features
+    else:
+        builder = FeatureBuilder(features).fit(cohort, splits["train"])
+    fsets = {k: builder.transform(cohort, v) for k, v in splits.items()}
+    ys = {k: builder.targets(cohort, fs) for k, fs in fsets.items()}
+    test = fsets["test"]
+    idx = None
+    if evaluation.n_bootstrap > 0:
+        idx = bootstrap_indices(len(ys["test"]), evaluation.n_bootstrap, evaluation.random_state)
+    fitted, seconds, val_res, test_res = {}, {}, {}, {}
+    no_ci = EvaluationConfig(n_bootstrap=0)
+    for i, spec in enumerate(specs):
+        name = spec.name
+
+        def sub(msg, frac, i=i, name=name):
+            report(f"{name}: {msg}", (i + min(max(frac, 0.0), 1.0)) / len(specs))
+
+        sub("training", 0.0)
+        model = make_model(spec, preset, random_state, (model_params or {}).get(name), fsets["train"])
+        t0 = time.perf_counter()
+        fit_model(model, spec.input_kind, fsets["train"], ys["train"], sub)
+        seconds[name] = time.perf_counter() - t0
+        fitted[name] = model
+        p_val = predict_units(model, spec.input_kind, fsets["validation"])
+        thr = choose_threshold(ys["validation"], p_val, evaluation.threshold_rule, evaluation.target_sensitivity)
+        label = spec.label or name
+        val_res[name] = evaluate(name, ys["validation"], p_val, thr, fsets["validation"].unit_ids, no_ci, label=label)
+        test_res[name] = evaluate(name, ys["test"], predict_units(model, spec.input_kind, test), thr, test.unit_ids,
+                                  evaluation, label=label, idx=idx)
+        sub(f"done in {seconds[name]:.1f} s, test AUROC {test_res[name].metrics['auroc']:.3f}", 1.0)
+    return ProtocolResult(builder=builder, models=fitted, splits=splits, validation=val_res, test=test_res,
+                          train_seconds=seconds, features=fsets, bootstrap=idx)
