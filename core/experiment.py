@@ -14,7 +14,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.evaluation import ComparisonResult, compare
+from core.evaluation import ComparisonResult
 from core.exceptions import CohortError
 from core.features import FeatureBuilder
 from core.models import registry
@@ -154,13 +154,11 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     splits = split_by_patient(cohort, split)
     res = run_protocol(cohort, specs, splits, features=features, evaluation=evaluation, preset=preset,
                        random_state=random_state, progress=progress)
-    val_res, test_res, idx = res.validation, res.test, res.bootstrap
+    val_res, test_res = res.validation, res.test
     reference = _pick_reference(names, val_res)
     comparisons: list[ComparisonResult] = []
     if reference is not None:
-        for name in names:
-            if name != reference:
-                comparisons.append(compare(test_res[name], test_res[reference], evaluation, idx=idx))
+        comparisons = [res.compare(name, reference, evaluation) for name in names if name != reference]
     if progress is not None:
         progress("done", 1.0)
     config = {"preset": preset, "random_state": random_state, "models": list(names), "target": cohort.target,

@@ -26,7 +26,8 @@ import numpy as np
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig
-from core.evaluation import bootstrap_indices, choose_threshold, evaluate
+from core.evaluation import (ClusterBootstrap, ComparisonResult, alarm_metrics, bootstrap_indices, choose_threshold,
+                             compare, evaluate)
 from core.features import FeatureBuilder, FeatureSet
 from core.models.base import ModelSpec, available_threads
 
@@ -55,6 +56,8 @@ class ProtocolResult:
         The built feature sets per split (kept for callers that score other views, e.g. the ablation).
     bootstrap : ndarray or None
         The test resample indices shared by every model (stay task), for paired comparisons.
+    clusters : ClusterBootstrap or None
+        Online task: the patient-level bootstrap of the test patient-hours, shared by every model.
     """
 
     builder: FeatureBuilder
@@ -65,6 +68,11 @@ class ProtocolResult:
     train_seconds: dict
     features: dict = field(default_factory=dict, repr=False)
     bootstrap: object = field(default=None, repr=False)
+    clusters: object = field(default=None, repr=False)
+
+    def compare(self, name: str, reference: str, evaluation: EvaluationConfig | None = None) -> ComparisonResult:
+        """Paired comparison of two models on the same test rows (resampled by patient when online)."""
+        return compare(self.test[name], self.test[reference], evaluation, idx=self.bootstrap, clusters=self.clusters)
 
 
 def make_model(spec: ModelSpec, preset: str, random_state: int, params: dict | None = None,
@@ -153,8 +161,10 @@ def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
     fsets = {k: builder.transform(cohort, v) for k, v in splits.items()}
     ys = {k: builder.targets(cohort, fs) for k, fs in fsets.items()}
     test = fsets["test"]
-    idx = None
-    if evaluation.n_bootstrap > 0:
+    idx = clusters = None
+    if evaluation.n_bootstrap > 0 and test.online:     # patient-hours of one patient are resampled together
+        clusters = ClusterBootstrap.from_config(test.unit_ids, evaluation)
+    elif evaluation.n_bootstrap > 0:
         idx = bootstrap_indices(len(ys["test"]), evaluation.n_bootstrap, evaluation.random_state)
     fitted, seconds, val_res, test_res = {}, {}, {}, {}
     no_ci = EvaluationConfig(n_bootstrap=0)
@@ -173,9 +183,14 @@ def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
         p_val = predict_units(model, spec.input_kind, fsets["validation"])
         thr = choose_threshold(ys["validation"], p_val, evaluation.threshold_rule, evaluation.target_sensitivity)
         label = spec.label or name
-        val_res[name] = evaluate(name, ys["validation"], p_val, thr, fsets["validation"].unit_ids, no_ci, label=label)
-        test_res[name] = evaluate(name, ys["test"], predict_units(model, spec.input_kind, test), thr, test.unit_ids,
-                                  evaluation, label=label, idx=idx)
+        val_res[name] = evaluate(name, ys["validation"], p_val, thr, fsets["validation"].unit_ids, no_ci, label=label,
+                                 times=fsets["validation"].unit_time)
+        p_test = predict_units(model, spec.input_kind, test)
+        test_res[name] = evaluate(name, ys["test"], p_test, thr, test.unit_ids, evaluation, label=label, idx=idx,
+                                  clusters=clusters, times=test.unit_time)
+        if test.online:
+            test_res[name].extra.update(alarm_metrics(test.unit_ids, test.unit_time, ys["test"], p_test, thr,
+                                                      cohort.onsets))
         sub(f"done in {seconds[name]:.1f} s, test AUROC {test_res[name].metrics['auroc']:.3f}", 1.0)
     return ProtocolResult(builder=builder, models=fitted, splits=splits, validation=val_res, test=test_res,
-                          train_seconds=seconds, features=fsets, bootstrap=idx)
+                          train_seconds=seconds, features=fsets, bootstrap=idx, clusters=clusters)

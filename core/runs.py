@@ -156,11 +156,13 @@ def _load_model(name: str, folder: Path):
             import torch
             from torch import nn
 
+            from core.models.grud import GRUDClassifier
             from core.models.recurrent import RecurrentClassifier
             meta = _read_json(folder / f"{name}.json")
-            if meta.get("class") != "RecurrentClassifier":
+            classes = {"RecurrentClassifier": RecurrentClassifier, "GRUDClassifier": GRUDClassifier}
+            if meta.get("class") not in classes:
                 raise RunError(f"models/{name}.json describes an unknown model class {meta.get('class')!r}.")
-            model = RecurrentClassifier(**meta["params"])
+            model = classes[meta["class"]](**meta["params"])
             model.classes_ = np.asarray(meta["classes"])
             model.n_features_in_ = int(meta["n_features_in"])
             model.n_timesteps_in_ = int(meta["n_timesteps_in"])

@@ -72,3 +72,40 @@ def tiny_cohort():
 @pytest.fixture
 def planted_order_cohort():
     return make_planted_order_cohort()
+
+
+def make_online_cohort(n_patients: int = 60, seed: int = 0, max_hours: int = 30):
+    """Hourly HR / MAP (every hour) and Lactate (every 4 h) with a per-hour label (the online task).
+
+    About a third of the patients have an event at a random hour; HR climbs and MAP falls in the 6
+    hours before it, and the hours ``onset - 6 <= t < onset`` are labelled 1 (hours from onset on are
+    not labelled), so an online model can learn the run-up. Stays last 10 to ``max_hours`` hours.
+    """
+    rng = np.random.default_rng(seed)
+    rows, hours = [], []
+    onsets = {}
+    for i in range(n_patients):
+        pid = f"o{i:03d}"
+        length = int(rng.integers(10, max_hours + 1))
+        onset = float(rng.integers(7, length + 3)) if i % 3 == 0 else np.nan
+        onsets[pid] = onset
+        for h in range(length):
+            if np.isfinite(onset) and h >= onset:
+                break
+            run_up = max(0.0, 6 - (onset - h)) if np.isfinite(onset) else 0.0
+            rows.append((pid, float(h), "HR", 80 + 4 * run_up + rng.normal(0, 4)))
+            rows.append((pid, float(h), "MAP", 80 - 3 * run_up + rng.normal(0, 4)))
+            if h % 4 == 0:
+                rows.append((pid, float(h) + 0.5, "Lactate", 1.2 + 0.1 * run_up + abs(rng.normal(0, 0.3))))
+            label = int(np.isfinite(onset) and onset - 6 <= h < onset)
+            hours.append((pid, float(h), label))
+    events = pd.DataFrame(rows, columns=["patient_id", "time_hours", "variable", "value"])
+    hour_labels = pd.DataFrame(hours, columns=["patient_id", "time_hours", "label"])
+    static = pd.DataFrame({"Age": rng.normal(60, 10, n_patients)}, index=list(onsets))
+    return make_cohort(events, static, hour_labels=hour_labels, target="event", onsets=pd.Series(onsets),
+                       row_times=hour_labels[["patient_id", "time_hours"]])
+
+
+@pytest.fixture
+def online_cohort():
+    return make_online_cohort()

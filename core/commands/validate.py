@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from core.config import DataConfig
+from core.config import TASKS, DataConfig
 from core.ingest import validate_data
 
 __all__ = ["add_parser", "run", "add_data_arguments", "data_config_from_args"]
@@ -17,7 +17,14 @@ def add_data_arguments(p: argparse.ArgumentParser, *, labels: bool = True) -> No
     """The events/labels mapping options shared by every command that reads data."""
     if labels:
         p.add_argument("--labels", help="labels file: patient id + target column (CSV/CSV.gz/Parquet)")
-        p.add_argument("--target", help="outcome column (0/1), in the labels file or constant per patient in EVENTS")
+        p.add_argument("--target", help="outcome column (0/1), in the labels file or constant per patient in EVENTS; "
+                       "with --task online: a 0/1 column of EVENTS per hour (e.g. SepsisLabel), or the onset-time "
+                       "column of the labels file (hours since the first record, empty = never)")
+    p.add_argument("--task", choices=list(TASKS), default="stay",
+                   help="stay = one label per patient; online = a label for every patient-hour")
+    p.add_argument("--horizon-hours", type=float, default=None, metavar="H",
+                   help="online task: hours before onset that count as positive (needed with an onset column; "
+                        "e.g. 6)")
     g = p.add_argument_group("column mapping (auto-detected when omitted)")
     g.add_argument("--patient-col", help="patient id column of EVENTS")
     g.add_argument("--time-col", help="time column of EVENTS")
@@ -42,7 +49,8 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
                       label_patient_col=args.label_patient_col, layout=args.layout, time_format=args.time_format,
                       sentinel_values=sentinel,
                       static_variables=tuple(s.strip() for s in args.static.split(",")) if args.static else None,
-                      max_time_hours=args.max_time_hours)
+                      max_time_hours=args.max_time_hours, task=getattr(args, "task", "stay"),
+                      horizon_hours=getattr(args, "horizon_hours", None))
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -12,6 +12,11 @@ it was measured and *how stale* it is. Design choices (why):
 * **Seed ensemble** (``n_seeds``): probabilities averaged over independently initialised networks.
 * Variable lengths: optional ``lengths`` (valid steps per patient); the loss ignores padded steps and
   the risk is read at the last valid step (held constant after it).
+* **Per-hour targets** (the online task): ``y`` of shape ``(n_patients, n_timesteps)`` with a 0/1 label
+  at every scored hour and NaN elsewhere; the loss is the mean log-loss over labelled hours, and a
+  patient's length is its last labelled hour. Batches are **bucketed by length** (patients of similar
+  length together, each batch cut to its longest member), so long stays cost their own length and
+  short ones are not padded to the longest stay of the cohort.
 """
 from __future__ import annotations
 
@@ -175,7 +180,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array of shape (n_patients, n_timesteps, n_features)
-        y : array of shape (n_patients,), two classes
+        y : array of shape (n_patients,), two classes; or (n_patients, n_timesteps) of 0/1 with NaN
+            where a step has no label (one label per hour: the online task)
         lengths : array of shape (n_patients,), optional
             Valid steps per patient (default: all).
         progress : callable(message: str, fraction: float), optional
@@ -192,21 +198,27 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, lengths, progress):
         n, T, C = X.shape
-        self.classes_, y_idx = check_target(y, n)
-        lengths = self._lengths(lengths, n, T)
+        y = np.asarray(y)
+        if y.ndim == 2:
+            y_idx, lengths, strata = self._step_targets(y, n, T)
+            self.classes_ = np.array([0, 1])
+        else:
+            self.classes_, y_idx = check_target(y, n)
+            lengths = self._lengths(lengths, n, T)
+            strata = y_idx
         self.n_features_in_ = C
         self.n_timesteps_in_ = T
         seed = 0 if self.random_state is None else int(self.random_state)
         idx = np.arange(n)
-        counts = np.bincount(y_idx)
+        counts = np.bincount(strata, minlength=2)
         can_stratify = counts.min() >= 2 and int(round(n * self.validation_fraction)) >= 2
         if self.validation_fraction > 0 and can_stratify and n >= 10:
-            tr, va = train_test_split(idx, test_size=self.validation_fraction, stratify=y_idx, random_state=seed)
+            tr, va = train_test_split(idx, test_size=self.validation_fraction, stratify=strata, random_state=seed)
         else:  # too few patients for an inner split: train on all, stop on training loss
             tr, va = idx, idx
         dev = self._device()
         Xt = torch.from_numpy(X).to(dev)
-        yt = torch.from_numpy(y_idx.astype(np.float32)).to(dev)
+        yt = torch.from_numpy(np.asarray(y_idx, dtype=np.float32)).to(dev)
         Lt = torch.from_numpy(lengths).to(dev)
         nets, self.history_ = [], []
         total = int(self.n_seeds) * int(self.max_epochs)
@@ -219,7 +231,30 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         self.module_ = nn.ModuleList(nets)
         return self
 
+    @staticmethod
+    def _step_targets(y: np.ndarray, n: int, T: int):
+        """Check per-step targets; return them (NaN -> -1), lengths (last labelled step + 1) and strata."""
+        if y.shape != (n, T):
+            raise ValueError(f"Per-hour targets must have shape (n_patients, n_timesteps) = ({n}, {T}); got "
+                             f"{y.shape}. Use FeatureSet.step_targets(y_units).")
+        y = y.astype(np.float32)
+        labelled = np.isfinite(y)
+        if not np.isin(y[labelled], (0.0, 1.0)).all():
+            raise ValueError("Per-hour targets must be 0, 1 or NaN (no label at that step).")
+        if not labelled.any(axis=1).all():
+            raise ValueError(f"{int((~labelled.any(axis=1)).sum())} patient(s) have no labelled step; pass only "
+                             "patients with at least one labelled hour.")
+        if len(np.unique(y[labelled])) < 2:
+            raise ValueError("Per-hour targets hold one class only; the training patients need both 0 and 1 hours.")
+        lengths = T - np.argmax(labelled[:, ::-1], axis=1)
+        return np.where(labelled, y, -1.0), lengths.astype(np.int64), (y == 1).any(axis=1).astype(int)
+
     def _loss(self, logits: torch.Tensor, y: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+        if y.ndim == 2:                     # per-hour labels: mean log-loss over the labelled hours
+            y = y[:, :logits.shape[1]]
+            labelled = y >= 0
+            bce = nn.functional.binary_cross_entropy_with_logits(logits, y.clamp(min=0), reduction="none")
+            return (bce * labelled).sum() / labelled.sum().clamp(min=1)
         T = logits.shape[1]
         valid = (torch.arange(T, device=logits.device)[None, :] < L[:, None]).float()
         bce = nn.functional.binary_cross_entropy_with_logits(logits, y[:, None].expand_as(logits),
@@ -236,24 +271,23 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         best, best_state, best_epoch, bad = np.inf, None, 0, 0
         hist = {"train_loss": [], "val_loss": []}
         bs = int(self.batch_size)
+        bucket = yt.ndim == 2                # per-hour targets: batches of similar length, cut to their longest
         for epoch in range(int(self.max_epochs)):
             net.train()
             perm = tr_t[torch.randperm(len(tr_t), generator=gen)]
             tot = 0.0
-            for i in range(0, len(perm), bs):
-                b = perm[i:i + bs].to(Xt.device)
+            for b in self._batches(perm, Lt, bs, bucket, gen):
+                b = b.to(Xt.device)
+                T_b = int(Lt[b].max()) if bucket else Xt.shape[1]
                 opt.zero_grad()
-                loss = self._loss(net(Xt[b]), yt[b], Lt[b])
+                loss = self._loss(net(Xt[b, :T_b]), yt[b], Lt[b])
                 loss.backward()
                 nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                 opt.step()
                 tot += loss.item() * len(b)
             net.eval()
             with torch.no_grad():
-                vb = torch.from_numpy(va).to(Xt.device)
-                logits = net(Xt[vb])
-                final = logits.gather(1, (Lt[vb] - 1)[:, None]).squeeze(1)
-                vloss = float(nn.functional.binary_cross_entropy_with_logits(final, yt[vb]))
+                vloss = self._validation_loss(net, Xt, yt, Lt, torch.from_numpy(va), bucket)
             hist["train_loss"].append(tot / len(tr))
             hist["val_loss"].append(vloss)
             if vloss < best - 1e-4:
@@ -271,6 +305,43 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         hist["epochs_run"] = len(hist["val_loss"])
         return hist
 
+    @staticmethod
+    def _batches(perm: torch.Tensor, L: torch.Tensor, bs: int, bucket: bool, gen: torch.Generator):
+        """Mini-batches of ``perm``; with ``bucket``, patients of similar length share a batch.
+
+        Bucketing: the shuffled order is cut into pools of 20 batches, each pool sorted by length and
+        cut into batches, and the batches shuffled again, so every epoch still sees a random order.
+        """
+        if not bucket:
+            return [perm[i:i + bs] for i in range(0, len(perm), bs)]
+        out = []
+        pool = bs * 20
+        for i in range(0, len(perm), pool):
+            chunk = perm[i:i + pool]
+            chunk = chunk[torch.argsort(L[chunk], stable=True)]
+            out += [chunk[j:j + bs] for j in range(0, len(chunk), bs)]
+        order = torch.randperm(len(out), generator=gen)
+        return [out[k] for k in order]
+
+    def _validation_loss(self, net, Xt, yt, Lt, va: torch.Tensor, bucket: bool) -> float:
+        """Early-stopping criterion: final-step log-loss (stay task) or mean log-loss over labelled hours."""
+        if not bucket:
+            vb = va.to(Xt.device)
+            logits = net(Xt[vb])
+            final = logits.gather(1, (Lt[vb] - 1)[:, None]).squeeze(1)
+            return float(nn.functional.binary_cross_entropy_with_logits(final, yt[vb]))
+        va = va[torch.argsort(Lt[va], stable=True)]
+        total, count = 0.0, 0.0
+        for i in range(0, len(va), 256):
+            vb = va[i:i + 256].to(Xt.device)
+            T_b = int(Lt[vb].max())
+            y = yt[vb, :T_b]
+            labelled = y >= 0
+            bce = nn.functional.binary_cross_entropy_with_logits(net(Xt[vb, :T_b]), y.clamp(min=0), reduction="none")
+            total += float((bce * labelled).sum())
+            count += float(labelled.sum())
+        return total / max(count, 1.0)
+
     # -- predicting -------------------------------------------------------------------------
     def _step_proba(self, X, lengths) -> np.ndarray:
         check_is_fitted(self, "module_")
@@ -279,11 +350,16 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         lengths = self._lengths(lengths, n, T)
         out = np.zeros((n, T), dtype=np.float64)
         xt = torch.from_numpy(X)
+        # Patients in order of length, each chunk cut to its longest member: the nets are causal, so the
+        # risk at a step does not depend on the (padding) steps after it.
+        order = np.argsort(lengths, kind="stable")
         with torch.no_grad(), _torch_threads(X.size):
             for net in self.module_:
                 net.eval()
                 for i in range(0, n, 1024):
-                    out[i:i + 1024] += torch.sigmoid(net(xt[i:i + 1024])).double().numpy()
+                    rows = order[i:i + 1024]
+                    T_b = int(lengths[rows].max())
+                    out[rows, :T_b] += torch.sigmoid(net(xt[rows, :T_b])).double().numpy()
         out /= len(self.module_)
         # After the last valid step nothing new is known: hold the risk constant.
         steps = np.arange(T)[None, :]

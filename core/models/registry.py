@@ -1,10 +1,11 @@
-"""Every model the product offers, by short name: ``lr, svm, rf, gbm, rnn, lstm, gru``."""
+"""Every model the product offers, by short name: ``lr, svm, rf, gbm, rnn, lstm, gru, grud``."""
 from __future__ import annotations
 
 from functools import partial
 
 from core.models.base import ModelSpec
 from core.models.classical import make_gbm, make_lr, make_rf, make_svm
+from core.models.grud import make_grud
 from core.models.recurrent import make_recurrent
 
 __all__ = ["REGISTRY", "get", "names", "CLASSICAL", "SEQUENCE"]
@@ -25,6 +26,7 @@ REGISTRY: dict[str, ModelSpec] = {
     "rnn": ModelSpec("rnn", "sequence", _seq("rnn"), "RNN", "recurrent"),
     "lstm": ModelSpec("lstm", "sequence", _seq("lstm"), "LSTM", "recurrent"),
     "gru": ModelSpec("gru", "sequence", _seq("gru"), "GRU", "recurrent"),
+    "grud": ModelSpec("grud", "sequence", make_grud, "GRU-D", "recurrent"),
 }
 CLASSICAL = tuple(n for n, s in REGISTRY.items() if s.family == "classical")
 SEQUENCE = tuple(n for n, s in REGISTRY.items() if s.input_kind == "sequence")

@@ -8,6 +8,7 @@ from core.config import FeatureConfig
 from core.features import FeatureBuilder
 from core.models import registry
 from core.models.recurrent import RecurrentClassifier
+from core.protocol import make_model
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def tiny_features():
 def test_model_contract(name, tiny_features):
     fs, y = tiny_features
     spec = registry.get(name)
-    model = spec.make(preset="test", random_state=0)
+    model = make_model(spec, "test", 0, features=fs)
     X = fs.get(spec.input_kind)
     with pytest.raises(NotFittedError):
         model.predict_proba(X)
@@ -43,7 +44,7 @@ def test_model_contract(name, tiny_features):
         assert len(model.history_) == model.n_seeds
     # reproducibility: same seed -> identical probabilities (the forest sums trees in 2 threads, so
     # only the floating-point summation order may differ: ~1e-16)
-    again = spec.make(preset="test", random_state=0).fit(X, y).predict_proba(X)
+    again = make_model(spec, "test", 0, features=fs).fit(X, y).predict_proba(X)
     np.testing.assert_allclose(proba, again, rtol=1e-12, atol=1e-14)
 
 
