@@ -19,7 +19,7 @@ from core.exceptions import CohortError
 from core.features import FeatureBuilder
 from core.models import registry
 from core.models.base import check_preset
-from core.protocol import Progress, run_protocol
+from core.protocol import Progress, refit_models, run_protocol
 
 __all__ = ["ExperimentResult", "run_experiment", "split_by_patient", "cross_validate"]
 
@@ -70,6 +70,7 @@ class ExperimentResult:
     train_seconds : dict name -> float
     config : dict (preset, seed, models, feature/split/evaluation configs, target)
     fingerprint : str (data hash)
+    refit : dict name -> estimator refitted on training + validation patients (empty unless asked for)
     """
 
     builder: FeatureBuilder
@@ -83,6 +84,7 @@ class ExperimentResult:
     config: dict
     fingerprint: str = ""
     extra: dict = field(default_factory=dict)
+    refit: dict = field(default_factory=dict)
 
     def metrics_dict(self) -> dict:
         """The content of ``metrics.json``: per-model test metrics with CIs, threshold and timings."""
@@ -109,6 +111,9 @@ class ExperimentResult:
                 if k in ev.ci:
                     r[f"{k}_low"], r[f"{k}_high"] = ev.ci[k]
             r["threshold"] = ev.threshold
+            for k in ("alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day"):
+                if k in ev.extra:             # online task: alarm behaviour at the threshold
+                    r[k] = ev.extra[k]
             r["train_seconds"] = self.train_seconds.get(name, np.nan)
             rows.append(r)
         return pd.DataFrame(rows).sort_values("auroc", ascending=False).reset_index(drop=True)
@@ -116,7 +121,7 @@ class ExperimentResult:
 
 def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", features: FeatureConfig | None = None,
                    split: SplitConfig | None = None, evaluation: EvaluationConfig | None = None,
-                   random_state: int = 0, progress: Progress | None = None) -> ExperimentResult:
+                   random_state: int = 0, refit: bool = False, progress: Progress | None = None) -> ExperimentResult:
     """Train and compare ``models`` on one cohort with the patient-level protocol.
 
     Parameters
@@ -129,6 +134,9 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     features, split, evaluation : configs, optional
     random_state : int
         Seed of every model.
+    refit : bool
+        Also refit every model on training + validation patients after the evaluation
+        (:func:`core.protocol.refit_models`), for prediction; the metrics stay the test ones.
     progress : callable(message, fraction), optional
         Called per model and per epoch; ``fraction`` covers the whole experiment.
 
@@ -159,13 +167,17 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     comparisons: list[ComparisonResult] = []
     if reference is not None:
         comparisons = [res.compare(name, reference, evaluation) for name in names if name != reference]
+    refitted = refit_models(cohort, res, specs, preset=preset, random_state=random_state, progress=progress) \
+        if refit else {}
     if progress is not None:
         progress("done", 1.0)
     config = {"preset": preset, "random_state": random_state, "models": list(names), "target": cohort.target,
-              "features": asdict(features), "split": asdict(split), "evaluation": asdict(evaluation)}
+              "task": features.task, "features": asdict(features), "split": asdict(split),
+              "evaluation": asdict(evaluation), "refit": bool(refit)}
     return ExperimentResult(builder=res.builder, models=res.models, splits=splits, test=test_res,
                             validation=val_res, comparisons=comparisons, reference=reference,
-                            train_seconds=res.train_seconds, config=config, fingerprint=cohort.fingerprint())
+                            train_seconds=res.train_seconds, config=config, fingerprint=cohort.fingerprint(),
+                            refit=refitted)
 
 
 def _pick_reference(names, val_res: dict) -> str | None:
@@ -181,7 +193,7 @@ def _pick_reference(names, val_res: dict) -> str | None:
 def cross_validate(cohort: Cohort, models=None, *, preset: str = "full", n_folds: int = 5,
                    features: FeatureConfig | None = None, split: SplitConfig | None = None,
                    evaluation: EvaluationConfig | None = None, random_state: int = 0,
-                   progress: Progress | None = None):
+                   model_params: dict | None = None, progress: Progress | None = None):
     """Stratified K-fold cross-validation, each fold one run of the protocol.
 
     Fold ``k``'s patients are the test patients; the others are split again (stratified) into
@@ -229,11 +241,12 @@ def cross_validate(cohort: Cohort, models=None, *, preset: str = "full", n_folds
                 progress(f"fold {f + 1}/{n_folds}: {msg}", (f + frac) / n_folds)
 
         res = run_protocol(cohort, specs, splits, features=features, evaluation=evaluation, preset=preset,
-                           random_state=random_state, progress=sub)
+                           random_state=random_state, model_params=model_params, progress=sub)
         for name in names:
             m = res.test[name].metrics
             rows.append({"model": name, "fold": f, **{k: m[k] for k in ("auroc", "auprc", "brier", "min_se_ppv",
                                                                         "sensitivity", "ppv")},
                          "threshold": res.test[name].threshold, "n_test": len(res.test[name].y_true),
                          "train_seconds": res.train_seconds[name]})
+        del res                 # free this fold's feature sets before the next fold builds its own
     return pd.DataFrame(rows)

@@ -31,7 +31,7 @@ from core.evaluation import (ClusterBootstrap, ComparisonResult, alarm_metrics, 
 from core.features import FeatureBuilder, FeatureSet
 from core.models.base import ModelSpec, available_threads
 
-__all__ = ["ProtocolResult", "run_protocol", "make_model", "fit_model", "predict_units", "Progress"]
+__all__ = ["ProtocolResult", "run_protocol", "refit_models", "make_model", "fit_model", "predict_units", "Progress"]
 
 #: ``progress(message, fraction_done)``; fraction over the whole call, in [0, 1].
 Progress = Callable[[str, float], None]
@@ -194,3 +194,32 @@ def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
         sub(f"done in {seconds[name]:.1f} s, test AUROC {test_res[name].metrics['auroc']:.3f}", 1.0)
     return ProtocolResult(builder=builder, models=fitted, splits=splits, validation=val_res, test=test_res,
                           train_seconds=seconds, features=fsets, bootstrap=idx, clusters=clusters)
+
+
+def refit_models(cohort: Cohort, result: ProtocolResult, specs: Sequence[ModelSpec], *, preset: str = "full",
+                 random_state: int = 0, model_params: dict | None = None, progress: Progress | None = None) -> dict:
+    """Refit each model on training + validation patients, for use after the evaluation.
+
+    The feature builder (training statistics) and each model's threshold stay as they were, so the
+    saved thresholds keep their meaning; a model that offers ``refit_params()`` (the recurrent ones:
+    the epochs early stopping chose, no inner split) gets them. The test patients stay untouched, and
+    the reported metrics remain those of the models fitted on training patients only.
+
+    Returns
+    -------
+    dict of str to fitted estimator
+    """
+    report = progress or (lambda msg, frac: None)
+    ids = np.sort(np.concatenate([result.splits["train"], result.splits["validation"]]))
+    fs = result.builder.transform(cohort, ids)
+    y = result.builder.targets(cohort, fs)
+    out = {}
+    for i, spec in enumerate(specs):
+        fitted = result.models[spec.name]
+        params = dict((model_params or {}).get(spec.name) or {})
+        if hasattr(fitted, "refit_params"):
+            params.update(fitted.refit_params())
+        report(f"{spec.name}: refitting on {len(ids):,} training + validation patients", i / len(specs))
+        model = make_model(spec, preset, random_state, params, fs)
+        out[spec.name] = fit_model(model, spec.input_kind, fs, y)
+    return out

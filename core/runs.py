@@ -6,10 +6,13 @@ A run folder holds::
     versions.json        python, numpy, pandas, scikit-learn, torch, skops versions
     split.json           patient ids of train / validation / test
     metrics.json         {"models": {name: {auroc, auprc, brier, threshold, train_seconds, *_ci...}}, ...}
-    predictions.csv      validation + test risks (spreadsheet-safe); predictions.parquet (exact copy)
+    predictions.csv      validation + test risks (spreadsheet-safe); predictions.parquet (exact copy); online
+                         runs have one row per patient-hour (a ``time`` column)
     features.json/.npz   the fitted FeatureBuilder
     models/<name>.skops  scikit-learn models (loaded with an explicit list of trusted types)
     models/<name>.pt     torch state_dict (loaded with weights_only=True) + models/<name>.json hyper-parameters
+    models/refit/...     optional (``train --refit``): the same models refitted on training + validation
+                         patients, used by ``predict``; the reported metrics stay those of the test patients
 
 :func:`load_run` reopens a folder on any machine with the same libraries and scores new patients.
 """
@@ -26,7 +29,7 @@ import pandas as pd
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig
-from core.evaluation import EvaluationResult, bootstrap_indices, compare, evaluate
+from core.evaluation import ClusterBootstrap, EvaluationResult, bootstrap_indices, compare, evaluate
 from core.exceptions import RunError
 from core.export import safe_csv
 from core.features import FeatureBuilder, FeatureSet
@@ -35,6 +38,9 @@ from core.models import registry
 __all__ = ["save_run", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES", "DEFAULT_RUNS_DIR"]
 
 DEFAULT_RUNS_DIR = Path("runs")
+#: alarm metrics of an online run, per model in metrics.json (see core.evaluation.alarm_metrics).
+ALARM_KEYS = ("positive_stays", "alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day",
+              "alarm_hours_share")
 
 #: the only non-default types a saved scikit-learn model may contain; anything else is refused.
 TRUSTED_SKOPS_TYPES = frozenset({
@@ -48,6 +54,7 @@ TRUSTED_SKOPS_TYPES = frozenset({
     "sklearn._loss._loss.CyHalfBinomialLoss",
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.link.Interval",
+    "core.models.classical.SubsampledClassifier",
 })
 
 
@@ -123,9 +130,12 @@ def save_run(result, folder: str | Path) -> Path:
     rows = []
     for split_name, res in (("validation", result.validation), ("test", result.test)):
         for name, ev in res.items():
-            rows.append(pd.DataFrame({"patient_id": ev.patient_ids.astype(str), "split": split_name, "model": name,
-                                      "risk": ev.y_proba, "predicted": (ev.y_proba >= ev.threshold).astype(int),
-                                      "y_true": ev.y_true.astype(int)}))
+            frame = {"patient_id": ev.patient_ids.astype(str)}
+            if ev.times is not None:            # online: one row per patient-hour
+                frame["time"] = ev.times
+            frame.update({"split": split_name, "model": name, "risk": ev.y_proba,
+                          "predicted": (ev.y_proba >= ev.threshold).astype(int), "y_true": ev.y_true.astype(int)})
+            rows.append(pd.DataFrame(frame))
     preds = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["patient_id", "split", "model", "risk", "predicted", "y_true"])
     safe_csv(preds, folder / "predictions.csv")
@@ -133,6 +143,10 @@ def save_run(result, folder: str | Path) -> Path:
     result.builder.save(folder)
     for name, model in result.models.items():
         _save_model(model, name, folder / "models")
+    if result.refit:
+        (folder / "models" / "refit").mkdir(exist_ok=True)
+        for name, model in result.refit.items():
+            _save_model(model, name, folder / "models" / "refit")
     return folder
 
 
@@ -203,8 +217,10 @@ class Run:
     builder : FeatureBuilder (fitted on the run's training patients)
     models : dict name -> fitted estimator
     thresholds : dict name -> decision threshold
-    predictions : DataFrame (validation + test rows: patient_id, split, model, risk, predicted, y_true)
+    predictions : DataFrame (validation + test rows: patient_id, [time,] split, model, risk, predicted, y_true)
     versions : dict
+    refitted : bool
+        Whether ``models`` are the refits on training + validation patients (``train --refit``).
     """
 
     folder: Path
@@ -216,30 +232,41 @@ class Run:
     thresholds: dict
     predictions: pd.DataFrame
     versions: dict = field(default_factory=dict)
+    refitted: bool = False
 
     @property
     def name(self) -> str:
         return self.folder.name
+
+    @property
+    def online(self) -> bool:
+        """Whether the run predicts every patient-hour (the online task)."""
+        return self.builder.config.task == "online"
 
     def features(self, cohort: Cohort, patient_ids=None) -> FeatureSet:
         """``X_tab``/``X_seq`` (and names, variables, channel kinds) built with the run's fitted builder."""
         return self.builder.transform(cohort, patient_ids)
 
     def score(self, cohort: Cohort, patient_ids=None, models=None) -> pd.DataFrame:
-        """Risk of every patient under every model.
+        """Risk of every patient (every patient-hour for an online run) under every model.
 
         Returns
         -------
         DataFrame with columns ``patient_id, model, risk, predicted`` (one row per patient and model;
-        ``predicted`` is 1 when ``risk >= threshold`` saved with the model).
+        ``predicted`` is 1 when ``risk >= threshold`` saved with the model). Online runs add ``time``
+        (the hour's own time; its risk uses data up to and including it): one row per patient, hour
+        and model, for every hour that has a row in the data.
         """
+        from core.protocol import predict_units
         fs = self.features(cohort, patient_ids)
         rows = []
         for name in models or list(self.models):
-            spec = registry.get(name)
-            risk = np.asarray(self.models[name].predict_proba(fs.get(spec.input_kind)), dtype=float)[:, 1]
-            rows.append(pd.DataFrame({"patient_id": fs.patient_ids.astype(str), "model": name, "risk": risk,
-                                      "predicted": (risk >= self.thresholds[name]).astype(int)}))
+            risk = predict_units(self.models[name], registry.get(name).input_kind, fs)
+            frame = {"patient_id": fs.unit_ids.astype(str)}
+            if fs.online:
+                frame["time"] = fs.unit_time
+            frame.update({"model": name, "risk": risk, "predicted": (risk >= self.thresholds[name]).astype(int)})
+            rows.append(pd.DataFrame(frame))
         return pd.concat(rows, ignore_index=True)
 
     def evaluations(self, split: str = "test", config: EvaluationConfig | None = None):
@@ -247,19 +274,27 @@ class Run:
         if config is None:
             config = EvaluationConfig(**self.config.get("evaluation", {}))
         pr = self.predictions[self.predictions["split"] == split]
+        online = "time" in pr.columns
         results = {}
-        idx = None
+        idx = clusters = None
+        saved = self.metrics.get("models", {})
         for name in self.config.get("models", []):
-            d = pr[pr["model"] == name].sort_values("patient_id")
+            d = pr[pr["model"] == name].sort_values(["patient_id", "time"] if online else "patient_id")
             if not len(d):
                 continue
-            if idx is None and config.n_bootstrap > 0:
+            ids = d["patient_id"].to_numpy(dtype=object)
+            if online and clusters is None and config.n_bootstrap > 0:
+                clusters = ClusterBootstrap.from_config(ids, config)
+            elif not online and idx is None and config.n_bootstrap > 0:
                 idx = bootstrap_indices(len(d), config.n_bootstrap, config.random_state)
             label = registry.get(name).label
             results[name] = evaluate(name, d["y_true"].to_numpy(), d["risk"].to_numpy(), self.thresholds[name],
-                                     d["patient_id"].to_numpy(dtype=object), config, label=label, idx=idx)
+                                     ids, config, label=label, idx=idx, clusters=clusters,
+                                     times=d["time"].to_numpy(dtype=float) if online else None)
+            if online:
+                results[name].extra.update({k: saved.get(name, {}).get(k) for k in ALARM_KEYS})
         ref = self.config.get("reference")
-        comps = [compare(r, results[ref], config, idx=idx) for n, r in results.items()
+        comps = [compare(r, results[ref], config, idx=idx, clusters=clusters) for n, r in results.items()
                  if ref in results and n != ref]
         return results, comps
 
@@ -288,14 +323,16 @@ def load_run(run_dir: str | Path, models=None) -> Run:
     versions = _read_json(folder / "versions.json") if (folder / "versions.json").exists() else {}
     builder = FeatureBuilder.load(folder)
     names = list(models) if models else list(config.get("models", []))
-    loaded = {n: _load_model(n, folder / "models") for n in names}
+    refit = folder / "models" / "refit"
+    refitted = refit.is_dir() and all(any(refit.glob(f"{n}.*")) for n in names)
+    loaded = {n: _load_model(n, refit if refitted else folder / "models") for n in names}
     thresholds = {n: float(config["thresholds"][n]) for n in names}
     try:
         preds = pd.read_parquet(folder / "predictions.parquet")
     except (OSError, ValueError):
         preds = pd.read_csv(folder / "predictions.csv", dtype={"patient_id": str}) \
             if (folder / "predictions.csv").exists() else pd.DataFrame()
-    return Run(folder, config, metrics, splits, builder, loaded, thresholds, preds, versions)
+    return Run(folder, config, metrics, splits, builder, loaded, thresholds, preds, versions, refitted)
 
 
 def list_runs(root: str | Path = DEFAULT_RUNS_DIR) -> list[dict]:
@@ -347,7 +384,11 @@ class RunSummary:
         return cls(results, comps, run.config.get("reference"), run.metrics, run.predictions, run.folder)
 
     def leaderboard(self) -> pd.DataFrame:
-        """One row per model, best test AUROC first: point estimates, 95% CIs, threshold, training time."""
+        """One row per model, best test AUROC first: point estimates, 95% CIs, threshold, training time.
+
+        Online runs: the metrics are pooled over patient-hours (CIs from a bootstrap over patients) and the
+        alarm metrics at the threshold are added.
+        """
         rows = []
         for name, ev in self.results.items():
             m = self.metrics.get("models", {}).get(name, {})
@@ -357,6 +398,10 @@ class RunSummary:
                 r[k] = ev.metrics[k]
                 r[f"{k} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else ""
             r["threshold"] = ev.threshold
+            if ev.times is not None:          # online: alarm behaviour at the threshold
+                r["alarmed before onset"] = ev.extra.get("alarmed_before_onset")
+                r["median warning (h)"] = ev.extra.get("median_warning_hours")
+                r["false alarms / patient-day"] = ev.extra.get("false_alarms_per_patient_day")
             r["train seconds"] = m.get("train_seconds")
             rows.append(r)
         return pd.DataFrame(rows).sort_values("auroc", ascending=False).reset_index(drop=True)

@@ -1,7 +1,11 @@
 """``python -m core predict RUN_DIR EVENTS --out PRED.csv``: score unseen patients with a saved run.
 
 Writes one row per patient and model: ``patient_id, model, risk, predicted`` (risk in [0, 1];
-predicted = 1 when risk >= the threshold saved with the model). No labels are needed.
+predicted = 1 when risk >= the threshold saved with the model). An online run writes one row per
+patient, hour and model: ``patient_id, time, model, risk, predicted``, for every hour that has a row
+in EVENTS; the risk of an hour uses data up to and including it. No labels are needed, and a label
+column in EVENTS (e.g. the run's target) is never read as a feature. When the run holds refitted
+models (``train --refit``) they are used, and the message says so.
 """
 from __future__ import annotations
 
@@ -39,9 +43,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CoreError(str(err)) from None
     run_ = load_run(args.run_dir, models=names)
-    cohort = load_cohort(args.events, None, config=config)
+    if run_.online:
+        # every hour with a row is scored; the run's label column is dropped, never used as a feature
+        config = replace(config, task="online", target=None)
+        cohort = load_cohort(args.events, None, config=config)
+    else:
+        cohort = load_cohort(args.events, None, config=config)
     preds = run_.score(cohort)
     path = safe_csv(preds, args.out)
     n = preds["patient_id"].nunique()
-    print(f"Scored {n} patients with {len(run_.models)} model(s) from {run_.folder}; wrote {path}.")
+    which = "refitted on training + validation patients" if run_.refitted else "fitted on training patients"
+    hours = f", {len(preds) // max(len(run_.models), 1):,} patient-hours" if run_.online else ""
+    print(f"Scored {n} patients{hours} with {len(run_.models)} model(s) from {run_.folder} ({which}); wrote {path}.")
     return 0

@@ -12,6 +12,7 @@ import sys
 from core.commands.validate import add_data_arguments, data_config_from_args
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.exceptions import CohortError, CoreError
+from core.models import registry
 
 __all__ = ["add_parser", "run", "TqdmProgress"]
 
@@ -57,12 +58,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "--out.")
     p.add_argument("events", help="events file, folder or zip")
     p.add_argument("--out", required=True, help="run folder to write (created)")
-    p.add_argument("--models", default="lr,svm,rf,gbm,rnn,lstm,gru",
-                   help="comma-separated models from lr,svm,rf,gbm,rnn,lstm,gru (default: all)")
+    p.add_argument("--models", default=",".join(registry.names()),
+                   help=f"comma-separated models from {','.join(registry.names())} (default: all)")
     p.add_argument("--preset", choices=["full", "quick", "test"], default="full",
                    help="model sizes: full (benchmarked), quick (seconds), test (tiny)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the models and the bootstrap")
-    p.add_argument("--window-hours", type=float, default=48.0, help="hours of data used per patient")
+    p.add_argument("--window-hours", type=float, default=48.0,
+                   help="stay task: hours of data used per patient (from the first record)")
+    p.add_argument("--max-hours", type=float, default=336.0,
+                   help="online task: hours of each stay that are used and scored (whole stays up to this cap)")
+    p.add_argument("--lookback-hours", default="6,24",
+                   help="online task: the classical models also see min/max/mean over the last k hours, per k")
+    p.add_argument("--refit", action="store_true",
+                   help="after the evaluation, refit every model on training + validation patients (epochs from "
+                        "early stopping, thresholds kept) and save it in the run; predict then uses the refits. "
+                        "The reported metrics stay those of the untouched test patients")
     p.add_argument("--bin-hours", type=float, default=1.0, help="sequence step in hours")
     p.add_argument("--threshold-rule", choices=["se_ppv", "youden", "sensitivity"], default="se_ppv")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs (0 = none)")
@@ -83,7 +93,14 @@ def run(args: argparse.Namespace) -> int:
     try:  # bad names / option values are user errors: exit 2 with the message, no traceback
         names = parse_names(args.models)
         config = data_config_from_args(args)
-        features = FeatureConfig(window_hours=args.window_hours, bin_hours=args.bin_hours)
+        online = config.task == "online"
+        try:
+            lookback = tuple(float(k) for k in str(args.lookback_hours).split(",") if k.strip())
+        except ValueError:
+            raise ValueError(f"--lookback-hours must be comma-separated hours; got {args.lookback_hours!r}. "
+                             "Example: --lookback-hours 6,24.") from None
+        features = FeatureConfig(window_hours=args.max_hours if online else args.window_hours,
+                                 bin_hours=args.bin_hours, task=config.task, lookback_hours=lookback)
         evaluation = EvaluationConfig(threshold_rule=args.threshold_rule, n_bootstrap=args.bootstrap,
                                       random_state=args.seed)
         split = SplitConfig(random_state=args.seed)
@@ -98,14 +115,19 @@ def run(args: argparse.Namespace) -> int:
     bar = None if args.no_progress else TqdmProgress(names)
     try:
         result = run_experiment(cohort, names, preset=args.preset, features=features, split=split,
-                                evaluation=evaluation, random_state=args.seed, progress=bar)
+                                evaluation=evaluation, random_state=args.seed, refit=args.refit, progress=bar)
     finally:
         if bar is not None:
             bar.close()
     folder = save_run(result, args.out)
     board = result.leaderboard()
     cols = [c for c in ("model", "auroc", "auroc_low", "auroc_high", "auprc", "brier", "min_se_ppv", "threshold",
+                        "alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day",
                         "train_seconds") if c in board]
+    if features.task == "online":
+        n_hours = len(next(iter(result.test.values())).y_true)
+        print(f"Online task: metrics pooled over {n_hours:,} test patient-hours of {len(result.splits['test']):,} "
+              "patients; 95% CIs from a bootstrap over patients.")
     print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if result.comparisons:
         print(f"\nPaired comparisons with the best classical model on validation ({result.reference}):")
@@ -113,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
             print("  " + c.sentence)
     if args.cv:
         _cross_validate(cohort, names, args, features, folder)
+    if args.refit:
+        print(f"Refitted {len(result.refit)} model(s) on training + validation patients (models/refit/); predict uses "
+              "them. The metrics above are those of the models fitted on training patients only.")
     print(f"\nRun saved to {folder} (metrics.json, predictions.csv, models/"
           + (", cv.csv, cv.json" if args.cv else "") + ").")
     return 0

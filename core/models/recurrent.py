@@ -106,6 +106,12 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
     device : {"auto", "cpu", "cuda"}
         ``"auto"`` uses CUDA when ``torch.cuda.is_available()``.
     random_state : int, optional
+    stop_on : {"loss", "auroc"}
+        Early-stopping criterion on the inner validation patients: log-loss, or AUROC (of the final
+        step, or of every labelled hour with per-hour targets). AUROC suits rare positives, where
+        the loss keeps falling by calibrating the base rate while the ranking no longer improves.
+    pos_weight : float
+        Weight of positive labels in the loss (1 = plain log-loss, calibrated risks).
 
     Attributes
     ----------
@@ -121,7 +127,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, cell="gru", hidden_size=64, num_layers=1, dropout=0.2, max_epochs=30, batch_size=64,
                  lr=3e-3, weight_decay=1e-4, patience=5, validation_fraction=0.15, replication_weight=0.5,
-                 pooling="none", n_seeds=1, device="auto", random_state=None):
+                 pooling="none", n_seeds=1, device="auto", random_state=None, stop_on="loss", pos_weight=1.0):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -137,6 +143,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         self.n_seeds = n_seeds
         self.device = device
         self.random_state = random_state
+        self.stop_on = stop_on
+        self.pos_weight = pos_weight
 
     # -- helpers ----------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -150,6 +158,10 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         for name in ("hidden_size", "num_layers", "max_epochs", "batch_size", "n_seeds"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"RecurrentClassifier.{name} must be >= 1; got {getattr(self, name)!r}.")
+        if self.stop_on not in ("loss", "auroc"):
+            raise ValueError(f"RecurrentClassifier.stop_on must be 'loss' or 'auroc'; got {self.stop_on!r}.")
+        if not float(self.pos_weight) > 0:
+            raise ValueError(f"RecurrentClassifier.pos_weight must be > 0; got {self.pos_weight!r}.")
         if not 0 <= self.replication_weight <= 1:
             raise ValueError("RecurrentClassifier.replication_weight must be in [0, 1]; got "
                              f"{self.replication_weight!r}.")
@@ -249,16 +261,21 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         lengths = T - np.argmax(labelled[:, ::-1], axis=1)
         return np.where(labelled, y, -1.0), lengths.astype(np.int64), (y == 1).any(axis=1).astype(int)
 
+    def _pos_weight(self, logits: torch.Tensor) -> torch.Tensor | None:
+        w = float(self.pos_weight)
+        return None if w == 1.0 else torch.tensor(w, dtype=logits.dtype, device=logits.device)
+
     def _loss(self, logits: torch.Tensor, y: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
         if y.ndim == 2:                     # per-hour labels: mean log-loss over the labelled hours
             y = y[:, :logits.shape[1]]
             labelled = y >= 0
-            bce = nn.functional.binary_cross_entropy_with_logits(logits, y.clamp(min=0), reduction="none")
+            bce = nn.functional.binary_cross_entropy_with_logits(logits, y.clamp(min=0), reduction="none",
+                                                                 pos_weight=self._pos_weight(logits))
             return (bce * labelled).sum() / labelled.sum().clamp(min=1)
         T = logits.shape[1]
         valid = (torch.arange(T, device=logits.device)[None, :] < L[:, None]).float()
         bce = nn.functional.binary_cross_entropy_with_logits(logits, y[:, None].expand_as(logits),
-                                                             reduction="none")
+                                                             reduction="none", pos_weight=self._pos_weight(logits))
         per_step = (bce * valid).sum(1) / valid.sum(1)
         final = bce.gather(1, (L - 1)[:, None]).squeeze(1)
         a = float(self.replication_weight)
@@ -324,23 +341,40 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         return [out[k] for k in order]
 
     def _validation_loss(self, net, Xt, yt, Lt, va: torch.Tensor, bucket: bool) -> float:
-        """Early-stopping criterion: final-step log-loss (stay task) or mean log-loss over labelled hours."""
+        """Early-stopping criterion, lower is better: log-loss, or minus AUROC with ``stop_on="auroc"``.
+
+        Stay task: the final step's prediction; per-hour targets: every labelled hour (pooled).
+        """
         if not bucket:
             vb = va.to(Xt.device)
             logits = net(Xt[vb])
             final = logits.gather(1, (Lt[vb] - 1)[:, None]).squeeze(1)
-            return float(nn.functional.binary_cross_entropy_with_logits(final, yt[vb]))
-        va = va[torch.argsort(Lt[va], stable=True)]
-        total, count = 0.0, 0.0
-        for i in range(0, len(va), 256):
-            vb = va[i:i + 256].to(Xt.device)
-            T_b = int(Lt[vb].max())
-            y = yt[vb, :T_b]
-            labelled = y >= 0
-            bce = nn.functional.binary_cross_entropy_with_logits(net(Xt[vb, :T_b]), y.clamp(min=0), reduction="none")
-            total += float((bce * labelled).sum())
-            count += float(labelled.sum())
-        return total / max(count, 1.0)
+            y, score = yt[vb], final
+        else:
+            va = va[torch.argsort(Lt[va], stable=True)]
+            ys, scores = [], []
+            for i in range(0, len(va), 256):
+                vb = va[i:i + 256].to(Xt.device)
+                T_b = int(Lt[vb].max())
+                y_b = yt[vb, :T_b]
+                labelled = y_b >= 0
+                ys.append(y_b[labelled])
+                scores.append(net(Xt[vb, :T_b])[labelled])
+            y, score = torch.cat(ys), torch.cat(scores)
+        if self.stop_on == "auroc" and 0 < float(y.sum()) < len(y):
+            from sklearn.metrics import roc_auc_score
+            return -float(roc_auc_score(y.cpu().numpy(), score.cpu().numpy()))
+        return float(nn.functional.binary_cross_entropy_with_logits(score, y))
+
+    def refit_params(self) -> dict:
+        """Parameters for refitting on training + validation patients without an inner split.
+
+        Early stopping has already chosen the number of epochs: the refit trains for the median best
+        epoch (+1) of the seeds, on all the patients it is given, with no patience-based stop.
+        """
+        check_is_fitted(self, "module_")
+        epochs = int(np.median([h["best_epoch"] for h in self.history_])) + 1
+        return {"max_epochs": epochs, "patience": epochs, "validation_fraction": 0.0}
 
     # -- predicting -------------------------------------------------------------------------
     def _step_proba(self, X, lengths) -> np.ndarray:
