@@ -98,12 +98,17 @@ def runs_dir():
     return Path(os.environ.get("CHRONOSCOPE_RUNS_DIR", "runs"))
 
 
-def train_and_save(cohort: Cohort, names: tuple, preset: str, seed: int, progress=None):
-    """Run the comparison, save it under :func:`runs_dir`, return a ``RunSummary``. Not cached on purpose."""
+def train_and_save(cohort: Cohort, names: tuple, preset: str, seed: int, progress=None, refit: bool = False,
+                   max_hours: float = 336.0):
+    """Run the comparison, save it under :func:`runs_dir`, return a ``RunSummary``. Not cached on purpose.
+
+    The features follow the cohort's task shape (``max_hours`` caps the stays of an online task).
+    """
     import time
-    from core.experiment import run_experiment
+    from core.experiment import default_features, run_experiment
     from core.runs import RunSummary, save_run
-    result = run_experiment(cohort, names, preset=preset, random_state=seed, progress=progress)
+    result = run_experiment(cohort, names, preset=preset, random_state=seed, progress=progress, refit=refit,
+                            features=default_features(cohort, max_hours=max_hours))
     folder = save_run(result, runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}-{'-'.join(names)}"[:120])
     return RunSummary.from_experiment(result, folder)
 
@@ -120,7 +125,14 @@ def open_run(path: str):
     return RunSummary.from_run(load_run(path))
 
 
-__all__ += ["runs_dir", "train_and_save", "list_saved_runs", "open_run"]
+@st.cache_data(max_entries=64, show_spinner="Scoring the patient hour by hour...",
+               hash_funcs={Cohort: _cohort_key})
+def patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
+    """An online run's risk per hour for one patient (``core.runs.Run.risk_table``)."""
+    return load_explain_run(path).risk_table(cohort, patient_id)
+
+
+__all__ += ["runs_dir", "train_and_save", "list_saved_runs", "open_run", "patient_risk"]
 
 
 # -- Time-order page: an action (not cached), like training ----------------------------------

@@ -21,7 +21,15 @@ from core.models import registry
 from core.models.base import check_preset
 from core.protocol import Progress, refit_models, run_protocol
 
-__all__ = ["ExperimentResult", "run_experiment", "split_by_patient", "cross_validate"]
+__all__ = ["ExperimentResult", "run_experiment", "split_by_patient", "cross_validate", "default_features"]
+
+
+def default_features(cohort: Cohort, window_hours: float = 48.0, max_hours: float = 336.0) -> FeatureConfig:
+    """The features a cohort's task shape asks for: the first ``window_hours`` of each stay (one label
+    per stay), or every hour of stays up to ``max_hours`` (a label per hour: the online task)."""
+    if cohort.is_online:
+        return FeatureConfig(task="online", window_hours=max_hours)
+    return FeatureConfig(window_hours=window_hours)
 
 
 def split_by_patient(cohort: Cohort, config: SplitConfig | None = None) -> dict[str, np.ndarray]:
@@ -132,6 +140,7 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
         Registry names (default: all seven).
     preset : {"test", "quick", "full"}
     features, split, evaluation : configs, optional
+        Default features follow the cohort's task shape (:func:`default_features`).
     random_state : int
         Seed of every model.
     refit : bool
@@ -157,7 +166,7 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     check_preset(preset)
     names = tuple(models) if models else registry.names()
     specs = [registry.get(n) for n in names]
-    features, split = features or FeatureConfig(), split or SplitConfig()
+    features, split = features or default_features(cohort), split or SplitConfig()
     evaluation = evaluation or EvaluationConfig()
     splits = split_by_patient(cohort, split)
     res = run_protocol(cohort, specs, splits, features=features, evaluation=evaluation, preset=preset,
@@ -219,6 +228,7 @@ def cross_validate(cohort: Cohort, models=None, *, preset: str = "full", n_folds
     names = tuple(models) if models else registry.names()
     specs = [registry.get(n) for n in names]
     split = split or SplitConfig(random_state=random_state)
+    features = features or default_features(cohort)
     ids = cohort.labelled_ids
     if not len(ids):
         raise CohortError("The cohort has no labelled patients; load labels to cross-validate.")

@@ -12,7 +12,7 @@ import pandas as pd
 from core.cohort import Cohort
 
 __all__ = ["cohort_overview", "missingness_by_hour", "sampling_intervals", "sequence_lengths",
-           "per_patient_summary", "find_patients", "default_timeline_variables"]
+           "per_patient_summary", "find_patients", "default_timeline_variables", "label_windows"]
 
 
 def cohort_overview(cohort: Cohort) -> dict[str, object]:
@@ -119,3 +119,24 @@ def default_timeline_variables(cohort: Cohort, patient_id: str, n: int = 6) -> l
     ev = cohort.patient_events(patient_id)
     counts = ev["variable"].astype(str).value_counts()
     return counts.index[:n].tolist()
+
+
+def label_windows(cohort: Cohort, patient_id: str) -> list[tuple[float, float]]:
+    """Online task: the patient's runs of positive hours as ``(start, end)`` hours, for shading a timeline.
+
+    A run covers consecutive labelled hours with label 1; it ends where the next labelled hour is 0 or
+    at its last hour + 1. Empty for a stay-task cohort or a patient without positive hours.
+    """
+    if cohort.hour_labels is None:
+        return []
+    hl = cohort.hour_labels[cohort.hour_labels["patient_id"] == str(patient_id)].sort_values("time_hours")
+    out: list[tuple[float, float]] = []
+    t, y = hl["time_hours"].to_numpy(dtype=float), hl["label"].to_numpy()
+    start = None
+    for i in range(len(t)):
+        if y[i] == 1 and start is None:
+            start = t[i]
+        if start is not None and (y[i] == 0 or i == len(t) - 1):
+            out.append((float(start), float(t[i] if y[i] == 0 else t[i] + 1.0)))
+            start = None
+    return out

@@ -13,6 +13,9 @@ Sequence channels (``X_seq``, shape ``(n_patients, n_steps, n_channels)``), in t
   ``delta_cap_hours`` and log-scaled to [0, 1] (1 = never observed yet).
 * ``static`` per static attribute: standardised value, 0 when unknown, repeated on every step;
   ``static_missing`` per static attribute: 1 when unknown.
+* online task only, ``time``: hours since the start of the stay at the end of the step,
+  ``log1p(hours) / log1p(window_hours)`` (the classical models see the same as
+  ``time:hours_since_admission``; a network would otherwise have to count steps).
 
 ``FeatureSet.seq_variables`` / ``seq_kinds`` give, for each channel, its clinical variable and kind,
 so explanations can sum attributions per variable. Tabular columns are named ``"<variable>:<stat>"``
@@ -43,7 +46,7 @@ ONLINE_WINDOW_STATS = ("min", "max", "mean")
 #: patients per chunk when building features (bounds memory on long stays).
 _CHUNK_PATIENTS = 512
 #: kinds of sequence channels.
-CHANNEL_KINDS = ("value", "mask", "delta", "static", "static_missing")
+CHANNEL_KINDS = ("value", "mask", "delta", "static", "static_missing", "time")
 
 
 @dataclass(frozen=True)
@@ -225,13 +228,18 @@ class FeatureBuilder:
     @property
     def seq_variables(self) -> list[str]:
         self._check_fitted()
-        return self.variables_ * 3 + self.static_columns_ * 2
+        return self.variables_ * 3 + self.static_columns_ * 2 + self._time_channel * ["time"]
+
+    @property
+    def _time_channel(self) -> int:
+        return int(self.config.task == "online")
 
     @property
     def seq_kinds(self) -> list[str]:
         self._check_fitted()
         v, s = len(self.variables_), len(self.static_columns_)
-        return ["value"] * v + ["mask"] * v + ["delta"] * v + ["static"] * s + ["static_missing"] * s
+        return ["value"] * v + ["mask"] * v + ["delta"] * v + ["static"] * s + ["static_missing"] * s + \
+            ["time"] * self._time_channel
 
     @property
     def seq_names(self) -> list[str]:
@@ -391,6 +399,9 @@ class FeatureBuilder:
             miss = ~np.isfinite(st)
             z = np.where(miss, 0.0, (np.nan_to_num(st) - self.static_mean_) / self.static_std_)
             parts += [np.repeat(z[:, None, :], T, axis=1), np.repeat(miss[:, None, :].astype(float), T, axis=1)]
+        if self._time_channel:
+            hours = (np.arange(T) + 1.0) * cfg.bin_hours
+            parts.append(np.broadcast_to((np.log1p(hours) / np.log1p(cfg.window_hours))[None, :, None], (n, T, 1)))
         return np.concatenate(parts, axis=2).astype(np.float32)
 
     # -- the online task (one row per patient-hour) ----------------------------------------------

@@ -280,7 +280,8 @@ def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None =
     return GateModels(builder=res.builder, models=res.models, splits=splits, test_auroc=auroc)
 
 
-def _gate_model(cell: str, hidden_size: int, max_epochs: int, preset: str = "full", random_state=None):
+def _gate_model(cell: str, hidden_size: int, max_epochs: int, preset: str = "full", random_state=None,
+                task: str = "stay"):
     """A small recurrent model with little regularisation, so its gates move (see :func:`fit_gate_models`)."""
     from core.models.recurrent import RecurrentClassifier
     return RecurrentClassifier(cell=cell, hidden_size=hidden_size, max_epochs=max_epochs, patience=4, lr=5e-3,

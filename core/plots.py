@@ -75,7 +75,8 @@ def distribution_figure(values: pd.DataFrame, variable: str, stat: str) -> go.Fi
 
 
 def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
-                    risk: pd.DataFrame | None = None) -> go.Figure:
+                    risk: pd.DataFrame | None = None, shade: list | None = None,
+                    thresholds: dict | None = None) -> go.Figure:
     """Small multiples: one row per variable, markers at the actual observations, a thin line between.
 
     Parameters
@@ -86,6 +87,10 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
         Variables to show, one panel each, in this order.
     risk : DataFrame, optional
         Columns ``time_hours`` plus one column per model: risk after each hour, drawn in a top panel.
+    shade : list of (start, end) hours, optional
+        Spans shaded on every panel (the online task's positive label window).
+    thresholds : dict of str to float, optional
+        Model column -> decision threshold, drawn as a dotted line in the risk panel.
     """
     n_risk = 1 if risk is not None and len(risk) else 0
     rows = max(len(variables), 1) + n_risk
@@ -105,6 +110,12 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
         if sub.empty:
             fig.add_annotation(text="no observations", xref="x domain", yref="y domain", x=0.5, y=0.5,
                                showarrow=False, row=i, col=1)
+    for lo, hi in shade or []:
+        fig.add_vrect(x0=lo, x1=hi, fillcolor="#fdae6b", opacity=0.25, line_width=0, row="all", col=1)
+    if n_risk and thresholds:
+        for col, thr in thresholds.items():
+            fig.add_hline(y=float(thr), line=dict(dash="dot", width=1, color="#636363"), row=1, col=1,
+                          annotation_text=f"{col} threshold", annotation_font_size=9)
     fig.update_xaxes(title_text="hours since admission", row=rows, col=1)
     fig.update_layout(height=130 * rows + 80, title=title, **_LAYOUT)
     return fig
@@ -114,7 +125,7 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
 __all__ += ["roc_figure", "pr_figure", "calibration_figure", "confusion_figure", "leaderboard_figure"]
 
 _MODEL_COLORS = {"lr": "#1f77b4", "svm": "#9467bd", "rf": "#2ca02c", "gbm": "#ff7f0e", "rnn": "#8c564b",
-                 "lstm": "#e377c2", "gru": "#d62728"}
+                 "lstm": "#e377c2", "gru": "#d62728", "grud": "#17becf"}
 
 
 def _results(results) -> list:

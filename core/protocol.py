@@ -77,12 +77,13 @@ class ProtocolResult:
 
 def make_model(spec: ModelSpec, preset: str, random_state: int, params: dict | None = None,
                features: FeatureSet | None = None):
-    """An unfitted estimator of ``spec`` with extra ``params`` set, bound to the feature layout.
+    """An unfitted estimator of ``spec`` for the task shape of ``features``, with extra ``params`` set.
 
     A model that declares a ``channel_kinds`` parameter (GRU-D reads values, masks and time gaps
     separately) gets the channel kinds of ``features``; nothing else is model-specific.
     """
-    model = spec.make(preset=preset, random_state=random_state)
+    task = "online" if features is not None and features.online else "stay"
+    model = spec.make(preset=preset, random_state=random_state, task=task)
     if params:
         model.set_params(**params)
     if features is not None and "channel_kinds" in model.get_params():

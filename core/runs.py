@@ -269,6 +269,21 @@ class Run:
             rows.append(pd.DataFrame(frame))
         return pd.concat(rows, ignore_index=True)
 
+    def risk_table(self, cohort: Cohort, patient_id: str) -> pd.DataFrame:
+        """One patient's risk under every model, hour by hour (online run): ``time_hours`` + one column per model.
+
+        Raises
+        ------
+        RunError
+            The run is not an online run (its models give one risk per stay).
+        """
+        if not self.online:
+            raise RunError(f"Run {self.name} predicts one risk per stay, not per hour; train an online run "
+                           "(task: a label for every hour) to see risks hour by hour.")
+        scores = self.score(cohort, [str(patient_id)])
+        table = scores.pivot_table(index="time", columns="model", values="risk", sort=True)
+        return table.reset_index().rename(columns={"time": "time_hours"})
+
     def evaluations(self, split: str = "test", config: EvaluationConfig | None = None):
         """Rebuild ``(results, comparisons)`` from the saved predictions (bootstrap re-seeded: identical)."""
         if config is None:
@@ -371,6 +386,11 @@ class RunSummary:
     metrics: dict
     predictions: pd.DataFrame
     folder: Path | None = None
+
+    @property
+    def online(self) -> bool:
+        """Whether the results are per patient-hour (an online run)."""
+        return any(ev.times is not None for ev in self.results.values())
 
     @classmethod
     def from_experiment(cls, result, folder: str | Path | None = None) -> "RunSummary":

@@ -19,10 +19,17 @@ cohort = require_cohort()
 with st.form("compare.form"):
     names = st.multiselect("Models", registry.names(), default=list(registry.names()), key="compare.models",
                            format_func=lambda n: registry.get(n).label)
-    c = st.columns(2)
+    c = st.columns(4 if cohort.is_online else 3)
     preset = c[0].selectbox("Preset", ["quick", "full", "test"], key="compare.preset",
                             help="quick: seconds; full: the benchmarked sizes (about a minute on 4,000 patients)")
     seed = c[1].number_input("Seed", min_value=0, max_value=100_000, value=0, key="compare.seed")
+    refit = c[2].checkbox("Refit for prediction", key="compare.refit",
+                          help="After the evaluation, refit every model on training + validation patients "
+                               "(epochs from early stopping, thresholds kept). Predictions then use the refits; "
+                               "the metrics shown stay those of the untouched test patients.")
+    max_hours = c[3].number_input("Hours per stay (cap)", 24, 2000, 336, key="compare.max_hours",
+                                  help="Online task: each stay is used and scored up to this hour.") \
+        if cohort.is_online else 336
     submitted = st.form_submit_button("Train and compare", type="primary")
 
 if submitted and names:
@@ -30,7 +37,8 @@ if submitted and names:
         bar = st.progress(0.0, text="Building features")
         try:
             summary = cache.train_and_save(cohort, tuple(names), preset, int(seed),
-                                           progress=lambda msg, f: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+                                           progress=lambda msg, f: bar.progress(min(max(f, 0.0), 1.0), text=msg),
+                                           refit=refit, max_hours=float(max_hours))
         except CoreError as err:
             status.update(label="Training failed", state="error")
             st.error(str(err))
@@ -58,15 +66,27 @@ if summary is None:
     st.info("Choose models and a preset, then press **Train and compare**; or open an earlier run.")
     st.stop()
 
-st.subheader("Leaderboard (test patients)")
-st.caption(f"Run: {summary.folder}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
+online = summary.online
+st.subheader("Leaderboard (test patients, every hour)" if online else "Leaderboard (test patients)")
+if online:
+    first = next(iter(summary.results.values()))
+    st.caption(f"Run: {summary.folder}. Online task: every model scored on the same "
+               f"{len(first.y_true):,} test patient-hours of {len(set(first.patient_ids)):,} patients, each "
+               "hour from data up to and including it. Metrics pooled over hours; 95% intervals from a bootstrap "
+               "over patients (the hours of one patient are resampled together). Alarm metrics at the threshold "
+               "chosen on validation patients: the share of positive stays alarmed before onset, the median "
+               "hours from the first alarm to onset, and false alarms per patient-day.")
+else:
+    st.caption(f"Run: {summary.folder}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
 st.dataframe(summary.leaderboard(), hide_index=True, width="stretch",
              column_config={k: st.column_config.NumberColumn(format="%.3f")
-                            for k in ("auroc", "auprc", "brier", "min_se_ppv", "threshold")})
+                            for k in ("auroc", "auprc", "brier", "min_se_ppv", "threshold", "alarmed before onset",
+                                      "median warning (h)", "false alarms / patient-day")})
 st.plotly_chart(plots.leaderboard_figure(summary.results), width="stretch")
 if summary.comparisons:
     ref = summary.results[summary.reference].label
-    st.markdown(f"**Paired tests against the best classical model on validation ({ref})**, DeLong p-values:")
+    kind = "p-values from the paired bootstrap over patients" if online else "DeLong p-values"
+    st.markdown(f"**Paired tests against the best classical model on validation ({ref})**, {kind}:")
     st.markdown("\n".join(f"- {c.sentence}" for c in summary.comparisons))
 
 tabs = st.tabs(["ROC", "Precision-recall", "Calibration"])

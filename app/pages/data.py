@@ -50,12 +50,25 @@ else:
                                         index=(targets.index(guess) + 1) if guess in targets else 0)
                 sentinel = c[3].text_input("'unknown' codes", "-1", key="data.sentinel",
                                            help="comma-separated values meaning unknown; empty = none")
+                c = st.columns([2, 1])
+                task = c[0].radio("Task shape", ["stay", "online"], horizontal=True, key="data.task",
+                                  format_func=lambda t: {"stay": "one label per stay",
+                                                         "online": "a label for every hour (online)"}[t],
+                                  help="Online: the target is a 0/1 column of the events that varies by hour "
+                                       "(e.g. SepsisLabel), or an onset column of the labels file (hours since "
+                                       "the patient's first record; empty = never) with a horizon.")
+                horizon = c[1].number_input("Horizon (hours before onset)", min_value=0.0, max_value=240.0,
+                                            value=6.0, step=1.0, key="data.horizon",
+                                            help="Online task: hours before onset labelled 1. For an onset "
+                                                 "column this defines the labels; for a label column it is how "
+                                                 "far the label precedes the event (SepsisLabel: 6).")
                 if st.form_submit_button("Load and validate", type="primary"):
                     try:
                         config = DataConfig(
                             **{f"{r}_col": (None if v == "(auto)" else v) for r, v in pick.items()},
                             target=None if target == "(none)" else target, layout=layout, time_format=time_format,
-                            sentinel_values=tuple(float(x) for x in sentinel.split(",") if x.strip()))
+                            sentinel_values=tuple(float(x) for x in sentinel.split(",") if x.strip()),
+                            task=task, horizon_hours=float(horizon) if task == "online" else None)
                     except (ValueError, CoreError) as err:
                         st.error(f"Invalid setting: {err}")
                     else:

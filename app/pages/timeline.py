@@ -1,8 +1,14 @@
-"""Patient timeline: find a patient, see the actual observations over time, static attributes and outcome."""
+"""Patient timeline: find a patient, see the actual observations over time, static attributes and outcome.
+
+With an online run open on the Compare page, each model's risk hour by hour sits above the vitals, and
+the positive label window is shaded.
+"""
 import streamlit as st
 
+from app import cache, state
 from app.components import require_cohort
 from core import explore, plots
+from core.exceptions import CoreError
 
 st.title("Patient timeline")
 cohort = require_cohort()

@@ -25,7 +25,8 @@ class ModelSpec:
     input_kind : {"tabular", "sequence"}
         Which :class:`core.features.FeatureSet` view the model takes.
     make : callable
-        ``make(preset="full", random_state=None) -> estimator`` (an unfitted scikit-learn estimator).
+        ``make(preset="full", random_state=None, task="stay") -> estimator`` (an unfitted scikit-learn
+        estimator); ``task`` ("stay" or "online") lets a model pick settings for per-hour targets.
     label : str
         Human-readable name for pages and sentences ("gradient boosting").
     family : {"classical", "recurrent"}

@@ -1,6 +1,7 @@
 """Classical models on the tabular view: logistic regression, SVM, random forest, gradient boosting.
 
-Each ``make_*`` returns an unfitted scikit-learn estimator. Missing values (NaN) are imputed inside
+Each ``make_*`` returns an unfitted scikit-learn estimator; the classical settings are the same for both
+task shapes (``task`` is accepted for the registry contract). Missing values (NaN) are imputed inside
 the pipeline (median + missing indicators, learned in ``fit`` on training data only) for the models
 that need it; the tree ensembles handle NaN natively.
 """
@@ -30,7 +31,7 @@ def _prep() -> list:
             ("scale", StandardScaler(copy=False))]
 
 
-def make_lr(preset: str = "full", random_state=None) -> Pipeline:
+def make_lr(preset: str = "full", random_state=None, task: str = "stay") -> Pipeline:
     """L2 logistic regression (C=0.005, chosen by 5-fold CV on set A, keeps ~340 correlated summaries stable)."""
     check_preset(preset)
     return Pipeline(_prep() + [("model", LogisticRegression(C=0.005, max_iter=50 if preset == "test" else 2000,
@@ -80,7 +81,7 @@ class SubsampledClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def make_svm(preset: str = "full", random_state=None) -> Pipeline:
+def make_svm(preset: str = "full", random_state=None, task: str = "stay") -> Pipeline:
     """RBF SVM with sigmoid (Platt) calibration from internal 3-fold cross-validation.
 
     Trained on at most 20,000 rows (:class:`SubsampledClassifier`): all patients of a stay task, a
@@ -92,13 +93,13 @@ def make_svm(preset: str = "full", random_state=None) -> Pipeline:
     return Pipeline(_prep() + [("model", SubsampledClassifier(cal, max_rows=20_000, random_state=random_state))])
 
 
-def make_rf(preset: str = "full", random_state=None) -> RandomForestClassifier:
+def make_rf(preset: str = "full", random_state=None, task: str = "stay") -> RandomForestClassifier:
     n = {"test": 5, "quick": 100, "full": 300}[check_preset(preset)]
     return RandomForestClassifier(n_estimators=n, min_samples_leaf=3, max_features="sqrt", n_jobs=_N_JOBS,
                                   random_state=random_state)
 
 
-def make_gbm(preset: str = "full", random_state=None) -> HistGradientBoostingClassifier:
+def make_gbm(preset: str = "full", random_state=None, task: str = "stay") -> HistGradientBoostingClassifier:
     check_preset(preset)
     if preset == "test":
         return HistGradientBoostingClassifier(max_iter=5, random_state=random_state)

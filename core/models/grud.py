@@ -6,7 +6,8 @@ but uses the channels as the paper does instead of as plain inputs:
 
 * ``value`` is ``x_last`` (the last observation, carried forward; ``0`` = training mean before the first);
 * ``mask`` is ``m``; ``delta`` is turned back into hours, ``gap = expm1(delta * log1p(cap))``;
-* ``static`` and ``static_missing`` are appended to the GRU input at every step.
+* ``static`` and ``static_missing`` (and the online task's ``time`` channel) are appended to the GRU
+  input at every step.
 
 Per step, with ``x_mean = 0`` (the training mean in standardised units)::
 
@@ -32,13 +33,12 @@ import math
 import torch
 from torch import nn
 
-from core.models.base import check_preset
-from core.models.recurrent import RecurrentClassifier
+from core.models.recurrent import RecurrentClassifier, recurrent_preset
 
 __all__ = ["GRUDClassifier", "make_grud"]
 
 #: channel kinds of ``X_seq`` (as ``core.features.CHANNEL_KINDS``) and the part of GRU-D each feeds.
-_KINDS = ("value", "mask", "delta", "static", "static_missing")
+_KINDS = ("value", "mask", "delta", "static", "static_missing", "time")
 
 
 def _split_kinds(channel_kinds) -> dict[str, list[int]]:
@@ -49,7 +49,7 @@ def _split_kinds(channel_kinds) -> dict[str, list[int]]:
         raise ValueError(f"GRUDClassifier.channel_kinds holds unknown kinds {unknown}; expected only {_KINDS}. "
                          "Pass FeatureSet.seq_kinds: set_params(channel_kinds=tuple(fs.seq_kinds)).")
     roles = {r: [i for i, k in enumerate(kinds) if k == r] for r in ("value", "mask", "delta")}
-    roles["static"] = [i for i, k in enumerate(kinds) if k in ("static", "static_missing")]
+    roles["static"] = [i for i, k in enumerate(kinds) if k in ("static", "static_missing", "time")]
     return roles
 
 
@@ -235,26 +235,19 @@ class GRUDClassifier(RecurrentClassifier):
                         float(self.delta_cap_hours), self.pooling)
 
 
-def make_grud(preset: str = "full", random_state=None) -> GRUDClassifier:
-    """Registry factory for GRU-D at the preset sizes of :func:`~core.models.recurrent.make_recurrent`.
+def make_grud(preset: str = "full", random_state=None, task: str = "stay") -> GRUDClassifier:
+    """Registry factory for GRU-D at the preset sizes of the other recurrent models.
 
     Parameters
     ----------
     preset : {"test", "quick", "full"}
-        ``"test"``: hidden 4, 2 epochs (unit tests); ``"quick"``: hidden 32, up to 15 epochs, batch 32,
-        max-pooling; ``"full"``: hidden 32, up to 20 epochs, dropout 0.4, weight decay 1e-3, 2 seeds.
+        See :func:`~core.models.recurrent.recurrent_preset` (the same settings as RNN, LSTM and GRU).
     random_state : int, optional
+    task : {"stay", "online"}
 
     Returns
     -------
     GRUDClassifier
         With ``channel_kinds=None``: set it before fit, ``set_params(channel_kinds=tuple(fs.seq_kinds))``.
     """
-    check_preset(preset)
-    if preset == "test":
-        return GRUDClassifier(hidden_size=4, max_epochs=2, batch_size=16, patience=2, random_state=random_state)
-    if preset == "quick":
-        return GRUDClassifier(hidden_size=32, dropout=0.2, weight_decay=1e-4, max_epochs=15, batch_size=32,
-                              lr=3e-3, patience=4, pooling="max", random_state=random_state)
-    return GRUDClassifier(hidden_size=32, dropout=0.4, weight_decay=1e-3, max_epochs=20, batch_size=64,
-                          lr=1e-3, patience=4, pooling="max", n_seeds=2, random_state=random_state)
+    return GRUDClassifier(random_state=random_state, **recurrent_preset(preset, task))

@@ -12,8 +12,8 @@ __all__ = ["REGISTRY", "get", "names", "CLASSICAL", "SEQUENCE"]
 
 
 def _seq(cell: str):
-    def make(preset: str = "full", random_state=None):
-        return make_recurrent(cell, preset=preset, random_state=random_state)
+    def make(preset: str = "full", random_state=None, task: str = "stay"):
+        return make_recurrent(cell, preset=preset, random_state=random_state, task=task)
     make.__doc__ = f"Build an unfitted {cell.upper()} RecurrentClassifier at a preset size."
     return make
 
