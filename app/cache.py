@@ -190,22 +190,25 @@ def load_explain_run(path: str):
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=8, show_spinner="Explaining the models...")
-def explain_global(path: str, cohort: Cohort, names: tuple, n_patients: int) -> list:
-    """``ExplanationResult`` of each model on the run's first ``n_patients`` test patients."""
-    from core.explain import explain_models
+def explain_global(path: str, cohort: Cohort, names: tuple, n_patients: int, hour: float | None = None) -> list:
+    """``ExplanationResult`` of each model on the run's first ``n_patients`` test patients (online runs: those
+    with a scored hour at ``hour``)."""
+    from core.explain import explain_models, patients_at_hour
     run = load_explain_run(path)
     known = set(cohort.patient_ids)
-    ids = [p for p in map(str, run.splits.get("test", [])) if p in known][:n_patients]
-    return explain_models(run, list(names), cohort, ids or None)
+    ids = [p for p in map(str, run.splits.get("test", [])) if p in known]
+    if run.online and ids:
+        ids = patients_at_hour(run, cohort, ids, hour)
+    return explain_models(run, list(names), cohort, ids[:n_patients] or None, hour=hour)
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner="Explaining this patient...")
-def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str) -> tuple:
-    """(risk after every hour per sequence model, list of ``ExplanationResult`` for one patient)."""
+def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None = None) -> tuple:
+    """(risk after every hour per model, list of ``ExplanationResult`` for one patient; online: at ``hour``)."""
     from core.explain import explain_models, risk_over_time
     run = load_explain_run(path)
     return risk_over_time(run, cohort, patient_id, list(names)), explain_models(run, list(names), cohort,
-                                                                               [patient_id])
+                                                                               [patient_id], hour=hour)
 
 
 __all__ += ["EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run", "explain_global",

@@ -54,7 +54,7 @@ from core.exceptions import CohortError, RunError
 from core.features import FeatureSet
 from core.models import registry
 
-__all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "compare_importance",
+__all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "patients_at_hour", "compare_importance",
            "importance_agreement", "DEFAULT_BACKGROUND", "DEFAULT_NSAMPLES", "MAX_BACKGROUND"]
 
 #: background patients sampled from the training split, per explainer kind (k-means-summarised to 20
@@ -624,6 +624,57 @@ def _take(fs: FeatureSet, idx) -> FeatureSet:
                    lengths=fs.lengths[idx])
 
 
+def _online_step(fs: FeatureSet, first: int, hour: float | None, config) -> int:
+    """The step to explain: that of ``hour`` on the run's grid, or the latest scored step of patient row ``first``."""
+    if hour is None:
+        own = fs.unit_step[fs.unit_patient == first]
+        if not len(own):
+            raise CohortError(f"Patient {fs.patient_ids[first]} has no scored hour in this data; pick another.")
+        return int(own.max())
+    step, inside = config.steps([float(hour)])
+    if not inside[0]:
+        raise CohortError(f"Hour {hour:g} is outside the run's window (0 to {config.window_hours:g} h); pick an "
+                          "hour inside the stays.")
+    return int(step[0])
+
+
+def patients_at_hour(run_or_experiment, cohort: Cohort, patient_ids, hour: float) -> list[str]:
+    """Online run: the patients of ``patient_ids`` with a scored hour in the step of ``hour`` (still in the stay)."""
+    builder = run_or_experiment.builder
+    fs = builder.transform(cohort, _check_patients(cohort, patient_ids))
+    step = builder.config.steps([float(hour)])[0][0]
+    have = set(fs.patient_ids[fs.unit_patient[fs.unit_step == step]])
+    return [p for p in fs.patient_ids if p in have]
+
+
+def _at_step(full: FeatureSet, rows, bg_rows, step: int):
+    """Stay-like views of an online FeatureSet at one step: each patient's row there and its sequence so far.
+
+    Returns ``(explained, background)``; explained patients without a scored hour at ``step`` are left out.
+    """
+    from dataclasses import replace
+    key = {(int(p), int(k)): u for u, (p, k) in enumerate(zip(full.unit_patient, full.unit_step))}
+    keep = [r for r in rows if (r, step) in key]
+    if not keep:
+        raise CohortError(f"None of the chosen patients has a scored hour at step {step} (their stays end "
+                          "earlier); pick an earlier hour.")
+
+    def view(rs, units):
+        rs = np.asarray(rs, dtype=int)
+        return replace(full, patient_ids=full.patient_ids[rs], X_tab=full.X_tab[np.asarray(units, dtype=int)],
+                       X_seq=full.X_seq[rs, :step + 1], lengths=np.full(len(rs), step + 1),
+                       unit_patient=None, unit_step=None, unit_time=None)
+
+    fs = view(keep, [key[(r, step)] for r in keep])
+    bg_keep, bg_units = [], []
+    for r in bg_rows:          # background: the same hour, or the latest scored hour before it
+        own = np.flatnonzero((full.unit_patient == r) & (full.unit_step <= step))
+        if len(own):
+            bg_keep.append(r)
+            bg_units.append(own[-1])
+    return fs, (view(bg_keep, bg_units) if bg_keep else None)
+
+
 def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None, *, background=None,
                   nsamples: int | None = None, random_state: int = 0) -> ExplanationResult:
     """Explain one model of a trained run (the single entry point for pages and the CLI).
@@ -667,12 +718,20 @@ def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None
 
 
 def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *, background=None,
-                   nsamples: int | None = None, random_state: int = 0) -> list[ExplanationResult]:
+                   nsamples: int | None = None, random_state: int = 0,
+                   hour: float | None = None) -> list[ExplanationResult]:
     """:func:`explain_model` for several models on the same patients (for :func:`compare_importance`).
 
     Features are built once for the patients and the background (the costly part on a large cohort);
     each model takes the background size its explainer needs (a prefix of one random sample).
     Parameters and errors as in :func:`explain_model`.
+
+    Online runs explain one patient-hour per patient: the risk at ``hour`` (hours on the data's time
+    axis; default: the latest scored hour of the first patient). Each explained patient must have a
+    scored hour in that step (patients whose stay ended earlier are left out; if none is left a
+    CohortError says so). Classical models are explained on that hour's feature row; sequence models
+    on the sequence up to and including that hour (the risk there, exactly what was scored). Background
+    rows come from training patients at the same hour (or their latest hour before it).
     """
     models = getattr(run_or_experiment, "models", None)
     if models is None or not hasattr(run_or_experiment, "builder"):
@@ -714,10 +773,15 @@ def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *
     full = builder.transform(cohort, np.asarray(list(ids) + extra, dtype=object))
     for p in extra:
         pos[p] = len(pos)
-    fs = _take(full, [pos[p] for p in ids])
-    bg_all = _take(full, [pos[p] for p in bg_ids]) if len(bg_ids) else None
     cfg = builder.config
     times = np.arange(cfg.n_steps, dtype=float) * float(cfg.bin_hours)
+    if full.online:
+        step = _online_step(full, pos[ids[0]], hour, cfg)
+        fs, bg_all = _at_step(full, [pos[p] for p in ids], [pos[p] for p in bg_ids], step)
+        times = times[:step + 1]
+    else:
+        fs = _take(full, [pos[p] for p in ids])
+        bg_all = _take(full, [pos[p] for p in bg_ids]) if len(bg_ids) else None
     out = []
     for n in names:
         bg = None if n not in needs else _take(bg_all, np.arange(min(needs[n], len(bg_all))))
@@ -740,10 +804,18 @@ def risk_over_time(run_or_experiment, cohort: Cohort, patient_id: str, names=Non
     Returns
     -------
     DataFrame with ``time_hours`` (end of each step) and one column per model (probability);
-    empty (only ``time_hours``) when the run has no sequence model.
+    empty (only ``time_hours``) when the run has no sequence model. Online runs: one row per scored
+    hour (its own time) and a column for every model, classical ones included.
     """
     ids = _check_patients(cohort, [patient_id])
     models = run_or_experiment.models
+    if run_or_experiment.builder.config.task == "online":     # every model scores every hour
+        from core.protocol import predict_units
+        fs = run_or_experiment.builder.transform(cohort, ids)
+        out = pd.DataFrame({"time_hours": fs.unit_time})
+        for n in [n for n in (names or list(models)) if n in models]:
+            out[n] = predict_units(models[n], registry.get(n).input_kind, fs)
+        return out
     names = [n for n in (names or list(models)) if n in models and hasattr(models[n], "predict_proba_over_time")]
     cfg = run_or_experiment.builder.config
     out = pd.DataFrame({"time_hours": (np.arange(cfg.n_steps) + 1.0) * cfg.bin_hours})

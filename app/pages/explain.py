@@ -45,14 +45,23 @@ run = cache.load_explain_run(path)
 names = tuple(c[1].multiselect("Models", list(run.models), default=list(run.models), key="explain.models"))
 n = c[2].number_input("Test patients", 10, 500, 100, step=10, key="explain.n",
                       help="Patients used for the global importance (more = slower, steadier)")
+hour = None
+if run.online:
+    hour = float(st.number_input("Hour of the stay", 1, int(run.builder.config.window_hours) - 1, 24,
+                                 key="explain.hour",
+                                 help="Online run: the global importance explains each test patient's risk at "
+                                      "this hour (patients still in the stay then), from data up to it."))
 if not names:
     st.warning("Choose at least one model.")
     st.stop()
 try:
-    results = cache.explain_global(path, cohort, names, int(n))
+    results = cache.explain_global(path, cohort, names, int(n), hour)
 except CoreError as err:
     st.error(str(err))
     st.stop()
+if run.online:
+    st.caption(f"Online run: each model's risk at hour {hour:g} of {len(results[0].patient_ids)} test patients "
+               "still in the stay then, explained from their data up to that hour.")
 
 st.subheader("What each model relies on")
 table = compare_importance(results)
@@ -69,7 +78,12 @@ for r in seq:
 st.subheader("One patient")
 ids = list(results[0].patient_ids)
 pid = st.selectbox("Patient (test set)", ids, key="explain.patient")
-risk, local = cache.explain_patient(path, cohort, names, pid)
+at = None
+if run.online:
+    hours = cache.patient_risk(path, cohort, pid)["time_hours"].tolist()
+    at = st.select_slider("Hour to explain", hours, value=hours[-1] if hour not in hours else hour,
+                          key=f"explain.at.{pid}", help="The patient-hour whose risk is explained")
+risk, local = cache.explain_patient(path, cohort, names, pid, at)
 local_seq = [r for r in local if r.is_time_resolved]
 if local_seq:
     pick = st.selectbox("Sequence model for the heatmap", [r.model_name for r in local_seq], key="explain.seq")

@@ -41,7 +41,21 @@ if pid in cohort.static.index:
 present = sorted(events["variable"].astype(str).unique())
 chosen = st.multiselect("Variables", present, default=explore.default_timeline_variables(cohort, pid),
                         key=f"timeline.vars.{pid}")
-st.plotly_chart(plots.timeline_figure(events, chosen, title=f"Patient {pid}: markers are actual observations"),
+summary = st.session_state.get(state.COMPARE_SUMMARY)
+risk, thresholds = None, None
+if summary is not None and summary.online and summary.folder is not None:
+    try:
+        risk = cache.patient_risk(str(summary.folder), cohort, pid)
+        thresholds = {n: ev.threshold for n, ev in summary.results.items() if n in risk.columns}
+        st.caption(f"Risk per hour of every model of the run open on Compare ({summary.folder.name}); each hour uses "
+                   "data up to and including it. Dotted lines: each model's threshold. Shaded: hours labelled 1.")
+    except CoreError as err:
+        st.warning(f"The open run cannot score this patient: {err}")
+elif cohort.is_online:
+    st.caption("Train or open an online run on the Compare page to see each model's risk hour by hour here. "
+               "Shaded: hours labelled 1.")
+st.plotly_chart(plots.timeline_figure(events, chosen, title=f"Patient {pid}: markers are actual observations",
+                                      risk=risk, shade=explore.label_windows(cohort, pid), thresholds=thresholds),
                 width="stretch")
 with st.expander("Raw observations"):
     st.dataframe(events, hide_index=True)

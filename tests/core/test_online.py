@@ -182,3 +182,22 @@ def test_cli_online_onset_labels(cohort, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     preds = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
     assert preds["y_true"].sum() > 0 and len(preds) > 2 * len(set(preds["patient_id"]))
+
+
+def test_explain_one_patient_hour_matches_the_scored_risk(cohort, fitted):
+    """Online explanations explain exactly the risk that was scored at that hour, for every family."""
+    from core.explain import explain_models, risk_over_time
+    patient = str(fitted.splits["test"][1])
+    table = risk_over_time(fitted, cohort, patient)
+    hour = float(table["time_hours"].iloc[len(table) // 2])
+    results = explain_models(fitted, list(MODELS), cohort, [patient], hour=hour)
+    row = table[table["time_hours"] == hour].iloc[0]
+    for res in results:
+        p = res.predictions[0]
+        risk = 1 / (1 + np.exp(-p)) if res.output == "log-odds" else p
+        np.testing.assert_allclose(risk, row[res.model_name], rtol=1e-4, atol=1e-6)
+        assert res.additivity_error < 0.02
+        if res.time_attributions is not None:
+            assert res.time_attributions.shape[1] == int(hour) + 1     # hours up to and including this one
+    with pytest.raises(Exception, match="pick an earlier hour"):
+        explain_models(fitted, ["lr"], cohort, [patient], hour=39.0)

@@ -1,0 +1,60 @@
+"""Online task in the app: upload hourly data with a label column, train, see per-hour results and risks."""
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from app.state import COMPARE_SUMMARY, DATA_SOURCE, DataSource
+from core.config import DataConfig
+from tests.conftest import make_online_cohort
+from tests.core.test_online import _wide_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    _wide_csv(make_online_cohort(70, seed=3), tmp_path / "hourly.csv")
+    source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
+                        DataConfig(task="online", target="Event", horizon_hours=6))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.session_state[DATA_SOURCE] = source
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("app/pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.multiselect(key="compare.models").set_value(["lr", "gru"])
+    at.selectbox(key="compare.preset").set_value("test")
+    at.number_input(key="compare.max_hours").set_value(40)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    summary = at.session_state[COMPARE_SUMMARY]
+    assert summary.online and set(summary.results) == {"lr", "gru"}
+    board = at.dataframe[0].value
+    assert {"alarmed before onset", "false alarms / patient-day"} <= set(board.columns)
+    assert any("patient-hours" in c.value for c in at.caption)
+    at.switch_page("app/pages/timeline.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Risk per hour" in c.value for c in at.caption), ([c.value for c in at.caption],
+                                                                 [w.value for w in at.warning])
+
+
+def test_explain_page_on_an_online_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    _wide_csv(make_online_cohort(70, seed=3), tmp_path / "hourly.csv")
+    source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
+                        DataConfig(task="online", target="Event", horizon_hours=6))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.session_state[DATA_SOURCE] = source
+    at.run()
+    at.switch_page("app/pages/compare.py").run()
+    at.multiselect(key="compare.models").set_value(["lr", "gbm", "gru"])
+    at.selectbox(key="compare.preset").set_value("test")
+    at.number_input(key="compare.max_hours").set_value(40)
+    at.button[0].click().run()
+    at.switch_page("app/pages/explain.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    at.number_input(key="explain.hour").set_value(8).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("at hour 8" in c.value for c in at.caption)
