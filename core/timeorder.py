@@ -151,9 +151,6 @@ class TimeOrderConfig:
             raise ValueError(f"TimeOrderConfig.horizons_hours must be positive hours; got {self.horizons_hours!r}. "
                              "Example: horizons_hours=(6, 12, 24, 48).")
         object.__setattr__(self, "horizons_hours", hours)
-        if self.features.task != "stay":
-            raise ValueError("TimeOrderConfig.features must be a stay-task FeatureConfig (the ablation and early "
-                             f"prediction are per stay); got task={self.features.task!r}.")
         if min(hours) < self.features.bin_hours:
             raise ValueError(f"Every horizon must be at least one bin ({self.features.bin_hours} h); got "
                              f"{min(hours)} h. Example: horizons_hours=(6, 12, 24, 48).")
@@ -383,7 +380,7 @@ def valid_lengths(cohort: Cohort, window_hours: float = 48.0, bin_hours: float =
 
 
 def shuffle_time_bins(cohort: Cohort, *, window_hours: float = 48.0, bin_hours: float = 1.0,
-                      random_state: int = 0, variables=None) -> Cohort:
+                      random_state: int = 0, variables=None, return_positions: bool = False):
     """A copy of ``cohort`` whose hourly bins are permuted within each patient's valid length.
 
     Every event inside the window moves, with all the other events of its bin, to the bin's new
@@ -402,11 +399,15 @@ def shuffle_time_bins(cohort: Cohort, *, window_hours: float = 48.0, bin_hours: 
         Seed; each patient gets an independent permutation.
     variables : iterable of str, optional
         Variables that define the valid length (a fitted builder's ``variables_``); default all.
+    return_positions : bool
+        Also return the permutation: a DataFrame (index patient id, one column per old step) of each
+        old step's new step.
 
     Returns
     -------
-    Cohort
-        Same patients, same multiset of (variable, value) per patient and per bin.
+    Cohort (and the positions when asked)
+        Same patients, same multiset of (variable, value) per patient and per bin. An online cohort's
+        hour labels and row times move with their bins, so every hour keeps its own label.
 
     Examples
     --------
@@ -430,17 +431,24 @@ def shuffle_time_bins(cohort: Cohort, *, window_hours: float = 48.0, bin_hours: 
     new_pos = np.empty_like(order)
     np.put_along_axis(new_pos, order, np.broadcast_to(steps, order.shape), axis=1)   # old bin -> new position
 
-    t = ev["time_hours"].to_numpy(dtype=float)
-    step, inside = grid.steps(t)
-    row = pd.Index(ids).get_indexer(ev["patient_id"].astype(str).to_numpy())
-    offset = np.clip(t - step * bin_hours, 0.0, bin_hours * (1 - 1e-6))
-    moved = new_pos[np.maximum(row, 0), step] * bin_hours + offset
-    moved = np.minimum(moved, window_hours)                      # a partial last bin stays inside the window
-    new_t = np.where(inside & (row >= 0), moved, t)
-    events = ev.copy()
-    events["time_hours"] = new_t
-    events = events.sort_values(["patient_id", "time_hours"], kind="stable").reset_index(drop=True)
-    return replace(cohort, events=events, source=(cohort.source + " (time bins shuffled)").strip())
+    def move(frame: pd.DataFrame) -> pd.DataFrame:
+        t = frame["time_hours"].to_numpy(dtype=float)
+        step, inside = grid.steps(t)
+        row = pd.Index(ids).get_indexer(frame["patient_id"].astype(str).to_numpy())
+        offset = np.clip(t - step * bin_hours, 0.0, bin_hours * (1 - 1e-6))
+        moved = new_pos[np.maximum(row, 0), step] * bin_hours + offset
+        moved = np.minimum(moved, window_hours)                  # a partial last bin stays inside the window
+        out = frame.copy()
+        out["time_hours"] = np.where(inside & (row >= 0), moved, t)
+        return out.sort_values(["patient_id", "time_hours"], kind="stable").reset_index(drop=True)
+
+    # online cohorts: an hour's label (and its row) moves with its bin, so each hour keeps its own label
+    shuffled = replace(cohort, events=move(ev), source=(cohort.source + " (time bins shuffled)").strip(),
+                       hour_labels=None if cohort.hour_labels is None else move(cohort.hour_labels),
+                       row_times=None if cohort.row_times is None else move(cohort.row_times))
+    if return_positions:
+        return shuffled, pd.DataFrame(new_pos, index=pd.Index(ids, name="patient_id"))
+    return shuffled
 
 
 # ----------------------------------------------------------------------------------------------
@@ -473,12 +481,14 @@ def _ablation_sentence(label: str, a: float, b: float, d: float, lo: float, hi: 
 
 
 def _gap_sentence(g: GapResult) -> str:
+    # DeLong treats every row as independent: for patient-hours only the bootstrap over patients is valid
+    test = f"DeLong {_p(g.delong_p)}" if np.isfinite(g.delong_p) else f"bootstrap over patients {_p(g.p_value)}"
     meaning = {"positive": "a significant advantage for modelling time order",
                "negative": "a significant disadvantage: the order-free model is better",
                "none": "no evidence of an advantage"}[g.evidence]
     return (f"The best sequence model ({g.sequence_label}, AUROC {g.auroc_sequence:.3f}) vs the best order-free "
             f"model ({g.order_free_label}, {g.auroc_order_free:.3f}): {g.difference:+.3f} AUROC "
-            f"{_fmt_ci(g.ci_low, g.ci_high)}, DeLong {_p(g.delong_p)}: {meaning}.")
+            f"{_fmt_ci(g.ci_low, g.ci_high)}, {test}: {meaning}.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -532,6 +542,8 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     >>> res.ablation.delta, res.ablation.delta_ci                                                   # doctest: +SKIP
     """
     config = config or TimeOrderConfig()
+    if config.features.task == "online":
+        return _run_online(cohort, config, progress)
     report = progress or (lambda msg, frac: None)
     t_start = time.perf_counter()
     fingerprint = cohort.fingerprint()
@@ -648,3 +660,117 @@ def _ablation(name, label, y, ids, p_a, p_b, p_c, idx, ci_level) -> AblationResu
                           evidence=evidence, verdict=verdict, y_true=y, proba={"ordered": p_a, "shuffled": p_b,
                                                                                "shuffled_test": p_c},
                           patient_ids=np.asarray(ids, dtype=object))
+
+
+def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | None) -> TimeOrderResult:
+    """The three measurements on the online task (a label per patient-hour), with patient-level CIs.
+
+    * Ablation: the bins are shuffled as for stays, and each hour's label moves with its bin, so
+      every (hour's data, hour's label) pair is kept and only the order of the history changes
+      (hours since admission are recomputed on the shuffled grid, so they go too). The shuffled arm
+      is paired with the ordered one hour by hour (each shuffled hour is mapped back to its place).
+    * Early in the stay: the full-window models scored on the test hours of the first ``h`` hours.
+    * Gap: best sequence vs best order-free model (chosen on validation hours), paired over patients.
+    """
+    from core.evaluation import ClusterBootstrap, cluster_bootstrap_metrics, cluster_paired_bootstrap
+    if not cohort.is_online:
+        raise CohortError("The online time-order analysis needs per-hour labels: load the data with the online "
+                          "task (a label for every hour), or use stay-task features.")
+    report = progress or (lambda msg, frac: None)
+    t_start = time.perf_counter()
+    work = subsample_patients(cohort, config.max_patients, config.random_state)
+    splits = split_by_patient(work, config.split)
+    kinds = {n: registry.get(n).input_kind for n in config.models}
+    specs = [registry.get(n) for n in config.models]
+    params = {n: dict(config.sequence_params) for n in config.models if kinds[n] == "sequence"} \
+        if config.sequence_params else None
+    ci_level = config.evaluation.ci_level
+    window = config.window_hours
+
+    def protocol(view, models, features, msg, lo, hi):
+        return run_protocol(view, models, splits, features=features, evaluation=config.evaluation,
+                            preset=config.preset, random_state=config.random_state, model_params=params,
+                            progress=lambda m, f: report(f"{msg}: {m}", lo + (hi - lo) * f))
+
+    full = protocol(work, specs, config.features, f"{window:g} h", 0.0, 0.6)
+    test = full.features["test"]
+    rows = []
+    for h in config.hours():                       # early in the stay: test hours before h
+        keep = test.unit_time < h if h < window else np.ones(len(test.unit_time), bool)
+        if not keep.any():
+            continue
+        boot = ClusterBootstrap.from_config(test.unit_ids[keep], config.evaluation)
+        val = full.features["validation"]
+        vkeep = val.unit_time < h if h < window else np.ones(len(val.unit_time), bool)
+        for spec in specs:
+            ev, vev = full.test[spec.name], full.validation[spec.name]
+            y, p = ev.y_true[keep], ev.y_proba[keep]
+            ci = cluster_bootstrap_metrics(y, p, ev.threshold, boot, ci_level)
+            rows.append({"model": spec.name, "label": spec.label, "kind": "sequence" if kinds[spec.name] == "sequence"
+                         else "order-free", "hours": h, "auroc": _auc(y, p), "auroc_low": ci["auroc"][0],
+                         "auroc_high": ci["auroc"][1], "auprc": _auprc(y, p), "auprc_low": ci["auprc"][0],
+                         "auprc_high": ci["auprc"][1], "validation_auroc": _auc(vev.y_true[vkeep], vev.y_proba[vkeep]),
+                         "train_seconds": full.train_seconds[spec.name]})
+    horizons = pd.DataFrame(rows)
+
+    abl = registry.get(config.model)
+    ordered = full if abl.name in full.models else \
+        protocol(work, [abl], full.builder, "ablation: on ordered hours", 0.6, 0.7)
+    report(f"ablation: shuffling hours within each patient (seed {config.random_state})", 0.7)
+    shuffled, positions = shuffle_time_bins(work, window_hours=window, bin_hours=config.features.bin_hours,
+                                            random_state=config.random_state, variables=full.builder.variables_,
+                                            return_positions=True)
+    retrained = protocol(shuffled, [abl], full.builder, "ablation: retrained on shuffled hours", 0.7, 1.0)
+    shuf = retrained.features["test"]
+    # pair each ordered test hour with the same hour in the shuffled stay
+    moved = positions.loc[test.unit_ids].to_numpy()[np.arange(len(test.unit_step)), test.unit_step]
+    T = test.X_seq.shape[1]
+    where = pd.Series(np.arange(len(shuf.unit_step)), index=shuf.unit_patient * T + shuf.unit_step)
+    pair = where.reindex(test.unit_patient * T + moved).to_numpy()
+    if np.isnan(pair.astype(float)).any():
+        raise CohortError("Some test hours could not be matched to their shuffled place; this is a bug, please "
+                          "report it with the data's layout.")
+    pair = pair.astype(int)
+    y = full.test[abl.name].y_true
+    p_a = ordered.test[abl.name].y_proba
+    p_b = retrained.test[abl.name].y_proba[pair]
+    p_c = predict_units(ordered.models[abl.name], abl.input_kind, shuf)[pair]
+    if not np.array_equal(retrained.test[abl.name].y_true[pair], y):
+        raise CohortError("The shuffled hours do not carry their own labels; this is a bug, please report it.")
+    boot = full.clusters or ClusterBootstrap.from_config(test.unit_ids, config.evaluation)
+    ci = {}
+    for arm, p in (("ordered", p_a), ("shuffled", p_b), ("shuffled_test", p_c)):
+        b = cluster_bootstrap_metrics(y, p, 0.5, boot, ci_level)
+        ci[f"auroc_{arm}"], ci[f"auprc_{arm}"] = b["auroc"], b["auprc"]
+    ab = cluster_paired_bootstrap(y, p_a, p_b, boot, "auroc", ci_level)
+    ac = cluster_paired_bootstrap(y, p_a, p_c, boot, "auroc", ci_level)
+    evidence = describe_evidence(ab["ci_low"], ab["ci_high"])
+    a_auc, b_auc, c_auc = _auc(y, p_a), _auc(y, p_b), _auc(y, p_c)
+    ablation = AblationResult(
+        model=abl.name, label=abl.label, auroc_ordered=a_auc, auroc_shuffled=b_auc, auroc_shuffled_test=c_auc,
+        ci=ci, auprc={"ordered": _auprc(y, p_a), "shuffled": _auprc(y, p_b), "shuffled_test": _auprc(y, p_c)},
+        delta=ab["difference"], delta_ci=(ab["ci_low"], ab["ci_high"]), delta_p=ab["p_value"], delong_p=np.nan,
+        delta_shuffled_test=ac["difference"], delta_shuffled_test_ci=(ac["ci_low"], ac["ci_high"]),
+        delta_shuffled_test_p=ac["p_value"], evidence=evidence,
+        verdict=_ablation_sentence(abl.label, a_auc, b_auc, ab["difference"], ab["ci_low"], ab["ci_high"], evidence),
+        y_true=y, proba={"ordered": p_a, "shuffled": p_b, "shuffled_test": p_c}, patient_ids=test.unit_ids)
+    gap = None
+    seq = [n for n in config.models if kinds[n] == "sequence"]
+    tab = [n for n in config.models if kinds[n] == "tabular"]
+    if seq and tab:
+        def best(names):
+            return max(names, key=lambda n: np.nan_to_num(full.validation[n].metrics["auroc"], nan=-1.0))
+
+        s_, o_ = best(seq), best(tab)
+        b = cluster_paired_bootstrap(y, full.test[s_].y_proba, full.test[o_].y_proba, boot, "auroc", ci_level)
+        gap = GapResult(s_, o_, registry.get(s_).label, registry.get(o_).label, _auc(y, full.test[s_].y_proba),
+                        _auc(y, full.test[o_].y_proba), b["difference"], b["ci_low"], b["ci_high"], b["p_value"],
+                        np.nan, describe_evidence(b["ci_low"], b["ci_high"]), "")
+        gap = replace(gap, verdict=_gap_sentence(gap))
+    verdict = "Online task (a risk every hour; AUROC pooled over test patient-hours, CIs over patients). " + \
+        ablation.verdict + (" " + gap.verdict if gap is not None else "")
+    report("done", 1.0)
+    return TimeOrderResult(ablation=ablation, horizons=horizons, gap=gap, verdict=verdict, config=config,
+                           data_fingerprint=cohort.fingerprint(),
+                           n_patients={k: int(len(v)) for k, v in splits.items()},
+                           seconds=time.perf_counter() - t_start)

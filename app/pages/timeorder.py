@@ -4,7 +4,7 @@ import streamlit as st
 from app import cache, state
 from app.components import require_cohort
 from core import plots
-from core.config import EvaluationConfig, SplitConfig
+from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.exceptions import CoreError
 from core.models import registry
 from core.timeorder import SHUFFLE_DESCRIPTION, TimeOrderConfig
@@ -16,6 +16,11 @@ st.markdown("Sequence models (RNN, LSTM, GRU) read the hours **in order**; class
             "summaries (first, last, mean, min, max, slope...). Does the order carry information about the "
             "outcome on *your* data? Three measurements answer it, each with a 95% confidence interval.")
 cohort = require_cohort()
+if cohort.is_online:
+    st.info("This data has a label for every hour (the online task). The ablation shuffles each stay's hours with "
+            "their labels (every hour keeps its own data and label; only the order of the history changes), "
+            "early prediction scores the models on the first *k* hours of each stay, and every interval comes "
+            "from a bootstrap over patients.")
 
 with st.expander("What the three analyses mean (read this first)"):
     st.markdown(f"""
@@ -44,7 +49,7 @@ names = c[0].multiselect("Models (early prediction, gap)", registry.names(), def
                          key="timeorder.models", format_func=lambda n: registry.get(n).label)
 model = c[1].selectbox("Ablation model", list(registry.SEQUENCE), index=list(registry.SEQUENCE).index("gru"),
                        key="timeorder.model", format_func=lambda n: registry.get(n).label)
-hours = c[2].multiselect("Hours available (k)", [6, 12, 24, 36, 48], default=[12, 24, 48], key="timeorder.hours")
+hours = c[2].multiselect("Hours available (k)", [6, 12, 24, 36, 48, 72], default=[12, 24, 48], key="timeorder.hours")
 n_max = c[3].number_input("Patients (subset, for speed)", 100, 100_000, 2000, step=100, key="timeorder.patients")
 preset = c[0].selectbox("Model sizes", ["quick", "full"], key="timeorder.preset",
                         help="quick: well under a minute on the 2,000 demo patients; full: the benchmarked sizes")
@@ -55,6 +60,7 @@ if st.button("Run the time-order analysis", type="primary", key="timeorder.run")
         config = st.session_state.get(state.TIMEORDER_CONFIG_OVERRIDE) or TimeOrderConfig(
             model=model, models=tuple(names) or ("gru",), horizons_hours=tuple(hours) or (48,), preset=preset,
             max_patients=int(n_max), split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=int(seed)),
+            features=FeatureConfig(task="online", window_hours=336) if cohort.is_online else FeatureConfig(),
             evaluation=EvaluationConfig(n_bootstrap=1000, random_state=int(seed)), random_state=int(seed))
         with st.status("Measuring time order...", expanded=True) as status:
             bar = st.progress(0.0, text="Building features")

@@ -56,7 +56,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="models of the early-prediction curves and the gap (default: all seven)")
     p.add_argument("--horizons", default="6,12,24,36,48",
                    help="hours of data for early prediction, comma-separated (clipped to --window-hours)")
-    p.add_argument("--window-hours", type=float, default=48.0, help="the full horizon, hours")
+    p.add_argument("--window-hours", type=float, default=48.0, help="the full horizon, hours (stay task)")
+    p.add_argument("--max-hours", type=float, default=336.0,
+                   help="online task (--task online): hours of each stay used and scored")
     p.add_argument("--preset", choices=["quick", "full", "test"], default="quick",
                    help="model sizes: quick (default, minutes), full (benchmarked), test (tiny)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the test patients")
@@ -68,19 +70,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.ingest import load_cohort
     from core.config import EvaluationConfig, FeatureConfig, SplitConfig
+    from core.ingest import load_cohort
     from core.timeorder import TimeOrderConfig, run_timeorder
 
     try:
+        data_config = data_config_from_args(args)
+        features = FeatureConfig(task="online", window_hours=args.max_hours) if data_config.task == "online" \
+            else FeatureConfig(window_hours=args.window_hours)
         config = TimeOrderConfig(model=args.model.strip().lower(),
                                  models=_parse_list(args.models, "models", "lr,gbm,gru"),
                                  horizons_hours=_parse_list(args.horizons, "horizons", "6,12,24,48", float),
-                                 features=FeatureConfig(window_hours=args.window_hours), preset=args.preset,
+                                 features=features, preset=args.preset,
                                  split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=args.seed),
                                  evaluation=EvaluationConfig(n_bootstrap=args.bootstrap, random_state=args.seed),
                                  max_patients=args.max_patients, random_state=args.seed)
-        data_config = data_config_from_args(args)
     except CoreError:
         raise
     except ValueError as err:       # a config check: the message already says how to fix it

@@ -58,3 +58,25 @@ def test_explain_page_on_an_online_run(tmp_path, monkeypatch):
     at.number_input(key="explain.hour").set_value(8).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("at hour 8" in c.value for c in at.caption)
+
+
+def test_timeorder_page_on_online_data(tmp_path):
+    from app.state import TIMEORDER_CONFIG_OVERRIDE, TIMEORDER_RESULT
+    from core.config import EvaluationConfig, FeatureConfig
+    from core.timeorder import TimeOrderConfig
+    _wide_csv(make_online_cohort(90, seed=4), tmp_path / "hourly.csv")
+    source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
+                        DataConfig(task="online", target="Event", horizon_hours=6))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.session_state[DATA_SOURCE] = source
+    at.session_state[TIMEORDER_CONFIG_OVERRIDE] = TimeOrderConfig(
+        models=("lr", "gru"), horizons_hours=(12,), preset="test", features=FeatureConfig(task="online", window_hours=40),
+        evaluation=EvaluationConfig(n_bootstrap=20))
+    at.run()
+    at.switch_page("app/pages/timeorder.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("online task" in i.value for i in at.info)
+    at.button(key="timeorder.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state[TIMEORDER_RESULT].verdict.startswith("Online task")

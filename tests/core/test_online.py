@@ -201,3 +201,36 @@ def test_explain_one_patient_hour_matches_the_scored_risk(cohort, fitted):
             assert res.time_attributions.shape[1] == int(hour) + 1     # hours up to and including this one
     with pytest.raises(Exception, match="pick an earlier hour"):
         explain_models(fitted, ["lr"], cohort, [patient], hour=39.0)
+
+
+def test_shuffle_moves_each_hours_label_with_its_data(cohort):
+    from core.timeorder import shuffle_time_bins
+    shuffled = shuffle_time_bins(cohort, window_hours=40, random_state=3)
+
+    def pairs(c, pid):
+        ev = c.events[c.events["patient_id"].astype(str) == pid]
+        hr = ev[ev["variable"].astype(str) == "HR"].set_index(np.floor(ev.loc[ev["variable"].astype(str) == "HR",
+                                                                                "time_hours"]))["value"]
+        hl = c.hour_labels[c.hour_labels["patient_id"] == pid]
+        return sorted(zip(hl["label"], hr.reindex(np.floor(hl["time_hours"].to_numpy())).round(9)))
+
+    moved = 0
+    for pid in map(str, cohort.labelled_ids[:20]):
+        assert pairs(cohort, pid) == pairs(shuffled, pid)
+        moved += not np.array_equal(cohort.hour_labels.loc[cohort.hour_labels["patient_id"] == pid, "label"],
+                                    shuffled.hour_labels.loc[shuffled.hour_labels["patient_id"] == pid, "label"])
+    assert moved > 0
+
+
+def test_timeorder_on_the_online_task(cohort):
+    import json
+
+    from core.timeorder import TimeOrderConfig, run_timeorder
+    res = run_timeorder(cohort, TimeOrderConfig(models=("lr", "gru"), horizons_hours=(6, 12), features=ONLINE,
+                                                preset="test", evaluation=EvaluationConfig(n_bootstrap=30)))
+    assert res.verdict.startswith("Online task")
+    assert set(res.horizons["hours"]) == {6.0, 12.0, 40.0}
+    full = res.horizons[res.horizons["hours"] == 40.0].set_index("model")["auroc"]
+    assert np.isclose(full["gru"], res.ablation.auroc_ordered)
+    assert res.gap is not None and np.isnan(res.gap.delong_p) and "bootstrap over patients" in res.gap.verdict
+    json.dumps(res.to_dict())
