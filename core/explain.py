@@ -676,7 +676,7 @@ def _at_step(full: FeatureSet, rows, bg_rows, step: int):
 
 
 def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None, *, background=None,
-                  nsamples: int | None = None, random_state: int = 0) -> ExplanationResult:
+                  nsamples: int | None = None, random_state: int = 0, hour: float | None = None) -> ExplanationResult:
     """Explain one model of a trained run (the single entry point for pages and the CLI).
 
     Parameters
@@ -695,6 +695,8 @@ def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None
     nsamples : int, optional
         Sample budget (see :func:`explain`).
     random_state : int
+    hour : float, optional
+        Online runs: the patient-hour to explain (see :func:`explain_models`).
 
     Returns
     -------
@@ -714,7 +716,7 @@ def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None
     (1, 48, 41)
     """
     return explain_models(run_or_experiment, [name], cohort, patient_ids, background=background,
-                          nsamples=nsamples, random_state=random_state)[0]
+                          nsamples=nsamples, random_state=random_state, hour=hour)[0]
 
 
 def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *, background=None,

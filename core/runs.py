@@ -119,6 +119,11 @@ def save_run(result, folder: str | Path) -> Path:
     """
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)
+    # A run written into the folder of an earlier one must not inherit its models (e.g. stale refits).
+    for sub in (folder / "models", folder / "models" / "refit"):
+        for old in (sub.glob("*") if sub.is_dir() else []):
+            if old.is_file() and old.suffix in (".skops", ".pt", ".json"):
+                old.unlink()
     cfg = dict(result.config)
     cfg.update({"fingerprint": result.fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "reference": result.reference, "thresholds": {n: ev.threshold for n, ev in result.test.items()},
@@ -341,6 +346,13 @@ def load_run(run_dir: str | Path, models=None) -> Run:
     refit = folder / "models" / "refit"
     refitted = refit.is_dir() and all(any(refit.glob(f"{n}.*")) for n in names)
     loaded = {n: _load_model(n, refit if refitted else folder / "models") for n in names}
+    widths = {"sequence": len(builder.seq_kinds), "tabular": len(builder.tab_names)}
+    for n, m in loaded.items():
+        want = widths[registry.get(n).input_kind]
+        if int(getattr(m, "n_features_in_", want)) != want:
+            raise RunError(f"Model {n!r} in {folder} expects {m.n_features_in_} inputs but the run's feature builder "
+                           f"makes {want}: the run was written by another version of Chronoscope or edited. "
+                           "Train it again.")
     thresholds = {n: float(config["thresholds"][n]) for n in names}
     try:
         preds = pd.read_parquet(folder / "predictions.parquet")

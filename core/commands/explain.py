@@ -32,6 +32,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--background", type=int, help="training patients sampled as the reference (default per model)")
     p.add_argument("--nsamples", type=int, help="sample budget: Kernel SHAP coalitions or integration steps")
     p.add_argument("--seed", type=int, default=0, help="seed of the background sample and the coalitions")
+    p.add_argument("--hour", type=float,
+                   help="online runs: explain each patient's risk at this hour of the stay (data up to and "
+                        "including it; patients whose stay ended earlier are left out). Default: the first "
+                        "patient's last scored hour")
     add_data_arguments(p, labels=False)
     return p
 
@@ -58,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
                        f"Example: --model {available[0] if available else 'gbm'}.")
     run_ = load_run(folder, models=[args.model])
     config = replace(data_config_from_args(args), target=None)
+    if run_.online:
+        config = replace(config, task="online")
     cohort = load_cohort(args.events, None, config=config)
     if args.patients:
         ids = [p.strip() for p in args.patients.split(",") if p.strip()]
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"Explaining the first {MAX_PATIENTS} of {cohort.n_patients} patients (sorted by id). "
                   "Choose others with --patients ID,ID,...")
     result = explain_model(run_, args.model, cohort, ids, background=args.background, nsamples=args.nsamples,
-                           random_state=args.seed)
+                           random_state=args.seed, hour=args.hour)
     path = safe_csv(result.to_frame(), args.out)
     print(f"Explained {len(result.patient_ids)} patient(s) with {args.model} ({result.method}); attributions "
           f"in {result.output} (base value {result.base_value:.4g}; additivity error "

@@ -234,3 +234,26 @@ def test_timeorder_on_the_online_task(cohort):
     assert np.isclose(full["gru"], res.ablation.auroc_ordered)
     assert res.gap is not None and np.isnan(res.gap.delong_p) and "bootstrap over patients" in res.gap.verdict
     json.dumps(res.to_dict())
+
+
+def test_run_folder_reused_without_refit_drops_the_old_refits(cohort, tmp_path):
+    from core.runs import load_run, save_run
+    kw = dict(preset="test", features=ONLINE, evaluation=EvaluationConfig(n_bootstrap=20), random_state=0)
+    save_run(run_experiment(cohort, ["lr"], refit=True, **kw), tmp_path / "run")
+    assert load_run(tmp_path / "run").refitted
+    save_run(run_experiment(cohort, ["lr"], **kw), tmp_path / "run")
+    assert not load_run(tmp_path / "run").refitted
+
+
+def test_run_whose_model_does_not_fit_its_features_is_refused(cohort, tmp_path):
+    import json
+
+    from core.exceptions import RunError
+    from core.runs import load_run, save_run
+    folder = save_run(run_experiment(cohort, ["gru"], preset="test", features=ONLINE,
+                                     evaluation=EvaluationConfig(n_bootstrap=20)), tmp_path / "run")
+    meta = json.loads((folder / "features.json").read_text())
+    meta["config"]["task"] = "stay"                # a builder that makes other features than the model's
+    (folder / "features.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match="Train it again"):
+        load_run(folder)
