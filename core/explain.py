@@ -459,7 +459,7 @@ def _explain_gradient(model, fs: FeatureSet, bg: FeatureSet, nsamples, rng, time
         net.eval()
 
     def f(x: torch.Tensor) -> torch.Tensor:     # final-step probability, averaged over the seed ensemble
-        return torch.stack([torch.sigmoid(net(x)[:, -1]) for net in nets]).mean(0)
+        return torch.stack([torch.sigmoid(net(x)[:, -1] + model.logit_shift) for net in nets]).mean(0)
 
     X = torch.from_numpy(np.ascontiguousarray(fs.X_seq, dtype=np.float32))
     Bk = torch.from_numpy(np.ascontiguousarray(bg.X_seq, dtype=np.float32))

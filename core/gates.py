@@ -197,7 +197,7 @@ def gate_activations(model, X_seq, *, seed_index: int = 0, layer: int = -1) -> G
     with torch.no_grad():
         xt = torch.from_numpy(X)
         z = net.inp(xt)                               # input projection (dropout is identity in eval)
-        risk = torch.sigmoid(net(xt)).double().numpy()
+        risk = torch.sigmoid(net(xt) + model.logit_shift).double().numpy()
     layers = run_recurrence(net.rnn, z.double().numpy())
     if not -len(layers) <= layer < len(layers):
         raise ValueError(f"layer must be in [-{len(layers)}, {len(layers) - 1}]; got {layer!r}.")

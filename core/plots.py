@@ -99,7 +99,8 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
                         subplot_titles=titles)
     if n_risk:
         for col in risk.columns.drop("time_hours"):
-            fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines", name=str(col), row=1, col=1)
+            fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines", name=str(col), row=1, col=1,
+                            line=dict(color=_MODEL_COLORS.get(str(col))))
         fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
     for i, var in enumerate(variables, start=1 + n_risk):
         sub = events[events["variable"].astype(str) == var].sort_values("time_hours")
@@ -114,8 +115,8 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
         fig.add_vrect(x0=lo, x1=hi, fillcolor="#fdae6b", opacity=0.25, line_width=0, row="all", col=1)
     if n_risk and thresholds:
         for col, thr in thresholds.items():
-            fig.add_hline(y=float(thr), line=dict(dash="dot", width=1, color="#636363"), row=1, col=1,
-                          annotation_text=f"{col} threshold", annotation_font_size=9)
+            fig.add_hline(y=float(thr), line=dict(dash="dot", width=1, color=_MODEL_COLORS.get(col, "#636363")),
+                          row=1, col=1)
     fig.update_xaxes(title_text="hours since admission", row=rows, col=1)
     fig.update_layout(height=130 * rows + 80, title=title, **_LAYOUT)
     return fig

@@ -29,7 +29,7 @@ import pandas as pd
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig
-from core.evaluation import ClusterBootstrap, EvaluationResult, bootstrap_indices, compare, evaluate
+from core.evaluation import ClusterBootstrap, bootstrap_indices, compare, evaluate
 from core.exceptions import RunError
 from core.export import safe_csv
 from core.features import FeatureBuilder, FeatureSet

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 
 import numpy as np
 import torch
@@ -111,7 +110,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         step, or of every labelled hour with per-hour targets). AUROC suits rare positives, where
         the loss keeps falling by calibrating the base rate while the ranking no longer improves.
     pos_weight : float
-        Weight of positive labels in the loss (1 = plain log-loss, calibrated risks).
+        Weight of positive labels in the loss (1 = plain log-loss). Predicted risks are corrected for it
+        (:attr:`logit_shift`), so they stay calibrated.
 
     Attributes
     ----------
@@ -366,6 +366,16 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
             return -float(roc_auc_score(y.cpu().numpy(), score.cpu().numpy()))
         return float(nn.functional.binary_cross_entropy_with_logits(score, y))
 
+    @property
+    def logit_shift(self) -> float:
+        """Added to every output logit: ``-log(pos_weight)``, so up-weighted training still gives calibrated risks.
+
+        With positives weighted ``w`` in the log-loss, the best logit is the true log-odds plus ``log(w)``
+        (the prior shift of training on data with every positive repeated ``w`` times); subtracting it
+        undoes the shift and leaves the ranking (AUROC) unchanged.
+        """
+        return -float(np.log(float(self.pos_weight)))
+
     def refit_params(self) -> dict:
         """Parameters for refitting on training + validation patients without an inner split.
 
@@ -393,7 +403,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
                 for i in range(0, n, 1024):
                     rows = order[i:i + 1024]
                     T_b = int(lengths[rows].max())
-                    out[rows, :T_b] += torch.sigmoid(net(xt[rows, :T_b])).double().numpy()
+                    out[rows, :T_b] += torch.sigmoid(net(xt[rows, :T_b]) + self.logit_shift).double().numpy()
         out /= len(self.module_)
         # After the last valid step nothing new is known: hold the risk constant.
         steps = np.arange(T)[None, :]
@@ -412,7 +422,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         out = 0
         for net in self.module_:
             net.eval()
-            out = out + torch.sigmoid(net(X))
+            out = out + torch.sigmoid(net(X) + self.logit_shift)
         return out / len(self.module_)
 
     def predict_proba_over_time(self, X, lengths=None) -> np.ndarray:

@@ -1,7 +1,6 @@
 """Every model the product offers, by short name: ``lr, svm, rf, gbm, rnn, lstm, gru, grud``."""
 from __future__ import annotations
 
-from functools import partial
 
 from core.models.base import ModelSpec
 from core.models.classical import make_gbm, make_lr, make_rf, make_svm

@@ -7,7 +7,6 @@ assert the row accounting ``rows_read == rows_used + sum(rows_excluded)``.
 from __future__ import annotations
 
 import io
-import os
 import random
 
 import numpy as np
