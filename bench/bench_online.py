@@ -33,7 +33,15 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def _rss_mb() -> float:
+    """Peak resident memory so far (ru_maxrss: tracemalloc misses torch's allocations)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _now_mb() -> float:
+    """Resident memory now (Linux /proc/self/statm)."""
+    import os
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _params(text: str | None) -> dict:
@@ -96,10 +104,13 @@ def main() -> None:
               "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
               "load_seconds": round(load_s, 1)}
     t1 = time.perf_counter()
+
+    def progress(msg, frac):
+        if "done in" in msg or msg.startswith("building"):
+            print(f"  {time.perf_counter() - t1:7.1f} s  {msg}  (RSS now {_now_mb():.0f} MB, peak {_rss_mb():.0f} MB)",
+                  flush=True)
+
     if args.folds:
-        def progress(msg, frac):
-            if "done in" in msg:
-                print(f"  {time.perf_counter() - t1:7.1f} s  {msg}", flush=True)
         df = cross_validate(cohort, names, preset=args.preset, n_folds=args.folds, features=features,
                             random_state=args.seed, model_params=params, progress=progress)
         summary = df.groupby("model", sort=False)[["auroc", "auprc", "min_se_ppv", "train_seconds"]].agg(
@@ -123,7 +134,7 @@ def main() -> None:
               f"{max(v['min_se_ppv_mean'] for v in result['cv'].values()):.4f}")
     else:
         res = run_experiment(cohort, names, preset=args.preset, features=features,
-                             split=SplitConfig(random_state=args.seed), random_state=args.seed)
+                             split=SplitConfig(random_state=args.seed), random_state=args.seed, progress=progress)
         result["single"] = {n: {"auroc": round(float(ev.metrics["auroc"]), 4),
                                 "auroc_ci": [round(float(x), 4) for x in ev.ci["auroc"]],
                                 "auprc": round(float(ev.metrics["auprc"]), 4),

@@ -361,7 +361,7 @@ class FeatureBuilder:
     def _chunks(self, arrays, n: int):
         """Yield ``(first, last, local event arrays)`` over patient chunks (bounded memory per chunk)."""
         T, V = self.config.n_steps, max(len(self.variables_), 1)
-        size = max(16, min(n, int(4_000_000 // (T * V))))
+        size = max(16, min(n, int(2_000_000 // (T * V))))
         p = arrays[0]
         order = np.argsort(p, kind="stable")
         p, v, t, x = (a[order] for a in arrays)

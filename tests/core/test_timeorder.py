@@ -174,7 +174,7 @@ def test_shuffle_is_seeded(ragged):
     ({"evaluation": EvaluationConfig(n_bootstrap=5)}, "n_bootstrap"),
     ({"preset": "huge"}, "preset"),
     ({"max_patients": 3}, "max_patients"),
-    ({"features": FeatureConfig(task="online", window_hours=48)}, "stay-task"),
+    ({"horizons_hours": (0.5,)}, "at least one bin"),
 ])
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
