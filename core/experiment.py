@@ -137,7 +137,7 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     cohort : Cohort
         Must have labels.
     models : sequence of str, optional
-        Registry names (default: all seven).
+        Registry names (default: all eight).
     preset : {"test", "quick", "full"}
     features, split, evaluation : configs, optional
         Default features follow the cohort's task shape (:func:`default_features`).

@@ -81,7 +81,7 @@ class TimeOrderConfig:
     model : str
         Sequence model of the order ablation (``"gru"``, ``"lstm"`` or ``"rnn"``).
     models : tuple of str
-        Models of the early-prediction curves and the gap (registry names; default all seven).
+        Models of the early-prediction curves and the gap (registry names; default the seven of the first version; GRU-D can be added).
     horizons_hours : tuple of float
         Hours of data available for early prediction. Values above ``features.window_hours`` are clipped
         to it, duplicates dropped; the full window is always included (the ablation and the gap use it).

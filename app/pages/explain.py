@@ -60,7 +60,7 @@ except CoreError as err:
     st.error(str(err))
     st.stop()
 if run.online:
-    st.caption(f"Online run: each model's risk at hour {hour:g} of {len(results[0].patient_ids)} test patients "
+    st.caption(f"Online run: each model's risk at hour {hour:g} of {len(results[0].patient_ids)} test patient(s) "
                "still in the stay then, explained from their data up to that hour.")
 
 st.subheader("What each model relies on")

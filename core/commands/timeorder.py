@@ -51,7 +51,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "model with the best order-free model; write DIR/timeorder.json.")
     p.add_argument("events", help="events file, folder or zip")
     p.add_argument("--out", required=True, help="folder to write timeorder.json into (created)")
-    p.add_argument("--model", default="gru", help="sequence model of the order ablation: gru, lstm or rnn")
+    p.add_argument("--model", default="gru", help="sequence model of the order ablation: gru, lstm, rnn or grud")
     p.add_argument("--models", default="lr,svm,rf,gbm,rnn,lstm,gru",
                    help="models of the early-prediction curves and the gap (default: all seven)")
     p.add_argument("--horizons", default="6,12,24,36,48",
