@@ -639,14 +639,29 @@ def _auprc(y: np.ndarray, p: np.ndarray) -> float:
     return float(average_precision_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
-def _ablation(name, label, y, ids, p_a, p_b, p_c, idx, ci_level) -> AblationResult:
+def _ablation(name, label, y, ids, p_a, p_b, p_c, idx, ci_level, clusters=None) -> AblationResult:
+    """The three arms compared on the same rows: bootstrap over patients (``idx`` resamples of stays), or
+    over the patients of patient-hours (``clusters``, online; DeLong is then not reported)."""
+    from core.evaluation import cluster_bootstrap_metrics, cluster_paired_bootstrap
+    if clusters is not None:
+        def metrics(p):
+            return cluster_bootstrap_metrics(y, p, 0.5, clusters, ci_level)
+
+        def paired(pa, pb):
+            return cluster_paired_bootstrap(y, pa, pb, clusters, "auroc", ci_level)
+        delong_p = np.nan
+    else:
+        def metrics(p):
+            return bootstrap_metrics(y, p, 0.5, idx, ci_level)
+
+        def paired(pa, pb):
+            return paired_bootstrap(y, pa, pb, idx, "auroc", ci_level)
+        delong_p = delong_test(y, p_a, p_b)["p_value"]
     ci = {}
     for arm, p in (("ordered", p_a), ("shuffled", p_b), ("shuffled_test", p_c)):
-        b = bootstrap_metrics(y, p, 0.5, idx, ci_level)
+        b = metrics(p)
         ci[f"auroc_{arm}"], ci[f"auprc_{arm}"] = b["auroc"], b["auprc"]
-    ab = paired_bootstrap(y, p_a, p_b, idx, "auroc", ci_level)
-    ac = paired_bootstrap(y, p_a, p_c, idx, "auroc", ci_level)
-    d = delong_test(y, p_a, p_b)
+    ab, ac = paired(p_a, p_b), paired(p_a, p_c)
     evidence = describe_evidence(ab["ci_low"], ab["ci_high"])
     a_auc, b_auc, c_auc = _auc(y, p_a), _auc(y, p_b), _auc(y, p_c)
     verdict = _ablation_sentence(label, a_auc, b_auc, ab["difference"], ab["ci_low"], ab["ci_high"], evidence)
@@ -655,7 +670,7 @@ def _ablation(name, label, y, ids, p_a, p_b, p_c, idx, ci_level) -> AblationResu
                           auprc={"ordered": _auprc(y, p_a), "shuffled": _auprc(y, p_b),
                                  "shuffled_test": _auprc(y, p_c)},
                           delta=ab["difference"], delta_ci=(ab["ci_low"], ab["ci_high"]), delta_p=ab["p_value"],
-                          delong_p=d["p_value"], delta_shuffled_test=ac["difference"],
+                          delong_p=delong_p, delta_shuffled_test=ac["difference"],
                           delta_shuffled_test_ci=(ac["ci_low"], ac["ci_high"]), delta_shuffled_test_p=ac["p_value"],
                           evidence=evidence, verdict=verdict, y_true=y, proba={"ordered": p_a, "shuffled": p_b,
                                                                                "shuffled_test": p_c},
@@ -738,22 +753,7 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     if not np.array_equal(retrained.test[abl.name].y_true[pair], y):
         raise CohortError("The shuffled hours do not carry their own labels; this is a bug, please report it.")
     boot = full.clusters or ClusterBootstrap.from_config(test.unit_ids, config.evaluation)
-    ci = {}
-    for arm, p in (("ordered", p_a), ("shuffled", p_b), ("shuffled_test", p_c)):
-        b = cluster_bootstrap_metrics(y, p, 0.5, boot, ci_level)
-        ci[f"auroc_{arm}"], ci[f"auprc_{arm}"] = b["auroc"], b["auprc"]
-    ab = cluster_paired_bootstrap(y, p_a, p_b, boot, "auroc", ci_level)
-    ac = cluster_paired_bootstrap(y, p_a, p_c, boot, "auroc", ci_level)
-    evidence = describe_evidence(ab["ci_low"], ab["ci_high"])
-    a_auc, b_auc, c_auc = _auc(y, p_a), _auc(y, p_b), _auc(y, p_c)
-    ablation = AblationResult(
-        model=abl.name, label=abl.label, auroc_ordered=a_auc, auroc_shuffled=b_auc, auroc_shuffled_test=c_auc,
-        ci=ci, auprc={"ordered": _auprc(y, p_a), "shuffled": _auprc(y, p_b), "shuffled_test": _auprc(y, p_c)},
-        delta=ab["difference"], delta_ci=(ab["ci_low"], ab["ci_high"]), delta_p=ab["p_value"], delong_p=np.nan,
-        delta_shuffled_test=ac["difference"], delta_shuffled_test_ci=(ac["ci_low"], ac["ci_high"]),
-        delta_shuffled_test_p=ac["p_value"], evidence=evidence,
-        verdict=_ablation_sentence(abl.label, a_auc, b_auc, ab["difference"], ab["ci_low"], ab["ci_high"], evidence),
-        y_true=y, proba={"ordered": p_a, "shuffled": p_b, "shuffled_test": p_c}, patient_ids=test.unit_ids)
+    ablation = _ablation(abl.name, abl.label, y, test.unit_ids, p_a, p_b, p_c, None, ci_level, clusters=boot)
     gap = None
     seq = [n for n in config.models if kinds[n] == "sequence"]
     tab = [n for n in config.models if kinds[n] == "tabular"]
