@@ -169,6 +169,10 @@ def test_cli_online_train_and_predict(cohort, tmp_path, capsys):
     assert len(p) == 2 * len(new)           # every hour with a row, per model
     got = p[p.model == "lr"][["patient_id", "time"]].to_numpy().tolist()
     assert got == new[["patient_id", "time"]].to_numpy().tolist()
+    # the label column in the file to score is never read: the same risks with or without it
+    w.head(40).to_csv(tmp_path / "with_label.csv", index=False)
+    assert main(["predict", str(run), str(tmp_path / "with_label.csv"), "--out", str(tmp_path / "q.csv")]) == 0
+    pd.testing.assert_frame_equal(p, pd.read_csv(tmp_path / "q.csv", dtype={"patient_id": str}))
 
 
 def test_cli_online_onset_labels(cohort, tmp_path, capsys):
