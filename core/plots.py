@@ -210,7 +210,7 @@ def leaderboard_figure(results, metric: str = "auroc") -> go.Figure:
     fig = go.Figure(go.Scatter(x=x, y=[ev.label for ev in res], mode="markers",
                                marker=dict(size=10, color=[_MODEL_COLORS.get(ev.model_name) for ev in res]),
                                error_x=dict(type="data", symmetric=False, array=[h - v for h, v in zip(hi, x)],
-                                            arrayminus=[v - l for v, l in zip(x, lo)])))
+                                            arrayminus=[v - low for v, low in zip(x, lo)])))
     fig.update_layout(title=f"Test {metric.upper()} with 95% CI", height=60 + 40 * max(len(res), 1),
                       xaxis_title=metric.upper(), **_LAYOUT)
     return fig
