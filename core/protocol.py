@@ -101,11 +101,18 @@ def fit_model(model, input_kind: str, fs: FeatureSet, y_units: np.ndarray, progr
     two threads on a busy 2-core box stalled gradient boosting 30x.
     """
     from threadpoolctl import threadpool_limits
-    if input_kind == "sequence":
-        y = fs.step_targets(y_units) if fs.online else y_units
-        return model.fit(fs.X_seq, y, progress=progress)
-    with threadpool_limits(limits=available_threads(), user_api="openmp"):
-        return model.fit(fs.X_tab, y_units)
+    hooked = progress is not None and "progress" in model.get_params()
+    if hooked:                      # a model with a progress callback gets it for this fit only
+        model.set_params(progress=progress)
+    y = fs.step_targets(y_units) if input_kind == "sequence" and fs.online else y_units
+    try:
+        if input_kind == "sequence":    # torch models scope their own threads (core.models.recurrent)
+            return model.fit(fs.X_seq, y)
+        with threadpool_limits(limits=available_threads(), user_api="openmp"):
+            return model.fit(fs.X_tab, y)
+    finally:
+        if hooked:
+            model.set_params(progress=None)
 
 
 def predict_units(model, input_kind: str, fs: FeatureSet) -> np.ndarray:

@@ -99,12 +99,7 @@ def _clean(o):
 def _save_model(model, name: str, folder: Path) -> None:
     spec = registry.get(name)
     if spec.input_kind == "sequence":
-        import torch
-        torch.save(model.module_.state_dict(), folder / f"{name}.pt")
-        meta = {"class": type(model).__name__, "params": model.get_params(), "classes": model.classes_.tolist(),
-                "n_features_in": int(model.n_features_in_), "n_timesteps_in": int(model.n_timesteps_in_),
-                "history": model.history_}
-        _dump(folder / f"{name}.json", _clean(meta))
+        model.save(folder, name)               # the recurrent models write their own state_dict + JSON
     else:
         import skops.io as sio
         sio.dump(model, folder / f"{name}.skops")
@@ -172,25 +167,13 @@ def _load_model(name: str, folder: Path):
     spec = registry.get(name)
     try:
         if spec.input_kind == "sequence":
-            import torch
-            from torch import nn
-
             from core.models.grud import GRUDClassifier
             from core.models.recurrent import RecurrentClassifier
             meta = _read_json(folder / f"{name}.json")
             classes = {"RecurrentClassifier": RecurrentClassifier, "GRUDClassifier": GRUDClassifier}
             if meta.get("class") not in classes:
                 raise RunError(f"models/{name}.json describes an unknown model class {meta.get('class')!r}.")
-            model = classes[meta["class"]](**meta["params"])
-            model.classes_ = np.asarray(meta["classes"])
-            model.n_features_in_ = int(meta["n_features_in"])
-            model.n_timesteps_in_ = int(meta["n_timesteps_in"])
-            model.history_ = meta.get("history", [])
-            state = torch.load(folder / f"{name}.pt", map_location="cpu", weights_only=True)
-            model.module_ = nn.ModuleList([model._new_net() for _ in range(int(model.n_seeds))])
-            model.module_.load_state_dict(state)
-            model.module_.eval()
-            return model
+            return classes[meta["class"]].load(folder, name, meta)
         import skops.io as sio
         path = folder / f"{name}.skops"
         untrusted = sio.get_untrusted_types(file=path)

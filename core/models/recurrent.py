@@ -55,6 +55,19 @@ def _torch_threads(n_values: int):
         torch.set_num_threads(before)
 
 
+def _jsonable(o):
+    """Plain JSON values: numpy scalars and arrays converted, NaN/inf as None (strict JSON)."""
+    if isinstance(o, dict):
+        return {k: _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in list(o)]
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        return float(o) if np.isfinite(o) else None
+    return o
+
+
 class _RecurrentNet(nn.Module):
     """Input projection -> recurrent layer(s) -> one logit per time step."""
 
@@ -112,6 +125,9 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
     pos_weight : float
         Weight of positive labels in the loss (1 = plain log-loss). Predicted risks are corrected for it
         (:attr:`logit_shift`), so they stay calibrated.
+    progress : callable(message: str, fraction: float), optional
+        A callback run after every epoch (fraction of the maximum epochs over all seeds), so every model
+        is fitted the same way, ``fit(X, y)``; it is not saved with the model.
 
     Attributes
     ----------
@@ -127,7 +143,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, cell="gru", hidden_size=64, num_layers=1, dropout=0.2, max_epochs=30, batch_size=64,
                  lr=3e-3, weight_decay=1e-4, patience=5, validation_fraction=0.15, replication_weight=0.5,
-                 pooling="none", n_seeds=1, device="auto", random_state=None, stop_on="loss", pos_weight=1.0):
+                 pooling="none", n_seeds=1, device="auto", random_state=None, stop_on="loss", pos_weight=1.0,
+                 progress=None):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -145,6 +162,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.stop_on = stop_on
         self.pos_weight = pos_weight
+        self.progress = progress
 
     # -- helpers ----------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -186,7 +204,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
                              float(self.dropout), self.pooling)
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit(self, X, y, *, lengths=None, progress=None):
+    def fit(self, X, y, *, lengths=None):
         """Train ``n_seeds`` networks with early stopping.
 
         Parameters
@@ -196,8 +214,6 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
             where a step has no label (one label per hour: the online task)
         lengths : array of shape (n_patients,), optional
             Valid steps per patient (default: all).
-        progress : callable(message: str, fraction: float), optional
-            Called after every epoch (fraction of the maximum epochs over all seeds).
 
         Returns
         -------
@@ -206,7 +222,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X = check_sequences(X)
         with _torch_threads(X.size):
-            return self._fit(X, y, lengths, progress)
+            return self._fit(X, y, lengths, self.progress)
 
     def _fit(self, X, y, lengths, progress):
         n, T, C = X.shape
@@ -365,6 +381,42 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
             from sklearn.metrics import roc_auc_score
             return -float(roc_auc_score(y.cpu().numpy(), score.cpu().numpy()))
         return float(nn.functional.binary_cross_entropy_with_logits(score, y))
+
+    # -- persistence (torch state_dict + JSON; loaded with weights_only=True, never unpickled) ----------
+    def save(self, folder, name: str) -> None:
+        """Write ``folder/<name>.pt`` (the networks' ``state_dict``) and ``folder/<name>.json`` (class,
+        parameters, fitted attributes, history); the ``progress`` callback is not saved."""
+        import json
+        from pathlib import Path
+        check_is_fitted(self, "module_")
+        folder = Path(folder)
+        torch.save(self.module_.state_dict(), folder / f"{name}.pt")
+        params = {k: v for k, v in self.get_params().items() if k != "progress"}
+        meta = {"class": type(self).__name__, "params": params, "classes": self.classes_.tolist(),
+                "n_features_in": int(self.n_features_in_), "n_timesteps_in": int(self.n_timesteps_in_),
+                "history": self.history_}
+        (folder / f"{name}.json").write_text(json.dumps(_jsonable(meta), indent=2, allow_nan=False))
+
+    @classmethod
+    def load(cls, folder, name: str, meta: dict) -> "RecurrentClassifier":
+        """Rebuild a model written by :meth:`save` from its ``meta`` (the parsed JSON) and its weights.
+
+        Raises
+        ------
+        ValueError, OSError, RuntimeError
+            Unknown parameters, a missing file or weights that do not fit (callers turn them into RunError).
+        """
+        from pathlib import Path
+        model = cls(**meta["params"])
+        model.classes_ = np.asarray(meta["classes"])
+        model.n_features_in_ = int(meta["n_features_in"])
+        model.n_timesteps_in_ = int(meta["n_timesteps_in"])
+        model.history_ = meta.get("history", [])
+        state = torch.load(Path(folder) / f"{name}.pt", map_location="cpu", weights_only=True)
+        model.module_ = nn.ModuleList([model._new_net() for _ in range(int(model.n_seeds))])
+        model.module_.load_state_dict(state)
+        model.module_.eval()
+        return model
 
     @property
     def logit_shift(self) -> float:

@@ -97,3 +97,28 @@ def test_sequence_models_beat_order_free_models_on_planted_order(planted_order_c
     assert seq > 0.9
     assert max(tab.values()) < 0.7
     assert seq > max(tab.values()) + 0.2
+
+
+def test_progress_is_a_constructor_callback_not_saved(tiny_features, tmp_path):
+    import json
+
+    from core.models.recurrent import RecurrentClassifier as RC
+    fs, y = tiny_features
+    calls = []
+    m = registry.get("gru").make("test", random_state=0).set_params(progress=lambda msg, f: calls.append(f))
+    m.fit(fs.X_seq, y)                      # the same fit(X, y) as every model
+    assert len(calls) == sum(h["epochs_run"] for h in m.history_) and calls[-1] <= 1.0
+    m.save(tmp_path, "gru")
+    meta = json.loads((tmp_path / "gru.json").read_text())
+    assert "progress" not in meta["params"]
+    again = RC.load(tmp_path, "gru", meta)
+    np.testing.assert_array_equal(again.predict_proba(fs.X_seq), m.predict_proba(fs.X_seq))
+
+
+def test_protocol_hands_progress_to_the_model_for_one_fit_only(tiny_features):
+    from core.protocol import fit_model
+    fs, y = tiny_features
+    seen = []
+    model = registry.get("gru").make("test", random_state=0)
+    fit_model(model, "sequence", fs, y, lambda m, f: seen.append(m))
+    assert seen and model.progress is None
