@@ -10,18 +10,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.evaluation import ComparisonResult
-from core.exceptions import CohortError
 from core.features import FeatureBuilder
 from core.models import registry
 from core.models.base import check_preset
-from core.protocol import Progress, refit_models, run_protocol
+from core.protocol import (
+    Progress,
+    patient_folds,
+    refit_models,
+    run_protocol,
+    split_by_patient,
+)
 
-__all__ = ["ExperimentResult", "run_experiment", "split_by_patient", "cross_validate", "default_features"]
+__all__ = ["ExperimentResult", "run_experiment", "cross_validate", "default_features"]
 
 
 def default_features(cohort: Cohort, window_hours: float = 48.0, max_hours: float = 336.0) -> FeatureConfig:
@@ -30,35 +34,6 @@ def default_features(cohort: Cohort, window_hours: float = 48.0, max_hours: floa
     if cohort.is_online:
         return FeatureConfig(task="online", window_hours=max_hours)
     return FeatureConfig(window_hours=window_hours)
-
-
-def split_by_patient(cohort: Cohort, config: SplitConfig | None = None) -> dict[str, np.ndarray]:
-    """Stratified patient-level split of the labelled patients.
-
-    Returns
-    -------
-    dict with keys ``"train"``, ``"validation"``, ``"test"``: sorted arrays of patient ids (str).
-
-    Raises
-    ------
-    CohortError
-        No labels, or too few patients of each outcome to split.
-    """
-    config = config or SplitConfig()
-    ids = cohort.labelled_ids
-    if cohort.labels is None or len(ids) == 0:
-        raise CohortError("The cohort has no labelled patients, so models cannot be trained. Load a labels "
-                          "file and name the outcome column (e.g. --labels outcomes.csv --target in_hospital_death).")
-    y = cohort.labels.loc[ids].to_numpy()
-    counts = np.bincount(y, minlength=2)
-    if counts.min() < 4:
-        raise CohortError(f"Training needs at least 4 patients of each outcome; got {counts[0]} negatives and "
-                          f"{counts[1]} positives. Use more patients or another target.")
-    rest, test = train_test_split(ids, test_size=config.test_size, stratify=y, random_state=config.random_state)
-    y_rest = cohort.labels.loc[rest].to_numpy()
-    val_frac = config.validation_size / (1 - config.test_size)
-    train, val = train_test_split(rest, test_size=val_frac, stratify=y_rest, random_state=config.random_state + 1)
-    return {"train": np.sort(train), "validation": np.sort(val), "test": np.sort(test)}
 
 
 @dataclass
@@ -229,23 +204,11 @@ def cross_validate(cohort: Cohort, models=None, *, preset: str = "full", n_folds
     specs = [registry.get(n) for n in names]
     split = split or SplitConfig(random_state=random_state)
     features = features or default_features(cohort)
-    ids = cohort.labelled_ids
-    if not len(ids):
-        raise CohortError("The cohort has no labelled patients; load labels to cross-validate.")
-    y = cohort.labels.loc[ids].to_numpy().astype(int)
-    if np.bincount(y, minlength=2).min() < n_folds:
-        raise CohortError(f"{n_folds}-fold cross-validation needs at least {n_folds} patients of each outcome; got "
-                          f"{np.bincount(y, minlength=2).tolist()} (negatives, positives). Use fewer folds (--cv 3).")
     evaluation = EvaluationConfig(threshold_rule=(evaluation or EvaluationConfig()).threshold_rule,
                                   target_sensitivity=(evaluation or EvaluationConfig()).target_sensitivity,
                                   n_bootstrap=0)
     rows = []
-    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(ids, y))
-    val_frac = split.validation_size / (1 - 1 / n_folds)
-    for f, (rest, te) in enumerate(folds):
-        tr, va = train_test_split(ids[rest], test_size=val_frac, stratify=y[rest], random_state=random_state + f)
-        splits = {"train": np.sort(tr), "validation": np.sort(va), "test": np.sort(ids[te])}
-
+    for f, splits in enumerate(patient_folds(cohort, n_folds, split, random_state)):
         def sub(msg, frac, f=f):
             if progress is not None:
                 progress(f"fold {f + 1}/{n_folds}: {msg}", (f + frac) / n_folds)

@@ -261,11 +261,9 @@ def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None =
     from functools import partial
 
     from core.config import EvaluationConfig, SplitConfig
-    from core.experiment import split_by_patient
     from core.models.base import ModelSpec
     from core.models.recurrent import CELLS
-    from core.protocol import run_protocol
-    from core.timeorder import subsample_patients
+    from core.protocol import run_protocol, split_by_patient, subsample_patients
     for c in cells:
         if c not in CELLS:
             raise ValueError(f"fit_gate_models needs recurrent cells ({', '.join(CELLS)}); got {c!r}. "

@@ -1098,14 +1098,7 @@ def _hour_labels_from_onsets(labels: Source | None, table: RawTable, row_times: 
                        fix="Check that onsets are hours since each patient's first record; nothing to do if the "
                            "data end before the event.")
     orphan = sorted(set(onset.index) - set(span.index))
-    if orphan:
-        report.warning("labels_without_patients", "Labels whose patient has no data in the events file (ignored)",
-                       count=len(orphan), unit="patients", examples=[f"patient {p}" for p in orphan[:3]],
-                       fix="Check that both files use the same patient ids (e.g. no leading zeros lost).")
-        if len(orphan) == len(onset):
-            report.error("ids_disjoint", "No patient id of the labels file matches the events file.",
-                         examples=[f"events: {list(span.index[:2])}", f"labels: {orphan[:2]}"],
-                         fix="Use the same patient id column and format in both files.")
+    _report_orphan_labels(report, orphan, len(onset), list(span.index[:2]))
     onsets = span["min"].loc[common] + onset.loc[common]
     return hl, onsets, other, target
 
@@ -1116,6 +1109,19 @@ def _hour_label_counts(cohort: Cohort) -> dict[str, object]:
     n, pos = len(hl), int(hl["label"].sum())
     return {"labelled hours": n, "positive hours": f"{pos:,} ({pos / n:.2%})" if n else "0",
             "patients with a positive hour": int(hl.loc[hl["label"] == 1, "patient_id"].nunique())}
+
+
+def _report_orphan_labels(report: ValidationReport, orphan: list, n_labels: int, event_ids: list) -> None:
+    """Labels whose patient has no events: a warning, and a blocking error when no label matches at all."""
+    if not orphan:
+        return
+    report.warning("labels_without_patients", "Labels whose patient has no data in the events file (ignored)",
+                   count=len(orphan), unit="patients", examples=[f"patient {p}" for p in orphan[:3]],
+                   fix="Check that both files use the same patient ids (e.g. no leading zeros lost).")
+    if len(orphan) == n_labels:
+        report.error("ids_disjoint", "No patient id of the labels file matches the events file.",
+                     examples=[f"events: {event_ids}", f"labels: {orphan[:2]}"],
+                     fix="Use the same patient id column and format in both files.")
 
 
 def _check_labels_vs_patients(cohort: Cohort, config: DataConfig, report: ValidationReport) -> None:
@@ -1132,14 +1138,7 @@ def _check_labels_vs_patients(cohort: Cohort, config: DataConfig, report: Valida
                        "used for training or testing)", count=len(no_label), unit="patients",
                        examples=[f"patient {p}" for p in no_label[:3]],
                        fix="Add their outcome to the labels file, or ignore this if they are unlabelled on purpose.")
-    if orphan:
-        report.warning("labels_without_patients", "Labels whose patient has no data in the events file (ignored)",
-                       count=len(orphan), unit="patients", examples=[f"patient {p}" for p in orphan[:3]],
-                       fix="Check that both files use the same patient ids (e.g. no leading zeros lost).")
-        if len(orphan) == len(labelled):
-            report.error("ids_disjoint", "No patient id of the labels file matches the events file.",
-                         examples=[f"events: {list(cohort.patient_ids[:2])}", f"labels: {orphan[:2]}"],
-                         fix="Use the same patient id column and format in both files.")
+    _report_orphan_labels(report, orphan, len(labelled), list(cohort.patient_ids[:2]))
     ids = cohort.labelled_ids
     y = cohort.labels.loc[ids] if len(ids) else cohort.labels.iloc[:0]
     n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())

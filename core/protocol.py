@@ -1,7 +1,7 @@
-"""The one training protocol every analysis uses.
+"""The one training protocol every analysis uses, and the only place patients are split.
 
-split by patient -> build features fitted on training patients -> fit each model -> choose its
-threshold on validation patients -> score test patients.
+split by patient (:func:`split_by_patient`, :func:`patient_folds`) -> build features fitted on
+training patients -> fit each model -> choose its threshold on validation patients -> score test patients.
 
 The comparison (:func:`core.experiment.run_experiment`), cross-validation
 (:func:`core.experiment.cross_validate`), the time-order analysis (:func:`core.timeorder.run_timeorder`)
@@ -23,15 +23,18 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from core.cohort import Cohort
-from core.config import EvaluationConfig, FeatureConfig
+from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.evaluation import (ClusterBootstrap, ComparisonResult, alarm_metrics, bootstrap_indices, choose_threshold,
                              compare, evaluate)
+from core.exceptions import CohortError
 from core.features import FeatureBuilder, FeatureSet
 from core.models.base import ModelSpec, available_threads
 
-__all__ = ["ProtocolResult", "run_protocol", "refit_models", "make_model", "fit_model", "predict_units", "Progress"]
+__all__ = ["ProtocolResult", "split_by_patient", "patient_folds", "subsample_patients", "run_protocol", "refit_models",
+           "make_model", "fit_model", "predict_units", "Progress"]
 
 #: ``progress(message, fraction_done)``; fraction over the whole call, in [0, 1].
 Progress = Callable[[str, float], None]
@@ -73,6 +76,82 @@ class ProtocolResult:
     def compare(self, name: str, reference: str, evaluation: EvaluationConfig | None = None) -> ComparisonResult:
         """Paired comparison of two models on the same test rows (resampled by patient when online)."""
         return compare(self.test[name], self.test[reference], evaluation, idx=self.bootstrap, clusters=self.clusters)
+
+
+# -- split: every patient split of the product is made here ----------------------------------
+def split_by_patient(cohort: Cohort, config: SplitConfig | None = None) -> dict[str, np.ndarray]:
+    """Stratified patient-level split of the labelled patients.
+
+    Returns
+    -------
+    dict with keys ``"train"``, ``"validation"``, ``"test"``: sorted arrays of patient ids (str).
+
+    Raises
+    ------
+    CohortError
+        No labels, or too few patients of each outcome to split.
+    """
+    config = config or SplitConfig()
+    ids = cohort.labelled_ids
+    if cohort.labels is None or len(ids) == 0:
+        raise CohortError("The cohort has no labelled patients, so models cannot be trained. Load a labels "
+                          "file and name the outcome column (e.g. --labels outcomes.csv --target in_hospital_death).")
+    y = cohort.labels.loc[ids].to_numpy()
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < 4:
+        raise CohortError(f"Training needs at least 4 patients of each outcome; got {counts[0]} negatives and "
+                          f"{counts[1]} positives. Use more patients or another target.")
+    rest, test = train_test_split(ids, test_size=config.test_size, stratify=y, random_state=config.random_state)
+    y_rest = cohort.labels.loc[rest].to_numpy()
+    val_frac = config.validation_size / (1 - config.test_size)
+    train, val = train_test_split(rest, test_size=val_frac, stratify=y_rest, random_state=config.random_state + 1)
+    return {"train": np.sort(train), "validation": np.sort(val), "test": np.sort(test)}
+
+
+def patient_folds(cohort: Cohort, n_folds: int, split: SplitConfig | None = None, random_state: int = 0):
+    """Stratified K-fold splits of the labelled patients, each a ``train/validation/test`` dict.
+
+    Fold ``k``'s patients are the test patients; the others are split again (stratified) into
+    training and validation patients (``split.validation_size`` of all patients), so every fold is a
+    full run of the protocol with thresholds chosen on validation patients.
+
+    Yields
+    ------
+    dict with keys ``"train"``, ``"validation"``, ``"test"``: sorted arrays of patient ids (str).
+
+    Raises
+    ------
+    CohortError
+        No labels, or fewer than ``n_folds`` patients of an outcome.
+    """
+    split = split or SplitConfig(random_state=random_state)
+    ids = cohort.labelled_ids
+    if not len(ids):
+        raise CohortError("The cohort has no labelled patients; load labels to cross-validate.")
+    y = cohort.labels.loc[ids].to_numpy().astype(int)
+    if np.bincount(y, minlength=2).min() < n_folds:
+        raise CohortError(f"{n_folds}-fold cross-validation needs at least {n_folds} patients of each outcome; got "
+                          f"{np.bincount(y, minlength=2).tolist()} (negatives, positives). Use fewer folds (--cv 3).")
+    val_frac = split.validation_size / (1 - 1 / n_folds)
+    for f, (rest, te) in enumerate(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(ids, y)):
+        tr, va = train_test_split(ids[rest], test_size=val_frac, stratify=y[rest], random_state=random_state + f)
+        yield {"train": np.sort(tr), "validation": np.sort(va), "test": np.sort(ids[te])}
+
+
+def subsample_patients(cohort: Cohort, max_patients: int | None, random_state: int = 0) -> Cohort:
+    """A stratified random subset of ``max_patients`` labelled patients (``cohort`` itself if it has fewer).
+
+    Examples
+    --------
+    >>> small = subsample_patients(cohort, 400, random_state=0)          # doctest: +SKIP
+    """
+    ids = cohort.labelled_ids
+    if max_patients is None or len(ids) <= max_patients:
+        return cohort
+    y = cohort.labels.loc[ids].to_numpy()
+    strat = y if np.bincount(y, minlength=2).min() >= 2 else None
+    keep, _ = train_test_split(ids, train_size=int(max_patients), stratify=strat, random_state=random_state)
+    return cohort.subset(np.sort(keep))
 
 
 def make_model(spec: ModelSpec, preset: str, random_state: int, params: dict | None = None,

@@ -43,19 +43,17 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.evaluation import bootstrap_metrics, delong_test, paired_bootstrap
 from core.exceptions import CohortError
-from core.experiment import split_by_patient
 from core.models import registry
 from core.models.base import check_preset
-from core.protocol import predict_units, run_protocol
+from core.protocol import predict_units, run_protocol, split_by_patient, subsample_patients
 
 __all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "run_timeorder",
-           "shuffle_time_bins", "valid_lengths", "describe_evidence", "subsample_patients", "SHUFFLE_DESCRIPTION"]
+           "shuffle_time_bins", "valid_lengths", "describe_evidence", "SHUFFLE_DESCRIPTION"]
 
 #: ``progress(message, fraction_done)``, fraction over the whole analysis in [0, 1].
 Progress = Callable[[str, float], None]
@@ -494,22 +492,6 @@ def _gap_sentence(g: GapResult) -> str:
 # ----------------------------------------------------------------------------------------------
 # the analysis
 # ----------------------------------------------------------------------------------------------
-def subsample_patients(cohort: Cohort, max_patients: int | None, random_state: int = 0) -> Cohort:
-    """A stratified random subset of ``max_patients`` labelled patients (``cohort`` itself if it has fewer).
-
-    Examples
-    --------
-    >>> small = subsample_patients(cohort, 400, random_state=0)          # doctest: +SKIP
-    """
-    ids = cohort.labelled_ids
-    if max_patients is None or len(ids) <= max_patients:
-        return cohort
-    y = cohort.labels.loc[ids].to_numpy()
-    strat = y if np.bincount(y, minlength=2).min() >= 2 else None
-    keep, _ = train_test_split(ids, train_size=int(max_patients), stratify=strat, random_state=random_state)
-    return cohort.subset(np.sort(keep))
-
-
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
@@ -607,21 +589,7 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     ablation = _ablation(abl.name, abl.label, ys["test"], splits["test"], p_a, p_b, p_c, idx, ci_level)
 
     # -- gap --------------------------------------------------------------------------------
-    gap = None
-    seq = [n for n in config.models if kinds[n] == "sequence"]
-    tab = [n for n in config.models if kinds[n] == "tabular"]
-    if seq and tab:
-        def best(names):
-            return max(names, key=lambda n: np.nan_to_num(full.validation[n].metrics["auroc"], nan=-1.0))
-
-        s, o = best(seq), best(tab)
-        p_s, p_o = full.test[s].y_proba, full.test[o].y_proba
-        b = paired_bootstrap(ys["test"], p_s, p_o, idx, "auroc", ci_level)
-        d = delong_test(ys["test"], p_s, p_o)
-        ev = describe_evidence(b["ci_low"], b["ci_high"])
-        gap = GapResult(s, o, registry.get(s).label, registry.get(o).label, d["auroc_a"], d["auroc_b"],
-                        d["difference"], b["ci_low"], b["ci_high"], b["p_value"], d["p_value"], ev, "")
-        gap = replace(gap, verdict=_gap_sentence(gap))
+    gap = _gap(full, config.models, kinds, ys["test"], ci_level, idx=idx)
     verdict = ablation.verdict + (" " + gap.verdict if gap is not None else
                                   " (No gap measured: include both a sequence and an order-free model.)")
     if gap is not None and gap.evidence != "none" and ablation.evidence == "none":
@@ -677,6 +645,35 @@ def _ablation(name, label, y, ids, p_a, p_b, p_c, idx, ci_level, clusters=None) 
                           patient_ids=np.asarray(ids, dtype=object))
 
 
+def _gap(full, models, kinds: dict, y: np.ndarray, ci_level: float, idx=None, clusters=None) -> GapResult | None:
+    """Best sequence vs best order-free model (each chosen by validation AUROC) on the same test rows.
+
+    Stay task: paired bootstrap over ``idx`` and DeLong. Online (``clusters``): the bootstrap over patients
+    only (DeLong treats correlated hours as independent, so it is not reported).
+    """
+    from core.evaluation import cluster_paired_bootstrap
+    seq = [n for n in models if kinds[n] == "sequence"]
+    tab = [n for n in models if kinds[n] == "tabular"]
+    if not (seq and tab):
+        return None
+
+    def best(names):
+        return max(names, key=lambda n: np.nan_to_num(full.validation[n].metrics["auroc"], nan=-1.0))
+
+    s, o = best(seq), best(tab)
+    p_s, p_o = full.test[s].y_proba, full.test[o].y_proba
+    if clusters is not None:
+        b = cluster_paired_bootstrap(y, p_s, p_o, clusters, "auroc", ci_level)
+        auc_s, auc_o, diff, delong_p = _auc(y, p_s), _auc(y, p_o), b["difference"], np.nan
+    else:
+        b = paired_bootstrap(y, p_s, p_o, idx, "auroc", ci_level)
+        d = delong_test(y, p_s, p_o)
+        auc_s, auc_o, diff, delong_p = d["auroc_a"], d["auroc_b"], d["difference"], d["p_value"]
+    gap = GapResult(s, o, registry.get(s).label, registry.get(o).label, auc_s, auc_o, diff, b["ci_low"],
+                    b["ci_high"], b["p_value"], delong_p, describe_evidence(b["ci_low"], b["ci_high"]), "")
+    return replace(gap, verdict=_gap_sentence(gap))
+
+
 def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | None) -> TimeOrderResult:
     """The three measurements on the online task (a label per patient-hour), with patient-level CIs.
 
@@ -687,7 +684,7 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     * Early in the stay: the full-window models scored on the test hours of the first ``h`` hours.
     * Gap: best sequence vs best order-free model (chosen on validation hours), paired over patients.
     """
-    from core.evaluation import ClusterBootstrap, cluster_bootstrap_metrics, cluster_paired_bootstrap
+    from core.evaluation import ClusterBootstrap, cluster_bootstrap_metrics
     if not cohort.is_online:
         raise CohortError("The online time-order analysis needs per-hour labels: load the data with the online "
                           "task (a label for every hour), or use stay-task features.")
@@ -754,19 +751,7 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
         raise CohortError("The shuffled hours do not carry their own labels; this is a bug, please report it.")
     boot = full.clusters or ClusterBootstrap.from_config(test.unit_ids, config.evaluation)
     ablation = _ablation(abl.name, abl.label, y, test.unit_ids, p_a, p_b, p_c, None, ci_level, clusters=boot)
-    gap = None
-    seq = [n for n in config.models if kinds[n] == "sequence"]
-    tab = [n for n in config.models if kinds[n] == "tabular"]
-    if seq and tab:
-        def best(names):
-            return max(names, key=lambda n: np.nan_to_num(full.validation[n].metrics["auroc"], nan=-1.0))
-
-        s_, o_ = best(seq), best(tab)
-        b = cluster_paired_bootstrap(y, full.test[s_].y_proba, full.test[o_].y_proba, boot, "auroc", ci_level)
-        gap = GapResult(s_, o_, registry.get(s_).label, registry.get(o_).label, _auc(y, full.test[s_].y_proba),
-                        _auc(y, full.test[o_].y_proba), b["difference"], b["ci_low"], b["ci_high"], b["p_value"],
-                        np.nan, describe_evidence(b["ci_low"], b["ci_high"]), "")
-        gap = replace(gap, verdict=_gap_sentence(gap))
+    gap = _gap(full, config.models, kinds, y, ci_level, clusters=boot)
     verdict = "Online task (a risk every hour; AUROC pooled over test patient-hours, CIs over patients). " + \
         ablation.verdict + (" " + gap.verdict if gap is not None else "")
     report("done", 1.0)

@@ -11,21 +11,34 @@ from tests.core.test_online import _wide_csv
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
-    _wide_csv(make_online_cohort(70, seed=3), tmp_path / "hourly.csv")
+def _app(tmp_path, n_patients: int, seed: int, **state) -> AppTest:
+    """The app with an uploaded hourly file (label column ``Event``) as its data, after one run."""
+    _wide_csv(make_online_cohort(n_patients, seed=seed), tmp_path / "hourly.csv")
     source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
                         DataConfig(task="online", target="Event", horizon_hours=6))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
     at.session_state[DATA_SOURCE] = source
+    for k, v in state.items():
+        at.session_state[k] = v
     at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _train(at: AppTest, models: list) -> None:
+    """Train ``models`` (test preset, 40 h stays) on the Compare page."""
     at.switch_page("app/pages/compare.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    at.multiselect(key="compare.models").set_value(["lr", "gru"])
+    at.multiselect(key="compare.models").set_value(models)
     at.selectbox(key="compare.preset").set_value("test")
     at.number_input(key="compare.max_hours").set_value(40)
     at.button[0].click().run()
+
+
+def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    at = _app(tmp_path, 70, 3)
+    assert not at.exception, [e.value for e in at.exception]
+    _train(at, ["lr", "gru"])
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     summary = at.session_state[COMPARE_SUMMARY]
@@ -41,17 +54,8 @@ def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
 
 def test_explain_page_on_an_online_run(tmp_path, monkeypatch):
     monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
-    _wide_csv(make_online_cohort(70, seed=3), tmp_path / "hourly.csv")
-    source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
-                        DataConfig(task="online", target="Event", horizon_hours=6))
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
-    at.session_state[DATA_SOURCE] = source
-    at.run()
-    at.switch_page("app/pages/compare.py").run()
-    at.multiselect(key="compare.models").set_value(["lr", "gbm", "gru"])
-    at.selectbox(key="compare.preset").set_value("test")
-    at.number_input(key="compare.max_hours").set_value(40)
-    at.button[0].click().run()
+    at = _app(tmp_path, 70, 3)
+    _train(at, ["lr", "gbm", "gru"])
     at.switch_page("app/pages/explain.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -64,15 +68,10 @@ def test_timeorder_page_on_online_data(tmp_path):
     from app.state import TIMEORDER_CONFIG_OVERRIDE, TIMEORDER_RESULT
     from core.config import EvaluationConfig, FeatureConfig
     from core.timeorder import TimeOrderConfig
-    _wide_csv(make_online_cohort(90, seed=4), tmp_path / "hourly.csv")
-    source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
-                        DataConfig(task="online", target="Event", horizon_hours=6))
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
-    at.session_state[DATA_SOURCE] = source
-    at.session_state[TIMEORDER_CONFIG_OVERRIDE] = TimeOrderConfig(
-        models=("lr", "gru"), horizons_hours=(12,), preset="test", features=FeatureConfig(task="online", window_hours=40),
-        evaluation=EvaluationConfig(n_bootstrap=20))
-    at.run()
+    tiny = TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12,), preset="test",
+                           features=FeatureConfig(task="online", window_hours=40),
+                           evaluation=EvaluationConfig(n_bootstrap=20))
+    at = _app(tmp_path, 90, 4, **{TIMEORDER_CONFIG_OVERRIDE: tiny})
     at.switch_page("app/pages/timeorder.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("online task" in i.value for i in at.info)

@@ -7,7 +7,8 @@ from core.evaluation import (binary_metrics, bootstrap_indices, choose_threshold
                              delong_test, describe_comparison, evaluate, paired_bootstrap, threshold_metrics)
 from core.evaluation import _auprc_rows, _auroc_rows
 from core.exceptions import CohortError
-from core.experiment import run_experiment, split_by_patient
+from core.experiment import run_experiment
+from core.protocol import split_by_patient
 
 
 def test_metrics_hand_computed():

@@ -10,10 +10,10 @@ import pytest
 from core.cli import main
 from core.cohort import make_cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.experiment import run_experiment, split_by_patient
+from core.experiment import run_experiment
 from core.features import FeatureBuilder
 from core.models import registry
-from core.protocol import predict_units, run_protocol
+from core.protocol import predict_units, run_protocol, split_by_patient
 from tests.conftest import make_online_cohort
 
 ONLINE = FeatureConfig(task="online", window_hours=40, lookback_hours=(3, 6))
