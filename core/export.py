@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["safe_csv", "escape_cell", "safe_frame"]
+__all__ = ["safe_csv", "escape_cell", "safe_frame", "jsonable"]
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -69,3 +69,22 @@ def safe_csv(df: pd.DataFrame, path=None, **kwargs) -> str | Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, **kwargs)
     return path
+
+
+def jsonable(o):
+    """Plain, strict-JSON values, recursively: numpy scalars and arrays converted, NaN and inf as None.
+
+    Examples
+    --------
+    >>> jsonable({"a": np.float64("nan"), "b": np.arange(2)})
+    {'a': None, 'b': [0, 1]}
+    """
+    if isinstance(o, dict):
+        return {k: jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in list(o)]
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        return float(o) if np.isfinite(o) else None
+    return o

@@ -31,7 +31,7 @@ from core.cohort import Cohort
 from core.config import EvaluationConfig
 from core.evaluation import ClusterBootstrap, bootstrap_indices, compare, evaluate
 from core.exceptions import RunError
-from core.export import safe_csv
+from core.export import jsonable, safe_csv
 from core.features import FeatureBuilder, FeatureSet
 from core.models import registry
 
@@ -82,16 +82,6 @@ def _dump(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, default=_json_default, allow_nan=False))
 
 
-def _clean(o):
-    """Replace NaN/inf with None recursively (strict JSON)."""
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (float, np.floating)):
-        return float(o) if np.isfinite(o) else None
-    return o
-
 
 # --------------------------------------------------------------------------------------------
 # saving
@@ -123,10 +113,10 @@ def save_run(result, folder: str | Path) -> Path:
     cfg.update({"fingerprint": result.fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "reference": result.reference, "thresholds": {n: ev.threshold for n, ev in result.test.items()},
                 "format": 1})
-    _dump(folder / "config.json", _clean(cfg))
+    _dump(folder / "config.json", jsonable(cfg))
     _dump(folder / "versions.json", _versions())
     _dump(folder / "split.json", {k: [str(i) for i in v] for k, v in result.splits.items()})
-    _dump(folder / "metrics.json", _clean(result.metrics_dict()))
+    _dump(folder / "metrics.json", jsonable(result.metrics_dict()))
     rows = []
     for split_name, res in (("validation", result.validation), ("test", result.test)):
         for name, ev in res.items():
@@ -390,7 +380,7 @@ class RunSummary:
     @classmethod
     def from_experiment(cls, result, folder: str | Path | None = None) -> "RunSummary":
         preds = pd.read_parquet(Path(folder) / "predictions.parquet") if folder else pd.DataFrame()
-        return cls(result.test, result.comparisons, result.reference, _clean(result.metrics_dict()), preds,
+        return cls(result.test, result.comparisons, result.reference, jsonable(result.metrics_dict()), preds,
                    Path(folder) if folder else None)
 
     @classmethod

@@ -30,6 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from core.export import jsonable
 from core.models.base import available_threads, check_preset, check_sequences, check_target
 
 __all__ = ["RecurrentClassifier", "make_recurrent", "recurrent_preset", "ONLINE_SETTINGS", "CELLS"]
@@ -53,19 +54,6 @@ def _torch_threads(n_values: int):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _jsonable(o):
-    """Plain JSON values: numpy scalars and arrays converted, NaN/inf as None (strict JSON)."""
-    if isinstance(o, dict):
-        return {k: _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in list(o)]
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        return float(o) if np.isfinite(o) else None
-    return o
 
 
 class _RecurrentNet(nn.Module):
@@ -395,7 +383,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         meta = {"class": type(self).__name__, "params": params, "classes": self.classes_.tolist(),
                 "n_features_in": int(self.n_features_in_), "n_timesteps_in": int(self.n_timesteps_in_),
                 "history": self.history_}
-        (folder / f"{name}.json").write_text(json.dumps(_jsonable(meta), indent=2, allow_nan=False))
+        (folder / f"{name}.json").write_text(json.dumps(jsonable(meta), indent=2, allow_nan=False))
 
     @classmethod
     def load(cls, folder, name: str, meta: dict) -> "RecurrentClassifier":
