@@ -17,11 +17,14 @@ from core.evaluation import ComparisonResult
 from core.features import FeatureBuilder
 from core.models import registry
 from core.models.base import check_preset
+from core.engine import Backend
 from core.protocol import (
     Progress,
+    ProtocolRequest,
     patient_folds,
     refit_models,
     run_protocol,
+    run_protocols,
     split_by_patient,
 )
 
@@ -104,7 +107,8 @@ class ExperimentResult:
 
 def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", features: FeatureConfig | None = None,
                    split: SplitConfig | None = None, evaluation: EvaluationConfig | None = None,
-                   random_state: int = 0, refit: bool = False, progress: Progress | None = None) -> ExperimentResult:
+                   random_state: int = 0, refit: bool = False, progress: Progress | None = None,
+                   backend: Backend | None = None) -> ExperimentResult:
     """Train and compare ``models`` on one cohort with the patient-level protocol.
 
     Parameters
@@ -123,6 +127,8 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
         (:func:`core.protocol.refit_models`), for prediction; the metrics stay the test ones.
     progress : callable(message, fraction), optional
         Called per model and per epoch; ``fraction`` covers the whole experiment.
+    backend : Backend, optional
+        Where the independent fits run (:func:`core.engine.make_backend`; default local).
 
     Returns
     -------
@@ -145,14 +151,14 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     evaluation = evaluation or EvaluationConfig()
     splits = split_by_patient(cohort, split)
     res = run_protocol(cohort, specs, splits, features=features, evaluation=evaluation, preset=preset,
-                       random_state=random_state, progress=progress)
+                       random_state=random_state, progress=progress, backend=backend)
     val_res, test_res = res.validation, res.test
     reference = _pick_reference(names, val_res)
     comparisons: list[ComparisonResult] = []
     if reference is not None:
         comparisons = [res.compare(name, reference, evaluation) for name in names if name != reference]
-    refitted = refit_models(cohort, res, specs, preset=preset, random_state=random_state, progress=progress) \
-        if refit else {}
+    refitted = refit_models(cohort, res, specs, preset=preset, random_state=random_state, progress=progress,
+                            backend=backend) if refit else {}
     if progress is not None:
         progress("done", 1.0)
     config = {"preset": preset, "random_state": random_state, "models": list(names), "target": cohort.target,
@@ -177,13 +183,17 @@ def _pick_reference(names, val_res: dict) -> str | None:
 def cross_validate(cohort: Cohort, models=None, *, preset: str = "full", n_folds: int = 5,
                    features: FeatureConfig | None = None, split: SplitConfig | None = None,
                    evaluation: EvaluationConfig | None = None, random_state: int = 0,
-                   model_params: dict | None = None, progress: Progress | None = None):
+                   model_params: dict | None = None, progress: Progress | None = None,
+                   backend: Backend | None = None):
     """Stratified K-fold cross-validation, each fold one run of the protocol.
 
     Fold ``k``'s patients are the test patients; the others are split again (stratified) into
     training and validation patients (``split.validation_size`` of all patients), so features and
     models are fitted on training patients and thresholds chosen on validation patients, exactly as
     in :func:`run_experiment`.
+
+    The fits of every fold go to ``backend`` (local: fold after fold, one fold's features in memory
+    at a time; Ray: every fold and model at once).
 
     Returns
     -------
@@ -207,19 +217,17 @@ def cross_validate(cohort: Cohort, models=None, *, preset: str = "full", n_folds
     evaluation = EvaluationConfig(threshold_rule=(evaluation or EvaluationConfig()).threshold_rule,
                                   target_sensitivity=(evaluation or EvaluationConfig()).target_sensitivity,
                                   n_bootstrap=0)
+    folds = list(patient_folds(cohort, n_folds, split, random_state))
+    requests = [ProtocolRequest(cohort, tuple(specs), splits, features, label=f"fold {f + 1}/{n_folds}")
+                for f, splits in enumerate(folds)]
+    results = run_protocols(requests, evaluation=evaluation, preset=preset, random_state=random_state,
+                            model_params=model_params, progress=progress, backend=backend, keep_features=False)
     rows = []
-    for f, splits in enumerate(patient_folds(cohort, n_folds, split, random_state)):
-        def sub(msg, frac, f=f):
-            if progress is not None:
-                progress(f"fold {f + 1}/{n_folds}: {msg}", (f + frac) / n_folds)
-
-        res = run_protocol(cohort, specs, splits, features=features, evaluation=evaluation, preset=preset,
-                           random_state=random_state, model_params=model_params, progress=sub)
+    for f, res in enumerate(results):
         for name in names:
             m = res.test[name].metrics
             rows.append({"model": name, "fold": f, **{k: m[k] for k in ("auroc", "auprc", "brier", "min_se_ppv",
                                                                         "sensitivity", "ppv")},
                          "threshold": res.test[name].threshold, "n_test": len(res.test[name].y_true),
                          "train_seconds": res.train_seconds[name]})
-        del res                 # free this fold's feature sets before the next fold builds its own
     return pd.DataFrame(rows)

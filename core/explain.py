@@ -41,7 +41,6 @@ Examples
 """
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from core.cohort import Cohort
 from core.exceptions import CohortError, RunError
 from core.features import FeatureSet
 from core.models import registry
+from core.threads import limit_threads
 
 __all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "patients_at_hour", "compare_importance",
            "importance_agreement", "DEFAULT_BACKGROUND", "DEFAULT_NSAMPLES", "MAX_BACKGROUND"]
@@ -477,12 +477,9 @@ def _explain_gradient(model, fs: FeatureSet, bg: FeatureSet, nsamples, rng, time
     flags = [p.requires_grad for p in params]
     for p in params:                           # input gradients only: skip the weight gradients (faster)
         p.requires_grad_(False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))   # the 2-core target: more threads only contend
     try:
         attr = _integrate(f, X, Bk, alphas, qw, per)
     finally:
-        torch.set_num_threads(threads)
         for p, flag in zip(params, flags):
             p.requires_grad_(flag)
     variables = _unique(fs.seq_variables)
@@ -571,13 +568,14 @@ def explain(model, features: FeatureSet, background: FeatureSet | None = None, *
     if kind != "gradient":
         import shap  # noqa: F401 - imported before the clock starts: the first import takes seconds
     t0 = time.perf_counter()
-    if kind == "gradient":
-        T = features.X_seq.shape[1]
-        th = np.arange(T, dtype=float) if times_hours is None else np.asarray(times_hours, dtype=float)
-        out = _explain_gradient(model, features, background, nsamples, rng, th)
-    else:
-        fn = {"tree": _explain_tree, "linear": _explain_linear, "kernel": _explain_kernel}[kind]
-        out = fn(model, features, background, nsamples, rng)
+    with limit_threads():                      # the one thread rule (core.threads), as for fitting
+        if kind == "gradient":
+            T = features.X_seq.shape[1]
+            th = np.arange(T, dtype=float) if times_hours is None else np.asarray(times_hours, dtype=float)
+            out = _explain_gradient(model, features, background, nsamples, rng, th)
+        else:
+            fn = {"tree": _explain_tree, "linear": _explain_linear, "kernel": _explain_kernel}[kind]
+            out = fn(model, features, background, nsamples, rng)
     seconds = time.perf_counter() - t0
     spec = registry.REGISTRY.get(model_name)
     return ExplanationResult(

@@ -229,7 +229,7 @@ class GateModels:
 
 
 def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None = 1000, hidden_size: int = 16,
-                    max_epochs: int = 15, random_state: int = 0, progress=None) -> GateModels:
+                    max_epochs: int = 15, random_state: int = 0, progress=None, backend=None) -> GateModels:
     """Train small recurrent models to look inside (the Models page's fallback when no run exists).
 
     Small (16 units) so a heatmap of units stays readable, trained with little regularisation so
@@ -246,6 +246,8 @@ def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None =
     hidden_size, max_epochs : int
     random_state : int
     progress : callable(message, fraction), optional
+    backend : core.engine.Backend, optional
+        Where the fits run (default local).
 
     Returns
     -------
@@ -273,7 +275,7 @@ def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None =
     specs = [ModelSpec(c, "sequence", partial(_gate_model, c, hidden_size, max_epochs), c.upper(), "recurrent")
              for c in cells]
     res = run_protocol(small, specs, splits, evaluation=EvaluationConfig(n_bootstrap=0), random_state=random_state,
-                       progress=progress)
+                       progress=progress, backend=backend)
     auroc = {c: float(res.test[c].metrics["auroc"]) for c in cells}
     return GateModels(builder=res.builder, models=res.models, splits=splits, test_auroc=auroc)
 

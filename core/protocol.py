@@ -31,10 +31,12 @@ from core.evaluation import (ClusterBootstrap, ComparisonResult, alarm_metrics, 
                              compare, evaluate)
 from core.exceptions import CohortError
 from core.features import FeatureBuilder, FeatureSet
-from core.models.base import ModelSpec, available_threads
+from core.engine import Backend, LocalBackend
+from core.models.base import ModelSpec
+from core.threads import limit_threads
 
-__all__ = ["ProtocolResult", "split_by_patient", "patient_folds", "subsample_patients", "run_protocol", "refit_models",
-           "make_model", "fit_model", "predict_units", "Progress"]
+__all__ = ["ProtocolResult", "ProtocolRequest", "split_by_patient", "patient_folds", "subsample_patients",
+           "run_protocol", "run_protocols", "refit_models", "make_model", "fit_model", "predict_units", "Progress"]
 
 #: ``progress(message, fraction_done)``; fraction over the whole call, in [0, 1].
 Progress = Callable[[str, float], None]
@@ -175,20 +177,17 @@ def fit_model(model, input_kind: str, fs: FeatureSet, y_units: np.ndarray, progr
 
     Tabular models get one row per unit (patient, or patient-hour online) and its label. Sequence
     models get the patients' sequences and, online, a ``(n_patients, n_steps)`` target with a label
-    at every scored hour (NaN elsewhere). Sequence models report per-epoch ``progress``; OpenMP fits
-    (forest, boosting) are capped at the threads the machine has free (:func:`available_threads`):
-    two threads on a busy 2-core box stalled gradient boosting 30x.
+    at every scored hour (NaN elsewhere). A model with a ``progress`` parameter (the sequence models)
+    gets ``progress`` for this fit only. Every fit runs under the one thread rule
+    (:func:`core.threads.limit_threads`).
     """
-    from threadpoolctl import threadpool_limits
     hooked = progress is not None and "progress" in model.get_params()
     if hooked:                      # a model with a progress callback gets it for this fit only
         model.set_params(progress=progress)
     y = fs.step_targets(y_units) if input_kind == "sequence" and fs.online else y_units
     try:
-        if input_kind == "sequence":    # torch models scope their own threads (core.models.recurrent)
-            return model.fit(fs.X_seq, y)
-        with threadpool_limits(limits=available_threads(), user_api="openmp"):
-            return model.fit(fs.X_tab, y)
+        with limit_threads():
+            return model.fit(fs.get(input_kind), y)
     finally:
         if hooked:
             model.set_params(progress=None)
@@ -196,15 +195,170 @@ def fit_model(model, input_kind: str, fs: FeatureSet, y_units: np.ndarray, progr
 
 def predict_units(model, input_kind: str, fs: FeatureSet) -> np.ndarray:
     """Risk of the positive class for every unit of ``fs`` (patient, or patient-hour online), ``(n_units,)``."""
-    if input_kind == "sequence" and fs.online:
-        return fs.units_from_steps(model.predict_proba_over_time(fs.X_seq, lengths=fs.lengths))
-    return np.asarray(model.predict_proba(fs.get(input_kind)), dtype=float)[:, 1]
+    with limit_threads():
+        if input_kind == "sequence" and fs.online:
+            return fs.units_from_steps(model.predict_proba_over_time(fs.X_seq, lengths=fs.lengths))
+        return np.asarray(model.predict_proba(fs.get(input_kind)), dtype=float)[:, 1]
+
+
+@dataclass(frozen=True)
+class ProtocolRequest:
+    """One run of the protocol to make: these models on these patients with these features.
+
+    ``label`` prefixes the progress messages (``"fold 2/5"``, ``"24 h"``); ``features`` is a
+    :class:`~core.config.FeatureConfig` (fitted on the training patients here) or an already fitted
+    builder (a shuffled view of the same patients keeps the statistics of the ordered one).
+    """
+
+    cohort: Cohort
+    specs: tuple
+    splits: dict
+    features: object = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class _FitTask:
+    """One independent fit (what a backend runs): which model, how, and whether to score the other splits."""
+
+    spec: ModelSpec
+    preset: str
+    random_state: int
+    params: dict | None
+    score: bool = True
+
+
+def _prepare(request: ProtocolRequest, evaluation: EvaluationConfig):
+    """Features of every split (builder fitted on training patients), targets and the shared test resample."""
+    features = request.features
+    builder = features if isinstance(features, FeatureBuilder) else \
+        FeatureBuilder(features).fit(request.cohort, request.splits["train"])
+    fsets = {k: builder.transform(request.cohort, v) for k, v in request.splits.items()}
+    ys = {k: builder.targets(request.cohort, fs) for k, fs in fsets.items()}
+    idx = clusters = None
+    if evaluation.n_bootstrap > 0 and fsets["test"].online:     # patient-hours of one patient resampled together
+        clusters = ClusterBootstrap.from_config(fsets["test"].unit_ids, evaluation)
+    elif evaluation.n_bootstrap > 0:
+        idx = bootstrap_indices(len(ys["test"]), evaluation.n_bootstrap, evaluation.random_state)
+    return builder, fsets, ys, idx, clusters
+
+
+def _fit_and_score(task: _FitTask, progress: Progress | None, data: tuple) -> tuple:
+    """Fit one model on the training split of ``data = (fsets, ys)``; risks on validation and test.
+
+    Returns ``(model, seconds, p_validation, p_test)`` (the risks ``None`` when ``task.score`` is off).
+    Runs in this process (local backend) or in a Ray worker, with the same result.
+    """
+    fsets, ys = data
+    if progress is not None:
+        progress("training", 0.0)
+    model = make_model(task.spec, task.preset, task.random_state, task.params, fsets["train"])
+    t0 = time.perf_counter()
+    fit_model(model, task.spec.input_kind, fsets["train"], ys["train"], progress)
+    seconds = time.perf_counter() - t0
+    if not task.score:
+        return model, seconds, None, None
+    return (model, seconds, predict_units(model, task.spec.input_kind, fsets["validation"]),
+            predict_units(model, task.spec.input_kind, fsets["test"]))
+
+
+def _score(request, prepared, outcomes, evaluation, keep_features: bool) -> ProtocolResult:
+    """Threshold each model on validation patients and score test patients (in the calling process)."""
+    builder, fsets, ys, idx, clusters = prepared
+    test, val = fsets["test"], fsets["validation"]
+    no_ci = EvaluationConfig(n_bootstrap=0)
+    fitted, seconds, val_res, test_res = {}, {}, {}, {}
+    for spec, (model, secs, p_val, p_test) in zip(request.specs, outcomes):
+        name, label = spec.name, spec.label or spec.name
+        fitted[name], seconds[name] = model, secs
+        thr = choose_threshold(ys["validation"], p_val, evaluation.threshold_rule, evaluation.target_sensitivity)
+        val_res[name] = evaluate(name, ys["validation"], p_val, thr, val.unit_ids, no_ci, label=label,
+                                 times=val.unit_time)
+        test_res[name] = evaluate(name, ys["test"], p_test, thr, test.unit_ids, evaluation, label=label, idx=idx,
+                                  clusters=clusters, times=test.unit_time)
+        if test.online:
+            test_res[name].extra.update(alarm_metrics(test.unit_ids, test.unit_time, ys["test"], p_test, thr,
+                                                      request.cohort.onsets))
+    return ProtocolResult(builder=builder, models=fitted, splits=request.splits, validation=val_res, test=test_res,
+                          train_seconds=seconds, features=fsets if keep_features else {}, bootstrap=idx,
+                          clusters=clusters)
+
+
+def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: EvaluationConfig | None = None,
+                  preset: str = "full", random_state: int = 0, model_params: dict | None = None,
+                  progress: Progress | None = None, backend: Backend | None = None,
+                  keep_features: bool = True) -> list[ProtocolResult]:
+    """Several runs of the protocol (folds, horizons, ablation arms), their fits handed to one backend.
+
+    The local backend prepares, fits and scores one request after another (one request's features
+    in memory at a time). A parallel backend (Ray) prepares every request first and submits every
+    fit of every request at once, so independent fits run side by side. Results are identical.
+
+    Parameters
+    ----------
+    requests : sequence of ProtocolRequest
+    evaluation, preset, random_state, model_params, progress
+        As in :func:`run_protocol` (shared by every request).
+    backend : Backend, optional
+        :func:`core.engine.make_backend` (default: local).
+    keep_features : bool
+        Keep each request's feature sets in its result (``ProtocolResult.features``); off saves memory.
+
+    Returns
+    -------
+    list of ProtocolResult, one per request, in order.
+    """
+    evaluation = evaluation or EvaluationConfig()
+    backend = backend or LocalBackend()
+    report = progress or (lambda msg, frac: None)
+    n_fits = max(1, sum(len(r.specs) for r in requests))
+
+    def tasks(req):
+        return [_FitTask(s, preset, random_state, (model_params or {}).get(s.name)) for s in req.specs]
+
+    def prefix(req, spec_name, msg):
+        return f"{req.label}: {spec_name}: {msg}" if req.label else f"{spec_name}: {msg}"
+
+    if not backend.parallel:
+        out, done = [], 0
+        for req in requests:
+            report(f"{req.label + ': ' if req.label else ''}building features", done / n_fits)
+            prepared = _prepare(req, evaluation)
+            k = len(req.specs)
+
+            def sub(msg, frac, req=req, done=done, k=k):
+                i = min(int(frac * k), k - 1)
+                report(prefix(req, req.specs[i].name, msg), (done + frac * k) / n_fits)
+            outcomes = backend.map(_fit_and_score, tasks(req), [0] * k, {0: prepared[1:3]}, progress=sub)
+            out.append(_score(req, prepared, outcomes, evaluation, keep_features))
+            for spec in req.specs:
+                ev = out[-1].test[spec.name]
+                report(prefix(req, spec.name, f"done in {out[-1].train_seconds[spec.name]:.1f} s, test AUROC "
+                                              f"{ev.metrics['auroc']:.3f}"), (done + k) / n_fits)
+            done += k
+        return out
+    prepared = []
+    for i, req in enumerate(requests):
+        report(f"{req.label + ': ' if req.label else ''}building features", 0.0)
+        prepared.append(_prepare(req, evaluation))
+    items, keys, labels = [], [], []
+    for i, req in enumerate(requests):
+        items += tasks(req)
+        keys += [i] * len(req.specs)
+        labels += [prefix(req, s.name, "fit").rsplit(": fit", 1)[0] for s in req.specs]
+    flat = backend.map(_fit_and_score, items, keys, {i: p[1:3] for i, p in enumerate(prepared)}, labels=labels,
+                       progress=report)
+    out, pos = [], 0
+    for req, prep in zip(requests, prepared):
+        out.append(_score(req, prep, flat[pos:pos + len(req.specs)], evaluation, keep_features))
+        pos += len(req.specs)
+    return out
 
 
 def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
                  features: FeatureConfig | FeatureBuilder | None = None, evaluation: EvaluationConfig | None = None,
                  preset: str = "full", random_state: int = 0, model_params: dict | None = None,
-                 progress: Progress | None = None) -> ProtocolResult:
+                 progress: Progress | None = None, backend: Backend | None = None) -> ProtocolResult:
     """Fit features on training patients, fit every model, threshold on validation, score test.
 
     Parameters
@@ -214,7 +368,7 @@ def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
     specs : sequence of ModelSpec
         Registry entries (``registry.get(name)``) or custom ones (the gate models).
     splits : dict
-        ``"train"``, ``"validation"``, ``"test"`` patient ids (from :func:`core.experiment.split_by_patient`
+        ``"train"``, ``"validation"``, ``"test"`` patient ids (from :func:`split_by_patient`
         or a cross-validation fold).
     features : FeatureConfig or fitted FeatureBuilder, optional
         A fitted builder is used as it is (a shuffled view of the same patients keeps the
@@ -228,6 +382,8 @@ def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
         Extra parameters per model name, set with ``set_params`` (e.g. a seed ensemble).
     progress : callable(message, fraction), optional
         Messages start with the model name (``"gru: epoch 3 ..."``).
+    backend : Backend, optional
+        Where the fits run (:func:`core.engine.make_backend`; default: here, one after another).
 
     Returns
     -------
@@ -238,75 +394,40 @@ def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
     CohortError
         A split has no patients with events in the window, or labels are missing.
     """
-    evaluation = evaluation or EvaluationConfig()
-    report = progress or (lambda msg, frac: None)
-    report("building features", 0.0)
-    if isinstance(features, FeatureBuilder):
-        builder = features
-    else:
-        builder = FeatureBuilder(features).fit(cohort, splits["train"])
-    fsets = {k: builder.transform(cohort, v) for k, v in splits.items()}
-    ys = {k: builder.targets(cohort, fs) for k, fs in fsets.items()}
-    test = fsets["test"]
-    idx = clusters = None
-    if evaluation.n_bootstrap > 0 and test.online:     # patient-hours of one patient are resampled together
-        clusters = ClusterBootstrap.from_config(test.unit_ids, evaluation)
-    elif evaluation.n_bootstrap > 0:
-        idx = bootstrap_indices(len(ys["test"]), evaluation.n_bootstrap, evaluation.random_state)
-    fitted, seconds, val_res, test_res = {}, {}, {}, {}
-    no_ci = EvaluationConfig(n_bootstrap=0)
-    for i, spec in enumerate(specs):
-        name = spec.name
-
-        def sub(msg, frac, i=i, name=name):
-            report(f"{name}: {msg}", (i + min(max(frac, 0.0), 1.0)) / len(specs))
-
-        sub("training", 0.0)
-        model = make_model(spec, preset, random_state, (model_params or {}).get(name), fsets["train"])
-        t0 = time.perf_counter()
-        fit_model(model, spec.input_kind, fsets["train"], ys["train"], sub)
-        seconds[name] = time.perf_counter() - t0
-        fitted[name] = model
-        p_val = predict_units(model, spec.input_kind, fsets["validation"])
-        thr = choose_threshold(ys["validation"], p_val, evaluation.threshold_rule, evaluation.target_sensitivity)
-        label = spec.label or name
-        val_res[name] = evaluate(name, ys["validation"], p_val, thr, fsets["validation"].unit_ids, no_ci, label=label,
-                                 times=fsets["validation"].unit_time)
-        p_test = predict_units(model, spec.input_kind, test)
-        test_res[name] = evaluate(name, ys["test"], p_test, thr, test.unit_ids, evaluation, label=label, idx=idx,
-                                  clusters=clusters, times=test.unit_time)
-        if test.online:
-            test_res[name].extra.update(alarm_metrics(test.unit_ids, test.unit_time, ys["test"], p_test, thr,
-                                                      cohort.onsets))
-        sub(f"done in {seconds[name]:.1f} s, test AUROC {test_res[name].metrics['auroc']:.3f}", 1.0)
-    return ProtocolResult(builder=builder, models=fitted, splits=splits, validation=val_res, test=test_res,
-                          train_seconds=seconds, features=fsets, bootstrap=idx, clusters=clusters)
+    return run_protocols([ProtocolRequest(cohort, tuple(specs), splits, features)], evaluation=evaluation,
+                         preset=preset, random_state=random_state, model_params=model_params, progress=progress,
+                         backend=backend)[0]
 
 
 def refit_models(cohort: Cohort, result: ProtocolResult, specs: Sequence[ModelSpec], *, preset: str = "full",
-                 random_state: int = 0, model_params: dict | None = None, progress: Progress | None = None) -> dict:
+                 random_state: int = 0, model_params: dict | None = None, progress: Progress | None = None,
+                 backend: Backend | None = None) -> dict:
     """Refit each model on training + validation patients, for use after the evaluation.
 
     The feature builder (training statistics) and each model's threshold stay as they were, so the
     saved thresholds keep their meaning; a model that offers ``refit_params()`` (the recurrent ones:
     the epochs early stopping chose, no inner split) gets them. The test patients stay untouched, and
-    the reported metrics remain those of the models fitted on training patients only.
+    the reported metrics remain those of the models fitted on training patients only. The refits are
+    independent fits handed to ``backend`` (default: local).
 
     Returns
     -------
     dict of str to fitted estimator
     """
     report = progress or (lambda msg, frac: None)
+    backend = backend or LocalBackend()
     ids = np.sort(np.concatenate([result.splits["train"], result.splits["validation"]]))
+    report(f"refitting {len(specs)} model(s) on {len(ids):,} training + validation patients", 0.0)
     fs = result.builder.transform(cohort, ids)
     y = result.builder.targets(cohort, fs)
-    out = {}
-    for i, spec in enumerate(specs):
+    tasks = []
+    for spec in specs:
         fitted = result.models[spec.name]
         params = dict((model_params or {}).get(spec.name) or {})
         if hasattr(fitted, "refit_params"):
             params.update(fitted.refit_params())
-        report(f"{spec.name}: refitting on {len(ids):,} training + validation patients", i / len(specs))
-        model = make_model(spec, preset, random_state, params, fs)
-        out[spec.name] = fit_model(model, spec.input_kind, fs, y)
-    return out
+        tasks.append(_FitTask(spec, preset, random_state, params, score=False))
+    out = backend.map(_fit_and_score, tasks, [0] * len(tasks), {0: ({"train": fs}, {"train": y})},
+                      labels=[f"{s.name} (refit)" for s in specs],
+                      progress=lambda m, f: report(f"refit: {m}", f))
+    return {spec.name: model for spec, (model, *_rest) in zip(specs, out)}

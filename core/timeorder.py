@@ -50,10 +50,12 @@ from core.evaluation import bootstrap_metrics, delong_test, paired_bootstrap
 from core.exceptions import CohortError
 from core.models import registry
 from core.models.base import check_preset
-from core.protocol import predict_units, run_protocol, split_by_patient, subsample_patients
+from core.engine import Backend
+from core.features import FeatureBuilder
+from core.protocol import ProtocolRequest, predict_units, run_protocols, split_by_patient, subsample_patients
 
 __all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "run_timeorder",
-           "shuffle_time_bins", "valid_lengths", "describe_evidence", "SHUFFLE_DESCRIPTION"]
+           "shuffle_time_bins", "valid_lengths", "describe_evidence", "SHUFFLE_DESCRIPTION", "Progress"]
 
 #: ``progress(message, fraction_done)``, fraction over the whole analysis in [0, 1].
 Progress = Callable[[str, float], None]
@@ -498,7 +500,7 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
-                  progress: Progress | None = None) -> TimeOrderResult:
+                  progress: Progress | None = None, backend: Backend | None = None) -> TimeOrderResult:
     """Measure how much time order matters on ``cohort``: ablation, early prediction and the gap.
 
     Parameters
@@ -508,6 +510,9 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     config : TimeOrderConfig, optional
     progress : callable(message, fraction), optional
         Called per model and per epoch; ``fraction`` covers the whole analysis.
+    backend : Backend, optional
+        Where the fits run (:func:`core.engine.make_backend`): every horizon and both ablation arms
+        are independent fits, submitted together (default local: one after another).
 
     Returns
     -------
@@ -525,7 +530,7 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     """
     config = config or TimeOrderConfig()
     if config.features.task == "online":
-        return _run_online(cohort, config, progress)
+        return _run_online(cohort, config, progress, backend)
     report = progress or (lambda msg, frac: None)
     t_start = time.perf_counter()
     fingerprint = cohort.fingerprint()
@@ -543,24 +548,23 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
         if config.sequence_params else None
     ci_level = config.evaluation.ci_level
 
-    # cost model for the progress fraction: recurrent fits scale with hours, classical ones are cheap
-    def cost(name: str, h: float) -> float:
-        return h if kinds.get(name, "sequence") == "sequence" else 0.1 * h
-
-    total = sum(cost(n, h) for h in hours for n in config.models) + 2 * cost(config.model, window)
-    done = [0.0]
-
-    def protocol(view: Cohort, models, features, msg: str, weight: float):
-        def sub(m: str, frac: float) -> None:
-            report(f"{msg}: {m}", min(1.0, (done[0] + weight * min(max(frac, 0.0), 1.0)) / total))
-        res = run_protocol(view, models, splits, features=features, evaluation=config.evaluation,
-                           preset=config.preset, random_state=config.random_state, model_params=params, progress=sub)
-        done[0] += weight
-        return res
+    # Every fit of the analysis is independent once the window's builder is fitted on the training
+    # patients (the shuffled arm keeps its permutation-invariant statistics): one batch of requests.
+    abl = registry.get(config.model)
+    builder = FeatureBuilder(config.features_at(window)).fit(work, splits["train"])
+    requests = [ProtocolRequest(work, tuple(specs), splits, builder if h == window else config.features_at(h),
+                                label=f"{h:g} h") for h in hours]
+    if abl.name not in config.models:            # the ablation model was not among the compared ones
+        requests.append(ProtocolRequest(work, (abl,), splits, builder, label="ablation: on ordered hours"))
+    report(f"ablation: shuffling hours within each patient (seed {config.random_state})", 0.0)
+    shuffled = shuffle_time_bins(work, window_hours=window, bin_hours=config.features.bin_hours,
+                                 random_state=config.random_state, variables=builder.variables_)
+    requests.append(ProtocolRequest(shuffled, (abl,), splits, builder, label="ablation: retrained on shuffled hours"))
+    results = run_protocols(requests, evaluation=config.evaluation, preset=config.preset,
+                            random_state=config.random_state, model_params=params, progress=report, backend=backend)
 
     rows, full = [], None
-    for h in hours:
-        res = protocol(work, specs, config.features_at(h), f"{h:g} h", sum(cost(n, h) for n in config.models))
+    for h, res in zip(hours, results):
         for spec in specs:
             ev = res.test[spec.name]
             rows.append({"model": spec.name, "label": spec.label, "kind": "sequence" if kinds[spec.name] == "sequence"
@@ -571,18 +575,11 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
         if h == window:
             full = res
     horizons = pd.DataFrame(rows)
+    retrained = results[-1]
+    ordered = full if abl.name in full.models else results[-2]
     idx = full.bootstrap
 
     # -- ablation ---------------------------------------------------------------------------
-    abl = registry.get(config.model)
-    ordered = full if abl.name in full.models else \
-        protocol(work, [abl], full.builder, "ablation: on ordered hours", cost(abl.name, window))
-    report(f"ablation: shuffling hours within each patient (seed {config.random_state})", done[0] / total)
-    shuffled = shuffle_time_bins(work, window_hours=window, bin_hours=config.features.bin_hours,
-                                 random_state=config.random_state, variables=full.builder.variables_)
-    # (b) retrained on shuffled hours, with the ordered arm's feature statistics (permutation-invariant)
-    retrained = protocol(shuffled, [abl], full.builder, "ablation: retrained on shuffled hours",
-                         cost(abl.name, window))
     p_a = ordered.test[abl.name].y_proba
     p_b = retrained.test[abl.name].y_proba
     p_c = predict_units(ordered.models[abl.name], abl.input_kind, retrained.features["test"])
@@ -674,7 +671,8 @@ def _gap(full, models, kinds: dict, y: np.ndarray, ci_level: float, idx=None, cl
     return replace(gap, verdict=_gap_sentence(gap))
 
 
-def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | None) -> TimeOrderResult:
+def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | None,
+                backend: Backend | None = None) -> TimeOrderResult:
     """The three measurements on the online task (a label per patient-hour), with patient-level CIs.
 
     * Ablation: the bins are shuffled as for stays, and each hour's label moves with its bin, so
@@ -699,12 +697,21 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     ci_level = config.evaluation.ci_level
     window = config.window_hours
 
-    def protocol(view, models, features, msg, lo, hi):
-        return run_protocol(view, models, splits, features=features, evaluation=config.evaluation,
-                            preset=config.preset, random_state=config.random_state, model_params=params,
-                            progress=lambda m, f: report(f"{msg}: {m}", lo + (hi - lo) * f))
-
-    full = protocol(work, specs, config.features, f"{window:g} h", 0.0, 0.6)
+    # one batch of independent fits (see run_timeorder): the window, the ordered arm if needed, the shuffled arm
+    abl = registry.get(config.model)
+    builder = FeatureBuilder(config.features).fit(work, splits["train"])
+    requests = [ProtocolRequest(work, tuple(specs), splits, builder, label=f"{window:g} h")]
+    if abl.name not in config.models:
+        requests.append(ProtocolRequest(work, (abl,), splits, builder, label="ablation: on ordered hours"))
+    report(f"ablation: shuffling hours within each patient (seed {config.random_state})", 0.0)
+    shuffled, positions = shuffle_time_bins(work, window_hours=window, bin_hours=config.features.bin_hours,
+                                            random_state=config.random_state, variables=builder.variables_,
+                                            return_positions=True)
+    requests.append(ProtocolRequest(shuffled, (abl,), splits, builder, label="ablation: retrained on shuffled hours"))
+    results = run_protocols(requests, evaluation=config.evaluation, preset=config.preset,
+                            random_state=config.random_state, model_params=params, progress=report, backend=backend)
+    full, retrained = results[0], results[-1]
+    ordered = full if abl.name in full.models else results[1]
     test = full.features["test"]
     rows = []
     for h in config.hours():                       # early in the stay: test hours before h
@@ -725,14 +732,6 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
                          "train_seconds": full.train_seconds[spec.name]})
     horizons = pd.DataFrame(rows)
 
-    abl = registry.get(config.model)
-    ordered = full if abl.name in full.models else \
-        protocol(work, [abl], full.builder, "ablation: on ordered hours", 0.6, 0.7)
-    report(f"ablation: shuffling hours within each patient (seed {config.random_state})", 0.7)
-    shuffled, positions = shuffle_time_bins(work, window_hours=window, bin_hours=config.features.bin_hours,
-                                            random_state=config.random_state, variables=full.builder.variables_,
-                                            return_positions=True)
-    retrained = protocol(shuffled, [abl], full.builder, "ablation: retrained on shuffled hours", 0.7, 1.0)
     shuf = retrained.features["test"]
     # pair each ordered test hour with the same hour in the shuffled stay
     moved = positions.loc[test.unit_ids].to_numpy()[np.arange(len(test.unit_step)), test.unit_step]
@@ -743,7 +742,7 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
         raise CohortError("Some test hours could not be matched to their shuffled place; this is a bug, please "
                           "report it with the data's layout.")
     pair = pair.astype(int)
-    y = full.test[abl.name].y_true
+    y = ordered.test[abl.name].y_true
     p_a = ordered.test[abl.name].y_proba
     p_b = retrained.test[abl.name].y_proba[pair]
     p_c = predict_units(ordered.models[abl.name], abl.input_kind, shuf)[pair]

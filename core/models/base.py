@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["ModelSpec", "PRESETS", "INPUT_KINDS", "check_sequences", "check_tabular", "check_target",
-           "check_preset", "available_threads"]
+           "check_preset"]
 
 #: "test" = tiny (unit tests), "quick" = seconds, "full" = the benchmarked configuration.
 PRESETS = ("test", "quick", "full")
@@ -102,22 +102,3 @@ def check_target(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"y must contain exactly two classes (0 and 1); got {classes.tolist()}. "
                          "Check the target column, or that the training split holds both outcomes.")
     return classes, y_idx
-
-
-def available_threads(max_threads: int = 2) -> int:
-    """Threads worth using now: cores not already busy (1-minute load average), at most ``max_threads``.
-
-    Why: OpenMP code (gradient boosting, torch kernels) synchronises its threads many times per
-    fit; on an oversubscribed box a second thread that is not scheduled stalls the first, and we
-    measured fits 10-40x slower than with one thread. On an idle box this returns ``max_threads``.
-    """
-    import os
-    cpus = os.cpu_count() or 1
-    fixed = os.environ.get("CHRONOSCOPE_THREADS", "").strip()
-    if fixed.isdigit() and int(fixed) > 0:  # pinned (the test suite pins 1: results independent of load)
-        return int(min(int(fixed), max_threads))
-    try:
-        busy = os.getloadavg()[0]
-    except (OSError, AttributeError):  # not available on this platform
-        return max(1, min(cpus, max_threads))
-    return int(max(1, min(cpus, max_threads, round(cpus - busy + 1))))

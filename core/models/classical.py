@@ -21,7 +21,6 @@ from core.models.base import check_preset
 
 __all__ = ["make_lr", "make_svm", "make_rf", "make_gbm", "SubsampledClassifier"]
 
-_N_JOBS = 2  # the target box has 2 cores
 
 
 def _prep() -> list:
@@ -95,7 +94,8 @@ def make_svm(preset: str = "full", random_state=None, task: str = "stay") -> Pip
 
 def make_rf(preset: str = "full", random_state=None, task: str = "stay") -> RandomForestClassifier:
     n = {"test": 5, "quick": 100, "full": 300}[check_preset(preset)]
-    return RandomForestClassifier(n_estimators=n, min_samples_leaf=3, max_features="sqrt", n_jobs=_N_JOBS,
+    # n_jobs=None follows joblib's default, which core.threads.limit_threads sets around every fit and prediction.
+    return RandomForestClassifier(n_estimators=n, min_samples_leaf=3, max_features="sqrt", n_jobs=None,
                                   random_state=random_state)
 
 

@@ -20,7 +20,6 @@ it was measured and *how stale* it is. Design choices (why):
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import numpy as np
@@ -31,7 +30,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from core.export import jsonable
-from core.models.base import available_threads, check_preset, check_sequences, check_target
+from core.models.base import check_preset, check_sequences, check_target
+from core.threads import limit_threads
 
 __all__ = ["RecurrentClassifier", "make_recurrent", "recurrent_preset", "ONLINE_SETTINGS", "CELLS"]
 
@@ -40,20 +40,10 @@ CELLS = ("rnn", "lstm", "gru")
 _SMALL_PROBLEM = 2_000_000
 
 
-@contextlib.contextmanager
-def _torch_threads(n_values: int):
-    """Use 1-2 intra-op threads for the duration of a call, then restore the caller's setting.
-
-    Why: on the 2-core target box more threads only add synchronisation, and on tiny problems even
-    the second thread costs more than it gives; on a busy machine it stalls (see available_threads).
-    """
-    before = torch.get_num_threads()
-    want = 1 if n_values < _SMALL_PROBLEM else available_threads(2)
-    torch.set_num_threads(want)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def _threads_for(n_values: int) -> int | None:
+    """One thread below ``_SMALL_PROBLEM`` input numbers (the second costs more than it gives there),
+    else the rule of :mod:`core.threads` (``None``: the enclosing limit)."""
+    return 1 if n_values < _SMALL_PROBLEM else None
 
 
 class _RecurrentNet(nn.Module):
@@ -209,7 +199,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         X = check_sequences(X)
-        with _torch_threads(X.size):
+        with limit_threads(_threads_for(X.size)):
             return self._fit(X, y, lengths, self.progress)
 
     def _fit(self, X, y, lengths, progress):
@@ -437,7 +427,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         # Patients in order of length, each chunk cut to its longest member: the nets are causal, so the
         # risk at a step does not depend on the (padding) steps after it.
         order = np.argsort(lengths, kind="stable")
-        with torch.no_grad(), _torch_threads(X.size):
+        with torch.no_grad(), limit_threads(_threads_for(X.size)):
             for net in self.module_:
                 net.eval()
                 for i in range(0, n, 1024):

@@ -1,0 +1,183 @@
+"""Where the independent fits of one analysis run: here, one after another, or side by side on Ray.
+
+Every analysis (comparison, cross-validation, refit, time order, gate models) hands its fits to one
+:class:`Backend` through :func:`core.protocol.run_protocols`:
+
+* ``local`` (default) runs them in this process, one after another, with live per-epoch progress.
+  Nothing needs to be started.
+* ``ray`` submits every fit as a Ray task (each asks for as many CPUs as it uses threads) and
+  gathers the results in submission order; progress is reported as each fit finishes. With no
+  address it starts a private Ray instance on this machine; with ``address`` (or
+  ``CHRONOSCOPE_RAY_ADDRESS``) it joins an existing cluster and ships the ``core`` package to it.
+
+Both call the same function with the same arguments and the same thread count
+(:mod:`core.threads`), so the same seeds give the same numbers on both.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from core.exceptions import CoreError
+from core.threads import limit_threads, thread_count
+
+__all__ = ["BACKENDS", "RAY_ADDRESS_ENV", "BackendConfig", "Backend", "LocalBackend", "RayBackend", "make_backend",
+           "BackendError"]
+
+BACKENDS = ("local", "ray")
+#: address of an existing Ray cluster (``ray://head:10001`` or ``head:6379``; ``auto`` = the one on this node).
+RAY_ADDRESS_ENV = "CHRONOSCOPE_RAY_ADDRESS"
+
+
+class BackendError(CoreError):
+    """The chosen backend cannot be used (Ray missing, cluster unreachable)."""
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Which backend runs the fits.
+
+    Parameters
+    ----------
+    name : {"local", "ray"}
+    address : str, optional
+        Ray only: an existing cluster. Default: ``$CHRONOSCOPE_RAY_ADDRESS``, else a private Ray
+        instance started on this machine.
+    num_cpus : int, optional
+        Ray only, private instance: CPUs it may use (default: the machine's).
+    threads : int, optional
+        Threads per fit on both backends (default: :func:`core.threads.thread_count`).
+    """
+
+    name: str = "local"
+    address: str | None = None
+    num_cpus: int | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}; got {self.name!r}. Example: --backend ray.")
+        for k in ("num_cpus", "threads"):
+            v = getattr(self, k)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"BackendConfig.{k} must be >= 1; got {v!r}.")
+
+    def resolved_address(self) -> str | None:
+        return self.address or os.environ.get(RAY_ADDRESS_ENV) or None
+
+    def describe(self) -> str:
+        if self.name == "local":
+            return "local (this process, one fit after another)"
+        addr = self.resolved_address()
+        return f"Ray cluster at {addr}" if addr else \
+            f"Ray, private instance on this machine ({self.num_cpus or os.cpu_count()} CPUs)"
+
+
+#: ``fn(item, progress, payload) -> result``; ``progress`` is ``None`` on Ray.
+TaskFn = Callable
+
+
+class Backend:
+    """Runs ``fn(item, progress, payloads[key])`` for every item and returns the results in order."""
+
+    name = "local"
+    #: whether fits of several requests should be submitted together (memory for speed).
+    parallel = False
+
+    def __init__(self, config: BackendConfig | None = None) -> None:
+        self.config = config or BackendConfig(name=self.name)
+
+    def threads(self) -> int:
+        return int(self.config.threads or thread_count())
+
+    def map(self, fn: TaskFn, items: Sequence, keys: Sequence, payloads: dict, *, labels: Sequence[str] | None = None,
+            progress: Callable[[str, float], None] | None = None) -> list:
+        raise NotImplementedError
+
+
+class LocalBackend(Backend):
+    """In this process, one item after another (``progress(message, fraction)`` is live)."""
+
+    name = "local"
+
+    def map(self, fn, items, keys, payloads, *, labels=None, progress=None) -> list:
+        n, threads, out = len(items), self.threads(), []
+        for i, (item, key) in enumerate(zip(items, keys)):
+            def sub(msg, frac, i=i):
+                if progress is not None:
+                    progress(msg, (i + min(max(frac, 0.0), 1.0)) / max(n, 1))
+            with limit_threads(threads):
+                out.append(fn(item, sub, payloads[key]))
+        return out
+
+
+def _ray_call(fn, item, threads, payload):
+    """A Ray task: the same call as the local backend, under the same thread limit."""
+    with limit_threads(threads):
+        return fn(item, None, payload)
+
+
+class RayBackend(Backend):
+    """Every item is one Ray task asking for ``threads`` CPUs; payloads are put in the object store once."""
+
+    name = "ray"
+    parallel = True
+
+    def _ray(self):
+        try:
+            import ray
+        except ImportError as err:      # an ordinary dependency; only a broken install lacks it
+            raise BackendError("The Ray backend needs the 'ray' package: pip install -r requirements.txt, or use "
+                               "the local backend (--backend local).") from err
+        if ray.is_initialized():
+            return ray
+        address = self.config.resolved_address()
+        root = str(Path(__file__).resolve().parent.parent)
+        kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            if address:                 # an existing cluster: ship the core package with the job
+                import core
+                ray.init(address=address, runtime_env={"py_modules": [core]}, **kwargs)
+            else:                       # a private instance on this machine
+                ray.init(num_cpus=self.config.num_cpus, runtime_env={"env_vars": {"PYTHONPATH": root}}, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+            raise BackendError(f"Could not start or reach {where}: {err}. Check the address (--address or "
+                               f"{RAY_ADDRESS_ENV}, e.g. ray://head:10001) or use --backend local.") from err
+        return ray
+
+    def map(self, fn, items, keys, payloads, *, labels=None, progress=None) -> list:
+        ray = self._ray()
+        threads = self.threads()
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        threads = max(1, min(threads, cpus))
+        refs = {k: ray.put(v) for k, v in payloads.items()}
+        task = ray.remote(_ray_call)
+        futures = [task.options(num_cpus=threads).remote(fn, item, threads, refs[key]) for item, key in zip(items, keys)]
+        order = {f: i for i, f in enumerate(futures)}
+        labels = list(labels) if labels is not None else [f"task {i + 1}" for i in range(len(items))]
+        if progress is not None:
+            progress(f"{len(items)} fits submitted to Ray ({threads} CPU each)", 0.0)
+        pending, done = list(futures), 0
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                done += 1
+                if progress is not None:
+                    progress(f"{labels[order[ready[0]]]}: done ({done}/{len(items)} fits)", done / len(items))
+            return ray.get(futures)
+        except BaseException:
+            for f in futures:           # a cancelled or failed analysis leaves no tasks running
+                ray.cancel(f, force=True)
+            raise
+
+
+def make_backend(config: BackendConfig | str | None = None) -> Backend:
+    """The backend for ``config`` (a :class:`BackendConfig` or a name; default local)."""
+    if config is None:
+        config = BackendConfig()
+    elif isinstance(config, str):
+        config = BackendConfig(name=config)
+    return RayBackend(config) if config.name == "ray" else LocalBackend(config)
