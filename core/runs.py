@@ -35,7 +35,7 @@ from core.export import jsonable, safe_csv
 from core.features import FeatureBuilder, FeatureSet
 from core.models import registry
 
-__all__ = ["save_run", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES", "DEFAULT_RUNS_DIR"]
+__all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES", "DEFAULT_RUNS_DIR"]
 
 DEFAULT_RUNS_DIR = Path("runs")
 #: alarm metrics of an online run, per model in metrics.json (see core.evaluation.alarm_metrics).
@@ -96,24 +96,59 @@ def _save_model(model, name: str, folder: Path) -> None:
 
 
 def save_run(result, folder: str | Path) -> Path:
-    """Write an :class:`~core.experiment.ExperimentResult` to ``folder`` (created; files overwritten).
+    """Write an :class:`~core.experiment.ExperimentResult` to ``folder`` (created; its run files replaced).
+
+    Never leaves a half-written run: everything is written to a hidden staging folder beside
+    ``folder`` (``.NAME.partial-PID``), then moved in, ``config.json`` last (a folder is only a
+    run, for :func:`list_runs` and :func:`load_run`, once it has one). An interrupted save (Ctrl-C,
+    a cancelled job) removes the staging folder; a killed process leaves only that hidden folder,
+    which :func:`remove_partial_runs` deletes.
 
     Returns
     -------
     Path of the run folder.
     """
+    import os
+    import shutil
     folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _write_run(result, staging)
+        if not folder.exists():
+            os.replace(staging, folder)
+        else:                               # an existing folder: replace only the run's own files, config last
+            entries = sorted(staging.iterdir(), key=lambda q: q.name == "config.json")
+            (folder / "config.json").unlink(missing_ok=True)
+            for src in entries:
+                dst = folder / src.name
+                if dst.is_dir() and not dst.is_symlink():
+                    shutil.rmtree(dst)
+                os.replace(src, dst)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def remove_partial_runs(root: str | Path, pid: int | None = None) -> int:
+    """Delete staging folders a killed :func:`save_run` left under ``root`` (of process ``pid``, or all).
+
+    Returns the number removed.
+    """
+    import shutil
+    root = Path(root)
+    pattern = f".*.partial-{pid}" if pid is not None else ".*.partial-*"
+    n = 0
+    for d in (root.glob(pattern) if root.is_dir() else []):
+        shutil.rmtree(d, ignore_errors=True)
+        n += 1
+    return n
+
+
+def _write_run(result, folder: Path) -> None:
+    """Every file of a run into the empty ``folder``; ``config.json`` last."""
     (folder / "models").mkdir(parents=True, exist_ok=True)
-    # A run written into the folder of an earlier one must not inherit its models (e.g. stale refits).
-    for sub in (folder / "models", folder / "models" / "refit"):
-        for old in (sub.glob("*") if sub.is_dir() else []):
-            if old.is_file() and old.suffix in (".skops", ".pt", ".json"):
-                old.unlink()
-    cfg = dict(result.config)
-    cfg.update({"fingerprint": result.fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "reference": result.reference, "thresholds": {n: ev.threshold for n, ev in result.test.items()},
-                "format": 1})
-    _dump(folder / "config.json", jsonable(cfg))
     _dump(folder / "versions.json", _versions())
     _dump(folder / "split.json", {k: [str(i) for i in v] for k, v in result.splits.items()})
     _dump(folder / "metrics.json", jsonable(result.metrics_dict()))
@@ -137,7 +172,11 @@ def save_run(result, folder: str | Path) -> Path:
         (folder / "models" / "refit").mkdir(exist_ok=True)
         for name, model in result.refit.items():
             _save_model(model, name, folder / "models" / "refit")
-    return folder
+    cfg = dict(result.config)
+    cfg.update({"fingerprint": result.fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "reference": result.reference, "thresholds": {n: ev.threshold for n, ev in result.test.items()},
+                "format": 1})
+    _dump(folder / "config.json", jsonable(cfg))
 
 
 # --------------------------------------------------------------------------------------------

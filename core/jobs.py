@@ -1,0 +1,409 @@
+"""Long work as jobs: each in its own worker process, queued, with progress, cancel and clear failures.
+
+The app submits every long piece of work (train and compare, refit, time order, explanations of
+many patients, gate models) to one process-wide :class:`JobManager` and polls it; the work runs in
+a worker process (a child of a ``forkserver``: fast to start, no threads inherited from the web
+server), never in a page's script, so it survives page changes and browser reloads.
+
+* **Queue.** At most ``slots`` jobs run at once (default: cores // threads per fit, at least 1;
+  ``CHRONOSCOPE_JOB_SLOTS`` overrides); the others wait in submission order, so two users training
+  at once do not oversubscribe the cores.
+* **Progress.** The worker sends ``(message, fraction)`` through a pipe (at most ~5 per second).
+* **Cancel.** SIGTERM to the worker's process group (the worker and anything it started, a private
+  Ray instance included), SIGKILL after :data:`KILL_AFTER_S` seconds if it is still running (a
+  long C call does not see SIGTERM). A cancelled training leaves no run: runs are written through a
+  staging folder (:func:`core.runs.save_run`), and the staging folder of a killed worker is removed.
+* **Failure.** A :class:`~core.exceptions.CoreError` becomes the job's message as it is; anything
+  else becomes "internal error: ..." (the traceback goes to the server log, not to the page).
+
+Job kinds are the functions in :data:`JOB_KINDS`: ``fn(cohort, params, progress) -> result``; the
+result goes back to the manager through the pipe (between our own processes; nothing a user
+supplied is ever unpickled) and is kept in memory for the last :data:`KEEP_FINISHED` jobs.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from core.exceptions import CoreError
+
+__all__ = ["JobManager", "JobInfo", "JobCancelled", "JOB_KINDS", "JOB_STATES", "KILL_AFTER_S", "SLOTS_ENV",
+           "default_slots"]
+
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+#: seconds between SIGTERM and SIGKILL when a job is cancelled.
+KILL_AFTER_S = 2.0
+#: finished jobs whose results are kept in memory (older ones keep only their status).
+KEEP_FINISHED = 16
+#: environment variable: how many jobs may run at once.
+SLOTS_ENV = "CHRONOSCOPE_JOB_SLOTS"
+_POLL_S = 0.2
+
+
+class JobCancelled(KeyboardInterrupt):
+    """Raised inside a worker when its job is cancelled (SIGTERM)."""
+
+
+def default_slots() -> int:
+    """Jobs that may run at once: ``$CHRONOSCOPE_JOB_SLOTS``, else cores // threads per fit (>= 1)."""
+    from core.threads import MAX_THREADS, THREADS_ENV
+    fixed = os.environ.get(SLOTS_ENV, "").strip()
+    if fixed.isdigit() and int(fixed) > 0:
+        return int(fixed)
+    per = os.environ.get(THREADS_ENV, "").strip()
+    per = int(per) if per.isdigit() and int(per) > 0 else MAX_THREADS
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // per)
+
+
+# ----------------------------------------------------------------------------------------------
+# job kinds (run in the worker)
+# ----------------------------------------------------------------------------------------------
+def _backend(params: dict):
+    from core.engine import make_backend
+    return make_backend(params.get("backend"))
+
+
+def _train(cohort, params: dict, progress):
+    """Train and compare, save the run (``runs_dir/name``); returns its ``RunSummary``."""
+    from core.experiment import default_features, run_experiment
+    from core.runs import RunSummary, save_run
+    result = run_experiment(cohort, params["models"], preset=params.get("preset", "quick"),
+                            random_state=int(params.get("seed", 0)), refit=bool(params.get("refit", False)),
+                            features=params.get("features") or default_features(
+                                cohort, max_hours=float(params.get("max_hours", 336.0))),
+                            progress=progress, backend=_backend(params))
+    progress("saving the run", 1.0)
+    folder = save_run(result, Path(params["runs_dir"]) / params["name"])
+    return RunSummary.from_experiment(result, folder)
+
+
+def _timeorder(cohort, params: dict, progress):
+    from core.timeorder import run_timeorder
+    return run_timeorder(cohort, params["config"], progress=progress, backend=_backend(params))
+
+
+def _gates(cohort, params: dict, progress):
+    from core.gates import fit_gate_models
+    kwargs = {k: v for k, v in params.items() if k not in ("backend",)}
+    return fit_gate_models(cohort, progress=progress, backend=_backend(params), **kwargs)
+
+
+def _explain(cohort, params: dict, progress):
+    """Global explanations of a saved run's models on its test patients (``explain_models``)."""
+    from core.explain import explain_models, patients_at_hour
+    from core.runs import load_run
+    run = load_run(params["run"])
+    known = set(cohort.patient_ids)
+    ids = [p for p in map(str, run.splits.get("test", [])) if p in known]
+    hour = params.get("hour")
+    if run.online and ids:
+        ids = patients_at_hour(run, cohort, ids, hour)
+    names = list(params["models"])
+    out = []
+    for i, name in enumerate(names):         # one model at a time, so progress moves and cancel is quick
+        progress(f"explaining {name} ({i + 1}/{len(names)})", i / len(names))
+        out += explain_models(run, [name], cohort, ids[:int(params["n_patients"])] or None, hour=hour)
+    progress("done", 1.0)
+    return out
+
+
+#: job kind -> ``fn(cohort, params, progress) -> result``.
+JOB_KINDS: dict[str, Callable] = {"train": _train, "timeorder": _timeorder, "gates": _gates, "explain": _explain}
+
+
+def _worker(kind: str, cohort, params: dict, conn) -> None:
+    """Worker process body: own process group, SIGTERM -> JobCancelled, messages through ``conn``."""
+    try:
+        os.setsid()                  # cancel signals the whole group (a private Ray instance too)
+    except OSError:
+        pass
+
+    def on_term(signum, frame):
+        raise JobCancelled()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C in the server's terminal is the server's
+    last = [0.0]
+
+    def progress(message: str, fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.2 or fraction >= 1.0:
+            last[0] = now
+            conn.send(("progress", str(message), float(min(max(fraction, 0.0), 1.0))))
+    try:
+        conn.send(("started", os.getpid()))
+        result = JOB_KINDS[kind](cohort, params, progress)
+        conn.send(("done", result))
+    except JobCancelled:
+        conn.send(("cancelled", None))
+    except CoreError as err:
+        conn.send(("failed", str(err)))
+    except Exception as err:         # a bug: the page gets one clear line, the log gets the traceback
+        traceback.print_exc(file=sys.stderr)
+        conn.send(("failed", f"internal error ({type(err).__name__}: {err}). The details are in the server log; "
+                             "please report it."))
+    finally:
+        try:
+            if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+                sys.modules["ray"].shutdown()
+        except Exception:            # shutting down is best effort; the process group is ending anyway
+            pass
+        conn.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# the manager (in the app's process)
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobInfo:
+    """A snapshot of one job.
+
+    Attributes
+    ----------
+    id, kind, label : str
+        ``label`` is what the job does, in words ("Train 4 models (quick) on 2,000 patients").
+    state : {"queued", "running", "done", "failed", "cancelled"}
+    fraction : float
+        Progress in [0, 1].
+    message : str
+        Last progress message, or the failure / cancellation reason.
+    submitted, started, finished : float
+        ``time.time()`` stamps (0 when not yet).
+    queue_position : int
+        Jobs ahead of it in the queue (0 when running or finished).
+    owner : str
+        Who submitted it (the app's session token).
+    """
+
+    id: str
+    kind: str
+    label: str
+    state: str = "queued"
+    fraction: float = 0.0
+    message: str = "waiting for a free worker"
+    submitted: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+    queue_position: int = 0
+    owner: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running")
+
+    @property
+    def seconds(self) -> float:
+        """Running time so far (or in all, once finished)."""
+        if not self.started:
+            return 0.0
+        return (self.finished or time.time()) - self.started
+
+
+@dataclass
+class _Job:
+    info: JobInfo
+    params: dict
+    cohort: object = field(repr=False, default=None)
+    process: object = None
+    conn: object = None
+    pid: int | None = None
+    cancel_at: float | None = None
+    result: object = None
+
+
+class JobManager:
+    """Runs jobs in worker processes, at most ``slots`` at a time, and keeps their state.
+
+    Parameters
+    ----------
+    slots : int, optional
+        Jobs that may run at once (default :func:`default_slots`).
+
+    Examples
+    --------
+    >>> jobs = JobManager()                                              # doctest: +SKIP
+    >>> jid = jobs.submit("train", cohort, {"models": ["lr"], "runs_dir": "runs", "name": "r1"}, label="LR")
+    >>> jobs.get(jid).state, jobs.get(jid).fraction                      # doctest: +SKIP
+    >>> jobs.cancel(jid)                                                 # doctest: +SKIP
+    """
+
+    def __init__(self, slots: int | None = None) -> None:
+        self.slots = int(slots or default_slots())
+        self._jobs: dict[str, _Job] = {}
+        self._order: list[str] = []
+        self._lock = threading.RLock()
+        self._ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+        if sys.platform.startswith("linux"):
+            # imported once in the fork server, so a job starts in a fraction of a second
+            self._ctx.set_forkserver_preload(["core.jobs", "core.experiment", "core.timeorder", "core.runs"])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="chronoscope-jobs", daemon=True)
+        self._thread.start()
+
+    # -- public API --------------------------------------------------------------------------
+    def submit(self, kind: str, cohort, params: dict, *, label: str = "", owner: str = "") -> str:
+        """Queue a job; returns its id. ``params`` must be picklable (configs, names, paths)."""
+        if kind not in JOB_KINDS:
+            raise ValueError(f"Unknown job kind {kind!r}; one of {sorted(JOB_KINDS)}.")
+        jid = uuid.uuid4().hex[:16]
+        info = JobInfo(id=jid, kind=kind, label=label or kind, submitted=time.time(), owner=owner)
+        with self._lock:
+            self._jobs[jid] = _Job(info=info, params=dict(params), cohort=cohort)
+            self._order.append(jid)
+            self._schedule()
+        return jid
+
+    def get(self, job_id: str) -> JobInfo | None:
+        """The job's current snapshot (``None`` for an unknown id)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            if job.info.state == "queued":
+                queued = [j for j in self._order if self._jobs[j].info.state == "queued"]
+                return replace(job.info, queue_position=queued.index(job_id))
+            return job.info
+
+    def result(self, job_id: str):
+        """What a finished job returned (``None`` unless it is done and still kept)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.result if job is not None and job.info.state == "done" else None
+
+    def list(self, ids=None, owner: str | None = None) -> list[JobInfo]:
+        """Jobs (newest first), all or those in ``ids`` / of ``owner``."""
+        with self._lock:
+            keep = [j for j in reversed(self._order)
+                    if (ids is None or j in ids) and (owner is None or self._jobs[j].info.owner == owner)]
+        return [self.get(j) for j in keep]
+
+    def cancel(self, job_id: str) -> JobInfo | None:
+        """Cancel a queued job at once, or a running one (SIGTERM now, SIGKILL after KILL_AFTER_S)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or not job.info.active:
+                return self.get(job_id)
+            if job.info.state == "queued":
+                self._finish(job, "cancelled", "cancelled before it started")
+            elif job.cancel_at is None:
+                job.cancel_at = time.monotonic() + KILL_AFTER_S
+                job.info = replace(job.info, message="cancelling...")
+                self._signal(job, signal.SIGTERM)
+            return self.get(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobInfo:
+        """Block until the job has finished (or ``timeout`` seconds passed); returns its snapshot."""
+        t0 = time.monotonic()
+        while True:
+            info = self.get(job_id)
+            if info is None or not info.active or (timeout is not None and time.monotonic() - t0 > timeout):
+                return info
+            time.sleep(_POLL_S)
+
+    def shutdown(self) -> None:
+        """Cancel every job and stop the scheduler (tests; the app keeps one manager for its lifetime)."""
+        for info in self.list():
+            if info.active:
+                self.cancel(info.id)
+        deadline = time.monotonic() + KILL_AFTER_S + 3
+        while any(i.active for i in self.list()) and time.monotonic() < deadline:
+            time.sleep(_POLL_S)
+        self._stop.set()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _signal(self, job: _Job, sig) -> None:
+        pid = job.pid or (job.process.pid if job.process is not None else None)
+        if pid is None:
+            return
+        try:
+            os.killpg(pid, sig)            # the worker's own group (it called setsid)
+        except (ProcessLookupError, PermissionError, OSError):
+            try:
+                os.kill(pid, sig)          # not yet in its own group
+            except (ProcessLookupError, OSError):
+                pass
+
+    def _finish(self, job: _Job, state: str, message: str, result=None) -> None:
+        job.info = replace(job.info, state=state, message=message, finished=time.time(),
+                           fraction=1.0 if state == "done" else job.info.fraction)
+        job.result, job.cohort = result, None
+        if job.conn is not None:
+            job.conn.close()
+            job.conn = None
+        if state != "done" and job.pid is not None and job.params.get("runs_dir"):
+            from core.runs import remove_partial_runs       # a killed save leaves only its staging folder
+            remove_partial_runs(job.params["runs_dir"], job.pid)
+        done = [j for j in self._order if self._jobs[j].info.state == "done" and self._jobs[j].result is not None]
+        for old in done[:-KEEP_FINISHED]:
+            self._jobs[old].result = None
+
+    def _schedule(self) -> None:
+        running = sum(1 for j in self._jobs.values() if j.info.state == "running")
+        for jid in self._order:
+            if running >= self.slots:
+                break
+            job = self._jobs[jid]
+            if job.info.state != "queued":
+                continue
+            recv, send = self._ctx.Pipe(duplex=False)
+            proc = self._ctx.Process(target=_worker, args=(job.info.kind, job.cohort, job.params, send),
+                                     name=f"chronoscope-job-{jid}", daemon=False)
+            try:
+                proc.start()
+            except Exception as err:       # could not start a process (resources): fail this job clearly
+                self._finish(job, "failed", f"could not start a worker process: {err}")
+                continue
+            send.close()
+            job.process, job.conn, job.pid = proc, recv, proc.pid
+            job.info = replace(job.info, state="running", started=time.time(), message="starting")
+            running += 1
+
+    def _poll(self, job: _Job) -> None:
+        try:
+            while job.conn is not None and job.conn.poll():
+                msg = job.conn.recv()
+                if msg[0] == "started":
+                    job.pid = int(msg[1])
+                elif msg[0] == "progress":
+                    if job.cancel_at is None:
+                        job.info = replace(job.info, message=msg[1], fraction=msg[2])
+                elif msg[0] == "done":
+                    self._finish(job, "done", "finished", msg[1])
+                elif msg[0] == "cancelled":
+                    self._finish(job, "cancelled", "cancelled")
+                elif msg[0] == "failed":
+                    self._finish(job, "failed", msg[1])
+        except (EOFError, OSError):
+            pass
+        if job.info.active and job.process is not None and not job.process.is_alive():
+            job.process.join(0)
+            if job.cancel_at is not None:
+                self._finish(job, "cancelled", "cancelled")
+            else:
+                self._finish(job, "failed", f"the worker process stopped unexpectedly (exit code "
+                                            f"{job.process.exitcode}); the machine may be out of memory.")
+        if job.info.active and job.cancel_at is not None and time.monotonic() > job.cancel_at:
+            self._signal(job, signal.SIGKILL)
+        if not job.info.active and job.process is not None:
+            job.process.join(0)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                for job in list(self._jobs.values()):
+                    if job.info.state == "running":
+                        self._poll(job)
+                self._schedule()
+            self._stop.wait(_POLL_S)
