@@ -85,8 +85,10 @@ def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
     out = {
         "auroc": float(skm.roc_auc_score(y, p)) if both else float("nan"),
         "auprc": float(skm.average_precision_score(y, p)) if both else float("nan"),
-        "brier": float(np.mean((p - y) ** 2)),
-        "log_loss": float(-np.mean(y * np.log(np.clip(p, _EPS, 1)) + (1 - y) * np.log(np.clip(1 - p, _EPS, 1)))),
+        "brier": float(skm.brier_score_loss(y, p, pos_label=1)),
+        # both columns clipped at _EPS as before (sklearn alone clips at float64 eps, changing extreme risks)
+        "log_loss": float(skm.log_loss(y, np.column_stack([np.clip(1 - p, _EPS, 1), np.clip(p, _EPS, 1)]),
+                                       labels=[0, 1])),
     }
     out.update({k: float(v) for k, v in threshold_metrics(y, p, threshold).items()})
     return out
@@ -171,6 +173,7 @@ def _metric_rows(y: np.ndarray, p: np.ndarray, idx: np.ndarray, threshold: float
     fn = (~pred & (Y == 1)).sum(1).astype(float)
     tn = (~pred & (Y == 0)).sum(1).astype(float)
     Pc = np.clip(P, _EPS, 1 - _EPS)
+    # every resample (row) at once: sklearn's brier_score_loss/log_loss take one vector per call
     out = {"auroc": _auroc_rows(Y, P), "auprc": _auprc_rows(Y, P), "brier": ((P - Y) ** 2).mean(1),
            "log_loss": -(Y * np.log(Pc) + (1 - Y) * np.log(1 - Pc)).mean(1)}
     out.update(_ratios(tp, fp, fn, tn))
@@ -464,6 +467,7 @@ class _RankedScores:
         self.pos_grp_end = np.flatnonzero(np.r_[gp[1:] != gp[:-1], len(gp) > 0])
         pc = np.clip(p, _EPS, 1 - _EPS)
         pred, yb = p >= threshold, y == 1
+        # per-row terms summed per patient, so every patient resample is one matrix product (no sklearn form)
         cols = [(p - y) ** 2, -(y * np.log(pc) + (1 - y) * np.log(1 - pc)),
                 pred & yb, pred & ~yb, ~pred & yb, ~pred & ~yb, np.ones(len(y))]
         m = len(y) if n_clusters is None else n_clusters
@@ -771,6 +775,7 @@ class EvaluationResult:
 
     def calibration_curve(self, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean predicted risk, observed rate, patients) per quantile bin of risk."""
+        # not sklearn.calibration.calibration_curve: it returns no bin counts and puts risks on an edge in the lower bin
         q = np.unique(np.quantile(self.y_proba, np.linspace(0, 1, n_bins + 1)))
         b = np.clip(np.searchsorted(q, self.y_proba, side="right") - 1, 0, max(len(q) - 2, 0))
         cnt = np.bincount(b, minlength=max(len(q) - 1, 1))

@@ -34,8 +34,7 @@ from core.cohort import Cohort
 from core.config import FeatureConfig
 from core.exceptions import CohortError, RunError
 
-__all__ = ["FeatureBuilder", "FeatureSet", "TABULAR_STATS", "ONLINE_STATS", "ONLINE_WINDOW_STATS", "CHANNEL_KINDS",
-           "build_features"]
+__all__ = ["FeatureBuilder", "FeatureSet", "TABULAR_STATS", "ONLINE_STATS", "ONLINE_WINDOW_STATS", "CHANNEL_KINDS"]
 
 #: per-variable summaries of the tabular view.
 TABULAR_STATS = ("first", "last", "mean", "min", "max", "std", "count", "slope", "hours_since_last")
@@ -220,9 +219,6 @@ class FeatureBuilder:
         X_seq, lengths = self._sequences(cohort, ids, arrays)
         X_tab = self._tabular(cohort, ids, arrays)
         return FeatureSet(patient_ids=ids, X_tab=X_tab, X_seq=X_seq, lengths=lengths, **names)
-
-    def fit_transform(self, cohort: Cohort, patient_ids) -> FeatureSet:
-        return self.fit(cohort, patient_ids).transform(cohort, patient_ids)
 
     # -- names ------------------------------------------------------------------------------
     @property
@@ -570,13 +566,3 @@ class FeatureBuilder:
             X = np.concatenate([X, self._static(cohort, ids)], axis=1)
         return X
 
-
-def build_features(cohort: Cohort, train_ids, patient_ids=None, config: FeatureConfig | None = None):
-    """Fit a :class:`FeatureBuilder` on ``train_ids`` and transform ``patient_ids`` (default: train_ids).
-
-    Returns
-    -------
-    (FeatureBuilder, FeatureSet)
-    """
-    fb = FeatureBuilder(config).fit(cohort, train_ids)
-    return fb, fb.transform(cohort, train_ids if patient_ids is None else patient_ids)

@@ -5,13 +5,18 @@ explanation figures follow in their own sections.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 __all__ = ["coverage_figure", "missingness_figure", "sampling_figure", "sequence_length_figure",
-           "distribution_figure", "timeline_figure", "OUTCOME_COLORS"]
+           "distribution_figure", "timeline_figure", "OUTCOME_COLORS",
+           "roc_figure", "pr_figure", "calibration_figure", "confusion_figure", "leaderboard_figure",
+           "ablation_figure", "horizon_figure", "timeorder_forest_figure", "gate_heatmap_figure", "gate_lines_figure",
+           "importance_figure", "agreement_figure", "time_importance_figure", "patient_attribution_figure",
+           "waterfall_figure"]
 
 OUTCOME_COLORS = {"positive": "#d62728", "negative": "#1f77b4", "unlabelled": "#7f7f7f"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
@@ -123,8 +128,6 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
 
 
 # -- model comparison (Compare page) ------------------------------------------------------------
-__all__ += ["roc_figure", "pr_figure", "calibration_figure", "confusion_figure", "leaderboard_figure"]
-
 _MODEL_COLORS = {"lr": "#1f77b4", "svm": "#9467bd", "rf": "#2ca02c", "gbm": "#ff7f0e", "rnn": "#8c564b",
                  "lstm": "#e377c2", "gru": "#d62728", "grud": "#17becf"}
 
@@ -219,9 +222,6 @@ def leaderboard_figure(results, metric: str = "auroc") -> go.Figure:
 # --------------------------------------------------------------------------------------------
 # time order (core.timeorder) and recurrent internals (core.gates)
 # --------------------------------------------------------------------------------------------
-__all__ += ["ablation_figure", "horizon_figure", "timeorder_forest_figure", "gate_heatmap_figure",
-            "gate_lines_figure"]
-
 _ARM_COLORS = {"ordered": "#d62728", "shuffled": "#7f7f7f", "shuffled_test": "#bdbdbd"}
 
 
@@ -333,10 +333,6 @@ def gate_lines_figure(trace, patient: int = 0, hours=None) -> go.Figure:
 
 
 # -- Explanation figures (Explain page) --------------------------------------------------------
-import numpy as np  # noqa: E402 - only this section needs it
-__all__ += ["importance_figure", "agreement_figure", "time_importance_figure", "patient_attribution_figure",
-            "waterfall_figure"]
-
 _DIVERGING = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]
 
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from core.exceptions import DataReadError
 
-__all__ = ["Source", "RawTable", "read_table", "source_name"]
+__all__ = ["Source", "RawTable", "read_table"]
 
 #: a path on disk, or an upload as (file name, content bytes).
 Source = Union[str, os.PathLike, tuple[str, bytes]]
@@ -52,12 +52,6 @@ class RawTable:
     notes: list[str] = field(default_factory=list)
     #: data row i sits on file line ``i + first_line`` (header is line 1) when the file is one CSV.
     first_line: int | None = 2
-
-
-def source_name(source: Source) -> str:
-    if isinstance(source, tuple):
-        return str(source[0])
-    return os.fspath(source)
 
 
 def _read_bytes(source: Source) -> tuple[str, bytes | None, Path | None]:

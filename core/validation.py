@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-__all__ = ["Finding", "ValidationReport"]
+__all__ = ["Finding", "ValidationReport", "Level"]
 
+#: how serious a finding is.
 Level = Literal["error", "warning", "info"]
 
 
