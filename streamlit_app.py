@@ -13,7 +13,8 @@ PAGES = {
     "Models": [st.Page("app/pages/compare.py", title="Compare models", icon=":material/leaderboard:"),
                st.Page("app/pages/timeorder.py", title="Time order", icon=":material/swap_horiz:"),
                st.Page("app/pages/models.py", title="How RNNs work", icon=":material/school:"),
-               st.Page("app/pages/explain.py", title="Explain", icon=":material/psychology:")],
+               st.Page("app/pages/explain.py", title="Explain", icon=":material/psychology:"),
+               st.Page("app/pages/jobs.py", title="Jobs", icon=":material/pending_actions:")],
 }
 
 st.navigation(PAGES).run()

@@ -98,19 +98,11 @@ def runs_dir():
     return Path(os.environ.get("CHRONOSCOPE_RUNS_DIR", "runs"))
 
 
-def train_and_save(cohort: Cohort, names: tuple, preset: str, seed: int, progress=None, refit: bool = False,
-                   max_hours: float = 336.0):
-    """Run the comparison, save it under :func:`runs_dir`, return a ``RunSummary``. Not cached on purpose.
-
-    The features follow the cohort's task shape (``max_hours`` caps the stays of an online task).
-    """
-    import time
-    from core.experiment import default_features, run_experiment
-    from core.runs import RunSummary, save_run
-    result = run_experiment(cohort, names, preset=preset, random_state=seed, progress=progress, refit=refit,
-                            features=default_features(cohort, max_hours=max_hours))
-    folder = save_run(result, runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}-{'-'.join(names)}"[:120])
-    return RunSummary.from_experiment(result, folder)
+@st.cache_resource(show_spinner=False)
+def job_manager():
+    """The one :class:`core.jobs.JobManager` of this server (shared by every session; see app/jobs.py)."""
+    from core.jobs import JobManager
+    return JobManager()
 
 
 def list_saved_runs() -> list[dict]:
@@ -132,25 +124,10 @@ def patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
     return load_explain_run(path).risk_table(cohort, patient_id)
 
 
-__all__ += ["runs_dir", "train_and_save", "list_saved_runs", "open_run", "patient_risk"]
+__all__ += ["runs_dir", "job_manager", "list_saved_runs", "open_run", "patient_risk"]
 
 
-# -- Time-order page: an action (not cached), like training ----------------------------------
-def run_time_order(cohort: Cohort, config, progress=None):
-    """:func:`core.timeorder.run_timeorder` on the current cohort (the page keeps the result in state)."""
-    from core.timeorder import run_timeorder
-    return run_timeorder(cohort, config, progress=progress)
-
-
-# -- Models page: recurrent models to look inside ---------------------------------------------
-@st.cache_resource(hash_funcs={Cohort: _cohort_key}, max_entries=2, show_spinner=False)
-def train_gate_models(cohort: Cohort, cells: tuple = ("gru", "lstm"), max_patients: int | None = 1000,
-                      hidden_size: int = 16, max_epochs: int = 15):
-    """Small GRU + LSTM trained on (a subset of) the cohort: a ``core.gates.GateModels``, shared and read-only."""
-    from core.gates import fit_gate_models
-    return fit_gate_models(cohort, cells, max_patients=max_patients, hidden_size=hidden_size, max_epochs=max_epochs)
-
-
+# -- Models page: a saved run's recurrent models to look inside -----------------------------------
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's recurrent models...")
 def load_run_recurrent(path: str, names: tuple):
     """A saved run with only its recurrent models loaded (a ``core.runs.Run``; shared, read-only)."""
@@ -158,7 +135,7 @@ def load_run_recurrent(path: str, names: tuple):
     return load_run(path, models=list(names))
 
 
-__all__ += ["run_time_order", "train_gate_models", "load_run_recurrent"]
+__all__ += ["load_run_recurrent"]
 
 
 # -- Explain page: explanations are cached per (run folder, cohort, models, patients) -------------
@@ -189,19 +166,6 @@ def load_explain_run(path: str):
     return load_run(path)
 
 
-@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=8, show_spinner="Explaining the models...")
-def explain_global(path: str, cohort: Cohort, names: tuple, n_patients: int, hour: float | None = None) -> list:
-    """``ExplanationResult`` of each model on the run's first ``n_patients`` test patients (online runs: those
-    with a scored hour at ``hour``)."""
-    from core.explain import explain_models, patients_at_hour
-    run = load_explain_run(path)
-    known = set(cohort.patient_ids)
-    ids = [p for p in map(str, run.splits.get("test", [])) if p in known]
-    if run.online and ids:
-        ids = patients_at_hour(run, cohort, ids, hour)
-    return explain_models(run, list(names), cohort, ids[:n_patients] or None, hour=hour)
-
-
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner="Explaining this patient...")
 def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None = None) -> tuple:
     """(risk after every hour per model, list of ``ExplanationResult`` for one patient; online: at ``hour``)."""
@@ -211,5 +175,4 @@ def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, ho
                                                                                [patient_id], hour=hour)
 
 
-__all__ += ["EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run", "explain_global",
-            "explain_patient"]
+__all__ += ["EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run", "explain_patient"]

@@ -54,3 +54,18 @@ MODELS_GATE_SOURCE = "models.gate_source"
 #: optional dict of cache.train_gate_models keyword overrides (tests use it for a tiny, fast run).
 MODELS_TRAIN_OVERRIDE = "models.train_override"
 __all__ += ["TIMEORDER_RESULT", "TIMEORDER_CONFIG_OVERRIDE", "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE"]
+
+# -- jobs (app/jobs.py) -------------------------------------------------------------------------
+#: ids of the jobs this session submitted or adopted from a URL, oldest first.
+JOBS = "jobs.ids"
+#: the BackendConfig new jobs use (the Jobs page's setting; local by default).
+BACKEND = "jobs.backend_config"
+#: a random token naming this browser session as the owner of its jobs.
+SESSION_TOKEN = "jobs.session_token"
+__all__ += ["JOBS", "BACKEND", "SESSION_TOKEN"]
+#: Explain page: {(run path, data fingerprint, models, n patients, hour): [ExplanationResult]} of this session.
+EXPLAIN_RESULTS = "explain.results"
+__all__ += ["EXPLAIN_RESULTS"]
+#: Explain page: the request whose explanation job was submitted last.
+EXPLAIN_REQUEST = "explain.request"
+__all__ += ["EXPLAIN_REQUEST"]

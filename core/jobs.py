@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -145,7 +146,9 @@ def _worker(kind: str, cohort, params: dict, conn) -> None:
     try:
         conn.send(("started", os.getpid()))
         result = JOB_KINDS[kind](cohort, params, progress)
-        conn.send(("done", result))
+        # plain pickle, not multiprocessing's: its torch reductions pass tensors as shared memory that
+        # vanishes when this process exits
+        conn.send(("done", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
     except JobCancelled:
         conn.send(("cancelled", None))
     except CoreError as err:
@@ -380,13 +383,14 @@ class JobManager:
                     if job.cancel_at is None:
                         job.info = replace(job.info, message=msg[1], fraction=msg[2])
                 elif msg[0] == "done":
-                    self._finish(job, "done", "finished", msg[1])
+                    self._finish(job, "done", "finished", pickle.loads(msg[1]))  # bytes from our own worker
                 elif msg[0] == "cancelled":
                     self._finish(job, "cancelled", "cancelled")
                 elif msg[0] == "failed":
                     self._finish(job, "failed", msg[1])
-        except (EOFError, OSError):
-            pass
+        except (EOFError, OSError, pickle.UnpicklingError) as err:
+            if job.info.active and not isinstance(err, EOFError):
+                self._finish(job, "failed", f"the result of the job could not be received ({err}); please report it.")
         if job.info.active and job.process is not None and not job.process.is_alive():
             job.process.join(0)
             if job.cancel_at is not None:

@@ -3,7 +3,7 @@ import json
 
 import streamlit as st
 
-from app import cache, state
+from app import cache, jobs, state
 from app.components import require_cohort
 from core import plots
 from core.evaluation import threshold_metrics
@@ -33,21 +33,13 @@ with st.form("compare.form"):
     submitted = st.form_submit_button("Train and compare", type="primary")
 
 if submitted and names:
-    with st.status(f"Training {len(names)} models on {cohort.n_patients:,} patients...", expanded=True) as status:
-        bar = st.progress(0.0, text="Building features")
-        try:
-            summary = cache.train_and_save(cohort, tuple(names), preset, int(seed),
-                                           progress=lambda msg, f: bar.progress(min(max(f, 0.0), 1.0), text=msg),
-                                           refit=refit, max_hours=float(max_hours))
-        except CoreError as err:
-            status.update(label="Training failed", state="error")
-            st.error(str(err))
-            st.stop()
-        status.update(label=f"Trained {len(names)} models: saved to {summary.folder}", state="complete",
-                      expanded=False)
-    st.session_state[state.COMPARE_SUMMARY] = summary
+    jobs.submit_training("compare", cohort, tuple(names), preset, int(seed), refit=refit, max_hours=float(max_hours))
 elif submitted:
     st.warning("Choose at least one model.")
+info, done = jobs.follow("compare", ("train",))
+if done is not None:
+    st.session_state[state.COMPARE_SUMMARY] = done
+    st.success(f"Trained {len(done.results)} models in {info.seconds:.0f} s; saved as run {done.folder.name}.")
 
 runs = cache.list_saved_runs()
 if runs:

@@ -1,10 +1,9 @@
 """Explain models: which variables (and, for recurrent networks, which hours) drive each model's risk."""
 import streamlit as st
 
-from app import cache, state
+from app import cache, jobs, state
 from app.components import require_cohort
 from core import plots
-from core.exceptions import CoreError
 from core.explain import compare_importance, importance_agreement
 
 TRAIN_LABEL = "Train quick models now"
@@ -23,19 +22,17 @@ if not paths:
                 f"({', '.join(cache.EXPLAIN_QUICK_MODELS)}) here.")
         st.page_link("app/pages/compare.py", label="Open the Compare page", icon=":material/leaderboard:")
 if st.button(TRAIN_LABEL, key="explain.train", type="primary" if not paths else "secondary"):
-    labelled = cohort.labels is not None
-    try:
-        with st.spinner("Training quick models..."):
-            summary = cache.train_and_save(cohort, cache.EXPLAIN_QUICK_MODELS, cache.EXPLAIN_QUICK_PRESET, 0) if labelled else None
-    except CoreError as err:
-        st.error(str(err))
-        st.stop()
-    if summary is None:
+    if cohort.labels is None:
         st.warning("This data has no outcome labels, so no model can be trained. Add labels on the Data page.")
         st.stop()
-    st.session_state[state.COMPARE_SUMMARY] = summary
-    paths.insert(0, str(summary.folder))
+    jobs.submit_training("explain.train", cohort, cache.EXPLAIN_QUICK_MODELS, cache.EXPLAIN_QUICK_PRESET, 0)
+info, trained = jobs.follow("explain.train", ("train",))
+if trained is not None:
+    st.session_state[state.COMPARE_SUMMARY] = trained
+    paths.insert(0, str(trained.folder))
     notice.empty()
+if info is not None and info.active:
+    st.stop()
 if not paths:
     st.stop()
 
@@ -54,11 +51,25 @@ if run.online:
 if not names:
     st.warning("Choose at least one model.")
     st.stop()
-try:
-    results = cache.explain_global(path, cohort, names, int(n), hour)
-except CoreError as err:
-    st.error(str(err))
-    st.stop()
+# Explaining many patients is a job; its result is kept per request for this session.
+request = (path, cohort.fingerprint(), names, int(n), hour)
+done = st.session_state.setdefault(state.EXPLAIN_RESULTS, {})
+if request not in done:
+    if st.session_state.get(state.EXPLAIN_REQUEST) != request:
+        st.session_state[state.EXPLAIN_REQUEST] = request
+        jobs.submit("explain.global", "explain", cohort, {"run": path, "models": names, "n_patients": int(n),
+                                                          "hour": hour},
+                    f"Explain {len(names)} model(s) on {int(n)} test patients")
+    info, out = jobs.follow("explain.global", ("explain",))
+    if out is not None:
+        done[request] = out
+    else:
+        if info is not None and info.state in ("failed", "cancelled") and st.button("Explain again",
+                                                                                   key="explain.again"):
+            st.session_state.pop(state.EXPLAIN_REQUEST, None)
+            st.rerun()
+        st.stop()
+results = done[request]
 if run.online:
     st.caption(f"Online run: each model's risk at hour {hour:g} of {len(results[0].patient_ids)} test patient(s) "
                "still in the stay then, explained from their data up to that hour.")

@@ -1,7 +1,7 @@
 """How RNNs work: RNN, LSTM and GRU for a newcomer, then a trained model's gates along one patient's stay."""
 import streamlit as st
 
-from app import cache, state
+from app import cache, jobs, state
 from app.components import require_cohort
 from core import plots
 from core.exceptions import CoreError
@@ -58,13 +58,10 @@ if source is None and summary is not None and getattr(summary, "folder", None) i
 if st.button("Train a small GRU and LSTM", key="models.train",
              help="16-unit networks on 1,000 patients of the current cohort: about 15-30 seconds"):
     kw = st.session_state.get(state.MODELS_TRAIN_OVERRIDE) or {}
-    with st.spinner("Training a GRU and an LSTM..."):
-        try:
-            source = cache.train_gate_models(cohort, **kw)
-            st.session_state[state.MODELS_GATE_SOURCE] = source
-        except CoreError as err:
-            st.error(str(err))
-            st.stop()
+    jobs.submit("models", "gates", cohort, dict(kw), "Train a small GRU and LSTM")
+info, done = jobs.follow("models", ("gates",))
+if done is not None:
+    st.session_state[state.MODELS_GATE_SOURCE] = source = done
 if source is None:
     st.info("No trained GRU or LSTM yet. Press **Train a small GRU and LSTM** (or train them on the Compare "
             "page) to see their gates open and close along a patient's stay.")

@@ -1,7 +1,7 @@
 """Time order: does the ORDER of the hours matter on this cohort? Ablation, early prediction, gap, verdict."""
 import streamlit as st
 
-from app import cache, state
+from app import jobs, state
 from app.components import require_cohort
 from core import plots
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
@@ -62,15 +62,15 @@ if st.button("Run the time-order analysis", type="primary", key="timeorder.run")
             max_patients=int(n_max), split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=int(seed)),
             features=FeatureConfig(task="online", window_hours=336) if cohort.is_online else FeatureConfig(),
             evaluation=EvaluationConfig(n_bootstrap=1000, random_state=int(seed)), random_state=int(seed))
-        with st.status("Measuring time order...", expanded=True) as status:
-            bar = st.progress(0.0, text="Building features")
-            result = cache.run_time_order(cohort, config, progress=lambda m, f: bar.progress(min(max(f, 0.0), 1.0),
-                                                                                               text=m[:90]))
-            status.update(label=f"Done in {result.seconds:.0f} s", state="complete", expanded=False)
-        st.session_state[state.TIMEORDER_RESULT] = result
-    except CoreError as err:
+    except (CoreError, ValueError) as err:
         st.error(str(err))
         st.stop()
+    jobs.submit("timeorder", "timeorder", cohort, {"config": config},
+                f"Time-order analysis ({config.preset}, {len(config.models)} models) on up to "
+                f"{config.max_patients or cohort.n_patients:,} patients")
+info, done = jobs.follow("timeorder", ("timeorder",))
+if done is not None:
+    st.session_state[state.TIMEORDER_RESULT] = done
 
 result = st.session_state.get(state.TIMEORDER_RESULT)
 if result is None:

@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 from app.state import COMPARE_SUMMARY, DATA_SOURCE, DataSource
 from core.config import DataConfig
 from tests.conftest import make_tiny_cohort
+from tests.app.helpers import finish_jobs
 from tests.core.test_cli_train import _write_long
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,8 @@ def test_compare_page_trains_and_reopens(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     at.multiselect(key="compare.models").set_value(["lr", "gbm", "gru"])
     at.selectbox(key="compare.preset").set_value("test")
-    at.button[0].click().run()          # the form's submit button
+    at.button[0].click().run()          # the form's submit button: a background job
+    finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     summary = at.session_state[COMPARE_SUMMARY]

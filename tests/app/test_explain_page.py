@@ -3,6 +3,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.app.helpers import finish_jobs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,6 +30,7 @@ def test_no_run_yet_points_to_compare(monkeypatch, tmp_path):
 def test_train_button_then_explanations_render(monkeypatch, tmp_path):
     at = _page(monkeypatch, tmp_path)
     at.button(key="explain.train").click().run()
+    finish_jobs(at)                     # the training, then the explanation job it leads to
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.selectbox(key="explain.run").value

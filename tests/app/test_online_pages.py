@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import COMPARE_SUMMARY, DATA_SOURCE, DataSource
 from core.config import DataConfig
+from tests.app.helpers import finish_jobs
 from tests.conftest import make_online_cohort
 from tests.core.test_online import _wide_csv
 
@@ -32,6 +33,7 @@ def _train(at: AppTest, models: list) -> None:
     at.selectbox(key="compare.preset").set_value("test")
     at.number_input(key="compare.max_hours").set_value(40)
     at.button[0].click().run()
+    finish_jobs(at)
 
 
 def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
@@ -57,9 +59,11 @@ def test_explain_page_on_an_online_run(tmp_path, monkeypatch):
     at = _app(tmp_path, 70, 3)
     _train(at, ["lr", "gbm", "gru"])
     at.switch_page("app/pages/explain.py").run()
+    finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     at.number_input(key="explain.hour").set_value(8).run()
+    finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert any("at hour 8" in c.value for c in at.caption)
 
@@ -76,6 +80,7 @@ def test_timeorder_page_on_online_data(tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     assert any("online task" in i.value for i in at.info)
     at.button(key="timeorder.run").click().run()
+    finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.session_state[TIMEORDER_RESULT].verdict.startswith("Online task")

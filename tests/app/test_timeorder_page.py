@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from core.config import EvaluationConfig
+from tests.app.helpers import finish_jobs
 from core.timeorder import TimeOrderConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,7 @@ def test_timeorder_page_runs_tiny_analysis():
     assert not at.exception and not at.error
     assert any("Run" in i.value for i in at.info)           # explains what Run does before a run
     at.button(key="timeorder.run").click().run()
+    finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     result = at.session_state[state.TIMEORDER_RESULT]
@@ -39,6 +41,7 @@ def test_models_page_trains_and_shows_gates():
     assert not at.exception and not at.error
     assert len(at.get("latex")) >= 3
     at.button(key="models.train").click().run()
+    finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert len(at.get("plotly_chart")) == 2

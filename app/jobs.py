@@ -1,0 +1,147 @@
+"""Long work as background jobs on every page: submit, follow live, cancel, pick up the result.
+
+A page submits its work with :func:`submit` (it runs in a worker process of the server's one
+:class:`core.jobs.JobManager`, see ``app/cache.job_manager``), then calls :func:`follow` on every
+run. While the job is queued or running, :func:`follow` draws a live ``st.status`` with a
+progress bar and a **Cancel** button (a fragment that polls every second); when it has finished it
+returns the result once, so the page can keep it in its session state. The job's id is kept in
+the session (page changes) and in the URL (``?job=``: a browser reload picks it up again).
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+import streamlit as st
+
+from app import cache, state
+from core.engine import BackendConfig
+from core.jobs import JobInfo
+
+__all__ = ["submit", "submit_training", "follow", "session_jobs", "get_backend", "set_backend", "cancel",
+           "describe_state"]
+
+_STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
+           "cancelled": "cancelled"}
+
+
+def _token() -> str:
+    if state.SESSION_TOKEN not in st.session_state:
+        st.session_state[state.SESSION_TOKEN] = uuid.uuid4().hex
+    return st.session_state[state.SESSION_TOKEN]
+
+
+def get_backend() -> BackendConfig:
+    """The backend new jobs of this session use (the Jobs page's setting)."""
+    return st.session_state.get(state.BACKEND) or BackendConfig()
+
+
+def set_backend(config: BackendConfig) -> None:
+    st.session_state[state.BACKEND] = config
+
+
+def _remember(job_id: str) -> None:
+    ids = st.session_state.setdefault(state.JOBS, [])
+    if job_id not in ids:
+        ids.append(job_id)
+
+
+def submit(page: str, kind: str, cohort, params: dict, label: str) -> str:
+    """Queue ``kind`` with ``params`` on ``cohort`` as ``page``'s current job; returns the job id."""
+    jid = cache.job_manager().submit(kind, cohort, {**params, "backend": get_backend()}, label=label,
+                                     owner=_token())
+    _remember(jid)
+    st.session_state[f"{page}.job"] = jid
+    st.query_params["job"] = jid
+    return jid
+
+
+def submit_training(page: str, cohort, names, preset: str, seed: int, refit: bool = False,
+                    max_hours: float = 336.0) -> str:
+    """Train and compare ``names``; the run is saved under ``cache.runs_dir()`` with a unique name."""
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}-{'-'.join(names)}"[:110] + f"-{uuid.uuid4().hex[:6]}"
+    params = {"models": list(names), "preset": preset, "seed": int(seed), "refit": bool(refit),
+              "max_hours": float(max_hours), "runs_dir": str(cache.runs_dir()), "name": name}
+    return submit(page, "train", cohort, params,
+                  f"Train {len(names)} model{'s' * (len(names) > 1)} ({preset}) on {cohort.n_patients:,} patients")
+
+
+def cancel(job_id: str) -> None:
+    cache.job_manager().cancel(job_id)
+
+
+def session_jobs() -> list[JobInfo]:
+    """This session's jobs, newest first."""
+    ids = st.session_state.get(state.JOBS, [])
+    return cache.job_manager().list(ids=set(ids)) if ids else []
+
+
+def describe_state(info: JobInfo) -> str:
+    """One line for a person: what the job is doing now."""
+    if info.state == "queued":
+        return f"waiting: {info.queue_position} job(s) ahead of it" if info.queue_position else "starting next"
+    if info.state == "running":
+        return f"running for {info.seconds:.0f} s: {info.message}"
+    if info.state == "done":
+        return f"finished in {info.seconds:.0f} s"
+    return f"{_STATES[info.state]}: {info.message}"
+
+
+def _page_job(page: str, kinds: tuple) -> str | None:
+    key = f"{page}.job"
+    jid = st.session_state.get(key)
+    if jid is None:                              # after a browser reload: the id in the URL
+        q = st.query_params.get("job")
+        info = cache.job_manager().get(q) if q else None
+        if info is not None and info.kind in kinds:
+            st.session_state[key] = jid = q
+            _remember(q)
+    return jid
+
+
+@st.fragment(run_every=1.0)
+def _live(job_id: str) -> None:
+    info = cache.job_manager().get(job_id)
+    if info is None or not info.active:
+        st.rerun()                               # the whole page, which now shows the result
+        return
+    with st.status(info.label, state="running", expanded=True):
+        st.progress(info.fraction, text=describe_state(info)[:120])
+        c = st.columns([1, 4])
+        if c[0].button("Cancel", key=f"jobs.cancel.{job_id}", help="Stop this job within a few seconds; a "
+                       "cancelled training saves nothing"):
+            cache.job_manager().cancel(job_id)
+            st.rerun()
+        c[1].caption("You can open other pages meanwhile; the job keeps running and this page picks it up again.")
+
+
+def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
+    """Draw ``page``'s current job; returns ``(info, result)``, the result only once, right after it finished.
+
+    While the job runs this draws the live status (and the page may ``st.stop()`` if it has nothing
+    else to show); a failure is shown open, the reason first; a cancellation says nothing was saved.
+    """
+    jid = _page_job(page, kinds)
+    if jid is None:
+        return None, None
+    manager = cache.job_manager()
+    info = manager.get(jid)
+    if info is None:
+        st.session_state.pop(f"{page}.job", None)
+        st.warning("The last job of this page is no longer known to the server (it was restarted). Start it again.")
+        return None, None
+    st.query_params["job"] = jid
+    if info.active:
+        _live(jid)
+        return info, None
+    if info.state == "failed":
+        st.error(f"{info.message}\n\n({info.label}: failed after {info.seconds:.0f} s.)")
+        return info, None
+    if info.state == "cancelled":
+        st.info(f"{info.label}: cancelled after {info.seconds:.0f} s. Nothing was saved.")
+        return info, None
+    consumed = f"{page}.job_consumed"
+    if st.session_state.get(consumed) == jid:
+        return info, None
+    st.session_state[consumed] = jid
+    return info, manager.result(jid)

@@ -1,0 +1,30 @@
+"""Page-test helpers: let background jobs (app/jobs.py) finish, as a person waiting on the page would."""
+from __future__ import annotations
+
+import time
+
+from streamlit.testing.v1 import AppTest
+
+__all__ = ["finish_jobs", "session_job_states"]
+
+
+def session_job_states(at: AppTest) -> dict:
+    """``{job id: state}`` of the jobs the session of ``at`` submitted."""
+    from app.cache import job_manager
+    from app.state import JOBS
+    ids = at.session_state[JOBS] if JOBS in at.session_state else []
+    return {i: job_manager().get(i).state for i in ids}
+
+
+def finish_jobs(at: AppTest, timeout: float = 240.0) -> AppTest:
+    """Rerun the page until none of its session's jobs is queued or running (a page may start another)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        states = session_job_states(at)
+        if not any(s in ("queued", "running") for s in states.values()):
+            at.run()
+            if session_job_states(at) == states:   # the rerun started nothing new
+                return at
+            continue
+        time.sleep(0.3)
+    raise AssertionError(f"jobs still running after {timeout:.0f} s: {session_job_states(at)}")
