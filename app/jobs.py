@@ -48,10 +48,11 @@ def _remember(job_id: str) -> None:
 
 def submit(page: str, kind: str, cohort, params: dict, label: str) -> str:
     """Queue ``kind`` with ``params`` on ``cohort`` as ``page``'s current job; returns the job id."""
-    jid = cache.job_manager().submit(kind, cohort, {**params, "backend": get_backend()}, label=label,
-                                     owner=_token())
-    _remember(jid)
+    manager = cache.job_manager()
+    jid = manager.new_id()
+    _remember(jid)                 # recorded first: a page change during this run must not lose the job
     st.session_state[f"{page}.job"] = jid
+    manager.submit(kind, cohort, {**params, "backend": get_backend()}, label=label, owner=_token(), job_id=jid)
     st.query_params["job"] = jid
     return jid
 

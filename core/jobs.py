@@ -125,6 +125,13 @@ def _explain(cohort, params: dict, progress):
 JOB_KINDS: dict[str, Callable] = {"train": _train, "timeorder": _timeorder, "gates": _gates, "explain": _explain}
 
 
+def _send(conn, message) -> None:
+    try:
+        conn.send(message)
+    except (BrokenPipeError, OSError):   # the manager is gone
+        pass
+
+
 def _worker(kind: str, cohort, params: dict, conn) -> None:
     """Worker process body: own process group, SIGTERM -> JobCancelled, messages through ``conn``."""
     try:
@@ -142,7 +149,10 @@ def _worker(kind: str, cohort, params: dict, conn) -> None:
         now = time.monotonic()
         if now - last[0] >= 0.2 or fraction >= 1.0:
             last[0] = now
-            conn.send(("progress", str(message), float(min(max(fraction, 0.0), 1.0))))
+            try:
+                conn.send(("progress", str(message), float(min(max(fraction, 0.0), 1.0))))
+            except (BrokenPipeError, OSError):    # the manager is gone: nobody wants the result
+                raise JobCancelled() from None
     try:
         conn.send(("started", os.getpid()))
         result = JOB_KINDS[kind](cohort, params, progress)
@@ -150,13 +160,13 @@ def _worker(kind: str, cohort, params: dict, conn) -> None:
         # vanishes when this process exits
         conn.send(("done", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
     except JobCancelled:
-        conn.send(("cancelled", None))
+        _send(conn, ("cancelled", None))
     except CoreError as err:
-        conn.send(("failed", str(err)))
+        _send(conn, ("failed", str(err)))
     except Exception as err:         # a bug: the page gets one clear line, the log gets the traceback
         traceback.print_exc(file=sys.stderr)
-        conn.send(("failed", f"internal error ({type(err).__name__}: {err}). The details are in the server log; "
-                             "please report it."))
+        _send(conn, ("failed", f"internal error ({type(err).__name__}: {err}). The details are in the server log; "
+                               "please report it."))
     finally:
         try:
             if "ray" in sys.modules and sys.modules["ray"].is_initialized():
@@ -252,20 +262,32 @@ class JobManager:
             # imported once in the fork server, so a job starts in a fraction of a second
             self._ctx.set_forkserver_preload(["core.jobs", "core.experiment", "core.timeorder", "core.runs"])
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="chronoscope-jobs", daemon=True)
         self._thread.start()
 
     # -- public API --------------------------------------------------------------------------
-    def submit(self, kind: str, cohort, params: dict, *, label: str = "", owner: str = "") -> str:
-        """Queue a job; returns its id. ``params`` must be picklable (configs, names, paths)."""
+    @staticmethod
+    def new_id() -> str:
+        """A fresh job id (callers that must record the id before submitting get one here)."""
+        return uuid.uuid4().hex[:16]
+
+    def submit(self, kind: str, cohort, params: dict, *, label: str = "", owner: str = "",
+               job_id: str | None = None) -> str:
+        """Queue a job and return its id at once (the scheduler thread starts it; nothing here blocks).
+
+        ``params`` must be picklable (configs, names, paths).
+        """
         if kind not in JOB_KINDS:
             raise ValueError(f"Unknown job kind {kind!r}; one of {sorted(JOB_KINDS)}.")
-        jid = uuid.uuid4().hex[:16]
+        jid = job_id or self.new_id()
         info = JobInfo(id=jid, kind=kind, label=label or kind, submitted=time.time(), owner=owner)
         with self._lock:
+            if jid in self._jobs:
+                raise ValueError(f"Job id {jid!r} is already in use.")
             self._jobs[jid] = _Job(info=info, params=dict(params), cohort=cohort)
             self._order.append(jid)
-            self._schedule()
+        self._wake.set()
         return jid
 
     def get(self, job_id: str) -> JobInfo | None:
@@ -352,26 +374,37 @@ class JobManager:
         for old in done[:-KEEP_FINISHED]:
             self._jobs[old].result = None
 
-    def _schedule(self) -> None:
+    def _pick(self) -> list[_Job]:
+        """Queued jobs that may start now (marked running); called under the lock."""
         running = sum(1 for j in self._jobs.values() if j.info.state == "running")
+        picked = []
         for jid in self._order:
             if running >= self.slots:
                 break
             job = self._jobs[jid]
-            if job.info.state != "queued":
-                continue
-            recv, send = self._ctx.Pipe(duplex=False)
-            proc = self._ctx.Process(target=_worker, args=(job.info.kind, job.cohort, job.params, send),
-                                     name=f"chronoscope-job-{jid}", daemon=False)
-            try:
-                proc.start()
-            except Exception as err:       # could not start a process (resources): fail this job clearly
+            if job.info.state == "queued":
+                job.info = replace(job.info, state="running", started=time.time(), message="starting a worker")
+                picked.append(job)
+                running += 1
+        return picked
+
+    def _start(self, job: _Job) -> None:
+        """Start the worker of ``job`` (scheduler thread, outside the lock: the first start takes seconds)."""
+        recv, send = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=_worker, args=(job.info.kind, job.cohort, job.params, send),
+                                 name=f"chronoscope-job-{job.info.id}", daemon=False)
+        try:
+            proc.start()
+        except Exception as err:           # could not start a process (resources): fail this job clearly
+            with self._lock:
                 self._finish(job, "failed", f"could not start a worker process: {err}")
-                continue
+            return
+        finally:
             send.close()
+        with self._lock:
             job.process, job.conn, job.pid = proc, recv, proc.pid
-            job.info = replace(job.info, state="running", started=time.time(), message="starting")
-            running += 1
+            if job.cancel_at is not None:  # cancelled while it was starting
+                self._signal(job, signal.SIGTERM)
 
     def _poll(self, job: _Job) -> None:
         try:
@@ -404,10 +437,19 @@ class JobManager:
             job.process.join(0)
 
     def _loop(self) -> None:
+        if sys.platform.startswith("linux"):
+            try:                           # start the fork server now, so the first job does not wait for it
+                from multiprocessing import forkserver
+                forkserver.ensure_running()
+            except Exception:              # it is started again on the first job if this failed
+                pass
         while not self._stop.is_set():
             with self._lock:
                 for job in list(self._jobs.values()):
-                    if job.info.state == "running":
+                    if job.info.state == "running" and job.process is not None:
                         self._poll(job)
-                self._schedule()
-            self._stop.wait(_POLL_S)
+                picked = self._pick()
+            for job in picked:
+                self._start(job)
+            self._wake.wait(_POLL_S)
+            self._wake.clear()

@@ -87,7 +87,7 @@ def limit_threads(n: int | None = None):
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        with threadpool_limits(limits=n), joblib.parallel_config(n_jobs=n):
+        with threadpool_limits(limits=n), joblib.parallel_config(n_jobs=n, prefer="threads"):
             yield n
     finally:
         torch.set_num_threads(before)
