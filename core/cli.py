@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"error: file not found: {err.filename}. Check the path and try again.", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:      # Ctrl-C: the same as cancelling a job in the app
+        print("\ncancelled (Ctrl-C): nothing half-written is left; a run folder is written only once its training "
+              "has finished.", file=sys.stderr)
         return 130

@@ -72,6 +72,12 @@ class ExperimentResult:
     extra: dict = field(default_factory=dict)
     refit: dict = field(default_factory=dict)
 
+    @property
+    def fitted(self):
+        """The fitted builder, models and splits (a :class:`core.protocol.FittedRun`)."""
+        from core.protocol import FittedRun
+        return FittedRun(self.builder, self.models, self.splits)
+
     def metrics_dict(self) -> dict:
         """The content of ``metrics.json``: per-model test metrics with CIs, threshold and timings."""
         models = {}

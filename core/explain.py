@@ -52,6 +52,7 @@ from core.cohort import Cohort
 from core.exceptions import CohortError, RunError
 from core.features import FeatureSet
 from core.models import registry
+from core.protocol import as_fitted
 from core.threads import limit_threads
 
 __all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "patients_at_hour", "compare_importance",
@@ -636,9 +637,9 @@ def _online_step(fs: FeatureSet, first: int, hour: float | None, config) -> int:
     return int(step[0])
 
 
-def patients_at_hour(run_or_experiment, cohort: Cohort, patient_ids, hour: float) -> list[str]:
+def patients_at_hour(run, cohort: Cohort, patient_ids, hour: float) -> list[str]:
     """Online run: the patients of ``patient_ids`` with a scored hour in the step of ``hour`` (still in the stay)."""
-    builder = run_or_experiment.builder
+    builder = as_fitted(run).builder
     fs = builder.transform(cohort, _check_patients(cohort, patient_ids))
     step = builder.config.steps([float(hour)])[0][0]
     have = set(fs.patient_ids[fs.unit_patient[fs.unit_step == step]])
@@ -673,13 +674,13 @@ def _at_step(full: FeatureSet, rows, bg_rows, step: int):
     return fs, (view(bg_keep, bg_units) if bg_keep else None)
 
 
-def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None, *, background=None,
+def explain_model(run, name: str, cohort: Cohort, patient_ids=None, *, background=None,
                   nsamples: int | None = None, random_state: int = 0, hour: float | None = None) -> ExplanationResult:
     """Explain one model of a trained run (the single entry point for pages and the CLI).
 
     Parameters
     ----------
-    run_or_experiment : core.runs.Run or core.experiment.ExperimentResult
+    run : core.runs.Run, core.experiment.ExperimentResult, core.gates.GateModels or core.protocol.FittedRun
         Anything with ``builder``, ``models`` and ``splits``.
     name : str
         A model of the run (``"gbm"``).
@@ -713,11 +714,11 @@ def explain_model(run_or_experiment, name: str, cohort: Cohort, patient_ids=None
     >>> res.time_attributions.shape                                              # doctest: +SKIP
     (1, 48, 41)
     """
-    return explain_models(run_or_experiment, [name], cohort, patient_ids, background=background,
+    return explain_models(run, [name], cohort, patient_ids, background=background,
                           nsamples=nsamples, random_state=random_state, hour=hour)[0]
 
 
-def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *, background=None,
+def explain_models(run, names, cohort: Cohort, patient_ids=None, *, background=None,
                    nsamples: int | None = None, random_state: int = 0,
                    hour: float | None = None) -> list[ExplanationResult]:
     """:func:`explain_model` for several models on the same patients (for :func:`compare_importance`).
@@ -733,19 +734,17 @@ def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *
     on the sequence up to and including that hour (the risk there, exactly what was scored). Background
     rows come from training patients at the same hour (or their latest hour before it).
     """
-    models = getattr(run_or_experiment, "models", None)
-    if models is None or not hasattr(run_or_experiment, "builder"):
-        raise TypeError("explain_model needs a trained run (core.runs.load_run(...)) or an ExperimentResult; "
-                        f"got {type(run_or_experiment).__name__}.")
+    run = as_fitted(run)
+    models = run.models
     names = list(names)
     for name in names:
         if name not in models:
             raise RunError(f"Model {name!r} is not in this run; choose one of: {', '.join(models) or '(none)'}.")
-    builder = run_or_experiment.builder
+    builder = run.builder
     rng = np.random.default_rng(random_state)
     if patient_ids is None:
         known = set(cohort.patient_ids)
-        test = [p for p in map(str, run_or_experiment.splits.get("test", [])) if p in known]
+        test = [p for p in map(str, run.splits.get("test", [])) if p in known]
         patient_ids = test or list(cohort.patient_ids)
     ids = _check_patients(cohort, patient_ids)
     kinds = {n: explainer_kind(models[n]) for n in names}
@@ -766,7 +765,7 @@ def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *
         bg_ids = _check_patients(cohort, background)
         needs = {n: len(bg_ids) for n in needs}            # explicit ids: every model uses all of them
     else:
-        bg_ids = _background_ids(run_or_experiment, cohort, max(needs.values()), rng)
+        bg_ids = _background_ids(run, cohort, max(needs.values()), rng)
     # one transform for patients + background
     pos = {p: i for i, p in enumerate(ids)}
     extra = [p for p in bg_ids if p not in pos]
@@ -790,12 +789,12 @@ def explain_models(run_or_experiment, names, cohort: Cohort, patient_ids=None, *
     return out
 
 
-def risk_over_time(run_or_experiment, cohort: Cohort, patient_id: str, names=None) -> pd.DataFrame:
+def risk_over_time(run, cohort: Cohort, patient_id: str, names=None) -> pd.DataFrame:
     """Risk after every hour of one patient under each sequence model of a run.
 
     Parameters
     ----------
-    run_or_experiment : Run or ExperimentResult
+    run : Run, ExperimentResult, GateModels or FittedRun (see core.protocol.as_fitted)
     cohort : Cohort
     patient_id : str
     names : sequence of str, optional
@@ -808,19 +807,20 @@ def risk_over_time(run_or_experiment, cohort: Cohort, patient_id: str, names=Non
     hour (its own time) and a column for every model, classical ones included.
     """
     ids = _check_patients(cohort, [patient_id])
-    models = run_or_experiment.models
-    if run_or_experiment.builder.config.task == "online":     # every model scores every hour
+    run = as_fitted(run)
+    models = run.models
+    if run.builder.config.task == "online":     # every model scores every hour
         from core.protocol import predict_units
-        fs = run_or_experiment.builder.transform(cohort, ids)
+        fs = run.builder.transform(cohort, ids)
         out = pd.DataFrame({"time_hours": fs.unit_time})
         for n in [n for n in (names or list(models)) if n in models]:
             out[n] = predict_units(models[n], registry.get(n).input_kind, fs)
         return out
     names = [n for n in (names or list(models)) if n in models and hasattr(models[n], "predict_proba_over_time")]
-    cfg = run_or_experiment.builder.config
+    cfg = run.builder.config
     out = pd.DataFrame({"time_hours": (np.arange(cfg.n_steps) + 1.0) * cfg.bin_hours})
     if names:
-        X = run_or_experiment.builder.transform(cohort, ids).X_seq
+        X = run.builder.transform(cohort, ids).X_seq
         for n in names:
             out[n] = np.asarray(models[n].predict_proba_over_time(X), dtype=float)[0]
     return out

@@ -227,6 +227,12 @@ class GateModels:
     splits: dict
     test_auroc: dict
 
+    @property
+    def fitted(self):
+        """The fitted builder, models and splits (a :class:`core.protocol.FittedRun`)."""
+        from core.protocol import FittedRun
+        return FittedRun(self.builder, self.models, self.splits)
+
 
 def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None = 1000, hidden_size: int = 16,
                     max_epochs: int = 15, random_state: int = 0, progress=None, backend=None) -> GateModels:

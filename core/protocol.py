@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from core.cohort import Cohort
@@ -35,11 +36,49 @@ from core.engine import Backend, LocalBackend
 from core.models.base import ModelSpec
 from core.threads import limit_threads
 
-__all__ = ["ProtocolResult", "ProtocolRequest", "split_by_patient", "patient_folds", "subsample_patients",
+__all__ = ["FittedRun", "as_fitted", "ProtocolResult", "ProtocolRequest", "split_by_patient", "patient_folds", "subsample_patients",
            "run_protocol", "run_protocols", "refit_models", "make_model", "fit_model", "predict_units", "Progress"]
 
 #: ``progress(message, fraction_done)``; fraction over the whole call, in [0, 1].
 Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class FittedRun:
+    """The fitted part of any comparison: what explanations, gate traces and scoring need.
+
+    :class:`ProtocolResult`, :class:`core.experiment.ExperimentResult`, :class:`core.runs.Run` and
+    :class:`core.gates.GateModels` each give theirs as ``.fitted``; :func:`as_fitted` accepts any of them.
+
+    Attributes
+    ----------
+    builder : FeatureBuilder
+        Fitted on the training patients.
+    models : dict of str to fitted estimator
+    splits : dict of str to ndarray
+        ``"train"``, ``"validation"``, ``"test"`` patient ids.
+    """
+
+    builder: FeatureBuilder
+    models: dict
+    splits: dict
+
+
+def as_fitted(run) -> FittedRun:
+    """``run`` itself if it is a :class:`FittedRun`, else its ``.fitted`` (a run, an experiment, gate models).
+
+    Raises
+    ------
+    TypeError
+        ``run`` is neither (e.g. an unfitted config or a path).
+    """
+    if isinstance(run, FittedRun):
+        return run
+    fitted = getattr(run, "fitted", None)
+    if isinstance(fitted, FittedRun):
+        return fitted
+    raise TypeError("This needs a trained run (core.runs.load_run(...)), an ExperimentResult, GateModels or a "
+                    f"FittedRun; got {type(run).__name__}.")
 
 
 @dataclass
@@ -74,6 +113,10 @@ class ProtocolResult:
     features: dict = field(default_factory=dict, repr=False)
     bootstrap: object = field(default=None, repr=False)
     clusters: object = field(default=None, repr=False)
+
+    @property
+    def fitted(self) -> FittedRun:
+        return FittedRun(self.builder, self.models, self.splits)
 
     def compare(self, name: str, reference: str, evaluation: EvaluationConfig | None = None) -> ComparisonResult:
         """Paired comparison of two models on the same test rows (resampled by patient when online)."""
@@ -226,6 +269,8 @@ class _FitTask:
     random_state: int
     params: dict | None
     score: bool = True
+    #: prefix of its progress messages ("gru", "fold 2/5: gru").
+    label: str = ""
 
 
 def _prepare(request: ProtocolRequest, evaluation: EvaluationConfig):
@@ -251,15 +296,26 @@ def _fit_and_score(task: _FitTask, progress: Progress | None, data: tuple) -> tu
     """
     fsets, ys = data
     if progress is not None:
+        report, label = progress, task.label or task.spec.name
+
+        def progress(msg, frac):
+            report(f"{label}: {msg}", frac)
         progress("training", 0.0)
     model = make_model(task.spec, task.preset, task.random_state, task.params, fsets["train"])
     t0 = time.perf_counter()
     fit_model(model, task.spec.input_kind, fsets["train"], ys["train"], progress)
     seconds = time.perf_counter() - t0
     if not task.score:
+        if progress is not None:
+            progress(f"done in {seconds:.1f} s", 1.0)
         return model, seconds, None, None
-    return (model, seconds, predict_units(model, task.spec.input_kind, fsets["validation"]),
-            predict_units(model, task.spec.input_kind, fsets["test"]))
+    p_val = predict_units(model, task.spec.input_kind, fsets["validation"])
+    p_test = predict_units(model, task.spec.input_kind, fsets["test"])
+    if progress is not None:
+        y = ys["test"]
+        auc = roc_auc_score(y, p_test) if len(np.unique(y)) == 2 else float("nan")
+        progress(f"done in {seconds:.1f} s, test AUROC {auc:.3f}", 1.0)
+    return model, seconds, p_val, p_test
 
 
 def _score(request, prepared, outcomes, evaluation, keep_features: bool) -> ProtocolResult:
@@ -314,10 +370,11 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
     n_fits = max(1, sum(len(r.specs) for r in requests))
 
     def tasks(req):
-        return [_FitTask(s, preset, random_state, (model_params or {}).get(s.name)) for s in req.specs]
+        return [_FitTask(s, preset, random_state, (model_params or {}).get(s.name), label=label(req, s.name))
+                for s in req.specs]
 
-    def prefix(req, spec_name, msg):
-        return f"{req.label}: {spec_name}: {msg}" if req.label else f"{spec_name}: {msg}"
+    def label(req, spec_name):
+        return f"{req.label}: {spec_name}" if req.label else spec_name
 
     if not backend.parallel:
         out, done = [], 0
@@ -326,15 +383,10 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
             prepared = _prepare(req, evaluation)
             k = len(req.specs)
 
-            def sub(msg, frac, req=req, done=done, k=k):
-                i = min(int(frac * k), k - 1)
-                report(prefix(req, req.specs[i].name, msg), (done + frac * k) / n_fits)
+            def sub(msg, frac, done=done, k=k):
+                report(msg, (done + frac * k) / n_fits)
             outcomes = backend.map(_fit_and_score, tasks(req), [0] * k, {0: prepared[1:3]}, progress=sub)
             out.append(_score(req, prepared, outcomes, evaluation, keep_features))
-            for spec in req.specs:
-                ev = out[-1].test[spec.name]
-                report(prefix(req, spec.name, f"done in {out[-1].train_seconds[spec.name]:.1f} s, test AUROC "
-                                              f"{ev.metrics['auroc']:.3f}"), (done + k) / n_fits)
             done += k
         return out
     prepared = []
@@ -345,7 +397,7 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
     for i, req in enumerate(requests):
         items += tasks(req)
         keys += [i] * len(req.specs)
-        labels += [prefix(req, s.name, "fit").rsplit(": fit", 1)[0] for s in req.specs]
+        labels += [label(req, s.name) for s in req.specs]
     flat = backend.map(_fit_and_score, items, keys, {i: p[1:3] for i, p in enumerate(prepared)}, labels=labels,
                        progress=report)
     out, pos = [], 0
@@ -426,8 +478,7 @@ def refit_models(cohort: Cohort, result: ProtocolResult, specs: Sequence[ModelSp
         params = dict((model_params or {}).get(spec.name) or {})
         if hasattr(fitted, "refit_params"):
             params.update(fitted.refit_params())
-        tasks.append(_FitTask(spec, preset, random_state, params, score=False))
+        tasks.append(_FitTask(spec, preset, random_state, params, score=False, label=f"refit: {spec.name}"))
     out = backend.map(_fit_and_score, tasks, [0] * len(tasks), {0: ({"train": fs}, {"train": y})},
-                      labels=[f"{s.name} (refit)" for s in specs],
-                      progress=lambda m, f: report(f"refit: {m}", f))
+                      labels=[f"refit: {s.name}" for s in specs], progress=report)
     return {spec.name: model for spec, (model, *_rest) in zip(specs, out)}

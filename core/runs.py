@@ -252,6 +252,12 @@ class Run:
     refitted: bool = False
 
     @property
+    def fitted(self):
+        """The fitted builder, models and splits (a :class:`core.protocol.FittedRun`)."""
+        from core.protocol import FittedRun
+        return FittedRun(self.builder, self.models, self.splits)
+
+    @property
     def name(self) -> str:
         return self.folder.name
 

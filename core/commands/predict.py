@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from core.commands.validate import add_data_arguments, data_config_from_args
+from core.commands.common import add_data_arguments, data_config_from_args
 from core.exceptions import CoreError
 
 __all__ = ["add_parser", "run"]

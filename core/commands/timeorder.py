@@ -11,19 +11,19 @@ import json
 import sys
 from pathlib import Path
 
-from core.commands.validate import add_data_arguments, data_config_from_args
+from core.commands.common import (add_backend_arguments, add_data_arguments, backend_from_args,
+                                  data_config_from_args, progress_bar)
 from core.exceptions import CohortError, CoreError
 
 __all__ = ["add_parser", "run"]
 
 
 class _Bar:
-    """``progress(message, fraction)`` drawn as one tqdm bar (0-100 %) on stderr."""
+    """``progress(message, fraction)`` drawn as one bar (0-100 %) on stderr (plain lines when redirected)."""
 
     def __init__(self) -> None:
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=100, desc="time order", file=sys.stderr,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+        self.bar = progress_bar(100, "time order", file=sys.stderr,
+                                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
 
     def __call__(self, message: str, fraction: float) -> None:
         done = int(round(100 * min(max(fraction, 0.0), 1.0)))
@@ -66,12 +66,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the shuffle, the models, the bootstrap")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_arguments(p)
+    add_backend_arguments(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from core.config import EvaluationConfig, FeatureConfig, SplitConfig
     from core.ingest import load_cohort
+    from core.engine import make_backend
     from core.timeorder import TimeOrderConfig, run_timeorder
 
     try:
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     cohort = load_cohort(args.events, args.labels, config=data_config)
     bar = None if args.no_progress else _Bar()
     try:
-        result = run_timeorder(cohort, config, progress=bar)
+        result = run_timeorder(cohort, config, progress=bar, backend=make_backend(backend_from_args(args)))
     finally:
         if bar is not None:
             bar.close()

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.commands.validate import add_data_arguments, data_config_from_args
+from core.commands.common import (add_backend_arguments, add_data_arguments, backend_from_args,
+                                  data_config_from_args, progress_bar)
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.exceptions import CohortError, CoreError
 from core.models import registry
@@ -18,12 +19,14 @@ __all__ = ["add_parser", "run", "TqdmProgress"]
 
 
 class TqdmProgress:
-    """A ``progress(message, fraction)`` callback drawing two tqdm bars: models, and the current model."""
+    """A ``progress(message, fraction)`` callback drawing two bars: models, and the current model.
+
+    tqdm bars on a terminal; plain lines when stderr is redirected (:func:`core.commands.common.progress_bar`).
+    """
 
     def __init__(self, names, file=None) -> None:
-        from tqdm.auto import tqdm
-        self._tqdm, self.names, self.file = tqdm, list(names), file or sys.stderr
-        self.outer = tqdm(total=len(self.names), desc="models", position=0, file=self.file, leave=True)
+        self.names, self.file = list(names), file or sys.stderr
+        self.outer = progress_bar(len(self.names), "models", file=self.file, position=0, leave=True)
         self.inner = None
         self.current = None
 
@@ -36,8 +39,8 @@ class TqdmProgress:
                 self.inner.close()
                 self.outer.update(1)
             self.current = name
-            self.inner = self._tqdm(total=100, desc=name, position=1, file=self.file, leave=False,
-                                    bar_format="{percentage:3.0f}%|{bar}| {desc}")
+            self.inner = progress_bar(100, name, file=self.file, position=1, leave=False,
+                                      bar_format="{percentage:3.0f}%|{bar}| {desc}")
         i = self.names.index(name)
         done = int(round(100 * min(max(fraction * len(self.names) - i, 0.0), 1.0)))
         self.inner.update(max(done - self.inner.n, 0))
@@ -81,10 +84,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "RUN_DIR/cv.csv and cv.json with each model's mean and sd AUROC/AUPRC (0 = off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_data_arguments(p)
+    add_backend_arguments(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.engine import make_backend
     from core.experiment import run_experiment
     from core.ingest import load_cohort
     from core.models.registry import parse_names
@@ -104,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         evaluation = EvaluationConfig(threshold_rule=args.threshold_rule, n_bootstrap=args.bootstrap,
                                       random_state=args.seed)
         split = SplitConfig(random_state=args.seed)
+        backend = make_backend(backend_from_args(args))
         if args.cv == 1 or args.cv < 0:
             raise ValueError(f"--cv must be 0 (off) or at least 2 folds; got {args.cv}. Example: --cv 5.")
     except ValueError as err:
@@ -115,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     bar = None if args.no_progress else TqdmProgress(names)
     try:
         result = run_experiment(cohort, names, preset=args.preset, features=features, split=split,
-                                evaluation=evaluation, random_state=args.seed, refit=args.refit, progress=bar)
+                                evaluation=evaluation, random_state=args.seed, refit=args.refit, progress=bar,
+                                backend=backend)
     finally:
         if bar is not None:
             bar.close()
@@ -134,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         for c in result.comparisons:
             print("  " + c.sentence)
     if args.cv:
-        _cross_validate(cohort, names, args, features, folder)
+        _cross_validate(cohort, names, args, features, folder, backend)
     if args.refit:
         print(f"Refitted {len(result.refit)} model(s) on training + validation patients (models/refit/); predict uses "
               "them. The metrics above are those of the models fitted on training patients only.")
@@ -143,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cross_validate(cohort, names, args, features, folder) -> None:
+def _cross_validate(cohort, names, args, features, folder, backend=None) -> None:
     """K-fold CV on all labelled patients: a steadier estimate than one test split, saved beside the run."""
     import json
 
@@ -153,7 +160,7 @@ def _cross_validate(cohort, names, args, features, folder) -> None:
     bar = None if args.no_progress else TqdmProgress([f"fold {k + 1}/{args.cv}" for k in range(args.cv)])
     try:
         folds = cross_validate(cohort, names, preset=args.preset, n_folds=args.cv, features=features,
-                               random_state=args.seed, progress=bar)
+                               random_state=args.seed, progress=bar, backend=backend)
     finally:
         if bar is not None:
             bar.close()

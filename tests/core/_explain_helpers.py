@@ -5,7 +5,6 @@ The outcome depends only on ``Lactate`` in hours 4-7 (the planted window); ``HR`
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ import pandas as pd
 from core.cohort import make_cohort
 from core.config import FeatureConfig
 from core.features import FeatureBuilder
+from core.protocol import FittedRun
 
 SIGNAL, WINDOW = "Lactate", (4, 8)
 HOURS = 8
@@ -35,7 +35,7 @@ def planted_cohort(n: int = 240, seed: int = 0):
 
 
 def fitted_run(cohort, models: dict, n_train: int = 160):
-    """A minimal run-like object (builder, models, splits) with ``models`` fitted on the first patients."""
+    """A :class:`core.protocol.FittedRun` with ``models`` fitted on the first patients."""
     ids = cohort.labelled_ids
     train, test = ids[:n_train], ids[n_train:]
     fb = FeatureBuilder(FeatureConfig(window_hours=HOURS)).fit(cohort, train)
@@ -45,4 +45,4 @@ def fitted_run(cohort, models: dict, n_train: int = 160):
     for name, model in models.items():
         X = fs.X_seq if hasattr(model, "predict_proba_over_time") else fs.X_tab
         fitted[name] = model.fit(X, y)
-    return SimpleNamespace(builder=fb, models=fitted, splits={"train": train, "validation": test[:0], "test": test})
+    return FittedRun(builder=fb, models=fitted, splits={"train": train, "validation": test[:0], "test": test})

@@ -1,0 +1,97 @@
+"""core.engine: the Ray backend gives the same numbers as the local one (a local Ray, 2 CPUs, started here)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.config import EvaluationConfig, FeatureConfig
+from core.engine import BackendConfig, LocalBackend, make_backend
+from core.experiment import cross_validate, run_experiment
+from core.threads import current_limit, limit_threads
+from core.timeorder import TimeOrderConfig, run_timeorder
+from tests.conftest import make_planted_order_cohort, make_tiny_cohort
+
+
+@pytest.fixture(scope="module")
+def ray_backend():
+    ray = pytest.importorskip("ray", reason="ray is in requirements.txt; install it to test the Ray backend")
+    backend = make_backend(BackendConfig("ray", num_cpus=2))
+    yield backend
+    ray.shutdown()
+
+
+def _same(a: dict, b: dict) -> None:
+    assert set(a) == set(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name].y_proba, b[name].y_proba, err_msg=name)
+        assert a[name].threshold == b[name].threshold
+        assert a[name].metrics.keys() == b[name].metrics.keys()
+        np.testing.assert_array_equal(list(a[name].metrics.values()), list(b[name].metrics.values()))  # NaN == NaN
+
+
+def test_comparison_and_refit_match_on_both_backends(ray_backend):
+    cohort = make_tiny_cohort(80, seed=6)
+    names = ["lr", "svm", "rf", "gbm", "gru", "grud"]
+    local = run_experiment(cohort, names, preset="test", refit=True)
+    ray = run_experiment(cohort, names, preset="test", refit=True, backend=ray_backend)
+    _same(local.test, ray.test)
+    _same(local.validation, ray.validation)
+    assert [c.to_dict() for c in local.comparisons] == [c.to_dict() for c in ray.comparisons]
+    fs = local.builder.transform(cohort, local.splits["test"])
+    for name in ("lr", "gbm", "gru"):
+        kind = "sequence" if name == "gru" else "tabular"
+        np.testing.assert_array_equal(local.refit[name].predict_proba(fs.get(kind)),
+                                      ray.refit[name].predict_proba(fs.get(kind)))
+
+
+def test_cross_validation_matches_on_both_backends(ray_backend):
+    cohort = make_tiny_cohort(90, seed=7)
+    a = cross_validate(cohort, ["lr", "gru"], preset="test", n_folds=3)
+    b = cross_validate(cohort, ["lr", "gru"], preset="test", n_folds=3, backend=ray_backend)
+    cols = [c for c in a.columns if c != "train_seconds"]
+    assert a[cols].equals(b[cols])
+
+
+def test_time_order_matches_on_both_backends(ray_backend):
+    cohort = make_planted_order_cohort(160)
+    config = TimeOrderConfig(models=("lr", "gru"), horizons_hours=(6,), preset="test",
+                             features=FeatureConfig(window_hours=12), evaluation=EvaluationConfig(n_bootstrap=50))
+    a = run_timeorder(cohort, config)
+    b = run_timeorder(cohort, config, backend=ray_backend)
+    assert a.to_dict()["ablation"] == b.to_dict()["ablation"]
+    assert a.horizons.drop(columns="train_seconds").equals(b.horizons.drop(columns="train_seconds"))
+
+
+def test_local_backend_reports_progress_in_order_and_honours_the_thread_limit():
+    seen = []
+
+    def task(item, progress, payload):
+        progress("half", 0.5)
+        return item * payload, current_limit()
+    out = LocalBackend(BackendConfig(threads=1)).map(task, [1, 2], [0, 0], {0: 10},
+                                                     progress=lambda m, f: seen.append(f))
+    assert out == [(10, 1), (20, 1)]
+    assert seen == [0.25, 0.75]
+
+
+def test_backend_config_is_checked():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        BackendConfig("spark")
+    with pytest.raises(ValueError, match="threads"):
+        BackendConfig("ray", threads=0)
+    assert "cluster at ray://h:1" in BackendConfig("ray", address="ray://h:1").describe()
+
+
+def test_thread_limits_nest_and_restore():
+    import torch
+    from threadpoolctl import threadpool_info
+    before = torch.get_num_threads()
+    with limit_threads(1):
+        assert torch.get_num_threads() == 1 and current_limit() == 1
+        assert all(p["num_threads"] == 1 for p in threadpool_info())
+        with limit_threads():                     # inner default: the enclosing limit
+            assert current_limit() == 1
+    assert torch.get_num_threads() == before and current_limit() is None
+    with pytest.raises(ValueError, match="at least 1"):
+        with limit_threads(0):
+            pass

@@ -1,0 +1,91 @@
+"""core.jobs: jobs run in worker processes, queue, report progress and failures, cancel within seconds."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from core.jobs import JobManager
+from tests.conftest import make_tiny_cohort
+
+
+@pytest.fixture(scope="module")
+def manager():
+    m = JobManager(slots=1)
+    yield m
+    m.shutdown()
+
+
+def _train(runs, name, models=("lr",), preset="test"):
+    return {"models": list(models), "preset": preset, "runs_dir": str(runs), "name": name}
+
+
+def test_a_training_job_saves_its_run_and_returns_the_summary(manager, tmp_path):
+    cohort = make_tiny_cohort(60, seed=1)
+    jid = manager.submit("train", cohort, _train(tmp_path, "r1", ("lr", "gru")), label="tiny")
+    info = manager.wait(jid, timeout=120)
+    assert info.state == "done", info
+    summary = manager.result(jid)
+    assert set(summary.results) == {"lr", "gru"}
+    assert (tmp_path / "r1" / "config.json").exists()
+    assert not list(tmp_path.glob(".*partial*"))             # nothing left of the staging folder
+    assert info.fraction == 1.0 and info.seconds > 0
+
+
+def test_a_user_error_fails_the_job_with_its_message(manager, tmp_path):
+    unlabelled = make_tiny_cohort(30, seed=2)
+    unlabelled.labels = None
+    jid = manager.submit("train", unlabelled, _train(tmp_path, "bad"))
+    info = manager.wait(jid, timeout=120)
+    assert info.state == "failed"
+    assert "no labelled patients" in info.message           # the CohortError's own words, not a traceback
+    assert "Traceback" not in info.message
+    assert not (tmp_path / "bad").exists()
+
+
+def test_jobs_queue_and_a_running_job_is_cancelled_within_seconds(manager, tmp_path):
+    cohort = make_tiny_cohort(300, n_hours=24, seed=3)
+    slow = manager.submit("train", cohort, {**_train(tmp_path, "slow", ("gru",), "full")})
+    queued = manager.submit("train", cohort, _train(tmp_path, "after"))
+    t0 = time.monotonic()
+    while manager.get(slow).message in ("starting a worker", "waiting for a free worker") and \
+            time.monotonic() - t0 < 60:
+        time.sleep(0.2)
+    assert manager.get(slow).state == "running"
+    assert manager.get(queued).state == "queued" and manager.get(queued).queue_position == 0
+    time.sleep(1.0)
+    pid = manager._jobs[slow].pid
+    t0 = time.monotonic()
+    manager.cancel(slow)
+    info = manager.wait(slow, timeout=10)
+    freed = time.monotonic() - t0
+    assert info.state == "cancelled" and freed < 5, (info, freed)
+    with pytest.raises(ProcessLookupError):                 # the worker process is gone
+        os.kill(pid, 0)
+    assert not (tmp_path / "slow").exists() and not list(tmp_path.glob(".*partial*"))
+    assert manager.wait(queued, timeout=120).state == "done"  # the queue moved on
+
+
+def test_a_queued_job_is_cancelled_at_once(tmp_path):
+    m = JobManager(slots=1)
+    try:
+        cohort = make_tiny_cohort(200, n_hours=24, seed=4)
+        first = m.submit("train", cohort, _train(tmp_path, "a", ("gru",), "full"))
+        second = m.submit("train", cohort, _train(tmp_path, "b"))
+        assert m.cancel(second).state == "cancelled"
+        m.cancel(first)
+        assert m.wait(first, timeout=10).state == "cancelled"
+        assert not (tmp_path / "b").exists()
+        assert [i.id for i in m.list(ids={first, second})] == [second, first]    # newest first
+    finally:
+        m.shutdown()
+
+
+def test_unknown_kind_is_refused():
+    m = JobManager(slots=1)
+    try:
+        with pytest.raises(ValueError, match="Unknown job kind"):
+            m.submit("mine-bitcoin", None, {})
+    finally:
+        m.shutdown()
