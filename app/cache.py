@@ -17,8 +17,10 @@ from core.demo import DEMO_TARGET, demo_paths
 from core.ingest import inspect_columns, validate_data
 from core.validation import ValidationReport
 
-__all__ = ["load_source", "load_current_cohort", "inspect_upload", "missingness", "sampling", "lengths",
-           "patient_values"]
+__all__ = ["load_source", "load_current_cohort", "events_arg", "inspect_upload", "missingness", "sampling", "lengths",
+           "patient_values", "runs_dir", "job_manager", "list_saved_runs", "open_run", "patient_risk",
+           "load_run_recurrent", "EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run",
+           "explain_patient"]
 
 
 def _source_key(source: DataSource) -> tuple:
@@ -27,7 +29,7 @@ def _source_key(source: DataSource) -> tuple:
     return (source.kind, files, labels, repr(source.config))
 
 
-def _events_arg(source: DataSource):
+def events_arg(source: DataSource):
     if len(source.events) == 1:
         return source.events[0]
     # Several uploaded files: the PhysioNet per-patient layout, packed as one zip in memory.
@@ -47,7 +49,7 @@ def load_source(source: DataSource) -> tuple[Cohort | None, ValidationReport]:
     if source.kind == "demo":
         events, labels = demo_paths()
         return validate_data(events, labels, config=source.config)
-    return validate_data(_events_arg(source), source.labels, config=source.config)
+    return validate_data(events_arg(source), source.labels, config=source.config)
 
 
 def load_current_cohort() -> Cohort | None:
@@ -124,7 +126,6 @@ def patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
     return load_explain_run(path).risk_table(cohort, patient_id)
 
 
-__all__ += ["runs_dir", "job_manager", "list_saved_runs", "open_run", "patient_risk"]
 
 
 # -- Models page: a saved run's recurrent models to look inside -----------------------------------
@@ -135,7 +136,6 @@ def load_run_recurrent(path: str, names: tuple):
     return load_run(path, models=list(names))
 
 
-__all__ += ["load_run_recurrent"]
 
 
 # -- Explain page: explanations are cached per (run folder, cohort, models, patients) -------------
@@ -175,4 +175,3 @@ def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, ho
                                                                                [patient_id], hour=hour)
 
 
-__all__ += ["EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run", "explain_patient"]

@@ -7,7 +7,9 @@ import streamlit as st
 
 from core.config import DataConfig
 
-__all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source"]
+__all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source", "COMPARE_SUMMARY", "TIMEORDER_RESULT",
+           "TIMEORDER_CONFIG_OVERRIDE", "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "BACKEND",
+           "SESSION_TOKEN", "EXPLAIN_RESULTS", "EXPLAIN_REQUEST"]
 
 #: the DataSource the whole app is working on (demo by default).
 DATA_SOURCE = "data_source"
@@ -42,7 +44,6 @@ def set_source(source: DataSource) -> None:
 # -- Compare page ------------------------------------------------------------------------------
 #: the RunSummary shown on the Compare page (just trained or reopened).
 COMPARE_SUMMARY = "compare.summary"
-__all__ += ["COMPARE_SUMMARY"]
 
 #: the TimeOrderResult shown on the Time-order page (last run in this session).
 TIMEORDER_RESULT = "timeorder.result"
@@ -53,7 +54,6 @@ TIMEORDER_CONFIG_OVERRIDE = "timeorder.config_override"
 MODELS_GATE_SOURCE = "models.gate_source"
 #: optional dict of cache.train_gate_models keyword overrides (tests use it for a tiny, fast run).
 MODELS_TRAIN_OVERRIDE = "models.train_override"
-__all__ += ["TIMEORDER_RESULT", "TIMEORDER_CONFIG_OVERRIDE", "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE"]
 
 # -- jobs (app/jobs.py) -------------------------------------------------------------------------
 #: ids of the jobs this session submitted or adopted from a URL, oldest first.
@@ -62,10 +62,7 @@ JOBS = "jobs.ids"
 BACKEND = "jobs.backend_config"
 #: a random token naming this browser session as the owner of its jobs.
 SESSION_TOKEN = "jobs.session_token"
-__all__ += ["JOBS", "BACKEND", "SESSION_TOKEN"]
 #: Explain page: {(run path, data fingerprint, models, n patients, hour): [ExplanationResult]} of this session.
 EXPLAIN_RESULTS = "explain.results"
-__all__ += ["EXPLAIN_RESULTS"]
 #: Explain page: the request whose explanation job was submitted last.
 EXPLAIN_REQUEST = "explain.request"
-__all__ += ["EXPLAIN_REQUEST"]

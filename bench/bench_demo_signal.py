@@ -41,13 +41,12 @@ from core.experiment import run_experiment  # noqa: E402
 from core.features import FeatureBuilder  # noqa: E402
 from core.ingest import load_cohort  # noqa: E402
 from core.models import registry  # noqa: E402
-from core.models.base import available_threads  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+from core.threads import limit_threads  # noqa: E402
 
 
 def load_variant(n_patients: int, seed: int, order_weight: float, out_dir: Path):
     """Write one generated variant as the demo files are written, load it with the product's loader."""
-    events, outcomes, truth = demo._simulate(n_patients, 48.0, seed, float(order_weight), 1.0)
+    events, outcomes, truth = demo.simulate(n_patients, 48.0, seed, float(order_weight), 1.0)
     out_dir.mkdir(parents=True, exist_ok=True)
     events.to_parquet(out_dir / "events.parquet", index=False, compression="zstd")
     outcomes.to_csv(out_dir / "outcomes.csv", index=False)
@@ -65,8 +64,8 @@ def order_from_summaries(cohort, outcomes, truth) -> dict:
     y = outcomes[demo.DEMO_TARGET].to_numpy().astype(int)
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     out = {}
-    # as core.experiment does: OpenMP on all cores stalls on a busy 2-core box
-    with threadpool_limits(limits=available_threads(), user_api="openmp"):
+    # the product's one thread rule (core.threads): OpenMP on all cores stalls on a busy 2-core box
+    with limit_threads():
         out.update(_order_cv(X, order, y, cv))
     return out
 

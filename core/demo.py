@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "simulate",
     "DEMO_DIR",
     "DEMO_TARGET",
     "STATIC_VARIABLES",
@@ -189,7 +190,7 @@ def _irregular_times(rng: np.random.Generator, n: int, hours: float, lo_h: float
     return np.minimum(t, hours), mask
 
 
-def _simulate(n_patients: int, hours: float, seed: int, order_weight: float,
+def simulate(n_patients: int, hours: float, seed: int, order_weight: float,
               level_weight: float) -> tuple[pd.DataFrame, pd.DataFrame, _Truth]:
     rng = np.random.default_rng(seed)
     n = int(n_patients)
@@ -394,7 +395,7 @@ def generate_demo_cohort(n_patients: int = 2000, hours: float = 48.0, seed: int 
     True
     """
     _check_args(n_patients, hours, order_weight, level_weight)
-    events, outcomes, _ = _simulate(n_patients, float(hours), seed, float(order_weight),
+    events, outcomes, _ = simulate(n_patients, float(hours), seed, float(order_weight),
                                     float(level_weight))
     return events, outcomes
 

@@ -125,6 +125,10 @@ class RayBackend(Backend):
     name = "ray"
     parallel = True
 
+    def start(self):
+        """Start (or join) Ray now and return the ``ray`` module; :meth:`map` does it on first use."""
+        return self._ray()
+
     def _ray(self):
         try:
             import ray
@@ -136,6 +140,10 @@ class RayBackend(Backend):
         address = self.config.resolved_address()
         root = str(Path(__file__).resolve().parent.parent)
         kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        import signal
+        import threading
+        main = threading.current_thread() is threading.main_thread()
+        before = signal.getsignal(signal.SIGTERM) if main else None
         try:
             if address:                 # an existing cluster: ship the core package with the job
                 import core
@@ -146,6 +154,9 @@ class RayBackend(Backend):
             where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
             raise BackendError(f"Could not start or reach {where}: {err}. Check the address (--address or "
                                f"{RAY_ADDRESS_ENV}, e.g. ray://head:10001) or use --backend local.") from err
+        finally:
+            if main and before is not None:   # Ray replaces SIGTERM's handler; a job's cancel needs its own back
+                signal.signal(signal.SIGTERM, before)
         return ray
 
     def map(self, fn, items, keys, payloads, *, labels=None, progress=None) -> list:
@@ -162,11 +173,12 @@ class RayBackend(Backend):
             progress(f"{len(items)} fits submitted to Ray ({threads} CPU each)", 0.0)
         pending, done = list(futures), 0
         try:
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
-                done += 1
-                if progress is not None:
-                    progress(f"{labels[order[ready[0]]]}: done ({done}/{len(items)} fits)", done / len(items))
+            while pending:               # short waits, so a cancel (SIGTERM -> Python handler) is seen at once
+                ready, pending = ray.wait(pending, num_returns=1, timeout=0.25)
+                for f in ready:
+                    done += 1
+                    if progress is not None:
+                        progress(f"{labels[order[f]]}: done ({done}/{len(items)} fits)", done / len(items))
             return ray.get(futures)
         except BaseException:
             for f in futures:           # a cancelled or failed analysis leaves no tasks running

@@ -55,8 +55,9 @@ from core.models import registry
 from core.protocol import as_fitted
 from core.threads import limit_threads
 
-__all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "patients_at_hour", "compare_importance",
-           "importance_agreement", "DEFAULT_BACKGROUND", "DEFAULT_NSAMPLES", "MAX_BACKGROUND"]
+__all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "patients_at_hour",
+           "compare_importance", "importance_agreement", "DEFAULT_BACKGROUND", "DEFAULT_NSAMPLES", "MAX_BACKGROUND",
+           "explainer_kind", "default_budget", "risk_over_time"]
 
 #: background patients sampled from the training split, per explainer kind (k-means-summarised to 20
 #: centres for Kernel SHAP; each one a baseline for integrated gradients).
@@ -154,7 +155,7 @@ class ExplanationResult:
         CohortError
             The patient was not explained.
         """
-        i = self._index(patient_id)
+        i = self.index_of(patient_id)
         if self.time_attributions is None:
             return pd.DataFrame({"variable": list(self.variables), "attribution": self.attributions[i]})
         T, V = self.time_attributions.shape[1:]
@@ -181,7 +182,7 @@ class ExplanationResult:
                              "variable": list(self.variables) * (n * T),
                              "attribution": self.time_attributions.reshape(-1)})
 
-    def _index(self, patient_id) -> int:
+    def index_of(self, patient_id) -> int:
         hits = np.flatnonzero(np.asarray(self.patient_ids, dtype=object) == str(patient_id))
         if not len(hits):
             raise CohortError(f"Patient {patient_id!r} was not explained by {self.model_name!r}; explained: "
@@ -887,4 +888,3 @@ def importance_agreement(importance) -> pd.DataFrame:
     return out
 
 
-__all__ += ["explainer_kind", "default_budget", "risk_over_time"]

@@ -9,9 +9,9 @@ server), never in a page's script, so it survives page changes and browser reloa
   ``CHRONOSCOPE_JOB_SLOTS`` overrides); the others wait in submission order, so two users training
   at once do not oversubscribe the cores.
 * **Progress.** The worker sends ``(message, fraction)`` through a pipe (at most ~5 per second).
-* **Cancel.** SIGTERM to the worker's process group (the worker and anything it started, a private
-  Ray instance included), SIGKILL after :data:`KILL_AFTER_S` seconds if it is still running (a
-  long C call does not see SIGTERM). A cancelled training leaves no run: runs are written through a
+* **Cancel.** SIGTERM to the worker, which stops its work at once (a Ray backend cancels its tasks
+  and shuts its private Ray instance down); SIGKILL to the worker's whole process group after
+  :data:`KILL_AFTER_S` seconds if it is still running (a long C call does not see SIGTERM). A cancelled training leaves no run: runs are written through a
   staging folder (:func:`core.runs.save_run`), and the staging folder of a killed worker is removed.
 * **Failure.** A :class:`~core.exceptions.CoreError` becomes the job's message as it is; anything
   else becomes "internal error: ..." (the traceback goes to the server log, not to the page).
@@ -42,7 +42,7 @@ __all__ = ["JobManager", "JobInfo", "JobCancelled", "JOB_KINDS", "JOB_STATES", "
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 #: seconds between SIGTERM and SIGKILL when a job is cancelled.
-KILL_AFTER_S = 2.0
+KILL_AFTER_S = 4.0
 #: finished jobs whose results are kept in memory (older ones keep only their status).
 KEEP_FINISHED = 16
 #: environment variable: how many jobs may run at once.
@@ -159,7 +159,7 @@ def _worker(kind: str, cohort, params: dict, conn) -> None:
         # plain pickle, not multiprocessing's: its torch reductions pass tensors as shared memory that
         # vanishes when this process exits
         conn.send(("done", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
-    except JobCancelled:
+    except KeyboardInterrupt:        # JobCancelled, or Ray's own translation of the SIGTERM
         _send(conn, ("cancelled", None))
     except CoreError as err:
         _send(conn, ("failed", str(err)))
@@ -198,6 +198,8 @@ class JobInfo:
         Jobs ahead of it in the queue (0 when running or finished).
     owner : str
         Who submitted it (the app's session token).
+    pid : int
+        The worker's process id once started (0 before).
     """
 
     id: str
@@ -211,6 +213,7 @@ class JobInfo:
     finished: float = 0.0
     queue_position: int = 0
     owner: str = ""
+    pid: int = 0
 
     @property
     def active(self) -> bool:
@@ -299,7 +302,7 @@ class JobManager:
             if job.info.state == "queued":
                 queued = [j for j in self._order if self._jobs[j].info.state == "queued"]
                 return replace(job.info, queue_position=queued.index(job_id))
-            return job.info
+            return replace(job.info, pid=job.pid or 0)
 
     def result(self, job_id: str):
         """What a finished job returned (``None`` unless it is done and still kept)."""
@@ -315,7 +318,7 @@ class JobManager:
         return [self.get(j) for j in keep]
 
     def cancel(self, job_id: str) -> JobInfo | None:
-        """Cancel a queued job at once, or a running one (SIGTERM now, SIGKILL after KILL_AFTER_S)."""
+        """Cancel a queued job at once, or a running one (SIGTERM to the worker now, SIGKILL to its group after KILL_AFTER_S)."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or not job.info.active:
@@ -349,16 +352,21 @@ class JobManager:
 
     # -- internals ---------------------------------------------------------------------------
     def _signal(self, job: _Job, sig) -> None:
+        """SIGTERM to the worker alone (it cancels its Ray tasks and shuts Ray down cleanly); SIGKILL to its
+        whole process group (the worker and everything it started that is still in the group)."""
         pid = job.pid or (job.process.pid if job.process is not None else None)
         if pid is None:
             return
-        try:
-            os.killpg(pid, sig)            # the worker's own group (it called setsid)
-        except (ProcessLookupError, PermissionError, OSError):
+        if sig == signal.SIGKILL:
             try:
-                os.kill(pid, sig)          # not yet in its own group
-            except (ProcessLookupError, OSError):
+                os.killpg(pid, sig)        # the worker's own group (it called setsid)
+                return
+            except (ProcessLookupError, PermissionError, OSError):
                 pass
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, OSError):
+            pass
 
     def _finish(self, job: _Job, state: str, message: str, result=None) -> None:
         job.info = replace(job.info, state=state, message=message, finished=time.time(),

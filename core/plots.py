@@ -428,7 +428,7 @@ def patient_attribution_figure(events: pd.DataFrame, risk: pd.DataFrame, result,
 
 def waterfall_figure(result, patient_id: str, top: int = 10) -> go.Figure:
     """Waterfall from the base value to one patient's prediction: the ``top`` variables, then the rest."""
-    i = result._index(patient_id)
+    i = result.index_of(patient_id)
     attr = pd.Series(result.attributions[i], index=list(result.variables))
     order = attr.abs().sort_values(ascending=False).index
     shown = attr.loc[order[:top]]

@@ -34,28 +34,16 @@ from core.exceptions import RunError
 from core.export import jsonable, safe_csv
 from core.features import FeatureBuilder, FeatureSet
 from core.models import registry
+from core.models.persist import TRUSTED_SKOPS_TYPES, load_model, save_model
 
-__all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES", "DEFAULT_RUNS_DIR"]
+__all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES",
+           "DEFAULT_RUNS_DIR", "RunSummary", "read_json"]
 
 DEFAULT_RUNS_DIR = Path("runs")
 #: alarm metrics of an online run, per model in metrics.json (see core.evaluation.alarm_metrics).
 ALARM_KEYS = ("positive_stays", "alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day",
               "alarm_hours_share")
 
-#: the only non-default types a saved scikit-learn model may contain; anything else is refused.
-TRUSTED_SKOPS_TYPES = frozenset({
-    "numpy.dtype",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn.tree._tree.Tree",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss._loss.CyHalfBinomialLoss",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.Interval",
-    "core.models.classical.SubsampledClassifier",
-})
 
 
 def _versions() -> dict:
@@ -87,12 +75,7 @@ def _dump(path: Path, obj) -> None:
 # saving
 # --------------------------------------------------------------------------------------------
 def _save_model(model, name: str, folder: Path) -> None:
-    spec = registry.get(name)
-    if spec.input_kind == "sequence":
-        model.save(folder, name)               # the recurrent models write their own state_dict + JSON
-    else:
-        import skops.io as sio
-        sio.dump(model, folder / f"{name}.skops")
+    save_model(model, folder, name)
 
 
 def save_run(result, folder: str | Path) -> Path:
@@ -182,7 +165,7 @@ def _write_run(result, folder: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # loading
 # --------------------------------------------------------------------------------------------
-def _read_json(path: Path):
+def read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
@@ -193,32 +176,7 @@ def _read_json(path: Path):
 
 
 def _load_model(name: str, folder: Path):
-    spec = registry.get(name)
-    try:
-        if spec.input_kind == "sequence":
-            from core.models.grud import GRUDClassifier
-            from core.models.recurrent import RecurrentClassifier
-            meta = _read_json(folder / f"{name}.json")
-            classes = {"RecurrentClassifier": RecurrentClassifier, "GRUDClassifier": GRUDClassifier}
-            if meta.get("class") not in classes:
-                raise RunError(f"models/{name}.json describes an unknown model class {meta.get('class')!r}.")
-            return classes[meta["class"]].load(folder, name, meta)
-        import skops.io as sio
-        path = folder / f"{name}.skops"
-        untrusted = sio.get_untrusted_types(file=path)
-        refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
-        if refused:
-            raise RunError(f"models/{name}.skops contains types that are not on the trusted list: {refused}. "
-                           "Refusing to load it; retrain the model with this version of Chronoscope.")
-        return sio.load(path, trusted=list(untrusted))
-    except RunError:
-        raise
-    except FileNotFoundError as err:
-        raise RunError(f"The model file for {name!r} is missing in {folder} ({Path(err.filename).name}). "
-                       "Train again or pick another run.") from None
-    except Exception as err:  # noqa: BLE001 - any decoding failure means a corrupt file; say which
-        raise RunError(f"Cannot load model {name!r} from {folder} ({type(err).__name__}: {err}). The file is "
-                       "corrupt or from an incompatible version (see versions.json): train again.") from err
+    return load_model(folder, name)
 
 
 @dataclass
@@ -355,10 +313,10 @@ def load_run(run_dir: str | Path, models=None) -> Run:
     if not folder.is_dir():
         raise RunError(f"Run folder {folder} does not exist. Pass the --out folder of a finished "
                        "`python -m core train` (e.g. runs/my_run).")
-    config = _read_json(folder / "config.json")
-    metrics = _read_json(folder / "metrics.json")
-    splits = {k: np.asarray(v, dtype=object) for k, v in _read_json(folder / "split.json").items()}
-    versions = _read_json(folder / "versions.json") if (folder / "versions.json").exists() else {}
+    config = read_json(folder / "config.json")
+    metrics = read_json(folder / "metrics.json")
+    splits = {k: np.asarray(v, dtype=object) for k, v in read_json(folder / "split.json").items()}
+    versions = read_json(folder / "versions.json") if (folder / "versions.json").exists() else {}
     builder = FeatureBuilder.load(folder)
     names = list(models) if models else list(config.get("models", []))
     refit = folder / "models" / "refit"
@@ -457,4 +415,3 @@ class RunSummary:
         return pd.DataFrame(rows).sort_values("auroc", ascending=False).reset_index(drop=True)
 
 
-__all__.append("RunSummary")

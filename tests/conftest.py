@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 # One thread for every OpenMP/torch fit in the tests (and the app/CLI subprocesses they start), so a
-# result never depends on how busy the machine is (core.models.base.available_threads).
+# result never depends on how busy the machine is (core.threads.thread_count).
 os.environ.setdefault("CHRONOSCOPE_THREADS", "1")
 
 import numpy as np  # noqa: E402

@@ -30,7 +30,7 @@ else:
     if up:
         events = tuple((f.name, f.getvalue()) for f in up)
         labels = (lab.name, lab.getvalue()) if lab else None
-        info = cache.inspect_upload(cache._events_arg(DataSource("upload", events)), labels)
+        info = cache.inspect_upload(cache.events_arg(DataSource("upload", events)), labels)
         if info["error"]:
             st.error(info["error"])
         else:

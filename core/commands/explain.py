@@ -49,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
     from core.explain import explain_model
     from core.export import safe_csv
     from core.ingest import load_cohort
-    from core.runs import _read_json, load_run
+    from core.runs import read_json, load_run
 
     # Check the model name against the run before reading any data (fast failure, valid names listed).
     folder = Path(args.run_dir)
     if not folder.is_dir():
         raise RunError(f"Run folder {folder} does not exist. Pass the --out folder of a finished "
                        "`python -m core train` (e.g. runs/my_run).")
-    available = list(_read_json(folder / "config.json").get("models", []))
+    available = list(read_json(folder / "config.json").get("models", []))
     if args.model not in available:
         raise RunError(f"Model {args.model!r} is not in the run {folder}; choose one of: {', '.join(available)}. "
                        f"Example: --model {available[0] if available else 'gbm'}.")

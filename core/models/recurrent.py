@@ -440,21 +440,6 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         last = np.take_along_axis(out, (lengths - 1)[:, None], axis=1)
         return np.where(steps < lengths[:, None], out, last)
 
-    def risk_tensor(self, X: torch.Tensor) -> torch.Tensor:
-        """Differentiable risk after every step, ``(n, T)``, averaged over the seed ensemble.
-
-        For gradient-based explanations: pass a float32 tensor with ``requires_grad=True``; the nets
-        are put in ``eval()`` mode (no dropout) but gradients are not disabled.
-        """
-        check_is_fitted(self, "module_")
-        if X.ndim != 3 or X.shape[2] != self.n_features_in_:
-            raise ValueError(f"X must have shape (n, T, {self.n_features_in_}); got {tuple(X.shape)}.")
-        out = 0
-        for net in self.module_:
-            net.eval()
-            out = out + torch.sigmoid(net(X) + self.logit_shift)
-        return out / len(self.module_)
-
     def predict_proba_over_time(self, X, lengths=None) -> np.ndarray:
         """Risk of the positive class after every step.
 

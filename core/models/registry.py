@@ -7,7 +7,7 @@ from core.models.classical import make_gbm, make_lr, make_rf, make_svm
 from core.models.grud import make_grud
 from core.models.recurrent import make_recurrent
 
-__all__ = ["REGISTRY", "get", "names", "CLASSICAL", "SEQUENCE"]
+__all__ = ["REGISTRY", "get", "names", "CLASSICAL", "SEQUENCE", "parse_names"]
 
 
 def _seq(cell: str):
@@ -63,4 +63,3 @@ def parse_names(text: str | None) -> tuple[str, ...]:
     return out
 
 
-__all__.append("parse_names")

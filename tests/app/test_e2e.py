@@ -1,4 +1,5 @@
-"""One headless-Chromium run over every page with ../shared/tools/app_e2e.py (marked e2e).
+"""Headless-Chromium checks (marked e2e): every page (../shared/tools/app_e2e.py), a training that
+survives a page change (../shared/tools/app_jobs_e2e.py) and one cancelled from the page (cancel_e2e.py).
 
 Skips with a reason on a user's clone without ../shared or without Chromium; in CI (CI=true)
 a missing Chromium is a failure, since .ci/run installs it.
@@ -14,17 +15,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT.parent / "shared" / "tools" / "app_e2e.py"
+JOBS_TOOL = ROOT.parent / "shared" / "tools" / "app_jobs_e2e.py"
+CANCEL = Path(__file__).with_name("cancel_e2e.py")
+
+
+def _chromium() -> str:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI: .ci/run must install Debian's chromium")
+        pytest.skip("chromium not installed (apt-get install chromium) - browser check skipped")
+    return chromium
 
 
 @pytest.mark.e2e
 def test_every_page_in_headless_browser(tmp_path):
     if not TOOL.exists():
         pytest.skip(f"{TOOL} not found: the browser check needs ../shared/tools beside the repo")
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run must install Debian's chromium")
-        pytest.skip("chromium not installed (apt-get install chromium) - browser check skipped")
+    chromium = _chromium()
     out = tmp_path / "e2e"
     clicks = [a for p in sorted((ROOT / "app" / "pages").glob("*.py"))
               for label in _clicks(p) for a in ("--click", f"{_title(p)}::{label}")]
@@ -51,3 +59,27 @@ def _clicks(page: Path) -> list[str]:
         if ln.startswith("E2E_CLICKS"):
             return json.loads(ln.split("=", 1)[1].strip().replace("'", '"'))
     return []
+
+
+@pytest.mark.e2e
+def test_training_survives_a_page_change(tmp_path):
+    """The shared tool: start a full training, open another page, come back, see the leaderboard."""
+    if not JOBS_TOOL.exists():
+        pytest.skip(f"{JOBS_TOOL} not found: the check needs ../shared/tools beside the repo")
+    if _chromium() != "/usr/bin/chromium":
+        pytest.skip("the shared tool expects chromium at /usr/bin/chromium")
+    env = dict(os.environ, CHRONOSCOPE_RUNS_DIR=str(tmp_path / "runs"), OUT=str(tmp_path))
+    proc = subprocess.run([sys.executable, str(JOBS_TOOL), str(ROOT), "streamlit_app.py", sys.executable,
+                           "--wait", "300"], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "leaderboard after a page change: yes" in proc.stdout
+    assert len([d for d in (tmp_path / "runs").iterdir() if (d / "config.json").exists()]) == 1
+
+
+@pytest.mark.e2e
+def test_training_is_cancelled_from_the_page(tmp_path):
+    chromium = _chromium()
+    env = dict(os.environ, CHRONOSCOPE_RUNS_DIR=str(tmp_path / "runs"))
+    proc = subprocess.run([sys.executable, str(CANCEL), str(ROOT), "streamlit_app.py", sys.executable, chromium],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -102,20 +102,20 @@ def test_outcomes_prevalence_and_los(cohort) -> None:
 
 
 def test_both_orders_occur() -> None:
-    _, _, truth = demo._simulate(200, 48.0, 0, 1.0, 1.0)
+    _, _, truth = demo.simulate(200, 48.0, 0, 1.0, 1.0)
     assert 0.35 < truth.order.mean() < 0.65
     assert set(np.unique(truth.order)) == {0, 1}
 
 
 def test_order_term_carries_signal_only_when_weighted() -> None:
-    events, outcomes, truth = demo._simulate(600, 48.0, 0, 1.0, 1.0)
+    events, outcomes, truth = demo.simulate(600, 48.0, 0, 1.0, 1.0)
     y = outcomes[DEMO_TARGET].to_numpy()
     X = _aggregates(events, outcomes["patient_id"])
     agg = _test_auroc(X, y)
     oracle = _test_auroc(np.column_stack([X, truth.order]), y)
     assert oracle > agg + 0.05, (agg, oracle)
 
-    events0, outcomes0, truth0 = demo._simulate(600, 48.0, 0, 0.0, 1.0)
+    events0, outcomes0, truth0 = demo.simulate(600, 48.0, 0, 0.0, 1.0)
     y0 = outcomes0[DEMO_TARGET].to_numpy()
     assert abs(roc_auc_score(y0, truth0.order) - 0.5) < 0.07
     assert roc_auc_score(y, truth.order) > 0.62
@@ -124,13 +124,13 @@ def test_order_term_carries_signal_only_when_weighted() -> None:
 def test_order_is_invisible_to_aggregates() -> None:
     # The pairs start at a uniform phase of the period, so per-variable summaries have the same
     # distribution in both orders: they should not predict the order flag.
-    events, outcomes, truth = demo._simulate(600, 48.0, 2, 1.0, 1.0)
+    events, outcomes, truth = demo.simulate(600, 48.0, 2, 1.0, 1.0)
     X = _aggregates(events, outcomes["patient_id"])
     assert _test_auroc(X, truth.order.astype(int)) < 0.62
 
 
 def test_episode_pairs_repeat_in_a_consistent_order() -> None:
-    _, _, truth = demo._simulate(100, 48.0, 0, 1.0, 1.0)
+    _, _, truth = demo.simulate(100, 48.0, 0, 1.0, 1.0)
     lag = truth.spike_onset_h - truth.hypotension_onset_h          # (n_patients, n_pairs)
     assert (np.sign(lag) == np.where(truth.order == 1, 1, -1)[:, None]).all()
     in_window = ((truth.hypotension_onset_h >= 0) & (truth.hypotension_onset_h < 48)).sum(axis=1)
@@ -139,7 +139,7 @@ def test_episode_pairs_repeat_in_a_consistent_order() -> None:
 
 def test_handmade_order_feature_tracks_truth() -> None:
     # Lowest MAP and highest HR may fall in different pairs, so this rough feature is only a hint.
-    events, outcomes, truth = demo._simulate(200, 48.0, 1, 1.0, 1.0)
+    events, outcomes, truth = demo.simulate(200, 48.0, 1, 1.0, 1.0)
     feature = hypotension_before_spike(events).reindex(outcomes["patient_id"]).to_numpy()
     assert np.mean(feature == truth.order) > 0.6
 

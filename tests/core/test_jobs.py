@@ -89,3 +89,33 @@ def test_unknown_kind_is_refused():
             m.submit("mine-bitcoin", None, {})
     finally:
         m.shutdown()
+
+
+def test_a_ray_job_is_cancelled_and_leaves_no_ray_worker(tmp_path):
+    """A job on the Ray backend: cancel stops its tasks and its private Ray instance, all within seconds."""
+    import subprocess
+    pytest.importorskip("ray", reason="ray is in requirements.txt; install it to test the Ray backend")
+    from core.engine import BackendConfig
+
+    def ray_workers() -> int:
+        out = subprocess.run(["pgrep", "-fc", "ray/_private/workers/default_worker"], capture_output=True, text=True)
+        return int(out.stdout.strip() or 0)
+    m = JobManager(slots=1)
+    try:
+        cohort = make_tiny_cohort(300, n_hours=24, seed=5)
+        jid = m.submit("train", cohort, {**_train(tmp_path, "ray", ("gru", "lstm"), "full"),
+                                         "backend": BackendConfig("ray", num_cpus=2)})
+        t0 = time.monotonic()
+        while "submitted to Ray" not in m.get(jid).message and time.monotonic() - t0 < 90:
+            time.sleep(0.2)
+        assert "submitted to Ray" in m.get(jid).message, m.get(jid)
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        m.cancel(jid)
+        assert m.wait(jid, timeout=10).state == "cancelled"
+        assert time.monotonic() - t0 < 5
+        time.sleep(2)
+        assert ray_workers() == 0
+        assert not (tmp_path / "ray").exists()
+    finally:
+        m.shutdown()

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Headless-browser check that a training can be cancelled from the page and leaves no run.
+
+Starts the app (runs saved under $CHRONOSCOPE_RUNS_DIR), opens Compare on the demo data, chooses the
+full preset, presses "Train and compare", waits until the job runs, presses "Cancel", and waits for
+the page to say the training was cancelled. Exit 0 when it does within 10 s of the click and no run
+folder was written, 1 otherwise, 2 when setup fails. Usage: cancel_e2e.py ROOT ENTRY PYTHON CHROMIUM
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+root, entry, py, chromium = sys.argv[1:5]
+runs = Path(os.environ["CHRONOSCOPE_RUNS_DIR"])
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+port = s.getsockname()[1]
+s.close()
+srv = subprocess.Popen([py, "-m", "streamlit", "run", entry, "--server.port", str(port), "--server.headless", "true",
+                        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                        "--server.fileWatcherType", "none"],
+                       cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def wait_for(page, pred, seconds: float) -> bool:
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        if pred(text(page)):
+            return True
+        time.sleep(0.25)
+    return False
+
+
+try:
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            break
+        except Exception:
+            time.sleep(0.5)
+    else:
+        print("server did not start")
+        sys.exit(2)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
+                                                              "--disable-background-networking"])
+        page = b.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/compare", wait_until="networkidle")
+        if not wait_for(page, lambda t: "Train and compare" in t, 60):
+            print("no Compare page")
+            sys.exit(1)
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Preset").first.click()
+        time.sleep(1)
+        page.locator('[role="option"]').filter(has_text="full").first.click()
+        time.sleep(1)
+        page.get_by_role("button", name="Train and compare").first.click()
+        if not wait_for(page, lambda t: "running for" in t, 60):
+            page.screenshot(path=str(runs.parent / "cancel_e2e.png"), full_page=True)
+            print("the training never showed as running")
+            sys.exit(1)
+        time.sleep(2)
+        page.get_by_role("button", name="Cancel").first.click()
+        t0 = time.time()
+        ok = wait_for(page, lambda t: "cancelled after" in t and "Nothing was saved" in t, 10)
+        page.screenshot(path=str(runs.parent / "cancel_e2e.png"), full_page=True)
+        if not ok:
+            print("the page did not report the cancellation within 10 s")
+            sys.exit(1)
+        left = [d.name for d in runs.iterdir()] if runs.exists() else []
+        if left:
+            print(f"a cancelled training left files in the runs folder: {left}")
+            sys.exit(1)
+        print(f"cancelled: the page said so {time.time() - t0:.1f} s after the click; no run folder written")
+        sys.exit(0)
+finally:
+    try:
+        os.killpg(srv.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
