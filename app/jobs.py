@@ -80,12 +80,14 @@ def session_jobs() -> list[JobInfo]:
 def describe_state(info: JobInfo) -> str:
     """One line for a person: what the job is doing now."""
     if info.state == "queued":
-        return f"waiting: {info.queue_position} job(s) ahead of it" if info.queue_position else "starting next"
+        return f"waiting for a free worker: {info.queue_position} job(s) ahead of it" if info.queue_position \
+            else "waiting for a free worker: next in line"
     if info.state == "running":
         return f"running for {info.seconds:.0f} s: {info.message}"
     if info.state == "done":
         return f"finished in {info.seconds:.0f} s"
-    return f"{_STATES[info.state]}: {info.message}"
+    word = _STATES[info.state]
+    return info.message if info.message.startswith(word) else f"{word}: {info.message}"
 
 
 def _page_job(page: str, kinds: tuple) -> str | None:
@@ -106,14 +108,15 @@ def _live(job_id: str) -> None:
     if info is None or not info.active:
         st.rerun()                               # the whole page, which now shows the result
         return
-    with st.status(info.label, state="running", expanded=True):
-        st.progress(info.fraction, text=describe_state(info)[:120])
-        c = st.columns([1, 4])
-        if c[0].button("Cancel", key=f"jobs.cancel.{job_id}", help="Stop this job within a few seconds; a "
-                       "cancelled training saves nothing"):
-            cache.job_manager().cancel(job_id)
-            st.rerun()
-        c[1].caption("You can open other pages meanwhile; the job keeps running and this page picks it up again.")
+    # not a with-block: leaving one would mark the status complete while the job still runs
+    box = st.status(info.label, state="running", expanded=True)
+    box.progress(info.fraction, text=describe_state(info)[:120])
+    c = box.columns([1, 4])
+    if c[0].button("Cancel", key=f"jobs.cancel.{job_id}", help="Stop this job within a few seconds; a "
+                   "cancelled training saves nothing"):
+        cache.job_manager().cancel(job_id)
+        st.rerun()
+    c[1].caption("You can open other pages meanwhile; the job keeps running and this page picks it up again.")
 
 
 def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:

@@ -55,7 +55,8 @@ if runs:
 
 summary = st.session_state.get(state.COMPARE_SUMMARY)
 if summary is None:
-    st.info("Choose models and a preset, then press **Train and compare**; or open an earlier run.")
+    if info is None or not info.active:
+        st.info("Choose models and a preset, then press **Train and compare**; or open an earlier run.")
     st.stop()
 
 online = summary.online

@@ -74,6 +74,8 @@ if done is not None:
 
 result = st.session_state.get(state.TIMEORDER_RESULT)
 if result is None:
+    if info is not None and info.active:
+        st.stop()
     st.info("Press **Run the time-order analysis** to train the chosen models on the current cohort "
             "(ordered and shuffled hours, each horizon) and measure what time order adds. The defaults take "
             "well under a minute on the demo.")
