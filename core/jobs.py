@@ -102,9 +102,18 @@ def _gates(cohort, params: dict, progress):
     return fit_gate_models(cohort, progress=progress, backend=_backend(params), **kwargs)
 
 
+def _explain_one(name: str, progress, payload) -> list:
+    """One model's explanations (a backend task: local, or a Ray worker)."""
+    from core.explain import explain_models
+    fitted, cohort, ids, hour = payload
+    if progress is not None:
+        progress(f"explaining {name}", 0.0)
+    return explain_models(fitted, [name], cohort, ids or None, hour=hour)
+
+
 def _explain(cohort, params: dict, progress):
-    """Global explanations of a saved run's models on its test patients (``explain_models``)."""
-    from core.explain import explain_models, patients_at_hour
+    """Global explanations of a saved run's models on its test patients, one backend task per model."""
+    from core.explain import patients_at_hour
     from core.runs import load_run
     run = load_run(params["run"])
     known = set(cohort.patient_ids)
@@ -113,12 +122,12 @@ def _explain(cohort, params: dict, progress):
     if run.online and ids:
         ids = patients_at_hour(run, cohort, ids, hour)
     names = list(params["models"])
-    out = []
-    for i, name in enumerate(names):         # one model at a time, so progress moves and cancel is quick
-        progress(f"explaining {name} ({i + 1}/{len(names)})", i / len(names))
-        out += explain_models(run, [name], cohort, ids[:int(params["n_patients"])] or None, hour=hour)
+    progress(f"explaining {len(names)} model(s) on {min(len(ids), int(params['n_patients']))} patients", 0.0)
+    out = _backend(params).map(_explain_one, names, [0] * len(names),
+                               {0: (run.fitted, cohort, ids[:int(params["n_patients"])], hour)},
+                               labels=[f"explain {n}" for n in names], progress=progress)
     progress("done", 1.0)
-    return out
+    return [r for chunk in out for r in chunk]
 
 
 #: job kind -> ``fn(cohort, params, progress) -> result``.

@@ -95,3 +95,17 @@ def test_thread_limits_nest_and_restore():
     with pytest.raises(ValueError, match="at least 1"):
         with limit_threads(0):
             pass
+
+
+def test_explanations_match_on_both_backends(ray_backend):
+    """The Explain job's fan-out (one task per model) gives the same attributions on Ray."""
+    from core.jobs import _explain_one
+    cohort = make_tiny_cohort(70, seed=9)
+    res = run_experiment(cohort, ["lr", "gbm", "gru"], preset="test")
+    payload = {0: (res.fitted, cohort, list(res.splits["test"][:8]), None)}
+    names = ["lr", "gbm", "gru"]
+    a = LocalBackend(BackendConfig(threads=1)).map(_explain_one, names, [0] * 3, payload)
+    b = ray_backend.map(_explain_one, names, [0] * 3, payload)
+    for (ra,), (rb,) in zip(a, b):
+        assert ra.model_name == rb.model_name
+        np.testing.assert_array_equal(ra.attributions, rb.attributions)
