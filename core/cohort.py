@@ -137,7 +137,8 @@ class Cohort:
 
 
 def build_catalogue(events: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
-    """One row per variable: kind, observations, patients, coverage and value summary.
+    """One row per variable: unit (:mod:`core.plausibility`; empty when unknown), kind, observations,
+    patients, coverage and value summary.
 
     ``coverage`` is the fraction of all patients with at least one observation;
     ``obs_per_patient`` the mean number of observations among those patients.
@@ -161,7 +162,10 @@ def build_catalogue(events: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
         rows.append({"variable": str(col), "kind": "static", "n_obs": int(v.size),
                      "n_patients": int(v.size), "coverage": v.size / n_total, "obs_per_patient": 1.0,
                      "mean": v.mean(), "std": v.std(), "min": v.min(), "median": v.median(), "max": v.max()})
-    cols = ["variable", "kind", "n_obs", "n_patients", "coverage", "obs_per_patient",
+    from core.plausibility import unit_of
+    for r in rows:
+        r["unit"] = unit_of(r["variable"])
+    cols = ["variable", "unit", "kind", "n_obs", "n_patients", "coverage", "obs_per_patient",
             "mean", "std", "min", "median", "max"]
     return pd.DataFrame(rows, columns=cols)
 

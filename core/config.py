@@ -51,6 +51,9 @@ class DataConfig:
         column of the events file that varies by hour (``target``, e.g. ``SepsisLabel``) or an
         onset-time column of the labels file (hours since the patient's first record; empty = never)
         together with ``horizon_hours``.
+    keep_implausible : bool
+        Keep values outside their variable's plausible range (:mod:`core.plausibility`); by default
+        they are reported per variable and excluded.
     horizon_hours : float, optional
         Online task: hours ``t`` with ``onset - horizon_hours <= t < onset`` are positive, earlier
         hours negative, hours from onset on are left out (and counted). With a label column, the
@@ -72,6 +75,7 @@ class DataConfig:
     min_positives: int = 5
     task: str = "stay"
     horizon_hours: float | None = None
+    keep_implausible: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

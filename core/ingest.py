@@ -671,6 +671,8 @@ def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig, report
     frame = _exclude(frame, np.isinf(v), "infinite_value", report, table, "Rows with an infinite value (inf)",
                      "Replace +/-inf with the real measurement or remove the row.", ["patient_id", "variable", "value_raw"])
 
+    frame = _check_plausible(frame, table, config, report)
+
     # Static attributes: known descriptors (or configured names) at the patient's first record.
     frame = frame.drop(columns=["time_raw", "value_raw"])
     static, frame = _split_static(frame, config, report)
@@ -701,6 +703,38 @@ def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig, report
         report.error("no_usable_rows", "No usable measurement rows remain.",
                      fix="Check the column mapping and the errors above.")
     return events, static, hours
+
+
+def _check_plausible(frame: pd.DataFrame, table: RawTable, config: DataConfig, report: ValidationReport):
+    """Values outside their variable's plausible range (:mod:`core.plausibility`): one finding per
+    variable with the count, examples and the range; excluded unless ``config.keep_implausible``.
+    'Unknown' codes are left to the sentinel rule."""
+    from core.plausibility import implausible_mask, lookup
+    if not len(frame):
+        return frame
+    bad = implausible_mask(frame["variable"], frame["value"].to_numpy(), config.sentinel_values)
+    if not bad.any():
+        return frame
+    names = frame.loc[bad, "variable"].astype(str)
+    drop = np.zeros(len(frame), dtype=bool)
+    for name, n in names.value_counts().items():
+        r = lookup(name)
+        mask = bad & (frame["variable"] == name).to_numpy(dtype=bool)
+        unit = f" {r.unit}" if r.unit else ""
+        what = f"{name}: {int(n):,} value(s) outside the plausible range {r.low:g} to {r.high:g}{unit}"
+        examples = _examples(frame, mask, table, ["patient_id", "variable", "value_raw"])
+        if config.keep_implausible:
+            report.warning("implausible_kept", what + " (kept, as asked)", count=int(n), examples=examples,
+                           fix=f"Check the unit ({r.unit or 'unitless'} expected) and the source of these values.")
+        else:
+            report.add("warning", "implausible_value", what + " were excluded", count=int(n), examples=examples,
+                       fix=f"If they are real measurements in another unit, convert them to {r.unit or 'the expected scale'}; "
+                           "to use them as they are, choose to keep implausible values.")
+            drop |= mask
+    if drop.any():
+        report.exclude("implausible_value", int(drop.sum()))
+        frame = frame[~drop].reset_index(drop=True)
+    return frame
 
 
 def _clean_category(s: pd.Series) -> pd.Series:

@@ -79,6 +79,25 @@ def distribution_figure(values: pd.DataFrame, variable: str, stat: str) -> go.Fi
     return fig
 
 
+def _text(name: object) -> str:
+    """A user-supplied name as plain text in a plotly label (no HTML tags, no links)."""
+    import html
+    return html.escape(str(name), quote=True)
+
+
+def _unit_suffix(variable: object) -> str:
+    from core.plausibility import unit_of
+    unit = unit_of(variable)
+    return f" {unit}" if unit else ""
+
+
+def _with_unit(variable: object) -> str:
+    """``"HR (bpm)"`` for a known variable, the escaped name otherwise."""
+    from core.plausibility import unit_of
+    unit = unit_of(variable)
+    return f"{_text(variable)} ({unit})" if unit else _text(variable)
+
+
 def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
                     risk: pd.DataFrame | None = None, shade: list | None = None,
                     thresholds: dict | None = None) -> go.Figure:
@@ -99,7 +118,7 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
     """
     n_risk = 1 if risk is not None and len(risk) else 0
     rows = max(len(variables), 1) + n_risk
-    titles = (["risk (per model)"] if n_risk else []) + list(variables)
+    titles = (["risk (per model)"] if n_risk else []) + [_with_unit(v) for v in variables]
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=min(0.04, 0.3 / rows),
                         subplot_titles=titles)
     if n_risk:
@@ -112,7 +131,8 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
         fig.add_scatter(x=sub["time_hours"], y=sub["value"], mode="lines+markers", name=var, showlegend=False,
                         line=dict(width=1, dash="dot", color="#9ecae1"),
                         marker=dict(size=7, color="#08519c"),
-                        hovertemplate=f"{var}: %{{y:.4g}} at %{{x:.2f}} h<extra></extra>", row=i, col=1)
+                        hovertemplate=f"{_text(var)}: %{{y:.4g}}{_unit_suffix(var)} at %{{x:.2f}} h<extra></extra>",
+                        row=i, col=1)
         if sub.empty:
             fig.add_annotation(text="no observations", xref="x domain", yref="y domain", x=0.5, y=0.5,
                                showarrow=False, row=i, col=1)
@@ -412,7 +432,8 @@ def patient_attribution_figure(events: pd.DataFrame, risk: pd.DataFrame, result,
         sub = events[events["variable"].astype(str) == var].sort_values("time_hours")
         fig.add_scatter(x=sub["time_hours"], y=sub["value"], mode="lines+markers", showlegend=False,
                         line=dict(width=1, dash="dot", color="#9ecae1"), marker=dict(size=6, color="#08519c"),
-                        hovertemplate=f"{var}: %{{y:.4g}} at %{{x:.2f}} h<extra></extra>", row=i, col=1)
+                        hovertemplate=f"{_text(var)}: %{{y:.4g}}{_unit_suffix(var)} at %{{x:.2f}} h<extra></extra>",
+                        row=i, col=1)
     z = grid.to_numpy()
     lim = float(np.nanmax(np.abs(z))) if z.size and np.isfinite(z).any() else 1.0
     fig.add_trace(go.Heatmap(z=z, x=np.asarray(grid.columns, dtype=float) + step / 2, y=list(grid.index),

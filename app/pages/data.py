@@ -62,13 +62,18 @@ else:
                                             help="Online task: hours before onset labelled 1. For an onset "
                                                  "column this defines the labels; for a label column it is how "
                                                  "far the label precedes the event (SepsisLabel: 6).")
+                keep = st.checkbox("Keep implausible values", key="data.keep_implausible",
+                                   help="Values outside a variable's plausible range (pH 735, a temperature of "
+                                        "-17.8 °C, a heart rate of 0) are reported either way; by default they are "
+                                        "excluded. Tick this to keep them as they are.")
                 if st.form_submit_button("Load and validate", type="primary"):
                     try:
                         config = DataConfig(
                             **{f"{r}_col": (None if v == "(auto)" else v) for r, v in pick.items()},
                             target=None if target == "(none)" else target, layout=layout, time_format=time_format,
                             sentinel_values=tuple(float(x) for x in sentinel.split(",") if x.strip()),
-                            task=task, horizon_hours=float(horizon) if task == "online" else None)
+                            task=task, horizon_hours=float(horizon) if task == "online" else None,
+                            keep_implausible=bool(keep))
                     except (ValueError, CoreError) as err:
                         st.error(f"Invalid setting: {err}")
                     else:

@@ -44,6 +44,9 @@ def add_data_arguments(p: argparse.ArgumentParser, *, labels: bool = True) -> No
     g.add_argument("--static", help="comma-separated variables to treat as static attributes (default: auto)")
     g.add_argument("--max-time-hours", type=float, default=DataConfig.max_time_hours,
                    help="times beyond this many hours are excluded as absurd")
+    g.add_argument("--keep-implausible", action="store_true",
+                   help="keep values outside their variable's plausible range (reported either way; default: "
+                        "excluded)")
 
 
 def data_config_from_args(args: argparse.Namespace) -> DataConfig:
@@ -55,7 +58,8 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
                       sentinel_values=sentinel,
                       static_variables=tuple(s.strip() for s in args.static.split(",")) if args.static else None,
                       max_time_hours=args.max_time_hours, task=getattr(args, "task", "stay"),
-                      horizon_hours=getattr(args, "horizon_hours", None))
+                      horizon_hours=getattr(args, "horizon_hours", None),
+                      keep_implausible=bool(getattr(args, "keep_implausible", False)))
 
 
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:

@@ -470,12 +470,15 @@ def test_sentinel_in_static_becomes_missing():
 
 def test_sentinel_handling_can_be_disabled():
     cells = {(0, "value"): -1.0, (5, "value"): -1.0}
+    # with 'unknown' codes off, -1 is just a value: implausible for Age, so kept only when asked
     cohort, report = validate_data(events(corrupt(cells)), labels(),
-                                   config=DataConfig(target=TARGET, sentinel_values=()))
+                                   config=DataConfig(target=TARGET, sentinel_values=(), keep_implausible=True))
     assert_accepted(cohort, report)
     assert not {"sentinel_value", "static_sentinel"} & report.codes()
     assert cohort.static.loc["1000", "Age"] == -1.0
     assert report.rows_excluded == {}
+    _, strict = validate_data(events(corrupt(cells)), labels(), config=DataConfig(target=TARGET, sentinel_values=()))
+    assert strict.rows_excluded.get("implausible_value", 0) >= 1
 
 
 def test_custom_sentinel_value():

@@ -1,0 +1,137 @@
+"""Plausible ranges and units of common ICU variables, and the check validation applies with them.
+
+A value outside its variable's range is not a rare patient but an impossible one (pH 735, a
+temperature of -17.8 °C, a heart rate of 0 in a patient who is being monitored, a height of
+1.8 cm): a unit mix-up, a typo or a placeholder. Validation reports such values per variable and,
+by default, excludes them (counted as excluded rows); the user can keep them. Variables that are
+not in the table are left alone.
+
+How the ranges were chosen: they are the limits of what a living ICU patient can show, set wide on
+purpose (they are far outside the normal ranges). Units are those of the PhysioNet/CinC Challenge
+2012 (Silva et al., Computing in Cardiology 2012;39:245-8, "General descriptors" and "Time series"
+tables) and 2019 (Reyna et al., Crit Care Med 2020;48:210-7, Table 1) data; the same names appear in
+MIMIC-style exports. Where exports commonly use two units (glucose, creatinine, albumin and
+magnesium in conventional or SI units) the range covers both, so a correct value in either unit is
+never excluded; a wrong unit inside that union is not caught. The limits are judgement, not a
+standard: checked against the extremes seen in the PhysioNet 2012 and 2019 data themselves (values
+beyond them there are the known recording errors, e.g. pH 735 for 7.35) and kept wide where a
+survivable extreme exists (core temperature below 25 °C is survivable but not in a monitored ICU
+series; such a value is reported, and the user can keep it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PlausibleRange", "RANGES", "lookup", "unit_of", "implausible_mask"]
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """A variable's unit and the closed interval of values a living ICU patient can have."""
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    synonyms: tuple[str, ...] = ()
+
+
+def _r(name, unit, low, high, *synonyms) -> PlausibleRange:
+    return PlausibleRange(name, unit, float(low), float(high), tuple(synonyms))
+
+
+#: canonical name -> range. Names and synonyms are matched case-insensitively, ignoring ``_`` and spaces.
+RANGES: dict[str, PlausibleRange] = {r.name: r for r in [
+    # vital signs
+    _r("HR", "bpm", 20, 300, "heart rate", "heartrate", "pulse"),
+    _r("SysABP", "mmHg", 20, 300, "NISysABP", "SBP", "systolic bp", "sbp_arterial"),
+    _r("DiasABP", "mmHg", 5, 200, "NIDiasABP", "DBP", "diastolic bp"),
+    _r("MAP", "mmHg", 10, 250, "NIMAP", "mean bp", "mean arterial pressure"),
+    _r("Temp", "°C", 25, 45, "temperature", "temp_c"),
+    _r("RespRate", "breaths/min", 0, 100, "Resp", "respiratory rate"),
+    _r("SaO2", "%", 20, 100, "O2Sat", "SpO2", "oxygen saturation"),
+    _r("EtCO2", "mmHg", 0, 150),
+    _r("GCS", "points", 3, 15, "glasgow coma scale"),
+    # blood gases
+    _r("pH", "", 6.5, 8.0),
+    _r("PaCO2", "mmHg", 5, 200),
+    _r("PaO2", "mmHg", 10, 800),
+    _r("HCO3", "mmol/L", 2, 60, "bicarbonate"),
+    _r("BaseExcess", "mmol/L", -40, 40, "base excess"),
+    _r("Lactate", "mmol/L", 0.1, 40),
+    # chemistry (ranges cover conventional and SI units where both are common)
+    _r("Glucose", "mg/dL or mmol/L", 1, 2000),
+    _r("Creatinine", "mg/dL or µmol/L", 0.05, 3500),
+    _r("BUN", "mg/dL", 1, 300, "urea nitrogen"),
+    _r("K", "mmol/L", 1, 12, "Potassium"),
+    _r("Na", "mmol/L", 90, 200, "Sodium"),
+    _r("Chloride", "mmol/L", 50, 160, "Cl"),
+    _r("Calcium", "mg/dL or mmol/L", 0.2, 25, "Ca"),
+    _r("Mg", "mg/dL or mmol/L", 0.1, 15, "Magnesium"),
+    _r("Phosphate", "mg/dL", 0.1, 30, "phosphorus"),
+    _r("Albumin", "g/dL or g/L", 0.5, 70),
+    _r("Bilirubin", "mg/dL", 0.01, 80, "Bilirubin_total", "total bilirubin"),
+    _r("Bilirubin_direct", "mg/dL", 0.0, 60, "direct bilirubin"),
+    _r("ALP", "IU/L", 1, 20000, "Alkalinephos", "alkaline phosphatase"),
+    _r("ALT", "IU/L", 1, 30000),
+    _r("AST", "IU/L", 1, 40000),
+    # blood counts, coagulation
+    _r("HCT", "%", 5, 75, "Hct", "hematocrit", "haematocrit"),
+    _r("Hgb", "g/dL", 1, 25, "hemoglobin", "haemoglobin"),
+    _r("WBC", "10^3/µL", 0.01, 500, "white blood cells"),
+    _r("Platelets", "10^3/µL", 1, 3000, "platelet count"),
+    _r("PTT", "s", 10, 250),
+    _r("Fibrinogen", "mg/dL", 10, 2000),
+    # body size and demographics
+    _r("Weight", "kg", 1, 400),
+    _r("Height", "cm", 30, 250),
+    _r("Age", "years", 0, 120),
+]}
+
+_INDEX = {}
+for _range in RANGES.values():
+    for _n in (_range.name, *_range.synonyms):
+        _INDEX["".join(_n.lower().replace("_", " ").split())] = _range
+
+
+def _key(name: object) -> str:
+    return "".join(str(name).lower().replace("_", " ").split())
+
+
+def lookup(variable: object) -> PlausibleRange | None:
+    """The range of ``variable`` (by name or synonym, case-insensitive), ``None`` for unknown variables."""
+    return _INDEX.get(_key(variable))
+
+
+def unit_of(variable: object) -> str:
+    """The unit to show beside ``variable`` (empty when unknown or unitless)."""
+    r = lookup(variable)
+    return r.unit if r is not None else ""
+
+
+def implausible_mask(variables, values, skip_values=()) -> np.ndarray:
+    """Boolean mask of values outside their variable's range (unknown variables: never).
+
+    ``variables`` is an array-like of names (a categorical is cheap: looked up once per category);
+    values equal to one of ``skip_values`` (the 'unknown' codes, handled by their own rule) are skipped.
+    """
+    import pandas as pd
+    var = pd.Series(variables)
+    cat = var.astype("category")
+    lows = np.full(len(cat.cat.categories), -np.inf)
+    highs = np.full(len(cat.cat.categories), np.inf)
+    for i, name in enumerate(cat.cat.categories):
+        r = lookup(name)
+        if r is not None:
+            lows[i], highs[i] = r.low, r.high
+    codes = cat.cat.codes.to_numpy()
+    v = np.asarray(values, dtype=float)
+    known = codes >= 0
+    lo = np.where(known, lows[np.maximum(codes, 0)], -np.inf)
+    hi = np.where(known, highs[np.maximum(codes, 0)], np.inf)
+    out = (v < lo) | (v > hi)
+    if len(skip_values):
+        out &= ~np.isin(v, np.asarray(skip_values, dtype=float))
+    return out

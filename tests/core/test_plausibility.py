@@ -1,0 +1,81 @@
+"""Plausibility: impossible values are reported per variable and excluded (or kept when asked)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from core.cli import main
+from core.config import DataConfig
+from core.ingest import validate_data
+from core.plausibility import implausible_mask, lookup, unit_of
+
+IMPOSSIBLE = [("pH", 735.0), ("Temp", -17.8), ("HR", 0.0), ("Height", 1.8), ("MAP", 0.0)]
+
+
+def _write(tmp_path, extra=()):
+    rows = []
+    for i in range(30):
+        pid = f"p{i:02d}"
+        for h in range(4):
+            rows += [(pid, h, "HR", 80 + i % 7), (pid, h, "Temp", 37.0), (pid, h, "MAP", 75.0),
+                     (pid, h, "pH", 7.38), (pid, h, "Mystery", -500.0 + h)]
+    rows += [("p00", 1.5, v, x) for v, x in IMPOSSIBLE] + list(extra)
+    events = tmp_path / "events.csv"
+    pd.DataFrame(rows, columns=["patient_id", "time", "variable", "value"]).to_csv(events, index=False)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"patient_id": [f"p{i:02d}" for i in range(30)], "died": [i % 3 == 0 for i in range(30)]}
+                 ).astype({"died": int}).to_csv(labels, index=False)
+    return events, labels, len(rows)
+
+
+def test_impossible_values_are_reported_per_variable_and_excluded(tmp_path):
+    events, labels, n_rows = _write(tmp_path)
+    cohort, report = validate_data(events, labels, config=DataConfig(target="died", time_format="hours"))
+    found = {f.message.split(":")[0]: f for f in report.findings if f.code == "implausible_value"}
+    assert set(found) == {v for v, _ in IMPOSSIBLE}
+    assert "6.5 to 8" in found["pH"].message and "735" in found["pH"].examples[0]
+    assert "25 to 45 °C" in found["Temp"].message
+    assert report.rows_excluded["implausible_value"] == len(IMPOSSIBLE)
+    assert report.rows_read == report.rows_used + sum(report.rows_excluded.values())     # nothing silently lost
+    ev = cohort.events
+    p0 = ev[ev["patient_id"] == "p00"]
+    assert not ((p0["variable"] == "pH") & (p0["value"] > 8)).any()
+    assert (ev["variable"] == "Mystery").sum() == 120          # unknown variables are left alone
+    assert report.ok
+
+
+def test_keeping_implausible_values_keeps_and_still_reports_them(tmp_path):
+    events, labels, _ = _write(tmp_path)
+    cohort, report = validate_data(events, labels, config=DataConfig(target="died", time_format="hours",
+                                                                     keep_implausible=True))
+    assert "implausible_value" not in report.rows_excluded
+    assert len([f for f in report.findings if f.code == "implausible_kept"]) == len(IMPOSSIBLE)
+    ev = cohort.events
+    assert ((ev["variable"] == "pH") & (ev["value"] == 735.0)).sum() == 1
+
+
+def test_unknown_codes_stay_with_the_sentinel_rule(tmp_path):
+    events, labels, _ = _write(tmp_path, extra=[("p01", 0.0, "HR", -1.0)])
+    _, report = validate_data(events, labels, config=DataConfig(target="died", time_format="hours"))
+    assert report.rows_excluded["sentinel_value"] == 1
+    assert report.rows_excluded["implausible_value"] == len(IMPOSSIBLE)
+
+
+def test_the_cli_option_keeps_them(tmp_path, capsys):
+    events, labels, _ = _write(tmp_path)
+    assert main(["validate", str(events), "--labels", str(labels), "--target", "died"]) == 0
+    assert "outside the plausible range" in capsys.readouterr().out
+    assert main(["validate", str(events), "--labels", str(labels), "--target", "died", "--keep-implausible"]) == 0
+    assert "(kept, as asked)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,unit", [("HR", "bpm"), ("heart_rate", "bpm"), ("NISysABP", "mmHg"), ("O2Sat", "%"),
+                                       ("Potassium", "mmol/L"), ("Mystery", "")])
+def test_synonyms_and_units(name, unit):
+    assert unit_of(name) == unit
+    assert (lookup(name) is None) == (unit == "")
+
+
+def test_mask_skips_unknown_variables_and_codes():
+    mask = implausible_mask(["HR", "HR", "HR", "Mystery", "Temp"], [0.0, 80.0, -1.0, 1e9, 50.0], skip_values=(-1.0,))
+    assert mask.tolist() == [True, False, False, False, True]
