@@ -53,6 +53,19 @@ def test_data_page_reports_untrainable_labels():
     assert any("not binary" in e.value for e in at.error)
 
 
+def test_data_page_reports_impossible_values_and_offers_to_keep_them():
+    events = b"patient_id,time,variable,value\n" + b"".join(
+        f"p{i},{h},HR,{70 + i}\n".encode() for i in range(30) for h in range(3)) + b"p1,1.5,pH,735\np2,2.5,Temp,-17.8\n"
+    labels = b"patient_id,died\n" + b"".join(f"p{i},{i % 2}\n".encode() for i in range(30))
+    src = DataSource("upload", (("e.csv", events),), ("l.csv", labels), DataConfig(target="died"))
+    at = _app("app/pages/data.py", src)
+    assert not at.exception, [e.value for e in at.exception]
+    warned = [w.value for w in at.warning]
+    assert any("pH: 1 value(s) outside the plausible range 6.5 to 8" in w for w in warned), warned
+    assert any("Temp: 1 value(s) outside the plausible range 25 to 45 °C" in w for w in warned), warned
+    assert not any("--keep-implausible" in w for w in warned)          # the page names its own control
+
+
 def test_timeline_switches_patient():
     at = _app("app/pages/timeline.py")
     box = at.selectbox(key="timeline.patient")
