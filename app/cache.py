@@ -18,7 +18,7 @@ from core.ingest import inspect_columns, validate_data
 from core.validation import ValidationReport
 
 __all__ = ["load_source", "load_current_cohort", "events_arg", "inspect_upload", "missingness", "sampling", "lengths",
-           "patient_values", "runs_dir", "job_manager", "list_saved_runs", "open_run", "patient_risk",
+           "patient_values", "runs_dir", "run_match", "job_manager", "list_saved_runs", "open_run", "patient_risk",
            "load_run_recurrent", "EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run",
            "explain_patient"]
 
@@ -117,6 +117,13 @@ def open_run(path: str):
     """A saved run's ``RunSummary`` (shared, read-only)."""
     from core.runs import RunSummary, load_run
     return RunSummary.from_run(load_run(path))
+
+
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner=False)
+def run_match(path: str, cohort: Cohort):
+    """How the current data compare with a saved run's training data (``core.runs.DataMatch``)."""
+    from core.runs import match_run_folder
+    return match_run_folder(path, cohort)
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the patient hour by hour...",

@@ -57,10 +57,22 @@ def submit(page: str, kind: str, cohort, params: dict, label: str) -> str:
     return jid
 
 
+def _data_name() -> str:
+    """A short file-name-safe name of the current data: ``demo`` or the first uploaded file's stem."""
+    import re
+    source = state.get_source()
+    if source.kind == "demo" or not source.events:
+        return "demo"
+    stem = source.events[0][0].split("/")[-1].split(".")[0]
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:40] or "upload"
+
+
 def submit_training(page: str, cohort, names, preset: str, seed: int, refit: bool = False,
                     max_hours: float = 336.0) -> str:
-    """Train and compare ``names``; the run is saved under ``cache.runs_dir()`` with a unique name."""
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{preset}-{'-'.join(names)}"[:110] + f"-{uuid.uuid4().hex[:6]}"
+    """Train and compare ``names``; the run is saved under ``cache.runs_dir()`` with a unique name that says
+    what it was trained on: date, data, preset, models."""
+    name = (f"{time.strftime('%Y%m%d-%H%M%S')}-{_data_name()}-{preset}-{'-'.join(names)}"[:110]
+            + f"-{uuid.uuid4().hex[:6]}")
     params = {"models": list(names), "preset": preset, "seed": int(seed), "refit": bool(refit),
               "max_hours": float(max_hours), "runs_dir": str(cache.runs_dir()), "name": name}
     return submit(page, "train", cohort, params,

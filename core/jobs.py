@@ -116,6 +116,7 @@ def _explain(cohort, params: dict, progress):
     from core.explain import patients_at_hour
     from core.runs import load_run
     run = load_run(params["run"])
+    run.check_data(cohort)              # refused when none of the run's variables is in the data
     known = set(cohort.patient_ids)
     ids = [p for p in map(str, run.splits.get("test", [])) if p in known]
     hour = params.get("hour")

@@ -37,7 +37,8 @@ from core.models import registry
 from core.models.persist import TRUSTED_SKOPS_TYPES, load_model, save_model
 
 __all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES",
-           "DEFAULT_RUNS_DIR", "RunSummary", "read_json"]
+           "DEFAULT_RUNS_DIR", "RunSummary", "read_json", "DataMatch",
+           "match_data", "match_run_folder"]
 
 DEFAULT_RUNS_DIR = Path("runs")
 #: alarm metrics of an online run, per model in metrics.json (see core.evaluation.alarm_metrics).
@@ -179,6 +180,90 @@ def _load_model(name: str, folder: Path):
     return load_model(folder, name)
 
 
+@dataclass(frozen=True)
+class DataMatch:
+    """How a run's training data compares with other data (:meth:`Run.match`).
+
+    Attributes
+    ----------
+    same_data : bool
+        Same data fingerprint as the run's training data.
+    run_task, data_task : {"stay", "online"}
+    missing : list of str
+        The run's variables (time series and static) absent from the data.
+    new : list of str
+        Variables of the data the run never saw (ignored by its models).
+    patients_missing_share : float
+        Share of the data's patients with no value at all of at least one of the run's variables.
+    n_run_variables : int
+    """
+
+    same_data: bool
+    run_task: str
+    data_task: str
+    missing: list
+    new: list
+    patients_missing_share: float
+    n_run_variables: int
+
+    @property
+    def usable(self) -> bool:
+        """False when none of the run's variables is in the data (scoring would be meaningless)."""
+        return len(self.missing) < self.n_run_variables
+
+    def sentence(self) -> str:
+        """Plain words for a page or the CLI; empty when the data are the run's own."""
+        if self.same_data:
+            return ""
+        parts = ["This run was trained on other data (the data fingerprint differs)."]
+        if self.run_task != self.data_task:
+            parts.append(f"It predicts {'every hour' if self.run_task == 'online' else 'once per stay'}, "
+                         f"but these data are {'hourly-labelled' if self.data_task == 'online' else 'per stay'}.")
+        if not self.usable:
+            parts.append(f"None of its {self.n_run_variables} variables is in these data, so it cannot score them.")
+            return " ".join(parts)
+        if self.missing:
+            shown = ", ".join(self.missing[:8]) + (f" and {len(self.missing) - 8} more" if len(self.missing) > 8 else "")
+            parts.append(f"{len(self.missing)} of its {self.n_run_variables} variables are missing here ({shown}); "
+                         "the models see them as never measured.")
+        if self.patients_missing_share > 0:
+            parts.append(f"{self.patients_missing_share:.0%} of these patients lack at least one of the run's "
+                         "variables.")
+        if self.new:
+            shown = ", ".join(self.new[:8]) + (f" and {len(self.new) - 8} more" if len(self.new) > 8 else "")
+            parts.append(f"{len(self.new)} variable(s) here were not in the training data and are ignored ({shown}).")
+        return " ".join(parts)
+
+
+def match_data(fingerprint: str, task: str, builder: FeatureBuilder, cohort: Cohort) -> DataMatch:
+    """Compare a run's training data (fingerprint, task, fitted builder) with ``cohort``."""
+    run_vars = list(builder.variables_) + list(builder.static_columns_)
+    have_series = set(cohort.series_variables)
+    have_static = set(cohort.static_variables)
+    have = have_series | have_static
+    missing = [v for v in run_vars if v not in have]
+    new = sorted(v for v in have if v not in set(run_vars))
+    n_pat = max(len(cohort.patient_ids), 1)
+    if missing:
+        share = 1.0
+    else:
+        counts = cohort.events.groupby("variable", observed=True)["patient_id"].nunique()
+        per_var = [counts.get(v, 0) if v in have_series else int(cohort.static[v].notna().sum())
+                   for v in run_vars]
+        share = 0.0 if not per_var else float(1 - min(per_var) / n_pat)
+    return DataMatch(same_data=fingerprint == cohort.fingerprint(), run_task=task,
+                     data_task="online" if cohort.is_online else "stay", missing=missing, new=new,
+                     patients_missing_share=max(0.0, share), n_run_variables=len(run_vars))
+
+
+def match_run_folder(folder: str | Path, cohort: Cohort) -> DataMatch:
+    """:func:`match_data` for a saved run, reading only its config and feature builder (no models)."""
+    folder = Path(folder)
+    config = read_json(folder / "config.json")
+    return match_data(str(config.get("fingerprint", "")), str(config.get("task", "stay")),
+                      FeatureBuilder.load(folder), cohort)
+
+
 @dataclass
 class Run:
     """A reopened run folder.
@@ -228,8 +313,23 @@ class Run:
         """``X_tab``/``X_seq`` (and names, variables, channel kinds) built with the run's fitted builder."""
         return self.builder.transform(cohort, patient_ids)
 
+    def match(self, cohort: Cohort) -> DataMatch:
+        """How ``cohort`` compares with this run's training data (fingerprint, task, variables)."""
+        return match_data(str(self.config.get("fingerprint", "")), str(self.config.get("task", "stay")),
+                          self.builder, cohort)
+
+    def check_data(self, cohort: Cohort) -> DataMatch:
+        """:meth:`match`, raising RunError when none of the run's variables is in ``cohort``."""
+        m = self.match(cohort)
+        if not m.usable:
+            raise RunError(m.sentence() + " Use data with the variables the run was trained on "
+                           f"(for example {', '.join(m.missing[:5])}).")
+        return m
+
     def score(self, cohort: Cohort, patient_ids=None, models=None) -> pd.DataFrame:
         """Risk of every patient (every patient-hour for an online run) under every model.
+
+        Raises RunError when none of the run's variables is in ``cohort`` (:meth:`check_data`).
 
         Returns
         -------
@@ -239,6 +339,7 @@ class Run:
         and model, for every hour that has a row in the data.
         """
         from core.protocol import predict_units
+        self.check_data(cohort)
         fs = self.features(cohort, patient_ids)
         rows = []
         for name in models or list(self.models):

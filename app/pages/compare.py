@@ -59,6 +59,14 @@ if summary is None:
         st.info("Choose models and a preset, then press **Train and compare**; or open an earlier run.")
     st.stop()
 
+if summary.folder is not None:
+    try:
+        mismatch = cache.run_match(str(summary.folder), cohort).sentence()
+    except CoreError as err:
+        mismatch = f"This run's files could not be compared with the current data ({err})."
+    if mismatch:
+        st.warning(f"{mismatch} The metrics below are those of the run's own test patients, not of the data "
+                   "loaded now.")
 online = summary.online
 st.subheader("Leaderboard (test patients, every hour)" if online else "Leaderboard (test patients)")
 if online:

@@ -39,6 +39,13 @@ if not paths:
 c = st.columns([2, 2, 1])
 path = c[0].selectbox("Run", paths, key="explain.run", help="Runs trained on the data loaded now, newest first")
 run = cache.load_explain_run(path)
+match = cache.run_match(path, cohort)
+if match.sentence():
+    if not match.usable:
+        st.error(match.sentence() + " Load the data it was trained on, or pick another run.")
+        st.stop()
+    st.warning(match.sentence() + " The explanations below are of these data, scored by models trained "
+               "on other data.")
 names = tuple(c[1].multiselect("Models", list(run.models), default=list(run.models), key="explain.models"))
 n = c[2].number_input("Test patients", 10, 500, 100, step=10, key="explain.n",
                       help="Patients used for the global importance (more = slower, steadier)")

@@ -7,6 +7,7 @@ model's explained output (printed: probability or log-odds). Spreadsheet-safe CS
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
 from core.commands.common import add_data_arguments, data_config_from_args
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     if run_.online:
         config = replace(config, task="online")
     cohort = load_cohort(args.events, None, config=config)
+    mismatch = run_.check_data(cohort).sentence()       # RunError (exit 2) when none of its variables is here
+    if mismatch:
+        print(f"warning: {mismatch}", file=sys.stderr)
     if args.patients:
         ids = [p.strip() for p in args.patients.split(",") if p.strip()]
     else:

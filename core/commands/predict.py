@@ -10,6 +10,7 @@ models (``train --refit``) they are used, and the message says so.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
 from core.commands.common import add_data_arguments, data_config_from_args
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         cohort = load_cohort(args.events, None, config=config)
     else:
         cohort = load_cohort(args.events, None, config=config)
+    mismatch = run_.check_data(cohort).sentence()
+    if mismatch:
+        print(f"warning: {mismatch}", file=sys.stderr)
     preds = run_.score(cohort)
     path = safe_csv(preds, args.out)
     n = preds["patient_id"].nunique()

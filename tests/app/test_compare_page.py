@@ -37,3 +37,18 @@ def test_compare_page_trains_and_reopens(tmp_path, monkeypatch):
     at.button(key="compare.open").click().run()                    # reopen the saved run
     assert not at.exception, [e.value for e in at.exception]
     assert set(at.session_state[COMPARE_SUMMARY].results) == {"lr", "gbm", "gru"}
+
+
+def test_a_run_opened_on_other_data_says_so(tmp_path, monkeypatch):
+    from core.experiment import run_experiment
+    from core.runs import save_run
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    save_run(run_experiment(make_tiny_cohort(n_patients=50, seed=2), ["lr"], preset="test"),
+             tmp_path / "runs" / "tiny-run")
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.run()                                             # the demo data
+    at.switch_page("app/pages/compare.py").run()
+    at.button(key="compare.open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    warned = [w.value for w in at.warning]
+    assert any("trained on other data" in w for w in warned), warned
