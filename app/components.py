@@ -1,20 +1,49 @@
 """Render helpers shared by pages (no computation)."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
 from core.validation import Finding, ValidationReport
 
-__all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort"]
+__all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort", "gui_text", "show_error"]
+
+#: command-line options named in core's messages -> the control that does the same on the pages.
+_CONTROLS = {
+    "--labels": "the Labels upload", "--target": "the target box", "--task": "the Task shape choice",
+    "--horizon-hours": "the Horizon box", "--patient-col": "the patient box", "--time-col": "the time box",
+    "--variable-col": "the variable box", "--value-col": "the value box", "--layout": "the layout box",
+    "--time-format": "the time format box", "--sentinel": "the 'unknown' codes box",
+    "--label-patient-col": "the patient column of the labels file", "--keep-implausible":
+    "Keep implausible values", "--static": "the static attributes setting", "--max-time-hours":
+    "the maximum time setting", "--refit": "Refit for prediction", "--backend": "the backend (Jobs page)",
+    "--address": "the Ray address (Jobs page)", "--models": "the Models box", "--preset": "the Preset box",
+    "--cv": "cross-validation (command line only)", "--patients": "the patient box", "--out": "the output",
+}
+_FLAG = re.compile(r"--[a-z][a-z-]*")
+_PATH = re.compile(r"(?<![\w.~])/(?:[\w.\-]+/)+([\w.\-]+)")
+
+
+def gui_text(text: object) -> str:
+    """A core message as the pages say it: controls instead of command-line options, and file names
+    instead of server paths (``/srv/app/runs/x`` -> ``x``)."""
+    out = _FLAG.sub(lambda m: _CONTROLS.get(m.group(0), m.group(0).lstrip("-").replace("-", " ")), str(text))
+    return _PATH.sub(lambda m: m.group(1), out)
+
+
+def show_error(err: object) -> None:
+    """``st.error`` of a core error, in the pages' words (:func:`gui_text`)."""
+    st.error(gui_text(err))
 
 
 def render_finding(f: Finding) -> None:
-    body = f"**{f.message}**" + (f" ({f.count:,} {f.unit})" if f.count else "")
+    body = f"**{gui_text(f.message)}**" + (f" ({f.count:,} {f.unit})" if f.count else "")
     if f.examples:
         body += "  \n" + "Examples: " + "; ".join(f"`{e}`" for e in f.examples)
     if f.fix:
-        body += "  \n" + f"How to fix: {f.fix}"
+        body += "  \n" + f"How to fix: {gui_text(f.fix)}"
     {"error": st.error, "warning": st.warning, "info": st.info}[f.level](body)
 
 
@@ -45,7 +74,7 @@ def render_report(report: ValidationReport) -> None:
     if notes:
         with st.expander(f"How the data were read ({len(notes)} notes)"):
             for f in notes:
-                st.markdown(f"- {f.message}" + (f" ({f.count:,} {f.unit})" if f.count else ""))
+                st.markdown(f"- {gui_text(f.message)}" + (f" ({f.count:,} {f.unit})" if f.count else ""))
             if "columns" in s:
                 st.markdown(f"- Column mapping: {s['columns']}; format: {s.get('format')}")
 

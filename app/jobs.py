@@ -15,6 +15,7 @@ import uuid
 import streamlit as st
 
 from app import cache, state
+from app.components import gui_text
 from core.engine import BackendConfig
 from core.jobs import JobInfo
 
@@ -95,11 +96,12 @@ def describe_state(info: JobInfo) -> str:
         return f"waiting for a free worker: {info.queue_position} job(s) ahead of it" if info.queue_position \
             else "waiting for a free worker: next in line"
     if info.state == "running":
-        return f"running for {info.seconds:.0f} s: {info.message}"
+        return f"running for {info.seconds:.0f} s: {gui_text(info.message)}"
     if info.state == "done":
         return f"finished in {info.seconds:.0f} s"
     word = _STATES[info.state]
-    return info.message if info.message.startswith(word) else f"{word}: {info.message}"
+    message = gui_text(info.message)
+    return message if message.startswith(word) else f"{word}: {message}"
 
 
 def _page_job(page: str, kinds: tuple) -> str | None:
@@ -151,7 +153,7 @@ def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
         _live(jid)
         return info, None
     if info.state == "failed":
-        st.error(f"{info.message}\n\n({info.label}: failed after {info.seconds:.0f} s.)")
+        st.error(f"{gui_text(info.message)}\n\n({info.label}: failed after {info.seconds:.0f} s.)")
         return info, None
     if info.state == "cancelled":
         st.info(f"{info.label}: cancelled after {info.seconds:.0f} s. Nothing was saved.")

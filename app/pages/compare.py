@@ -4,7 +4,7 @@ import json
 import streamlit as st
 
 from app import cache, jobs, state
-from app.components import require_cohort
+from app.components import gui_text, require_cohort, show_error
 from core import plots
 from core.evaluation import threshold_metrics
 from core.exceptions import CoreError
@@ -51,7 +51,7 @@ if runs:
             try:
                 st.session_state[state.COMPARE_SUMMARY] = cache.open_run(pick)
             except CoreError as err:
-                st.error(str(err))
+                show_error(err)
 
 summary = st.session_state.get(state.COMPARE_SUMMARY)
 if summary is None:
@@ -63,7 +63,7 @@ if summary.folder is not None:
     try:
         mismatch = cache.run_match(str(summary.folder), cohort).sentence()
     except CoreError as err:
-        mismatch = f"This run's files could not be compared with the current data ({err})."
+        mismatch = f"This run's files could not be compared with the current data ({gui_text(err)})."
     if mismatch:
         st.warning(f"{mismatch} The metrics below are those of the run's own test patients, not of the data "
                    "loaded now.")
@@ -71,14 +71,14 @@ online = summary.online
 st.subheader("Leaderboard (test patients, every hour)" if online else "Leaderboard (test patients)")
 if online:
     first = next(iter(summary.results.values()))
-    st.caption(f"Run: {summary.folder}. Online task: every model scored on the same "
+    st.caption(f"Run: {summary.folder.name}. Online task: every model scored on the same "
                f"{len(first.y_true):,} test patient-hours of {len(set(first.patient_ids)):,} patients, each "
                "hour from data up to and including it. Metrics pooled over hours; 95% intervals from a bootstrap "
                "over patients (the hours of one patient are resampled together). Alarm metrics at the threshold "
                "chosen on validation patients: the share of positive stays alarmed before onset, the median "
                "hours from the first alarm to onset, and false alarms per patient-day.")
 else:
-    st.caption(f"Run: {summary.folder}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
+    st.caption(f"Run: {summary.folder.name}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
 st.dataframe(summary.leaderboard(), hide_index=True, width="stretch",
              column_config={k: st.column_config.NumberColumn(format="%.3f")
                             for k in ("auroc", "auprc", "brier", "min_se_ppv", "threshold", "alarmed before onset",

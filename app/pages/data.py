@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import cache
-from app.components import render_report
+from app.components import gui_text, render_report
 from app.state import DataSource, get_source, set_source
 from core.config import DataConfig
 from core.exceptions import CoreError
@@ -32,7 +32,7 @@ else:
         labels = (lab.name, lab.getvalue()) if lab else None
         info = cache.inspect_upload(cache.events_arg(DataSource("upload", events)), labels)
         if info["error"]:
-            st.error(info["error"])
+            st.error(gui_text(info["error"]))
         else:
             m, cols = info["mapping"], ["(auto)"] + info["events_columns"]
             with st.form("data.mapping"):
@@ -75,7 +75,7 @@ else:
                             task=task, horizon_hours=float(horizon) if task == "online" else None,
                             keep_implausible=bool(keep))
                     except (ValueError, CoreError) as err:
-                        st.error(f"Invalid setting: {err}")
+                        st.error(f"Invalid setting: {gui_text(err)}")
                     else:
                         set_source(DataSource("upload", events, labels, config))
                         st.rerun()

@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from app import jobs
+from app.components import show_error
 from core.engine import RAY_ADDRESS_ENV, BackendConfig
 from core.exceptions import CoreError
 
@@ -45,5 +46,5 @@ with st.form("jobs.backend_form"):
             jobs.set_backend(BackendConfig(name=name, address=address.strip() or None))
             st.success("New jobs of this session will use: " + jobs.get_backend().describe())
         except (CoreError, ValueError) as err:
-            st.error(str(err))
+            show_error(err)
 st.caption("Current setting: " + jobs.get_backend().describe() + ". The same seeds give the same numbers on both.")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import cache, jobs, state
-from app.components import require_cohort
+from app.components import gui_text, require_cohort, show_error
 from core import plots
 from core.exceptions import CoreError
 from core.gates import patient_trace
@@ -52,9 +52,9 @@ if source is None and summary is not None and getattr(summary, "folder", None) i
     if have:
         try:
             source = cache.load_run_recurrent(str(summary.folder), have)
-            st.caption(f"Models from the latest run on the Compare page: {summary.folder}")
+            st.caption(f"Models from the latest run on the Compare page: {summary.folder.name}")
         except CoreError as err:
-            st.warning(f"The latest run's models could not be opened ({err}); train a small pair below.")
+            st.warning(f"The latest run's models could not be opened ({gui_text(err)}); train a small pair below.")
 if st.button("Train a small GRU and LSTM", key="models.train",
              help="16-unit networks on 1,000 patients of the current cohort: about 15-30 seconds"):
     kw = st.session_state.get(state.MODELS_TRAIN_OVERRIDE) or {}
@@ -76,7 +76,7 @@ c[2].metric("Outcome", "unlabelled" if label is None else ("positive" if label =
 try:
     trace = patient_trace(source.builder, models[name], cohort, pid)
 except CoreError as err:
-    st.error(str(err))
+    show_error(err)
     st.stop()
 st.plotly_chart(plots.gate_lines_figure(trace, 0), width="stretch")
 gate = st.radio("Heatmap of", list(trace.gates) + ["hidden state"], horizontal=True, key=f"models.gate.{name}")

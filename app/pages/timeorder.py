@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import jobs, state
-from app.components import require_cohort
+from app.components import require_cohort, show_error
 from core import plots
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.exceptions import CoreError
@@ -63,7 +63,7 @@ if st.button("Run the time-order analysis", type="primary", key="timeorder.run")
             features=FeatureConfig(task="online", window_hours=336) if cohort.is_online else FeatureConfig(),
             evaluation=EvaluationConfig(n_bootstrap=1000, random_state=int(seed)), random_state=int(seed))
     except (CoreError, ValueError) as err:
-        st.error(str(err))
+        show_error(err)
         st.stop()
     jobs.submit("timeorder", "timeorder", cohort, {"config": config},
                 f"Time-order analysis ({config.preset}, {len(config.models)} models) on up to "

@@ -80,3 +80,39 @@ def test_cohort_changes_variable():
     at = _app("app/pages/cohort.py")
     at.selectbox(key="cohort.var").select("Lactate").run()
     assert not at.exception
+
+
+def _shown_text(at: AppTest) -> list[str]:
+    out = []
+    for kind in ("markdown", "info", "warning", "error", "success", "caption"):
+        out += [str(e.value) for e in getattr(at, kind)]
+    return out
+
+
+_FLAG = __import__("re").compile(r"(?<![\w-])--[a-z][a-z-]+")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_names_a_command_line_option_or_a_server_path(page):
+    at = _app(page)
+    for text in _shown_text(at):
+        assert not _FLAG.search(text), text
+        assert str(ROOT) not in text, text
+
+
+def test_validation_messages_name_the_pages_controls():
+    events = b"patient_id,time,variable,value\n" + b"".join(
+        f"p{i},{h},HR,{70 + i}\n".encode() for i in range(30) for h in range(3))
+    labels = b"patient_id,died\n" + b"".join(f"p{i},{i % 3}\n".encode() for i in range(30))
+    at = _app("app/pages/data.py", DataSource("upload", (("e.csv", events),), ("l.csv", labels),
+                                              DataConfig(target="died")))
+    texts = _shown_text(at)
+    assert any("target box" in t for t in texts), texts       # core says --target; the page says which box
+    assert not any(_FLAG.search(t) for t in texts), [t for t in texts if _FLAG.search(t)]
+
+
+def test_gui_text_replaces_options_and_paths():
+    from app.components import gui_text
+    assert gui_text("Give --labels and --target died.") == "Give the Labels upload and the target box died."
+    assert gui_text("Run folder /srv/app/runs/r1 does not exist") == "Run folder r1 does not exist"
+    assert gui_text("values in mg/dL or 10^3/µL") == "values in mg/dL or 10^3/µL"
