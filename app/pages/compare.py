@@ -79,10 +79,23 @@ if online:
                "hours from the first alarm to onset, and false alarms per patient-day.")
 else:
     st.caption(f"Run: {summary.folder.name}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
-st.dataframe(summary.leaderboard(), hide_index=True, width="stretch",
-             column_config={k: st.column_config.NumberColumn(format="%.3f")
-                            for k in ("auroc", "auprc", "brier", "min_se_ppv", "threshold", "alarmed before onset",
-                                      "median warning (h)", "false alarms / patient-day")})
+_NAMES = {  # leaderboard columns in words, with what each measures
+    "auroc": ("AUROC", "Area under the ROC curve: the chance a random positive ranks above a random negative."),
+    "auprc": ("AUPRC", "Area under the precision-recall curve; compare it with the prevalence."),
+    "brier": ("Brier score", "Mean squared error of the risks (lower is better; calibration and sharpness)."),
+    "min_se_ppv": ("min(Se, PPV)", "The smaller of sensitivity and positive predictive value at the threshold "
+                                   "chosen on validation patients (the PhysioNet 2012 challenge score)."),
+    "threshold": ("Threshold", "Risk above which a patient is flagged, chosen on validation patients."),
+    "alarmed before onset": ("Alarmed before onset", "Share of positive stays alarmed before the onset."),
+    "median warning (h)": ("Median warning (h)", "Median hours from the first alarm to the onset."),
+    "false alarms / patient-day": ("False alarms / patient-day", "Alarms outside the label window per 24 h."),
+}
+config = {k: st.column_config.NumberColumn(label, help=why, format="%.3f") for k, (label, why) in _NAMES.items()}
+config.update({f"{k} 95% CI": st.column_config.TextColumn(f"{_NAMES[k][0]} 95% CI")
+               for k in ("auroc", "auprc", "brier", "min_se_ppv")})
+config["model"] = st.column_config.TextColumn("Model")
+config["train seconds"] = st.column_config.NumberColumn("Training (s)", format="%.1f")
+st.dataframe(summary.leaderboard(), hide_index=True, width="stretch", column_config=config)
 st.plotly_chart(plots.leaderboard_figure(summary.results), width="stretch")
 if summary.comparisons:
     ref = summary.results[summary.reference].label

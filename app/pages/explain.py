@@ -5,6 +5,7 @@ from app import cache, jobs, state
 from app.components import require_cohort
 from core import plots
 from core.explain import compare_importance, importance_agreement
+from core.models import registry
 
 TRAIN_LABEL = "Train quick models now"
 E2E_CLICKS = ["Train quick models now"]
@@ -46,7 +47,8 @@ if match.sentence():
         st.stop()
     st.warning(match.sentence() + " The explanations below are of these data, scored by models trained "
                "on other data.")
-names = tuple(c[1].multiselect("Models", list(run.models), default=list(run.models), key="explain.models"))
+names = tuple(c[1].multiselect("Models", list(run.models), default=list(run.models), key="explain.models",
+                               format_func=lambda n: registry.get(n).label if n in registry.REGISTRY else n))
 n = c[2].number_input("Test patients", 10, 500, 100, step=10, key="explain.n",
                       help="Patients used for the global importance (more = slower, steadier)")
 hour = None
@@ -87,7 +89,7 @@ st.plotly_chart(plots.importance_figure(table), width="stretch")
 if len(results) > 1:
     st.plotly_chart(plots.agreement_figure(importance_agreement(table)), width="stretch")
 with st.expander("How each model was explained"):
-    st.dataframe([{"model": r.model_name, "explains": r.output, "method": r.method, "seconds": round(r.seconds, 2),
+    st.dataframe([{"model": r.label or r.model_name, "explains": r.output, "method": r.method, "seconds": round(r.seconds, 2),
                    "additivity error": f"{r.additivity_error:.2g}"} for r in results], hide_index=True)
 seq = [r for r in results if r.is_time_resolved]
 for r in seq:
@@ -104,13 +106,15 @@ if run.online:
 risk, local = cache.explain_patient(path, cohort, names, pid, at)
 local_seq = [r for r in local if r.is_time_resolved]
 if local_seq:
-    pick = st.selectbox("Sequence model for the heatmap", [r.model_name for r in local_seq], key="explain.seq")
+    pick = st.selectbox("Sequence model for the heatmap", [r.model_name for r in local_seq], key="explain.seq",
+                        format_func=lambda n: next(r.label or n for r in local_seq if r.model_name == n))
     res = next(r for r in local_seq if r.model_name == pick)
     st.plotly_chart(plots.patient_attribution_figure(cohort.patient_events(pid), risk, res, pid),
                     width="stretch")
 local_tab = [r for r in local if not r.is_time_resolved]
 if local_tab:
     pick = st.selectbox("Classical model for the waterfall", [r.model_name for r in local_tab],
+                        format_func=lambda n: next(r.label or n for r in local_tab if r.model_name == n),
                         key="explain.tab")
     st.plotly_chart(plots.waterfall_figure(next(r for r in local_tab if r.model_name == pick), pid),
                     width="stretch")
