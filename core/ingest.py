@@ -208,11 +208,14 @@ def inspect_columns(events: Source, labels: Source | None = None, *,
     """Read the files and report their columns and what auto-detection picks (for a mapping form).
 
     Returns a dict with ``events_columns``, ``mapping`` (:class:`ColumnMapping` or ``None``),
-    ``error`` (why detection failed, else ``None``), ``labels_columns`` and ``target_guess``.
+    ``error`` (why detection failed, else ``None``), ``labels_columns``, ``target_guess`` and
+    ``target_choices``: the columns that can be a target, each ``(column, kind)`` with kind ``"0/1"``
+    (a binary outcome, in the labels file or the events) or ``"onset"`` (a labels column named like an
+    onset time, for the online task).
     """
     config = config or DataConfig()
     out: dict[str, object] = {"events_columns": [], "mapping": None, "error": None, "labels_columns": [],
-                              "target_guess": None}
+                              "target_guess": None, "target_choices": []}
     try:
         table = read_table(events)
         frame = table.frame
@@ -224,13 +227,39 @@ def inspect_columns(events: Source, labels: Source | None = None, *,
     except (DataReadError, CohortError) as err:
         out["error"] = str(err)
         return out
+    choices = []
     if lab_frame is not None:
         cols = [str(c) for c in lab_frame.columns]
         out["labels_columns"] = cols
         pcol = _find(cols, _PATIENT_NAMES, set())
         guess = [c for c in cols if c != pcol and _norm(c) in _TARGET_NAMES]
         out["target_guess"] = guess[0] if guess else None
+        for c, col in zip(cols, lab_frame.columns):
+            if c == pcol:
+                continue
+            if _is_binary(lab_frame[col]):
+                choices.append((c, "0/1"))
+            elif "onset" in _norm(c):
+                choices.append((c, "onset"))
+    mapping = out["mapping"]
+    skip = {getattr(mapping, k, None) for k in ("patient", "time", "variable", "value")}
+    for c, col in zip(out["events_columns"], frame.columns):
+        if c not in skip and c not in {x for x, _ in choices} and _is_binary(frame[col]):
+            choices.append((c, "0/1"))
+    out["target_choices"] = choices
+    if out["target_guess"] is None:
+        guess = [c for c, kind in choices if kind == "0/1" and _norm(c) in _TARGET_NAMES]
+        out["target_guess"] = guess[0] if guess else None
     return out
+
+
+def _is_binary(col: pd.Series) -> bool:
+    """Non-empty values are all 0 or 1 (numbers, or text that reads as them)."""
+    v = pd.Series(pd.unique(col.dropna()))
+    if v.empty or len(v) > 4:
+        return False
+    num = pd.to_numeric(v, errors="coerce")
+    return bool(num.notna().all() and num.isin([0, 1]).all())
 
 
 # -- main entry points -------------------------------------------------------------

@@ -44,10 +44,17 @@ else:
                 c = st.columns(4)
                 layout = c[0].selectbox("layout", ["auto", "long", "wide"], key="data.layout")
                 time_format = c[1].selectbox("time format", ["auto", "hours", "hhmm", "datetime"], key="data.tf")
-                targets = info["labels_columns"] or info["events_columns"]
+                kinds = dict(info["target_choices"])        # only columns that can be a target
+                targets = list(kinds)
                 guess = info["target_guess"]
-                target = c[2].selectbox("target (0/1 outcome)", ["(none)"] + targets, key="data.target",
-                                        index=(targets.index(guess) + 1) if guess in targets else 0)
+                # keyed by the labels file: adding or changing it re-applies the detected target
+                target = c[2].selectbox("target", ["(none)"] + targets, key=f"data.target.{labels[0] if labels else ''}",
+                                        index=(targets.index(guess) + 1) if guess in targets else 0,
+                                        format_func=lambda t: t if t == "(none)" else
+                                        f"{t} ({'0/1 outcome' if kinds[t] == '0/1' else 'onset time, online task'})",
+                                        help="Columns with 0/1 values (in the labels file or the events), and onset-"
+                                             "time columns of the labels file for the online task. '(none)': "
+                                             "explore without training.")
                 sentinel = c[3].text_input("'unknown' codes", "-1", key="data.sentinel",
                                            help="comma-separated values meaning unknown; empty = none")
                 c = st.columns([2, 1])

@@ -79,3 +79,16 @@ def test_synonyms_and_units(name, unit):
 def test_mask_skips_unknown_variables_and_codes():
     mask = implausible_mask(["HR", "HR", "HR", "Mystery", "Temp"], [0.0, 80.0, -1.0, 1e9, 50.0], skip_values=(-1.0,))
     assert mask.tolist() == [True, False, False, False, True]
+
+
+def test_the_target_choices_are_the_binary_and_onset_columns(tmp_path):
+    from core.ingest import inspect_columns
+    events, labels, _ = _write(tmp_path)
+    lab = pd.read_csv(labels)
+    lab["length_of_stay"] = range(len(lab))
+    lab["survival"] = 1000.0
+    lab["onset_hour"] = [None] * 29 + [5.0]
+    lab.to_csv(labels, index=False)
+    info = inspect_columns(str(events), str(labels))
+    assert dict(info["target_choices"]) == {"died": "0/1", "onset_hour": "onset"}
+    assert info["target_guess"] == "died"
