@@ -17,7 +17,8 @@ from core.demo import DEMO_TARGET, demo_paths
 from core.ingest import inspect_columns, validate_data
 from core.validation import ValidationReport
 
-__all__ = ["load_source", "load_current_cohort", "events_arg", "inspect_upload", "missingness", "sampling", "lengths",
+__all__ = ["load_source", "load_current_cohort", "events_arg", "inspect_upload", "missingness", "coverage", "sampling",
+           "lengths",
            "patient_values", "runs_dir", "run_match", "job_manager", "list_saved_runs", "open_run", "patient_risk",
            "load_run_recurrent", "EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run",
            "explain_patient"]
@@ -75,6 +76,11 @@ def _cohort_key(cohort: Cohort) -> str:
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=4)
 def missingness(cohort: Cohort, max_hours: float) -> pd.DataFrame:
     return explore.missingness_by_hour(cohort, max_hours=max_hours)
+
+
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=4)
+def coverage(cohort: Cohort) -> pd.DataFrame:
+    return explore.coverage_by_variable(cohort)
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=4)

@@ -44,7 +44,7 @@ def main() -> int:
         "sampling_intervals": _time(explore.sampling_intervals, cohort),
         "sequence_lengths": _time(explore.sequence_lengths, cohort),
         "per_patient_summary(HR)": _time(explore.per_patient_summary, cohort, "HR", "mean"),
-        "coverage_figure": _time(plots.coverage_figure, cohort.catalogue),
+        "coverage_figure": _time(lambda c: plots.coverage_figure(explore.coverage_by_variable(c)), cohort),
     }
     rng = np.random.default_rng(0)
     ids = rng.choice(cohort.patient_ids, size=min(args.patients, cohort.n_patients), replace=False)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from core.cohort import Cohort
 
-__all__ = ["cohort_overview", "missingness_by_hour", "sampling_intervals", "sequence_lengths",
+__all__ = ["coverage_by_variable", "cohort_overview", "missingness_by_hour", "sampling_intervals", "sequence_lengths",
            "per_patient_summary", "find_patients", "default_timeline_variables", "label_windows"]
 
 
@@ -140,3 +140,25 @@ def label_windows(cohort: Cohort, patient_id: str) -> list[tuple[float, float]]:
             out.append((float(start), float(t[i] if y[i] == 0 else t[i] + 1.0)))
             start = None
     return out
+
+
+def coverage_by_variable(cohort) -> pd.DataFrame:
+    """One row per variable, counted once: the share of patients with at least one value of it, as a time
+    series or as a static attribute (a variable that is both, e.g. Weight, is ``kind="both"``).
+
+    Columns: ``variable, unit, kind, n_patients, coverage`` (in [0, 1]), sorted by coverage.
+    """
+    from core.plausibility import unit_of
+    n = max(len(cohort.patient_ids), 1)
+    ev = cohort.events
+    series = {str(v): set(map(str, g.unique())) for v, g in ev.groupby("variable", observed=True)["patient_id"]} \
+        if len(ev) else {}
+    static = {str(c): set(cohort.static.index[cohort.static[c].notna()].astype(str)) for c in cohort.static.columns}
+    rows = []
+    for var in sorted(set(series) | set(static)):
+        have = series.get(var, set()) | static.get(var, set())
+        kind = "both" if var in series and var in static else ("time series" if var in series else "static")
+        rows.append({"variable": var, "unit": unit_of(var), "kind": kind, "n_patients": len(have),
+                     "coverage": len(have) / n})
+    return pd.DataFrame(rows, columns=["variable", "unit", "kind", "n_patients", "coverage"]).sort_values(
+        "coverage", kind="stable").reset_index(drop=True)

@@ -22,14 +22,18 @@ OUTCOME_COLORS = {"positive": "#d62728", "negative": "#1f77b4", "unlabelled": "#
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
 
 
-def coverage_figure(catalogue: pd.DataFrame) -> go.Figure:
-    """Horizontal bars: share of patients with at least one observation, per variable."""
-    cat = catalogue.sort_values("coverage")
-    fig = px.bar(cat, x="coverage", y="variable", color="kind", orientation="h",
-                 hover_data={"n_obs": ":,", "n_patients": ":,", "obs_per_patient": ":.1f", "coverage": ":.1%"},
-                 labels={"coverage": "patients with >= 1 observation", "variable": ""},
-                 title="Variable coverage", color_discrete_map={"time series": "#2c7fb8", "static": "#9e9ac8"})
-    fig.update_layout(height=max(300, 18 * len(cat) + 100), xaxis_tickformat=".0%", **_LAYOUT)
+def coverage_figure(coverage: pd.DataFrame) -> go.Figure:
+    """Horizontal bars: share of patients with at least one value, per variable, each variable once
+    (``core.explore.coverage_by_variable``: time series and static values of one variable count once)."""
+    cat = coverage.sort_values("coverage", kind="stable").assign(label=lambda d: [_with_unit(v) for v in d["variable"]])
+    fig = px.bar(cat, x="coverage", y="label", color="kind", orientation="h",
+                 hover_data={"n_patients": ":,", "coverage": ":.1%", "label": False},
+                 labels={"coverage": "patients with >= 1 value", "label": "", "kind": ""},
+                 title="Variable coverage", color_discrete_map={"time series": "#2c7fb8", "static": "#9e9ac8",
+                                                                "both": "#41ab5d"},
+                 category_orders={"label": list(cat["label"])})
+    fig.update_yaxes(tickmode="array", tickvals=list(cat["label"]), ticktext=list(cat["label"]))
+    fig.update_layout(height=max(300, 18 * len(cat) + 100), xaxis_tickformat=".0%", xaxis_range=[0, 1], **_LAYOUT)
     return fig
 
 

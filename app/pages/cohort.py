@@ -19,7 +19,7 @@ c[5].metric("Prevalence", f"{ov['prevalence']:.1%}" if ov.get("prevalence") is n
             help=f"target: {ov.get('target')}")
 
 left, right = st.columns(2)
-left.plotly_chart(plots.coverage_figure(cohort.catalogue), width="stretch")
+left.plotly_chart(plots.coverage_figure(cache.coverage(cohort)), width="stretch")
 hours = right.slider("Hours shown in the missingness map", 6, 168, 48, step=6, key="cohort.hours")
 right.plotly_chart(plots.missingness_figure(cache.missingness(cohort, float(hours))), width="stretch")
 

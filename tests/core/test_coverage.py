@@ -1,0 +1,21 @@
+"""Cohort coverage counts each variable once, never above 100%, with units."""
+import numpy as np
+import pandas as pd
+
+from core.cohort import make_cohort
+from core.explore import coverage_by_variable
+from core.plots import coverage_figure
+
+
+def test_a_variable_both_static_and_series_is_counted_once():
+    ids = [f"p{i:02d}" for i in range(20)]
+    ev = pd.DataFrame([(p, float(h), "Weight", 80.0) for p in ids[:10] for h in range(2)] +
+                      [(p, 1.0, "HR", 70.0) for p in ids], columns=["patient_id", "time_hours", "variable", "value"])
+    static = pd.DataFrame({"Weight": [np.nan] * 5 + [75.0] * 15}, index=pd.Index(ids, name="patient_id"))
+    cov = coverage_by_variable(make_cohort(ev, static, None)).set_index("variable")
+    assert cov.loc["Weight", "kind"] == "both" and cov.loc["Weight", "coverage"] == 1.0   # 10 series + 15 static, 5 shared
+    assert cov.loc["HR", "unit"] == "bpm"
+    assert (cov["coverage"] <= 1).all()
+    fig = coverage_figure(cov.reset_index())
+    assert max(max(t.x) for t in fig.data) <= 1.0
+    assert "HR (bpm)" in set(np.concatenate([t.y for t in fig.data]))
