@@ -103,15 +103,16 @@ def per_patient_summary(cohort: Cohort, variable: str, stat: str = "mean") -> pd
     return out
 
 
-def find_patients(cohort: Cohort, query: str = "", outcome: str = "all", limit: int = 500) -> list[str]:
-    """Patient ids containing ``query`` (case-insensitive), filtered by outcome (all/positive/negative)."""
+def find_patients(cohort: Cohort, query: str = "", outcome: str = "all", limit: int | None = 500) -> list[str]:
+    """Patient ids containing ``query`` (case-insensitive), filtered by outcome (all/positive/negative);
+    at most ``limit`` (``None``: all)."""
     ids = pd.Series(cohort.patient_ids)
     if query:
         ids = ids[ids.str.contains(query.strip(), case=False, regex=False)]
     if outcome != "all" and cohort.labels is not None:
         want = 1 if outcome == "positive" else 0
         ids = ids[ids.map(cohort.labels).eq(want).to_numpy()]
-    return ids.head(limit).tolist()
+    return (ids if limit is None else ids.head(limit)).tolist()
 
 
 def default_timeline_variables(cohort: Cohort, patient_id: str, n: int = 6) -> list[str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PlausibleRange", "RANGES", "lookup", "unit_of", "implausible_mask"]
+__all__ = ["PlausibleRange", "RANGES", "lookup", "unit_of", "implausible_mask", "CODES", "describe_value"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,26 @@ def implausible_mask(variables, values, skip_values=()) -> np.ndarray:
     if len(skip_values):
         out &= ~np.isin(v, np.asarray(skip_values, dtype=float))
     return out
+
+
+#: coded attributes -> {code: meaning}: PhysioNet 2012 (Gender 0 = female, 1 = male; ICUType 1 = coronary
+#: care unit, 2 = cardiac surgery recovery unit, 3 = medical ICU, 4 = surgical ICU; MechVent 1 = on a
+#: ventilator) and 2019 (Gender as in 2012). Codes not listed are shown as they are.
+CODES: dict[str, dict[float, str]] = {
+    "gender": {0.0: "female", 1.0: "male"},
+    "icutype": {1.0: "coronary care unit", 2.0: "cardiac surgery recovery unit", 3.0: "medical ICU",
+                4.0: "surgical ICU"},
+    "mechvent": {0.0: "not ventilated", 1.0: "mechanically ventilated"},
+}
+
+
+def describe_value(variable: object, value: float) -> str:
+    """A value as a clinician reads it: decoded codes (``Gender 1`` -> ``male``), units (``72 kg``), or
+    ``unknown`` for a missing value."""
+    if value != value:                         # NaN
+        return "unknown"
+    meaning = CODES.get(_key(variable), {}).get(float(value))
+    if meaning is not None:
+        return meaning
+    unit = unit_of(variable)
+    return f"{value:g} {unit}".strip() if unit not in ("", "%") else f"{value:g}{unit}"

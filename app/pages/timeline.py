@@ -9,6 +9,7 @@ from app import cache, state
 from app.components import require_cohort
 from core import explore, plots
 from core.exceptions import CoreError
+from core.plausibility import describe_value
 
 st.title("Patient timeline")
 cohort = require_cohort()
@@ -17,12 +18,23 @@ c = st.columns([2, 1, 3])
 query = c[0].text_input("Find patient id (contains)", key="timeline.query")
 outcome = c[1].selectbox("Outcome", ["all", "positive", "negative"], key="timeline.outcome",
                          disabled=cohort.labels is None)
-ids = explore.find_patients(cohort, query, outcome)
+ids = explore.find_patients(cohort, query, outcome, limit=None)
 if not ids:
     st.warning(f"No patient id contains {query!r} with outcome {outcome}. Clear the search or change the filter.")
     st.stop()
-pid = c[2].selectbox(f"Patient ({len(ids):,} shown{'; refine the search for more' if len(ids) == 500 else ''})",
-                     ids, key="timeline.patient")
+if st.session_state.get("timeline.patient") not in ids:
+    st.session_state["timeline.patient"] = ids[0]
+
+
+def _step(k: int) -> None:
+    i = ids.index(st.session_state["timeline.patient"]) if st.session_state["timeline.patient"] in ids else 0
+    st.session_state["timeline.patient"] = ids[(i + k) % len(ids)]
+
+
+pid = c[2].selectbox(f"Patient ({len(ids):,} matching)", ids, key="timeline.patient")
+b = st.columns([1, 1, 6])
+b[0].button("Previous patient", key="timeline.prev", on_click=_step, args=(-1,), width="stretch")
+b[1].button("Next patient", key="timeline.next", on_click=_step, args=(1,), width="stretch")
 
 events = cohort.patient_events(pid)
 label = None if cohort.labels is None else cohort.labels.get(pid)
@@ -34,9 +46,8 @@ c[2].metric("Last observation (h)", f"{events['time_hours'].max():.1f}" if len(e
 if pid in cohort.static.index:
     for i, (name, value) in enumerate(cohort.static.loc[pid].items()):
         if i < 3:
-            c[3 + i].metric(name, "unknown" if value != value else f"{value:g}")
-    st.caption("Static attributes: " + ", ".join(f"{k} = {'unknown' if v != v else f'{v:g}'}"
-                                                 for k, v in cohort.static.loc[pid].items()))
+            c[3 + i].metric(name, describe_value(name, value))
+    st.text("Static attributes: " + ", ".join(f"{k} {describe_value(k, v)}" for k, v in cohort.static.loc[pid].items()))
 
 present = sorted(events["variable"].astype(str).unique())
 chosen = st.multiselect("Variables", present, default=explore.default_timeline_variables(cohort, pid),

@@ -116,3 +116,26 @@ def test_gui_text_replaces_options_and_paths():
     assert gui_text("Give --labels and --target died.") == "Give the Labels upload and the target box died."
     assert gui_text("Run folder /srv/app/runs/r1 does not exist") == "Run folder r1 does not exist"
     assert gui_text("values in mg/dL or 10^3/µL") == "values in mg/dL or 10^3/µL"
+
+
+def test_timeline_lists_every_patient_and_steps_with_previous_next():
+    at = _app("app/pages/timeline.py")
+    box = at.selectbox(key="timeline.patient")
+    assert len(box.options) == 2000                          # no 500 cap on the demo's 2,000 patients
+    first = box.value
+    at.button(key="timeline.next").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="timeline.patient").value == box.options[1]
+    at.button(key="timeline.prev").click().run()
+    at.button(key="timeline.prev").click().run()
+    assert at.selectbox(key="timeline.patient").value == box.options[-1]   # wraps around
+    assert first == box.options[0]
+
+
+def test_coded_attributes_are_decoded_with_units():
+    from core.plausibility import describe_value
+    assert describe_value("Gender", 1.0) == "male"
+    assert describe_value("ICUType", 4.0) == "surgical ICU"
+    assert describe_value("Weight", 72.0) == "72 kg"
+    assert describe_value("Age", float("nan")) == "unknown"
+    assert describe_value("Mystery", 3.0) == "3"
