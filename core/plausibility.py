@@ -36,10 +36,19 @@ class PlausibleRange:
     low: float
     high: float
     synonyms: tuple[str, ...] = ()
+    #: the usual adult reference interval (drawn as a band on the timeline); ``None`` where units vary.
+    normal: tuple[float, float] | None = None
 
 
 def _r(name, unit, low, high, *synonyms) -> PlausibleRange:
-    return PlausibleRange(name, unit, float(low), float(high), tuple(synonyms))
+    return PlausibleRange(name, unit, float(low), float(high), tuple(synonyms), _NORMAL.get(name))
+
+
+#: usual adult reference intervals (common textbook values; a band to read against, not a diagnosis).
+_NORMAL = {"HR": (60, 100), "SysABP": (90, 140), "DiasABP": (60, 90), "MAP": (70, 105), "Temp": (36.0, 38.0),
+           "RespRate": (12, 20), "SaO2": (95, 100), "pH": (7.35, 7.45), "PaCO2": (35, 45), "PaO2": (80, 100),
+           "HCO3": (22, 26), "Lactate": (0.5, 2.0), "K": (3.5, 5.0), "Na": (135, 145), "BUN": (7, 20),
+           "HCT": (36, 50), "WBC": (4, 11), "Platelets": (150, 400), "GCS": (15, 15)}
 
 
 #: canonical name -> range. Names and synonyms are matched case-insensitively, ignoring ``_`` and spaces.

@@ -95,6 +95,12 @@ def _unit_suffix(variable: object) -> str:
     return f" {unit}" if unit else ""
 
 
+def _normal(variable: object):
+    from core.plausibility import lookup
+    r = lookup(variable)
+    return None if r is None else r.normal
+
+
 def _with_unit(variable: object) -> str:
     """``"HR (bpm)"`` for a known variable, the escaped name otherwise."""
     from core.plausibility import unit_of
@@ -105,7 +111,8 @@ def _with_unit(variable: object) -> str:
 def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
                     risk: pd.DataFrame | None = None, shade: list | None = None,
                     thresholds: dict | None = None) -> go.Figure:
-    """Small multiples: one row per variable, markers at the actual observations, a thin line between.
+    """Small multiples: one row per variable, markers at the actual observations, a thin line between;
+    units in the panel titles and a green band at the usual reference interval of known variables.
 
     Parameters
     ----------
@@ -137,6 +144,9 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
                         marker=dict(size=7, color="#08519c"),
                         hovertemplate=f"{_text(var)}: %{{y:.4g}}{_unit_suffix(var)} at %{{x:.2f}} h<extra></extra>",
                         row=i, col=1)
+        normal = _normal(var)
+        if normal is not None and not sub.empty:      # the usual reference interval, to read the values against
+            fig.add_hrect(y0=normal[0], y1=normal[1], fillcolor="#41ab5d", opacity=0.12, line_width=0, row=i, col=1)
         if sub.empty:
             fig.add_annotation(text="no observations", xref="x domain", yref="y domain", x=0.5, y=0.5,
                                showarrow=False, row=i, col=1)

@@ -19,3 +19,12 @@ def test_a_variable_both_static_and_series_is_counted_once():
     fig = coverage_figure(cov.reset_index())
     assert max(max(t.x) for t in fig.data) <= 1.0
     assert "HR (bpm)" in set(np.concatenate([t.y for t in fig.data]))
+
+
+def test_timeline_panels_carry_units_and_the_normal_band():
+    from core.plots import timeline_figure
+    ev = pd.DataFrame({"time_hours": [0.0, 1.0, 2.0], "variable": ["HR", "HR", "Mystery"], "value": [70, 120, 3]})
+    fig = timeline_figure(ev, ["HR", "Mystery"])
+    assert [a.text for a in fig.layout.annotations] == ["HR (bpm)", "Mystery"]
+    bands = [(s.y0, s.y1) for s in fig.layout.shapes]
+    assert bands == [(60, 100)]                              # HR only: Mystery has no known range
