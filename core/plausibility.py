@@ -94,6 +94,7 @@ RANGES: dict[str, PlausibleRange] = {r.name: r for r in [
     _r("PTT", "s", 10, 250),
     _r("Fibrinogen", "mg/dL", 10, 2000),
     # body size and demographics
+    _r("Urine", "mL", 0, 10000, "urine output"),
     _r("Weight", "kg", 1, 400),
     _r("Height", "cm", 30, 250),
     _r("Age", "years", 0, 120),

@@ -32,9 +32,11 @@ def _step(k: int) -> None:
 
 
 pid = c[2].selectbox(f"Patient ({len(ids):,} matching)", ids, key="timeline.patient")
-b = st.columns([1, 1, 6])
-b[0].button("Previous patient", key="timeline.prev", on_click=_step, args=(-1,), width="stretch")
-b[1].button("Next patient", key="timeline.next", on_click=_step, args=(1,), width="stretch")
+b = st.columns([1, 1, 5])
+b[0].button("Previous", key="timeline.prev", on_click=_step, args=(-1,), width="stretch",
+            help="The previous patient of the list above")
+b[1].button("Next", key="timeline.next", on_click=_step, args=(1,), width="stretch",
+            help="The next patient of the list above")
 
 events = cohort.patient_events(pid)
 label = None if cohort.labels is None else cohort.labels.get(pid)
