@@ -85,7 +85,10 @@ if result is None:
     f"**Verdict.** {result.verdict}")
 st.caption(f"{result.n_patients['train']:,} training, {result.n_patients['validation']:,} validation and "
            f"{result.n_patients['test']:,} test patients; data fingerprint {result.data_fingerprint}; "
-           f"{result.config.preset} preset, seed {result.config.random_state}, {result.seconds:.0f} s.")
+           f"{result.config.preset} preset, seed {result.config.random_state}, {result.seconds:.0f} s. These AUROCs "
+           "come from this analysis's own split (20% test patients, of at most the subset chosen above) and "
+           "preset, so they differ from the Compare page's (15% test patients of all of them) for the same "
+           "model: each page compares its models on its own, identical patients.")
 c = st.columns(2)
 c[0].plotly_chart(plots.ablation_figure(result.ablation), width="stretch")
 c[1].plotly_chart(plots.timeorder_forest_figure(result), width="stretch")
