@@ -73,12 +73,16 @@ def sequence_length_figure(lengths: pd.DataFrame, column: str = "n_events") -> g
 
 
 def distribution_figure(values: pd.DataFrame, variable: str, stat: str) -> go.Figure:
-    """Per-patient values of one variable, split by outcome (violin with box)."""
+    """Per-patient values of one variable, split by outcome (violin with box), with the unit; on a log
+    scale when the values are positive and strongly right-skewed (the 90th percentile over 10x the median)."""
+    v = pd.to_numeric(values["value"], errors="coerce").dropna() if len(values) else pd.Series(dtype=float)
+    log = bool(len(v) > 10 and (v > 0).all() and v.quantile(0.9) > 10 * v.median())
     fig = px.violin(values, x="outcome", y="value", color="outcome", box=True, points=False,
-                    color_discrete_map=OUTCOME_COLORS,
+                    color_discrete_map=OUTCOME_COLORS, log_y=log,
                     category_orders={"outcome": ["negative", "positive", "unlabelled"]},
-                    labels={"value": f"{variable} ({stat} per patient)", "outcome": ""},
-                    title=f"{variable}: distribution by outcome")
+                    labels={"value": f"{_with_unit(variable)}, {stat} per patient" + (" (log scale)" if log else ""),
+                            "outcome": ""},
+                    title=f"{_text(variable)}: distribution by outcome")
     fig.update_layout(height=380, showlegend=False, **_LAYOUT)
     return fig
 

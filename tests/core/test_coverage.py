@@ -28,3 +28,13 @@ def test_timeline_panels_carry_units_and_the_normal_band():
     assert [a.text for a in fig.layout.annotations] == ["HR (bpm)", "Mystery"]
     bands = [(s.y0, s.y1) for s in fig.layout.shapes]
     assert bands == [(60, 100)]                              # HR only: Mystery has no known range
+
+
+def test_skewed_distributions_use_a_log_scale():
+    from core.plots import distribution_figure
+    rng = np.random.default_rng(0)
+    skewed = pd.DataFrame({"value": np.exp(rng.normal(0, 2.5, 400)), "outcome": ["negative"] * 400})
+    plain = pd.DataFrame({"value": rng.normal(80, 10, 400), "outcome": ["negative"] * 400})
+    assert distribution_figure(skewed, "Urine", "mean").layout.yaxis.type == "log"
+    assert distribution_figure(plain, "HR", "mean").layout.yaxis.type != "log"
+    assert "HR (bpm)" in distribution_figure(plain, "HR", "mean").layout.yaxis.title.text
