@@ -20,7 +20,7 @@ from core.engine import BackendConfig
 from core.jobs import JobInfo
 
 __all__ = ["submit", "submit_training", "follow", "session_jobs", "get_backend", "set_backend", "cancel",
-           "describe_state"]
+           "describe_state", "measured_duration"]
 
 _STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
            "cancelled": "cancelled"}
@@ -163,3 +163,13 @@ def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
         return info, None
     st.session_state[consumed] = jid
     return info, manager.result(jid)
+
+
+def measured_duration(kind: str) -> str:
+    """How long the last finished job of ``kind`` took on this server, in words ("" when none has run yet):
+    time estimates on pages are measurements of this machine, never guesses."""
+    done = [i for i in cache.job_manager().list() if i.kind == kind and i.state == "done"]
+    if not done:
+        return ""
+    last = done[0]                      # newest first
+    return f"The last one on this server ({last.label}) took {last.seconds:.0f} s."

@@ -21,7 +21,7 @@ with st.form("compare.form"):
                            format_func=lambda n: registry.get(n).label)
     c = st.columns(4 if cohort.is_online else 3)
     preset = c[0].selectbox("Preset", ["quick", "full", "test"], key="compare.preset",
-                            help="quick: seconds; full: the benchmarked sizes (about a minute on 4,000 patients)")
+                            help="quick: smaller models; full: the benchmarked sizes (see the README for measured times)")
     seed = c[1].number_input("Seed", min_value=0, max_value=100_000, value=0, key="compare.seed")
     refit = c[2].checkbox("Refit for prediction", key="compare.refit",
                           help="After the evaluation, refit every model on training + validation patients "
@@ -56,7 +56,8 @@ if runs:
 summary = st.session_state.get(state.COMPARE_SUMMARY)
 if summary is None:
     if info is None or not info.active:
-        st.info("Choose models and a preset, then press **Train and compare**; or open an earlier run.")
+        st.info("Choose models and a preset, then press **Train and compare**; or open an earlier run. "
+                + jobs.measured_duration("train"))
     st.stop()
 
 if summary.folder is not None:

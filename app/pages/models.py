@@ -56,7 +56,7 @@ if source is None and summary is not None and getattr(summary, "folder", None) i
         except CoreError as err:
             st.warning(f"The latest run's models could not be opened ({gui_text(err)}); train a small pair below.")
 if st.button("Train a small GRU and LSTM", key="models.train",
-             help="16-unit networks on 1,000 patients of the current cohort: about 15-30 seconds"):
+             help="16-unit networks on up to 1,000 patients of the current cohort"):
     kw = st.session_state.get(state.MODELS_TRAIN_OVERRIDE) or {}
     jobs.submit("models", "gates", cohort, dict(kw), "Train a small GRU and LSTM")
 info, done = jobs.follow("models", ("gates",))

@@ -52,7 +52,7 @@ model = c[1].selectbox("Ablation model", list(registry.SEQUENCE), index=list(reg
 hours = c[2].multiselect("Hours available (k)", [6, 12, 24, 36, 48, 72], default=[12, 24, 48], key="timeorder.hours")
 n_max = c[3].number_input("Patients (subset, for speed)", 100, 100_000, 2000, step=100, key="timeorder.patients")
 preset = c[0].selectbox("Model sizes", ["quick", "full"], key="timeorder.preset",
-                        help="quick: well under a minute on the 2,000 demo patients; full: the benchmarked sizes")
+                        help="quick: smaller models; full: the benchmarked sizes")
 seed = c[1].number_input("Seed", 0, 100_000, 0, key="timeorder.seed")
 
 if st.button("Run the time-order analysis", type="primary", key="timeorder.run"):
@@ -77,8 +77,8 @@ if result is None:
     if info is not None and info.active:
         st.stop()
     st.info("Press **Run the time-order analysis** to train the chosen models on the current cohort "
-            "(ordered and shuffled hours, each horizon) and measure what time order adds. The defaults take "
-            "well under a minute on the demo.")
+            "(ordered and shuffled hours, each horizon) and measure what time order adds. "
+            + jobs.measured_duration("timeorder"))
     st.stop()
 
 {"positive": st.success, "negative": st.warning, "none": st.info}[result.ablation.evidence](
