@@ -15,6 +15,7 @@ Both call the same function with the same arguments and the same thread count
 """
 from __future__ import annotations
 
+import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,7 @@ class BackendConfig:
 TaskFn = Callable
 
 
-class Backend:
+class Backend(abc.ABC):
     """Runs ``fn(item, progress, payloads[key])`` for every item and returns the results in order."""
 
     name = "local"
@@ -92,9 +93,10 @@ class Backend:
     def threads(self) -> int:
         return int(self.config.threads or thread_count())
 
+    @abc.abstractmethod
     def map(self, fn: TaskFn, items: Sequence, keys: Sequence, payloads: dict, *, labels: Sequence[str] | None = None,
             progress: Callable[[str, float], None] | None = None) -> list:
-        raise NotImplementedError
+        """``[fn(item, progress, payloads[key]) for item, key in zip(items, keys)]``, wherever it runs."""
 
 
 class LocalBackend(Backend):

@@ -56,17 +56,13 @@ class JobCancelled(KeyboardInterrupt):
 
 def default_slots() -> int:
     """Jobs that may run at once: ``$CHRONOSCOPE_JOB_SLOTS``, else cores // threads per fit (>= 1)."""
-    from core.threads import MAX_THREADS, THREADS_ENV
+    from core.threads import MAX_THREADS, THREADS_ENV, cpu_count
     fixed = os.environ.get(SLOTS_ENV, "").strip()
     if fixed.isdigit() and int(fixed) > 0:
         return int(fixed)
     per = os.environ.get(THREADS_ENV, "").strip()
     per = int(per) if per.isdigit() and int(per) > 0 else MAX_THREADS
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // per)
+    return max(1, cpu_count() // per)
 
 
 # ----------------------------------------------------------------------------------------------

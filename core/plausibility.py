@@ -2,7 +2,7 @@
 
 A value outside its variable's range is not a rare patient but an impossible one (pH 735, a
 temperature of -17.8 °C, a heart rate of 0 in a patient who is being monitored, a height of
-1.8 cm): a unit mix-up, a typo or a placeholder. Validation reports such values per variable and,
+1.8 cm): a unit mix-up, a typo or a filler value. Validation reports such values per variable and,
 by default, excludes them (counted as excluded rows); the user can keep them. Variables that are
 not in the table are left alone.
 
@@ -100,14 +100,11 @@ RANGES: dict[str, PlausibleRange] = {r.name: r for r in [
     _r("Age", "years", 0, 120),
 ]}
 
-_INDEX = {}
-for _range in RANGES.values():
-    for _n in (_range.name, *_range.synonyms):
-        _INDEX["".join(_n.lower().replace("_", " ").split())] = _range
-
-
 def _key(name: object) -> str:
     return "".join(str(name).lower().replace("_", " ").split())
+
+
+_INDEX = {_key(n): r for r in RANGES.values() for n in (r.name, *r.synonyms)}
 
 
 def lookup(variable: object) -> PlausibleRange | None:

@@ -87,11 +87,8 @@ class ProtocolResult:
 
     Attributes
     ----------
-    builder : FeatureBuilder
-        Fitted on the training patients.
-    models : dict of str to fitted estimator
-    splits : dict of str to ndarray
-        ``"train"``, ``"validation"``, ``"test"`` patient ids.
+    builder, models, splits
+        As in :class:`FittedRun` (``.fitted`` gives them as one).
     validation, test : dict of str to EvaluationResult
         Per model; the threshold is chosen on validation and applied unchanged to test. Test results
         carry confidence intervals (bootstrap over patients, shared by every model: paired).

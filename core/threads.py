@@ -25,7 +25,7 @@ import contextlib
 import contextvars
 import os
 
-__all__ = ["thread_count", "limit_threads", "current_limit", "THREADS_ENV", "MAX_THREADS"]
+__all__ = ["cpu_count", "thread_count", "limit_threads", "current_limit", "THREADS_ENV", "MAX_THREADS"]
 
 #: environment variable that pins the thread count of every fit (an integer >= 1).
 THREADS_ENV = "CHRONOSCOPE_THREADS"
@@ -35,7 +35,8 @@ MAX_THREADS = 2
 _current: contextvars.ContextVar[int | None] = contextvars.ContextVar("chronoscope_threads", default=None)
 
 
-def _cpus() -> int:
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity set; all CPUs where that is unknown)."""
     try:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):      # not Linux
@@ -59,7 +60,7 @@ def thread_count(max_threads: int = MAX_THREADS) -> int:
     fixed = os.environ.get(THREADS_ENV, "").strip()
     if fixed.isdigit() and int(fixed) > 0:
         return int(fixed)
-    cpus = _cpus()
+    cpus = cpu_count()
     try:
         busy = os.getloadavg()[0]
     except (OSError, AttributeError):      # no load average on this platform
