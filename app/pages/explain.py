@@ -20,7 +20,7 @@ notice = st.empty()
 if not paths:
     with notice.container():
         st.info("No models trained on this data yet. Train them on the **Compare** page, or train a quick set "
-                f"({', '.join(cache.EXPLAIN_QUICK_MODELS)}) here.")
+                f"({', '.join(registry.get(n).label for n in cache.EXPLAIN_QUICK_MODELS)}) here.")
         st.page_link("app/pages/compare.py", label="Open the Compare page", icon=":material/leaderboard:")
 if st.button(TRAIN_LABEL, key="explain.train", type="primary" if not paths else "secondary"):
     if cohort.labels is None:
