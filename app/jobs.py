@@ -20,7 +20,7 @@ from core.engine import BackendConfig
 from core.jobs import JobInfo
 
 __all__ = ["submit", "submit_training", "follow", "session_jobs", "get_backend", "set_backend", "cancel",
-           "describe_state", "measured_duration"]
+           "describe_state", "measured_duration", "results_scope"]
 
 _STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
            "cancelled": "cancelled"}
@@ -49,13 +49,26 @@ def _remember(job_id: str) -> None:
 
 def submit(page: str, kind: str, cohort, params: dict, label: str) -> str:
     """Queue ``kind`` with ``params`` on ``cohort`` as ``page``'s current job; returns the job id."""
+    from core.reuse import request_key
     manager = cache.job_manager()
     jid = manager.new_id()
     _remember(jid)                 # recorded first: a page change during this run must not lose the job
     st.session_state[f"{page}.job"] = jid
-    manager.submit(kind, cohort, {**params, "backend": get_backend()}, label=label, owner=_token(), job_id=jid)
+    # identical requests (same data, settings, seed and code) are computed once: see core.reuse
+    key = request_key(kind, cohort.fingerprint(), {k: v for k, v in params.items() if k not in ("name",)},
+                      scope=results_scope())
+    got = manager.submit(kind, cohort, {**params, "backend": get_backend()}, label=label, owner=_token(),
+                         job_id=jid, key=key)
+    if got != jid:                 # the same request is already running: follow that job
+        _remember(got)
+        st.session_state[f"{page}.job"] = jid = got
     st.query_params["job"] = jid
     return jid
+
+
+def results_scope() -> str:
+    """Whose results a request may reuse: everything computed on this server (one local user)."""
+    return ""
 
 
 def _data_name() -> str:
@@ -162,13 +175,15 @@ def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
     if st.session_state.get(consumed) == jid:
         return info, None
     st.session_state[consumed] = jid
+    if info.reused_from:
+        st.info(f"Nothing was recomputed: {gui_text(info.message)}.")
     return info, manager.result(jid)
 
 
 def measured_duration(kind: str) -> str:
     """How long the last finished job of ``kind`` took on this server, in words ("" when none has run yet):
     time estimates on pages are measurements of this machine, never guesses."""
-    done = [i for i in cache.job_manager().list() if i.kind == kind and i.state == "done"]
+    done = [i for i in cache.job_manager().list() if i.kind == kind and i.state == "done" and not i.reused_from]
     if not done:
         return ""
     last = done[0]                      # newest first

@@ -124,8 +124,13 @@ class Cohort:
     def fingerprint(self) -> str:
         """A short content hash of events, static attributes and labels.
 
-        Saved with every run so a result can be traced to the exact data.
+        Saved with every run so a result can be traced to the exact data. Computed once per set of
+        frames (a cohort's frames are never changed in place; :meth:`subset` and ``replace`` make new ones).
         """
+        frames = (id(self.events), id(self.static), id(self.labels), id(self.hour_labels))
+        cached = self.__dict__.get("_fingerprint")
+        if cached is not None and cached[0] == frames:
+            return cached[1]
         h = hashlib.sha256()
         h.update(pd.util.hash_pandas_object(self.events, index=False).values.tobytes())
         h.update(pd.util.hash_pandas_object(self.static, index=True).values.tobytes())
@@ -133,7 +138,8 @@ class Cohort:
             h.update(pd.util.hash_pandas_object(self.labels, index=True).values.tobytes())
         if self.hour_labels is not None:
             h.update(pd.util.hash_pandas_object(self.hour_labels, index=False).values.tobytes())
-        return h.hexdigest()[:16]
+        self.__dict__["_fingerprint"] = (frames, h.hexdigest()[:16])
+        return self.__dict__["_fingerprint"][1]
 
 
 def build_catalogue(events: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:

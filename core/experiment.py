@@ -28,7 +28,7 @@ from core.protocol import (
     split_by_patient,
 )
 
-__all__ = ["ExperimentResult", "run_experiment", "cross_validate", "default_features"]
+__all__ = ["ExperimentResult", "run_experiment", "training_request", "cross_validate", "default_features"]
 
 
 def default_features(cohort: Cohort, window_hours: float = 48.0, max_hours: float = 336.0) -> FeatureConfig:
@@ -111,6 +111,29 @@ class ExperimentResult:
         return pd.DataFrame(rows).sort_values("auroc", ascending=False).reset_index(drop=True)
 
 
+def training_request(cohort: Cohort, models=None, *, preset: str = "full", features: FeatureConfig | None = None,
+                     split: SplitConfig | None = None, evaluation: EvaluationConfig | None = None,
+                     random_state: int = 0, refit: bool = False) -> dict:
+    """The resolved configuration of one training (defaults filled in), with its ``request`` key.
+
+    This is what ``config.json`` of the run holds (plus its fingerprint and thresholds); two trainings
+    with the same ``request`` give the same run (:mod:`core.reuse`), so the second one reuses the first
+    (:func:`core.runs.find_run`).
+    """
+    from core.reuse import request_key
+    check_preset(preset)
+    names = tuple(models) if models else registry.names()
+    for n in names:
+        registry.get(n)                      # ValueError naming the valid models
+    features, split = features or default_features(cohort), split or SplitConfig()
+    evaluation = evaluation or EvaluationConfig()
+    config = {"preset": preset, "random_state": int(random_state), "models": list(names), "target": cohort.target,
+              "task": features.task, "features": asdict(features), "split": asdict(split),
+              "evaluation": asdict(evaluation), "refit": bool(refit)}
+    config["request"] = request_key("train", cohort.fingerprint(), config)
+    return config
+
+
 def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", features: FeatureConfig | None = None,
                    split: SplitConfig | None = None, evaluation: EvaluationConfig | None = None,
                    random_state: int = 0, refit: bool = False, progress: Progress | None = None,
@@ -150,11 +173,12 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     >>> res = run_experiment(cohort, ["lr", "gru"], preset="quick")       # doctest: +SKIP
     >>> res.test["gru"].metrics["auroc"]                                 # doctest: +SKIP
     """
-    check_preset(preset)
-    names = tuple(models) if models else registry.names()
-    specs = [registry.get(n) for n in names]
     features, split = features or default_features(cohort), split or SplitConfig()
     evaluation = evaluation or EvaluationConfig()
+    config = training_request(cohort, models, preset=preset, features=features, split=split,
+                              evaluation=evaluation, random_state=random_state, refit=refit)
+    names = tuple(config["models"])
+    specs = [registry.get(n) for n in names]
     splits = split_by_patient(cohort, split)
     res = run_protocol(cohort, specs, splits, features=features, evaluation=evaluation, preset=preset,
                        random_state=random_state, progress=progress, backend=backend)
@@ -167,9 +191,6 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
                             backend=backend) if refit else {}
     if progress is not None:
         progress("done", 1.0)
-    config = {"preset": preset, "random_state": random_state, "models": list(names), "target": cohort.target,
-              "task": features.task, "features": asdict(features), "split": asdict(split),
-              "evaluation": asdict(evaluation), "refit": bool(refit)}
     return ExperimentResult(builder=res.builder, models=res.models, splits=splits, test=test_res,
                             validation=val_res, comparisons=comparisons, reference=reference,
                             train_seconds=res.train_seconds, config=config, fingerprint=cohort.fingerprint(),

@@ -74,14 +74,26 @@ def _backend(params: dict):
 
 
 def _train(cohort, params: dict, progress):
-    """Train and compare, save the run (``runs_dir/name``); returns its ``RunSummary``."""
-    from core.experiment import default_features, run_experiment
-    from core.runs import RunSummary, save_run
-    result = run_experiment(cohort, params["models"], preset=params.get("preset", "quick"),
-                            random_state=int(params.get("seed", 0)), refit=bool(params.get("refit", False)),
-                            features=params.get("features") or default_features(
-                                cohort, max_hours=float(params.get("max_hours", 336.0))),
-                            progress=progress, backend=_backend(params))
+    """Train and compare, save the run (``runs_dir/name``); returns its ``RunSummary``.
+
+    An identical earlier request (same data, models, settings, seed and code) already saved under
+    ``runs_dir`` is reopened instead (``RunSummary.reused``), unless ``params["reuse"]`` is False.
+    """
+    from core.experiment import default_features, run_experiment, training_request
+    from core.runs import RunSummary, find_run, load_run, save_run
+    kwargs = dict(preset=params.get("preset", "quick"), random_state=int(params.get("seed", 0)),
+                  refit=bool(params.get("refit", False)),
+                  features=params.get("features") or default_features(
+                      cohort, max_hours=float(params.get("max_hours", 336.0))))
+    if params.get("reuse", True):
+        request = training_request(cohort, params["models"], **kwargs)["request"]
+        earlier = find_run(params["runs_dir"], request)
+        if earlier is not None:
+            progress(f"reusing the identical saved run {earlier.name}", 0.5)
+            summary = RunSummary.from_run(load_run(earlier))
+            summary.reused = True
+            return summary
+    result = run_experiment(cohort, params["models"], progress=progress, backend=_backend(params), **kwargs)
     progress("saving the run", 1.0)
     folder = save_run(result, Path(params["runs_dir"]) / params["name"])
     return RunSummary.from_experiment(result, folder)
@@ -206,6 +218,8 @@ class JobInfo:
         Who submitted it (the app's session token).
     pid : int
         The worker's process id once started (0 before).
+    key, reused_from : str
+        The request key, and the job whose result was reused (see :meth:`JobManager.submit`).
     """
 
     id: str
@@ -220,6 +234,10 @@ class JobInfo:
     queue_position: int = 0
     owner: str = ""
     pid: int = 0
+    #: :func:`core.reuse.request_key` of the request ("" when none was given).
+    key: str = ""
+    #: the id of the finished identical job whose result this one reuses ("" when it ran itself).
+    reused_from: str = ""
 
     @property
     def active(self) -> bool:
@@ -282,19 +300,38 @@ class JobManager:
         return uuid.uuid4().hex[:16]
 
     def submit(self, kind: str, cohort, params: dict, *, label: str = "", owner: str = "",
-               job_id: str | None = None) -> str:
+               job_id: str | None = None, key: str | None = None) -> str:
         """Queue a job and return its id at once (the scheduler thread starts it; nothing here blocks).
 
-        ``params`` must be picklable (configs, names, paths).
+        ``params`` must be picklable (configs, names, paths). ``key`` (:func:`core.reuse.request_key`)
+        marks identical requests: while one with the same key is queued or running, its id is returned
+        instead (follow that one; nothing starts twice); once one has finished, a new job is recorded as
+        done at once with the same result (``JobInfo.reused_from``). Trainings are reused from their
+        saved run instead (:func:`core.runs.find_run`), so a deleted run is never handed out again.
         """
         if kind not in JOB_KINDS:
             raise ValueError(f"Unknown job kind {kind!r}; one of {sorted(JOB_KINDS)}.")
         jid = job_id or self.new_id()
-        info = JobInfo(id=jid, kind=kind, label=label or kind, submitted=time.time(), owner=owner)
+        now = time.time()
+        info = JobInfo(id=jid, kind=kind, label=label or kind, submitted=now, owner=owner, key=key or "")
         with self._lock:
             if jid in self._jobs:
                 raise ValueError(f"Job id {jid!r} is already in use.")
-            self._jobs[jid] = _Job(info=info, params=dict(params), cohort=cohort)
+            same = [self._jobs[j] for j in reversed(self._order) if key and self._jobs[j].info.key == key]
+            running = next((j for j in same if j.info.active), None)
+            if running is not None:
+                return running.info.id
+            done = next((j for j in same if j.info.state == "done" and j.result is not None and kind != "train"),
+                        None)
+            if done is not None:
+                info = replace(info, state="done", fraction=1.0, started=now, finished=now,
+                               reused_from=done.info.id,
+                               message=f"reused the result of an identical earlier job ({done.info.label}, "
+                                       f"{done.info.seconds:.0f} s): same data, settings, seed and code")
+            job = _Job(info=info, params=dict(params), cohort=None if done is not None else cohort)
+            if done is not None:
+                job.result = done.result
+            self._jobs[jid] = job
             self._order.append(jid)
         self._wake.set()
         return jid
@@ -430,7 +467,13 @@ class JobManager:
                     if job.cancel_at is None:
                         job.info = replace(job.info, message=msg[1], fraction=msg[2])
                 elif msg[0] == "done":
-                    self._finish(job, "done", "finished", pickle.loads(msg[1]))  # bytes from our own worker
+                    result = pickle.loads(msg[1])          # bytes from our own worker
+                    if getattr(result, "reused", False):      # a training answered by its identical saved run
+                        self._finish(job, "done", f"reused the identical saved run {result.folder.name} (same data, "
+                                     "models, settings, seed and code)", result)
+                        job.info = replace(job.info, reused_from=result.folder.name)
+                    else:
+                        self._finish(job, "done", "finished", result)
                 elif msg[0] == "cancelled":
                     self._finish(job, "cancelled", "cancelled")
                 elif msg[0] == "failed":

@@ -37,7 +37,7 @@ from core.models import registry
 from core.models.persist import TRUSTED_SKOPS_TYPES, load_model, save_model
 
 __all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES",
-           "DEFAULT_RUNS_DIR", "RunSummary", "read_json", "DataMatch",
+           "DEFAULT_RUNS_DIR", "RunSummary", "find_run", "copy_run", "read_json", "DataMatch",
            "match_data", "match_run_folder"]
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -100,16 +100,39 @@ def save_run(result, folder: str | Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         _write_run(result, staging)
-        if not folder.exists():
-            os.replace(staging, folder)
-        else:                               # an existing folder: replace only the run's own files, config last
-            entries = sorted(staging.iterdir(), key=lambda q: q.name == "config.json")
-            (folder / "config.json").unlink(missing_ok=True)
-            for src in entries:
-                dst = folder / src.name
-                if dst.is_dir() and not dst.is_symlink():
-                    shutil.rmtree(dst)
-                os.replace(src, dst)
+        _move_into(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _move_into(staging: Path, folder: Path) -> None:
+    """Move a complete staged run into ``folder``: renamed when new; else its files replaced, config last."""
+    import os
+    import shutil
+    if not folder.exists():
+        os.replace(staging, folder)
+        return
+    entries = sorted(staging.iterdir(), key=lambda q: q.name == "config.json")
+    (folder / "config.json").unlink(missing_ok=True)
+    for src in entries:
+        dst = folder / src.name
+        if dst.is_dir() and not dst.is_symlink():
+            shutil.rmtree(dst)
+        os.replace(src, dst)
+
+
+def copy_run(source: str | Path, folder: str | Path) -> Path:
+    """Copy the complete run ``source`` to ``folder`` (as :func:`save_run` would write it: staged, config last)."""
+    import os
+    import shutil
+    source, folder = Path(source), Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".*"))
+        _move_into(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
@@ -439,8 +462,13 @@ def load_run(run_dir: str | Path, models=None) -> Run:
     return Run(folder, config, metrics, splits, builder, loaded, thresholds, preds, versions, refitted)
 
 
-def list_runs(root: str | Path = DEFAULT_RUNS_DIR) -> list[dict]:
-    """Runs under ``root`` (newest first): ``{"path", "name", "created", "models", "target"}``."""
+def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) -> list[dict]:
+    """Runs under ``root`` (newest first): ``{"path", "name", "created", "models", "target", "request"}``.
+
+    Runs of the same request (:func:`core.experiment.training_request`: same data, settings, seed and
+    code, so the same numbers) are listed once, the oldest (the one :func:`find_run` reuses), unless
+    ``duplicates``.
+    """
     root = Path(root)
     out = []
     if not root.is_dir():
@@ -450,9 +478,29 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR) -> list[dict]:
             c = json.loads(cfg.read_text())
         except (OSError, ValueError):
             continue
-        out.append({"path": str(cfg.parent), "name": cfg.parent.name, "created": c.get("created", ""),
-                    "models": c.get("models", []), "target": c.get("target")})
-    return sorted(out, key=lambda d: d["created"], reverse=True)
+        out.append({"path": str(cfg.parent), "name": cfg.parent.name, "created": str(c.get("created", "")),
+                    "models": c.get("models", []), "target": c.get("target"), "request": c.get("request")})
+    out.sort(key=lambda d: (d["created"], d["name"]))
+    if not duplicates:
+        seen: set = set()
+        kept = []
+        for d in out:
+            if d["request"] and d["request"] in seen:
+                continue
+            seen.add(d["request"])
+            kept.append(d)
+        out = kept
+    return out[::-1]
+
+
+def find_run(root: str | Path, request: str) -> Path | None:
+    """The saved run of ``request`` under ``root`` (the oldest, if several), or ``None``.
+
+    A run folder is only listed once complete (:func:`save_run` writes ``config.json`` last), so what
+    this returns can be opened.
+    """
+    hits = [d for d in list_runs(root, duplicates=True) if request and d["request"] == request]
+    return Path(hits[-1]["path"]) if hits else None
 
 
 @dataclass
@@ -467,6 +515,7 @@ class RunSummary:
     metrics : dict (metrics.json content)
     predictions : DataFrame (validation + test predictions)
     folder : Path or None
+    reused : bool
     """
 
     results: dict
@@ -475,6 +524,8 @@ class RunSummary:
     metrics: dict
     predictions: pd.DataFrame
     folder: Path | None = None
+    #: True when the run was not trained now but reused (an identical earlier request, :mod:`core.reuse`).
+    reused: bool = False
 
     @property
     def online(self) -> bool:

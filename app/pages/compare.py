@@ -39,7 +39,8 @@ elif submitted:
 info, done = jobs.follow("compare", ("train",))
 if done is not None:
     st.session_state[state.COMPARE_SUMMARY] = done
-    st.success(f"Trained {len(done.results)} models in {info.seconds:.0f} s; saved as run {done.folder.name}.")
+    if not done.reused:           # a reused run: jobs.follow has said so
+        st.success(f"Trained {len(done.results)} models in {info.seconds:.0f} s; saved as run {done.folder.name}.")
 
 runs = cache.list_saved_runs()
 if runs:

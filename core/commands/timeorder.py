@@ -64,16 +64,28 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the test patients")
     p.add_argument("--max-patients", type=int, default=None, help="use a stratified subset of this many patients")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the shuffle, the models, the bootstrap")
+    p.add_argument("--reuse", action="store_true",
+                   help="if DIR/timeorder.json holds the same analysis (same data, settings, seed and code), print "
+                        "its verdict instead of computing it again")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_arguments(p)
     add_backend_arguments(p)
     return p
 
 
+def _saved_request(path: Path) -> str | None:
+    """The ``request`` key saved in a timeorder.json (``None`` when absent or unreadable)."""
+    try:
+        return json.loads(path.read_text()).get("request")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     from core.config import EvaluationConfig, FeatureConfig, SplitConfig
     from core.ingest import load_cohort
     from core.engine import make_backend
+    from core.reuse import request_key
     from core.timeorder import TimeOrderConfig, run_timeorder
 
     try:
@@ -98,6 +110,14 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CoreError(f"--out {out} is a file; give a folder to write timeorder.json into.")
     cohort = load_cohort(args.events, args.labels, config=data_config)
+    request = request_key("timeorder", cohort.fingerprint(), config.to_dict())
+    path = out / "timeorder.json"
+    if args.reuse and _saved_request(path) == request:
+        saved = json.loads(path.read_text())
+        print(f"Reused {path}: the same analysis (same data, settings, seed and code) was saved there; nothing "
+              "was recomputed.\n")
+        print(saved["verdict"])
+        return 0
     bar = None if args.no_progress else _Bar()
     try:
         result = run_timeorder(cohort, config, progress=bar, backend=make_backend(backend_from_args(args)))
@@ -105,8 +125,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "timeorder.json"
-    path.write_text(json.dumps(result.to_dict(), indent=2))
+    path.write_text(json.dumps({**result.to_dict(), "request": request}, indent=2))
     print(result.verdict)
     a = result.ablation
     print(f"\nAblation ({a.label}): ordered {a.auroc_ordered:.3f}, retrained on shuffled {a.auroc_shuffled:.3f}, "

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from core.commands.common import (add_backend_arguments, add_data_arguments, backend_from_args,
                                   data_config_from_args, progress_bar)
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.exceptions import CohortError, CoreError
+from core.exceptions import CohortError, CoreError, RunError
 from core.models import registry
 
 __all__ = ["add_parser", "run", "TqdmProgress"]
@@ -82,6 +83,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--cv", type=int, default=0, metavar="K",
                    help="also run stratified K-fold cross-validation (features refitted per fold) and write "
                         "RUN_DIR/cv.csv and cv.json with each model's mean and sd AUROC/AUPRC (0 = off)")
+    p.add_argument("--reuse", action="store_true",
+                   help="if --out, or a run beside it, was trained with the same request (same data, models, "
+                        "settings, seed and code: the same numbers), reuse it instead of training again (a run "
+                        "beside --out is copied to --out)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_data_arguments(p)
     add_backend_arguments(p)
@@ -118,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
         raise CohortError("Training needs an outcome: pass --target COL (and --labels FILE if the outcome is "
                           "in a separate file), e.g. --labels outcomes.csv --target in_hospital_death.")
     cohort = load_cohort(args.events, args.labels, config=config)
+    if args.reuse and _reuse(cohort, names, args, features, split, evaluation):
+        if args.cv:
+            _cross_validate(cohort, names, args, features, Path(args.out), backend)
+        return 0
     bar = None if args.no_progress else TqdmProgress(names)
     try:
         result = run_experiment(cohort, names, preset=args.preset, features=features, split=split,
@@ -148,6 +157,42 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nRun saved to {folder} (metrics.json, predictions.csv, models/"
           + (", cv.csv, cv.json" if args.cv else "") + ").")
     return 0
+
+
+def _reuse(cohort, names, args, features, split, evaluation) -> bool:
+    """``--reuse``: answer from a saved run of the identical request (``--out`` itself, or a run beside it,
+    copied to ``--out``); prints its leaderboard. False when there is none (then train)."""
+    from core.experiment import training_request
+    from core.runs import RunSummary, copy_run, find_run, load_run, read_json
+    request = training_request(cohort, names, preset=args.preset, features=features, split=split,
+                               evaluation=evaluation, random_state=args.seed, refit=args.refit)["request"]
+    out = Path(args.out)
+    own = out / "config.json"
+    try:
+        saved = read_json(own).get("request") if own.is_file() else None
+    except RunError:                    # a corrupt config: not reusable, training replaces it
+        saved = None
+    if saved == request:
+        source = out
+    else:
+        source = find_run(out.parent, request)
+        if source is None:
+            print("No saved run of this request (same data, models, settings, seed and code): training.",
+                  file=sys.stderr)
+            return False
+        copy_run(source, out)
+    summary = RunSummary.from_run(load_run(out))
+    print(f"Reused the saved run {source} (same data, models, settings, seed and code, so the same numbers); "
+          "nothing was retrained." + (f" Copied to {out}." if source != out else ""))
+    board = summary.leaderboard()
+    print(board.drop(columns=[c for c in ("train seconds",) if c in board]).to_string(
+        index=False, float_format=lambda v: f"{v:.3f}"))
+    if summary.comparisons:
+        print(f"\nPaired comparisons with the best classical model on validation ({summary.reference}):")
+        for c in summary.comparisons:
+            print("  " + c.sentence)
+    print(f"\nRun: {out}")
+    return True
 
 
 def _cross_validate(cohort, names, args, features, folder, backend=None) -> None:
