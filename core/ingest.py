@@ -493,8 +493,11 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
             out = pd.concat([out.assign(_hour=False), hour], ignore_index=True)
         # A wide row holds several observations: count filled cells, so that read = used + excluded
         # adds up whatever happens to each cell (static, series, excluded).
+        n_static_read = _count_filled(frame, static_cols)
+        if static_cols:
+            frame = _check_plausible_static_columns(frame, mapping.patient, static_cols, table, config, report)
         n_static_cells = _count_filled(frame, static_cols)
-        report.rows_read = int(len(out)) + n_static_cells + n_leaky_cells
+        report.rows_read = int(len(out)) + n_static_read + n_leaky_cells
         report.summary["_static_rows"] = n_static_cells
         report.info("wide_counts", f"Wide layout: the {len(frame):,} file rows hold {report.rows_read:,} "
                     "observations (filled cells" + (", plus one hour entry per file row" if online else "")
@@ -738,7 +741,7 @@ def _check_plausible(frame: pd.DataFrame, table: RawTable, config: DataConfig, r
     """Values outside their variable's plausible range (:mod:`core.plausibility`): one finding per
     variable with the count, examples and the range; excluded unless ``config.keep_implausible``.
     'Unknown' codes are left to the sentinel rule."""
-    from core.plausibility import implausible_mask, lookup
+    from core.plausibility import implausible_mask
     if not len(frame):
         return frame
     bad = implausible_mask(frame["variable"], frame["value"].to_numpy(), config.sentinel_values)
@@ -747,23 +750,54 @@ def _check_plausible(frame: pd.DataFrame, table: RawTable, config: DataConfig, r
     names = frame.loc[bad, "variable"].astype(str)
     drop = np.zeros(len(frame), dtype=bool)
     for name, n in names.value_counts().items():
-        r = lookup(name)
         mask = bad & (frame["variable"] == name).to_numpy(dtype=bool)
-        unit = f" {r.unit}" if r.unit else ""
-        what = f"{name}: {int(n):,} value(s) outside the plausible range {r.low:g} to {r.high:g}{unit}"
-        examples = _examples(frame, mask, table, ["patient_id", "variable", "value_raw"])
-        if config.keep_implausible:
-            report.warning("implausible_kept", what + " (kept, as asked)", count=int(n), examples=examples,
-                           fix=f"Check the unit ({r.unit or 'unitless'} expected) and the source of these values.")
-        else:
-            report.add("warning", "implausible_value", what + " were excluded", count=int(n), examples=examples,
-                       fix=f"If they are real measurements in another unit, convert them to {r.unit or 'the expected scale'}; "
-                           "to use them as they are, choose to keep implausible values.")
+        _report_implausible(name, int(n), _examples(frame, mask, table, ["patient_id", "variable", "value_raw"]),
+                            config, report)
+        if not config.keep_implausible:
             drop |= mask
     if drop.any():
         report.exclude("implausible_value", int(drop.sum()))
         frame = frame[~drop].reset_index(drop=True)
     return frame
+
+
+def _report_implausible(name: str, n: int, examples: list, config: DataConfig, report: ValidationReport) -> None:
+    """One finding for ``n`` values of ``name`` outside its plausible range: excluded, or kept when asked."""
+    from core.plausibility import lookup
+    r = lookup(name)
+    unit = f" {r.unit}" if r.unit else ""
+    what = f"{name}: {n:,} value(s) outside the plausible range {r.low:g} to {r.high:g}{unit}"
+    if config.keep_implausible:
+        report.warning("implausible_kept", what + " (kept, as asked)", count=n, examples=examples,
+                       fix=f"Check the unit ({r.unit or 'unitless'} expected) and the source of these values.")
+    else:
+        report.add("warning", "implausible_value", what + " were excluded", count=n, examples=examples,
+                   fix=f"If they are real measurements in another unit, convert them to {r.unit or 'the expected scale'}; "
+                       "to use them as they are, choose to keep implausible values.")
+
+
+def _check_plausible_static_columns(frame: pd.DataFrame, patient: str, cols: list, table: RawTable,
+                                    config: DataConfig, report: ValidationReport) -> pd.DataFrame:
+    """Wide layout: the static columns (Age, Gender... constant per patient) checked like the series.
+
+    Implausible cells are reported per column and, unless ``config.keep_implausible``, set to missing in
+    a copy of the columns (the user's table is never changed) and counted as excluded observations.
+    """
+    from core.plausibility import implausible_mask
+    changed = {}
+    for c in cols:
+        values = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        bad = implausible_mask(np.full(len(values), str(c), dtype=object), values, config.sentinel_values)
+        if not bad.any():
+            continue
+        idx = np.flatnonzero(bad)[:3]
+        examples = [(f"row {int(frame['_line'].iat[i])}" if "_line" in frame else f"patient {frame[patient].iat[i]}")
+                    + f": {c}={_plain(frame[c].iat[i])!r}" for i in idx]
+        _report_implausible(str(c), int(bad.sum()), examples, config, report)
+        if not config.keep_implausible:
+            changed[c] = frame[c].mask(bad)
+            report.exclude("implausible_value", int(bad.sum()))
+    return frame.assign(**changed) if changed else frame
 
 
 def _clean_category(s: pd.Series) -> pd.Series:

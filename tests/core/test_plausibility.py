@@ -92,3 +92,29 @@ def test_the_target_choices_are_the_binary_and_onset_columns(tmp_path):
     info = inspect_columns(str(events), str(labels))
     assert dict(info["target_choices"]) == {"died": "0/1", "onset_hour": "onset"}
     assert info["target_guess"] == "died"
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_wide_static_columns_are_checked_too(tmp_path, keep):
+    """A 2019-style wide file: Age is a static column (constant per patient); an age of 250 is reported."""
+    rows = []
+    for i in range(20):
+        age = 250.0 if i == 3 else 40.0 + i
+        rows += [{"patient_id": f"p{i:02d}", "ICULOS": h, "HR": 80.0 + h, "Age": age, "Gender": i % 2,
+                  "SepsisLabel": int(i % 4 == 0 and h >= 3)} for h in range(5)]
+    path = tmp_path / "wide.csv"
+    frame = pd.DataFrame(rows)
+    frame.to_csv(path, index=False)
+    before = path.read_bytes()
+    cohort, report = validate_data(path, config=DataConfig(target="SepsisLabel", task="online",
+                                                           time_col="ICULOS", time_format="hours",
+                                                           keep_implausible=keep))
+    code = "implausible_kept" if keep else "implausible_value"
+    found = [f for f in report.findings if f.code == code]
+    assert len(found) == 1 and found[0].message.startswith("Age: 5 value(s) outside the plausible range 0 to 120")
+    assert "250" in found[0].examples[0]
+    assert (cohort.static.loc["p03", "Age"] == 250.0) if keep else pd.isna(cohort.static.loc["p03", "Age"])
+    assert cohort.static.loc["p04", "Age"] == 44.0
+    assert report.rows_excluded.get("implausible_value", 0) == (0 if keep else 5)
+    assert report.rows_read == report.rows_used + sum(report.rows_excluded.values())
+    assert path.read_bytes() == before                              # the user's file is untouched
