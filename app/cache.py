@@ -135,7 +135,8 @@ def run_match(path: str, cohort: Cohort):
 @st.cache_data(max_entries=64, show_spinner="Scoring the patient hour by hour...",
                hash_funcs={Cohort: _cohort_key})
 def patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
-    """An online run's risk per hour for one patient (``core.runs.Run.risk_table``)."""
+    """A run's risk per hour for one patient: every hour of an online run, the risk trajectory of a stay
+    run (``core.runs.Run.risk_table``)."""
     return load_explain_run(path).risk_table(cohort, patient_id)
 
 

@@ -66,3 +66,8 @@ SESSION_TOKEN = "jobs.session_token"
 EXPLAIN_RESULTS = "explain.results"
 #: Explain page: the request whose explanation job was submitted last.
 EXPLAIN_REQUEST = "explain.request"
+
+# -- Timeline page ------------------------------------------------------------------------------
+#: the user's code meanings (variable, code, meaning), a DataFrame edited on the Timeline page;
+#: absent until edited (the built-in core.plausibility.CODES apply).
+CODE_TABLE = "timeline.code_table"

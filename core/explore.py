@@ -115,11 +115,18 @@ def find_patients(cohort: Cohort, query: str = "", outcome: str = "all", limit: 
     return (ids if limit is None else ids.head(limit)).tolist()
 
 
-def default_timeline_variables(cohort: Cohort, patient_id: str, n: int = 6) -> list[str]:
-    """The patient's ``n`` most frequently observed variables (ties by cohort coverage)."""
+def default_timeline_variables(cohort: Cohort, patient_id: str, n: int = 7) -> list[str]:
+    """The panels a timeline opens with: the patient's most observed vital signs (up to ``n - 3``) and
+    laboratory values (up to 3, so labs are never crowded out by hourly vitals), filled up to ``n`` with
+    the other most observed variables; vitals first, then labs, then the rest."""
+    from core.plausibility import group_of
     ev = cohort.patient_events(patient_id)
     counts = ev["variable"].astype(str).value_counts()
-    return counts.index[:n].tolist()
+    vitals = [v for v in counts.index if group_of(v) == "vital"][:max(n - 3, 1)]
+    labs = [v for v in counts.index if group_of(v) == "lab"][:3]
+    chosen = vitals + labs
+    rest = [v for v in counts.index if v not in chosen][:max(n - len(chosen), 0)]
+    return (chosen + rest)[:n]
 
 
 def label_windows(cohort: Cohort, patient_id: str) -> list[tuple[float, float]]:

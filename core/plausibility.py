@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PlausibleRange", "RANGES", "lookup", "unit_of", "implausible_mask", "CODES", "describe_value"]
+__all__ = ["PlausibleRange", "RANGES", "lookup", "unit_of", "implausible_mask", "CODES", "describe_value",
+           "group_of", "code_table", "codes_from_table"]
 
 
 @dataclass(frozen=True)
@@ -152,15 +153,59 @@ CODES: dict[str, dict[float, str]] = {
     "icutype": {1.0: "coronary care unit", 2.0: "cardiac surgery recovery unit", 3.0: "medical ICU",
                 4.0: "surgical ICU"},
     "mechvent": {0.0: "not ventilated", 1.0: "mechanically ventilated"},
+    "unit1": {0.0: "not medical ICU", 1.0: "medical ICU"},        # PhysioNet 2019: administrative identifiers
+    "unit2": {0.0: "not surgical ICU", 1.0: "surgical ICU"},
 }
 
 
-def describe_value(variable: object, value: float) -> str:
+#: the variables drawn as vital signs (everything else in :data:`RANGES` is a laboratory value, except
+#: the body measures and demographics of :data:`_BODY`).
+_VITALS = {"HR", "SysABP", "DiasABP", "MAP", "Temp", "RespRate", "SaO2", "EtCO2", "GCS"}
+_BODY = {"Urine", "Weight", "Height", "Age"}
+
+
+def group_of(variable: object) -> str | None:
+    """``"vital"``, ``"lab"`` (blood gases, chemistry, blood counts), ``"body"`` (urine, weight, height,
+    age) for known variables, ``None`` for unknown ones."""
+    r = lookup(variable)
+    if r is None:
+        return None
+    return "vital" if r.name in _VITALS else "body" if r.name in _BODY else "lab"
+
+
+def code_table(variables) -> "pd.DataFrame":
+    """The known code meanings of ``variables`` as an editable table: ``variable, code, meaning``.
+
+    Shown to the user (who can correct or extend it for their data: :func:`codes_from_table`).
+    """
+    import pandas as pd
+    rows = [(str(v), code, meaning) for v in variables for code, meaning in CODES.get(_key(v), {}).items()]
+    return pd.DataFrame(rows, columns=["variable", "code", "meaning"]).astype({"code": float})
+
+
+def codes_from_table(table) -> dict[str, dict[float, str]]:
+    """The mapping :func:`describe_value` takes, from a ``variable, code, meaning`` table (rows with an
+    empty variable, a non-numeric code or an empty meaning are skipped)."""
+    import pandas as pd
+    out: dict[str, dict[float, str]] = {}
+    for v, c, m in table[["variable", "code", "meaning"]].itertuples(index=False):
+        code = pd.to_numeric(pd.Series([c]), errors="coerce").iloc[0]
+        if v is None or str(v).strip() == "" or code != code or m is None or str(m).strip() in ("", "nan", "None"):
+            continue
+        out.setdefault(_key(v), {})[float(code)] = str(m).strip()
+    return out
+
+
+def describe_value(variable: object, value: float, codes: dict | None = None) -> str:
     """A value as a clinician reads it: decoded codes (``Gender 1`` -> ``male``), units (``72 kg``), or
-    ``unknown`` for a missing value."""
+    ``unknown`` for a missing value.
+
+    ``codes`` (:func:`codes_from_table`) replaces the built-in :data:`CODES` for the variables it names.
+    """
     if value != value:                         # NaN
         return "unknown"
-    meaning = CODES.get(_key(variable), {}).get(float(value))
+    book = CODES if codes is None else {**CODES, **codes}
+    meaning = book.get(_key(variable), {}).get(float(value))
     if meaning is not None:
         return meaning
     unit = unit_of(variable)

@@ -116,7 +116,8 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
                     risk: pd.DataFrame | None = None, shade: list | None = None,
                     thresholds: dict | None = None) -> go.Figure:
     """Small multiples: one row per variable, markers at the actual observations, a thin line between;
-    units in the panel titles and a green band at the usual reference interval of known variables.
+    units in the panel titles and a green band at the usual reference interval of known variables;
+    values outside the plausible range (kept on request) marked with a red cross.
 
     Parameters
     ----------
@@ -131,6 +132,7 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
     thresholds : dict of str to float, optional
         Model column -> decision threshold, drawn as a dotted line in the risk panel.
     """
+    from core.plausibility import implausible_mask, lookup
     n_risk = 1 if risk is not None and len(risk) else 0
     rows = max(len(variables), 1) + n_risk
     titles = (["risk (per model)"] if n_risk else []) + [_with_unit(v) for v in variables]
@@ -148,6 +150,15 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
                         marker=dict(size=7, color="#08519c"),
                         hovertemplate=f"{_text(var)}: %{{y:.4g}}{_unit_suffix(var)} at %{{x:.2f}} h<extra></extra>",
                         row=i, col=1)
+        bad = implausible_mask(sub["variable"].astype(str).to_numpy(), sub["value"].to_numpy())
+        if bad.any():                                 # kept on request: marked, never passed off as normal
+            r = lookup(var)
+            fig.add_scatter(x=sub["time_hours"][bad], y=sub["value"][bad], mode="markers", showlegend=False,
+                            name="outside the plausible range",
+                            marker=dict(size=11, symbol="x", color="#d62728"),
+                            hovertemplate=f"{_text(var)}: %{{y:.4g}}{_unit_suffix(var)} at %{{x:.2f}} h: OUTSIDE the "
+                                          f"plausible range {r.low:g} to {r.high:g} (kept as asked)<extra></extra>",
+                            row=i, col=1)
         normal = _normal(var)
         if normal is not None and not sub.empty:      # the usual reference interval, to read the values against
             fig.add_hrect(y0=normal[0], y1=normal[1], fillcolor="#41ab5d", opacity=0.12, line_width=0, row=i, col=1)

@@ -374,20 +374,53 @@ class Run:
             rows.append(pd.DataFrame(frame))
         return pd.concat(rows, ignore_index=True)
 
-    def risk_table(self, cohort: Cohort, patient_id: str) -> pd.DataFrame:
-        """One patient's risk under every model, hour by hour (online run): ``time_hours`` + one column per model.
+    def risk_table(self, cohort: Cohort, patient_id: str, step_hours: float | None = None) -> pd.DataFrame:
+        """One patient's risk under every model, hour by hour: ``time_hours`` + one column per model.
 
-        Raises
-        ------
-        RunError
-            The run is not an online run (its models give one risk per stay).
+        Online run: the risk the models give at every hour of the patient (data up to and including it).
+        Stay run: the risk trajectory, i.e. at each step ``h`` (``step_hours``, default the run's bin, up to
+        its window) the risk the model gives the stay when only the data up to hour ``h`` exist; the last
+        point is the stay's risk. Classical models see the summaries of those hours, sequence models the
+        hours in order.
         """
-        if not self.online:
-            raise RunError(f"Run {self.name} predicts one risk per stay, not per hour; train an online run "
-                           "(task: a label for every hour) to see risks hour by hour.")
-        scores = self.score(cohort, [str(patient_id)])
-        table = scores.pivot_table(index="time", columns="model", values="risk", sort=True)
-        return table.reset_index().rename(columns={"time": "time_hours"})
+        if self.online:
+            scores = self.score(cohort, [str(patient_id)])
+            table = scores.pivot_table(index="time", columns="model", values="risk", sort=True)
+            return table.reset_index().rename(columns={"time": "time_hours"})
+        return self.risk_trajectory(cohort.patient_events(str(patient_id)), cohort.static.loc[
+            cohort.static.index.intersection([str(patient_id)])], step_hours)
+
+    def risk_trajectory(self, events: pd.DataFrame, static: pd.DataFrame,
+                        step_hours: float | None = None) -> pd.DataFrame:
+        """Stay run: one patient's risk from the data up to each hour (see :meth:`risk_table`).
+
+        ``events`` are the patient's events (``time_hours, variable, value``; any patient id) and ``static``
+        its static row (or empty). Every prefix is scored in one batch, as a pseudo-patient.
+        """
+        from core.cohort import make_cohort
+        if self.online:
+            raise RunError(f"Run {self.name} predicts every hour; use risk_table for its hourly risks.")
+        cfg = self.builder.config
+        step = float(step_hours or cfg.bin_hours)
+        ev = events[["time_hours", "variable", "value"]]
+        last = min(float(ev["time_hours"].max()) if len(ev) else step, float(cfg.window_hours))
+        hours = np.arange(step, last + step - 1e-9, step)
+        hours = np.unique(np.append(hours[hours < last], last))
+        frames = [ev[ev["time_hours"] <= h].assign(patient_id=f"h{i:05d}") for i, h in enumerate(hours)]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return pd.DataFrame(columns=["time_hours", *self.models])
+        ids = [f["patient_id"].iat[0] for f in frames]
+        row = static.iloc[:1] if len(static) else pd.DataFrame(index=[0])
+        pseudo_static = pd.DataFrame(np.repeat(row.to_numpy(), len(ids), axis=0), index=pd.Index(ids, name="patient_id"),
+                                     columns=row.columns) if len(static) else None
+        pseudo = make_cohort(pd.concat(frames, ignore_index=True), pseudo_static)
+        scores = self.score(pseudo)
+        table = scores.pivot_table(index="patient_id", columns="model", values="risk", sort=True)
+        table = table[[m for m in self.models if m in table.columns]]
+        table.index = [float(hours[int(p[1:])]) for p in table.index]
+        table.columns.name = None
+        return table.rename_axis("time_hours").reset_index()
 
     def evaluations(self, split: str = "test", config: EvaluationConfig | None = None):
         """Rebuild ``(results, comparisons)`` from the saved predictions (bootstrap re-seeded: identical)."""
@@ -463,7 +496,8 @@ def load_run(run_dir: str | Path, models=None) -> Run:
 
 
 def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) -> list[dict]:
-    """Runs under ``root`` (newest first): ``{"path", "name", "created", "models", "target", "request"}``.
+    """Runs under ``root`` (newest first): ``{"path", "name", "created", "models", "target", "request",
+    "fingerprint", "task"}``.
 
     Runs of the same request (:func:`core.experiment.training_request`: same data, settings, seed and
     code, so the same numbers) are listed once, the oldest (the one :func:`find_run` reuses), unless
@@ -479,7 +513,8 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) 
         except (OSError, ValueError):
             continue
         out.append({"path": str(cfg.parent), "name": cfg.parent.name, "created": str(c.get("created", "")),
-                    "models": c.get("models", []), "target": c.get("target"), "request": c.get("request")})
+                    "models": c.get("models", []), "target": c.get("target"), "request": c.get("request"),
+                    "fingerprint": c.get("fingerprint"), "task": c.get("task", "stay")})
     out.sort(key=lambda d: (d["created"], d["name"]))
     if not duplicates:
         seen: set = set()

@@ -1,15 +1,16 @@
 """Patient timeline: find a patient, see the actual observations over time, static attributes and outcome.
 
-With an online run open on the Compare page, each model's risk hour by hour sits above the vitals, and
-the positive label window is shaded.
+Once a run trained on this data exists, every model's risk sits above the vitals: hour by hour for
+an online run (the positive label window shaded), the risk trajectory (the risk from the data up to
+each hour) for a stay run.
 """
 import streamlit as st
 
 from app import cache, state
-from app.components import require_cohort
+from app.components import gui_text, require_cohort
 from core import explore, plots
 from core.exceptions import CoreError
-from core.plausibility import describe_value
+from core.plausibility import code_table, codes_from_table, describe_value
 
 st.title("Patient timeline")
 cohort = require_cohort()
@@ -38,6 +39,8 @@ b[0].button("Previous", key="timeline.prev", on_click=_step, args=(-1,), width="
 b[1].button("Next", key="timeline.next", on_click=_step, args=(1,), width="stretch",
             help="The next patient of the list above")
 
+codes_frame = st.session_state.get(state.CODE_TABLE)
+codes = None if codes_frame is None else codes_from_table(codes_frame)
 events = cohort.patient_events(pid)
 label = None if cohort.labels is None else cohort.labels.get(pid)
 c = st.columns(6)
@@ -48,25 +51,63 @@ c[2].metric("Last observation (h)", f"{events['time_hours'].max():.1f}" if len(e
 if pid in cohort.static.index:
     for i, (name, value) in enumerate(cohort.static.loc[pid].items()):
         if i < 3:
-            c[3 + i].metric(name, describe_value(name, value))
-    st.text("Static attributes: " + ", ".join(f"{k} {describe_value(k, v)}" for k, v in cohort.static.loc[pid].items()))
+            c[3 + i].metric(name, describe_value(name, value, codes))
+    st.text("Static attributes: " + ", ".join(f"{k} {describe_value(k, v, codes)}"
+                                              for k, v in cohort.static.loc[pid].items()))
+with st.expander("What the codes mean (edit for your data)"):
+    st.caption("Coded attributes are shown by their meaning. The built-in meanings are those of the PhysioNet "
+               "2012/2019 data; if your export codes them differently, correct or add rows here (this session only; "
+               "your data are not changed).")
+    base = codes_frame if codes_frame is not None else code_table(cohort.static_variables)
+    edited = st.data_editor(base, num_rows="dynamic", hide_index=True, key="timeline.codes_editor",
+                            column_config={"variable": st.column_config.TextColumn("Variable"),
+                                           "code": st.column_config.NumberColumn("Code"),
+                                           "meaning": st.column_config.TextColumn("Meaning")})
+    if st.button("Use these meanings", key="timeline.codes_apply"):
+        st.session_state[state.CODE_TABLE] = edited
+        st.rerun()
 
+# the risk panel: a run trained on this very data (the one open on Compare first)
+summary = st.session_state.get(state.COMPARE_SUMMARY)
+fingerprint = cohort.fingerprint()
+runs = [r for r in cache.list_saved_runs() if r.get("fingerprint") == fingerprint]
+
+def _usable(path: str) -> bool:
+    try:
+        return cache.run_match(path, cohort).usable
+    except CoreError:
+        return False
+
+
+if summary is not None and summary.folder is not None and str(summary.folder) not in [r["path"] for r in runs] \
+        and _usable(str(summary.folder)):
+    runs.insert(0, {"path": str(summary.folder), "name": summary.folder.name, "models": list(summary.results)})
+risk, thresholds = None, None
+if runs:
+    paths = [r["path"] for r in runs]
+    default = paths.index(str(summary.folder)) if summary is not None and str(summary.folder) in paths else 0
+    path = st.selectbox("Risk from run", paths + [""], index=default, key="timeline.run",
+                        format_func=lambda p: next((f"{r['name']} ({len(r['models'])} models)" for r in runs
+                                                    if r["path"] == p), "none"))
+    if path:
+        try:
+            run = cache.load_explain_run(path)
+            risk = cache.patient_risk(path, cohort, pid)
+            thresholds = {n: t for n, t in run.thresholds.items() if n in risk.columns}
+            online = run.online
+            st.caption("Top panel: each model's risk " + (
+                "at every hour, from the data up to and including it. Shaded: hours labelled 1." if online else
+                "from the data up to each hour (the last point is the stay's risk, the one the leaderboard scores); "
+                "classical models see the summaries of those hours, sequence models the hours in order.")
+                + " Dotted lines: each model's threshold, chosen on validation patients.")
+        except CoreError as err:
+            st.warning(f"This run cannot score this patient: {gui_text(err)}")
+else:
+    st.caption("Train models on the Compare page to see every model's risk for this patient above the vitals.")
 present = sorted(events["variable"].astype(str).unique())
 chosen = st.multiselect("Variables", present, default=explore.default_timeline_variables(cohort, pid),
-                        key=f"timeline.vars.{pid}")
-summary = st.session_state.get(state.COMPARE_SUMMARY)
-risk, thresholds = None, None
-if summary is not None and summary.online and summary.folder is not None:
-    try:
-        risk = cache.patient_risk(str(summary.folder), cohort, pid)
-        thresholds = {n: ev.threshold for n, ev in summary.results.items() if n in risk.columns}
-        st.caption(f"Risk per hour of every model of the run open on Compare ({summary.folder.name}); each hour uses "
-                   "data up to and including it. Dotted lines: each model's threshold. Shaded: hours labelled 1.")
-    except CoreError as err:
-        st.warning(f"The open run cannot score this patient: {err}")
-elif cohort.is_online:
-    st.caption("Train or open an online run on the Compare page to see each model's risk hour by hour here. "
-               "Shaded: hours labelled 1.")
+                        key=f"timeline.vars.{pid}",
+                        help="Opens with the patient's most measured vital signs and laboratory values")
 st.plotly_chart(plots.timeline_figure(events, chosen, title=f"Patient {pid}: markers are actual observations",
                                       risk=risk, shade=explore.label_windows(cohort, pid), thresholds=thresholds),
                 width="stretch")

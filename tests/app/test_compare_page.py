@@ -52,3 +52,55 @@ def test_a_run_opened_on_other_data_says_so(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     warned = [w.value for w in at.warning]
     assert any("trained on other data" in w for w in warned), warned
+
+
+def test_an_identical_training_is_reused_and_the_timeline_shows_the_risk_trajectory(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=7), tmp_path)
+    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
+                        DataConfig(target="died"))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.session_state[DATA_SOURCE] = source
+    at.run()
+    at.switch_page("app/pages/compare.py").run()
+    at.multiselect(key="compare.models").set_value(["lr", "gru"])
+    at.selectbox(key="compare.preset").set_value("test")
+    at.button[0].click().run()
+    finish_jobs(at)
+    first = at.session_state[COMPARE_SUMMARY]
+    assert not first.reused
+    at.button[0].click().run()                                     # the same request again
+    finish_jobs(at)
+    assert not at.exception, [e.value for e in at.exception]
+    again = at.session_state[COMPARE_SUMMARY]
+    assert again.reused and again.folder == first.folder
+    assert any("Nothing was recomputed" in i.value for i in at.info), [i.value for i in at.info]
+    assert len(list((tmp_path / "runs").iterdir())) == 1            # no duplicate run
+    at.switch_page("app/pages/timeline.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("from the data up to each hour" in c.value for c in at.caption), [c.value for c in at.caption]
+    fig = at.get("plotly_chart")[0].proto.spec
+    assert '"name":"gru"' in fig.replace(" ", "") and '"name":"lr"' in fig.replace(" ", "")
+
+
+def test_the_timeline_marks_kept_implausible_values_and_uses_edited_code_meanings(tmp_path):
+    import pandas as pd
+
+    from app.state import CODE_TABLE
+    rows = "".join(f"p{i},{h},HR,{70 + i}\n" for i in range(30) for h in range(3))
+    events = ("patient_id,time,variable,value\n" + "".join(f"p{i},0,Gender,{i % 2}\n" for i in range(30)) + rows
+              + "p0,1.5,Temp,-17.8\n").encode()
+    labels = b"patient_id,died\n" + b"".join(f"p{i},{i % 2}\n".encode() for i in range(30))
+    source = DataSource("upload", (("e.csv", events),), ("l.csv", labels),
+                        DataConfig(target="died", keep_implausible=True))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.session_state[DATA_SOURCE] = source
+    at.session_state[CODE_TABLE] = pd.DataFrame({"variable": ["Gender"], "code": [0.0], "meaning": ["woman (site A)"]})
+    at.run()
+    at.switch_page("app/pages/timeline.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="timeline.patient").value == "p0"
+    at.multiselect(key="timeline.vars.p0").set_value(["HR", "Temp"]).run()
+    assert any(m.value == "woman (site A)" for m in at.metric), [m.value for m in at.metric]
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "outside the plausible range" in spec

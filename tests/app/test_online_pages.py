@@ -50,7 +50,7 @@ def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
     assert any("patient-hours" in c.value for c in at.caption)
     at.switch_page("app/pages/timeline.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Risk per hour" in c.value for c in at.caption), ([c.value for c in at.caption],
+    assert any("risk at every hour" in c.value for c in at.caption), ([c.value for c in at.caption],
                                                                  [w.value for w in at.warning])
 
 

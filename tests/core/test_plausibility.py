@@ -118,3 +118,26 @@ def test_wide_static_columns_are_checked_too(tmp_path, keep):
     assert report.rows_excluded.get("implausible_value", 0) == (0 if keep else 5)
     assert report.rows_read == report.rows_used + sum(report.rows_excluded.values())
     assert path.read_bytes() == before                              # the user's file is untouched
+
+
+def test_timeline_opens_with_labs_as_well_as_vitals():
+    from core.cohort import make_cohort
+    from core.explore import default_timeline_variables
+    rows = [("p1", h, v, 80.0) for h in range(48) for v in ("HR", "MAP", "Temp", "SaO2", "RespRate", "SysABP")]
+    rows += [("p1", 6.0, "Lactate", 2.1), ("p1", 12.0, "Lactate", 3.4), ("p1", 6.0, "WBC", 12.0), ("p1", 3.0, "Mystery", 1.0)]
+    cohort = make_cohort(pd.DataFrame(rows, columns=["patient_id", "time_hours", "variable", "value"]))
+    chosen = default_timeline_variables(cohort, "p1")
+    assert "Lactate" in chosen and "WBC" in chosen and "HR" in chosen and len(chosen) == 7
+    assert chosen.index("HR") < chosen.index("Lactate")              # vitals first, then labs
+
+
+def test_edited_code_meanings_replace_the_built_in_ones():
+    from core.plausibility import code_table, codes_from_table, describe_value
+    table = code_table(["Gender", "Age"])
+    assert set(table["variable"]) == {"Gender"} and len(table) == 2
+    table.loc[table["code"] == 1.0, "meaning"] = "man"
+    table.loc[len(table)] = ["Site", 3, "hospital C"]
+    table.loc[len(table)] = ["", 1, "ignored"]
+    codes = codes_from_table(table)
+    assert describe_value("Gender", 1.0, codes) == "man" and describe_value("Site", 3.0, codes) == "hospital C"
+    assert describe_value("Gender", 1.0) == "male"                   # the built-in table is unchanged

@@ -4,6 +4,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.config import EvaluationConfig
@@ -88,3 +89,29 @@ def test_untrusted_skops_types_are_refused(saved, tmp_path):
     sio.dump(Pipeline([("f", FunctionTransformer(json.dumps))]), bad / "models" / "lr.skops")
     with pytest.raises(RunError, match="trusted"):
         load_run(bad)
+
+
+def test_a_stay_run_gives_each_patient_a_risk_trajectory(saved):
+    """The risk from the data up to each hour; the last point is the stay's own risk; past hours only."""
+    cohort, res, folder = saved
+    run = load_run(folder)
+    pid = str(res.splits["test"][0])
+    table = run.risk_table(cohort, pid)
+    assert list(table.columns) == ["time_hours", "lr", "gbm", "lstm"]
+    assert table["time_hours"].is_monotonic_increasing and table["time_hours"].iloc[-1] <= run.builder.config.window_hours
+    stay = run.score(cohort, [pid]).set_index("model")["risk"]
+    for name in ("lr", "gbm", "lstm"):
+        assert abs(table[name].iloc[-1] - stay[name]) < 1e-6, name
+        assert table[name].between(0, 1).all()
+    # the risk at hour h does not change when data after h change
+    ev = cohort.patient_events(pid)
+    h = float(table["time_hours"].iloc[len(table) // 2])
+    later = ev["time_hours"] > h
+    assert later.any()
+    edited = ev.assign(value=np.where(later, ev["value"] * 3 + 50, ev["value"]))
+    static = cohort.static.loc[[pid]]
+    moved = run.risk_trajectory(edited, static)
+    before = table[table["time_hours"] <= h].set_index("time_hours")
+    after = moved[moved["time_hours"] <= h].set_index("time_hours")
+    pd.testing.assert_frame_equal(before, after)
+    assert not np.allclose(moved["lr"].iloc[-1], table["lr"].iloc[-1])      # but the end of the stay does
