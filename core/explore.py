@@ -51,7 +51,7 @@ def missingness_by_hour(cohort: Cohort, max_hours: float = 48.0, bin_hours: floa
     table = table.fillna(0.0)
     table.columns = [c * bin_hours for c in table.columns]
     table.index = table.index.astype(str)
-    return table.loc[table.mean(axis=1).sort_values(ascending=False).index]
+    return table.loc[[v for v in variable_order(cohort) if v in table.index]]
 
 
 def sampling_intervals(cohort: Cohort) -> pd.DataFrame:
@@ -65,7 +65,10 @@ def sampling_intervals(cohort: Cohort) -> pd.DataFrame:
     frame = pd.DataFrame({"variable": ev["variable"].astype(str).to_numpy()[same], "gap": gap[same]})
     out = frame.groupby("variable")["gap"].agg(median_hours="median", p90_hours=lambda g: g.quantile(0.9),
                                                 n_intervals="size")
-    return out.reset_index().sort_values("median_hours")
+    order = {v: i for i, v in enumerate(variable_order(cohort))}
+    out = out.reset_index()
+    return out.assign(_o=out["variable"].map(order)).sort_values("_o", kind="stable").drop(columns="_o").reset_index(
+        drop=True)
 
 
 def sequence_lengths(cohort: Cohort) -> pd.DataFrame:
@@ -154,7 +157,7 @@ def coverage_by_variable(cohort) -> pd.DataFrame:
     """One row per variable, counted once: the share of patients with at least one value of it, as a time
     series or as a static attribute (a variable that is both, e.g. Weight, is ``kind="both"``).
 
-    Columns: ``variable, unit, kind, n_patients, coverage`` (in [0, 1]), sorted by coverage.
+    Columns: ``variable, unit, kind, n_patients, coverage`` (in [0, 1]), in :func:`variable_order`.
     """
     from core.plausibility import unit_of
     n = max(len(cohort.patient_ids), 1)
@@ -168,5 +171,11 @@ def coverage_by_variable(cohort) -> pd.DataFrame:
         kind = "both" if var in series and var in static else ("time series" if var in series else "static")
         rows.append({"variable": var, "unit": unit_of(var), "kind": kind, "n_patients": len(have),
                      "coverage": len(have) / n})
-    return pd.DataFrame(rows, columns=["variable", "unit", "kind", "n_patients", "coverage"]).sort_values(
-        "coverage", kind="stable").reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=["variable", "unit", "kind", "n_patients", "coverage"])
+    return frame.sort_values(["coverage", "variable"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def variable_order(cohort) -> list[str]:
+    """The one order every Cohort chart lists variables in: most covered first (share of patients with a
+    value, time series and static counted once), ties by name."""
+    return coverage_by_variable(cohort)["variable"].tolist()

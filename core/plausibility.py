@@ -173,7 +173,7 @@ def group_of(variable: object) -> str | None:
     return "vital" if r.name in _VITALS else "body" if r.name in _BODY else "lab"
 
 
-def code_table(variables) -> "pd.DataFrame":
+def code_table(variables):
     """The known code meanings of ``variables`` as an editable table: ``variable, code, meaning``.
 
     Shown to the user (who can correct or extend it for their data: :func:`codes_from_table`).

@@ -24,8 +24,9 @@ _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
 
 def coverage_figure(coverage: pd.DataFrame) -> go.Figure:
     """Horizontal bars: share of patients with at least one value, per variable, each variable once
-    (``core.explore.coverage_by_variable``: time series and static values of one variable count once)."""
-    cat = coverage.sort_values("coverage", kind="stable").assign(label=lambda d: [_with_unit(v) for v in d["variable"]])
+    (``core.explore.coverage_by_variable``: time series and static values of one variable count once),
+    in the order given, the first on top."""
+    cat = coverage.iloc[::-1].assign(label=lambda d: [_with_unit(v) for v in d["variable"]])   # first row on top
     fig = px.bar(cat, x="coverage", y="label", color="kind", orientation="h",
                  hover_data={"n_patients": ":,", "coverage": ":.1%", "label": False},
                  labels={"coverage": "patients with >= 1 value", "label": "", "kind": ""},
@@ -39,25 +40,29 @@ def coverage_figure(coverage: pd.DataFrame) -> go.Figure:
 
 def missingness_figure(table: pd.DataFrame) -> go.Figure:
     """Heatmap: fraction of patients with an observation, variable x hour of stay."""
-    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=list(table.index),
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=[_with_unit(v) for v in table.index],
                                colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="observed", tickformat=".0%"),
                                hovertemplate="%{y}, hour %{x}: %{z:.1%} of patients<extra></extra>"))
     fig.update_layout(title="Missingness: share of patients observed per hour", xaxis_title="hour of stay",
                       height=max(320, 16 * len(table) + 120), **_LAYOUT)
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=[_with_unit(v) for v in table.index],
+                     ticktext=[_with_unit(v) for v in table.index])
     return fig
 
 
 def sampling_figure(intervals: pd.DataFrame) -> go.Figure:
-    """Median (bar) and 90th percentile (marker) hours between observations, per variable."""
+    """Median (bar) and 90th percentile (marker) hours between observations, per variable, every variable
+    labelled, in the order given."""
     fig = go.Figure()
-    fig.add_bar(x=intervals["variable"], y=intervals["median_hours"], name="median")
-    fig.add_scatter(x=intervals["variable"], y=intervals["p90_hours"], mode="markers", name="90th percentile",
+    names = [_text(v) for v in intervals["variable"]]
+    fig.add_bar(x=names, y=intervals["median_hours"], name="median")
+    fig.add_scatter(x=names, y=intervals["p90_hours"], mode="markers", name="90th percentile",
                     marker=dict(symbol="line-ew-open", size=14, line=dict(width=3)))
     ticks = [0.25, 0.5, 1, 2, 4, 8, 12, 24, 48]
     fig.update_layout(title="Sampling frequency: hours between observations", yaxis_title="hours (log scale)",
-                      yaxis=dict(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]), height=380,
-                      **_LAYOUT)
+                      yaxis=dict(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]), height=420,
+                      xaxis=dict(tickmode="array", tickvals=names, ticktext=names, tickangle=-60,
+                                 tickfont=dict(size=10)), **_LAYOUT)
     return fig
 
 

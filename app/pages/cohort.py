@@ -33,7 +33,7 @@ right.plotly_chart(plots.sequence_length_figure(cache.lengths(cohort), measure),
 
 st.subheader("Distributions by outcome")
 c = st.columns([2, 1])
-variables = cohort.series_variables + [v for v in cohort.static_variables if v not in cohort.series_variables]
+variables = cache.coverage(cohort)["variable"].tolist()       # the order of every chart above: most covered first
 var = c[0].selectbox("Variable", variables, key="cohort.var")
 stat = c[1].selectbox("Per-patient summary", ["mean", "min", "max", "first", "last"], key="cohort.stat")
 st.plotly_chart(plots.distribution_figure(cache.patient_values(cohort, var, stat), var, stat), width="stretch")

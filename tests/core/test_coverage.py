@@ -38,3 +38,21 @@ def test_skewed_distributions_use_a_log_scale():
     assert distribution_figure(skewed, "Urine", "mean").layout.yaxis.type == "log"
     assert distribution_figure(plain, "HR", "mean").layout.yaxis.type != "log"
     assert "HR (bpm)" in distribution_figure(plain, "HR", "mean").layout.yaxis.title.text
+
+
+def test_every_cohort_chart_lists_the_variables_in_one_order_and_labels_each():
+    from tests.conftest import make_tiny_cohort
+    from core.explore import missingness_by_hour, sampling_intervals, variable_order
+    from core.plots import missingness_figure, sampling_figure
+    cohort = make_tiny_cohort(120, seed=2)
+    order = variable_order(cohort)
+    cov = coverage_by_variable(cohort)
+    assert cov["coverage"].is_monotonic_decreasing and cov["variable"].tolist() == order
+    series = [v for v in order if v in cohort.series_variables]
+    assert missingness_by_hour(cohort).index.tolist() == series
+    samp = sampling_intervals(cohort)["variable"].tolist()
+    assert samp == [v for v in order if v in samp]
+    fig = coverage_figure(cov)
+    assert list(fig.layout.yaxis.ticktext)[::-1][0].startswith(order[0])          # the most covered on top
+    assert len(sampling_figure(sampling_intervals(cohort)).layout.xaxis.ticktext) == len(samp)   # every one labelled
+    assert len(missingness_figure(missingness_by_hour(cohort)).layout.yaxis.ticktext) == len(series)
