@@ -145,8 +145,9 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
                         subplot_titles=titles)
     if n_risk:
         for col in risk.columns.drop("time_hours"):
-            fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines", name=str(col), row=1, col=1,
-                            line=dict(color=_MODEL_COLORS.get(str(col))))
+            fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines", name=_model_label(col), row=1, col=1,
+                            line=dict(color=_MODEL_COLORS.get(str(col))),
+                            hovertemplate=f"{_model_label(col)}: risk %{{y:.1%}} at %{{x:.1f}} h<extra></extra>")
         fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
     for i, var in enumerate(variables, start=1 + n_risk):
         sub = events[events["variable"].astype(str) == var].sort_values("time_hours")
@@ -184,6 +185,15 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
 # -- model comparison (Compare page) ------------------------------------------------------------
 _MODEL_COLORS = {"lr": "#1f77b4", "svm": "#9467bd", "rf": "#2ca02c", "gbm": "#ff7f0e", "rnn": "#8c564b",
                  "lstm": "#e377c2", "gru": "#d62728", "grud": "#17becf"}
+
+
+def _model_label(name: object) -> str:
+    """A model's name in words (``gru`` -> ``GRU``); other names as escaped text."""
+    from core.models import registry
+    try:
+        return registry.get(str(name)).label
+    except ValueError:
+        return _text(name)
 
 
 def _results(results) -> list:

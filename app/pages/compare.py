@@ -44,10 +44,17 @@ if done is not None:
 
 runs = cache.list_saved_runs()
 if runs:
-    with st.expander(f"Earlier runs ({len(runs)})"):
-        pick = st.selectbox("Run", [r["path"] for r in runs], key="compare.run",
-                            format_func=lambda p: next(f"{r['name']} ({', '.join(r['models'])})" for r in runs
-                                                       if r["path"] == p))
+    here = cohort.fingerprint()
+    runs = sorted(runs, key=lambda r: r.get("fingerprint") != here)      # runs on this very data first (stable)
+
+    def _describe(p: str) -> str:
+        r = next(r for r in runs if r["path"] == p)
+        names = ", ".join(registry.get(n).label if n in registry.names() else str(n) for n in r["models"])
+        return f"{r['name']} ({names}; {'this data' if r.get('fingerprint') == here else 'other data'})"
+
+    n_here = sum(r.get("fingerprint") == here for r in runs)
+    with st.expander(f"Earlier runs ({len(runs)}, {n_here} on this data)"):
+        pick = st.selectbox("Run", [r["path"] for r in runs], key="compare.run", format_func=_describe)
         if st.button("Open this run", key="compare.open"):
             try:
                 st.session_state[state.COMPARE_SUMMARY] = cache.open_run(pick)

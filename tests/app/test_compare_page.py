@@ -80,7 +80,7 @@ def test_an_identical_training_is_reused_and_the_timeline_shows_the_risk_traject
     assert not at.exception, [e.value for e in at.exception]
     assert any("from the data up to each hour" in c.value for c in at.caption), [c.value for c in at.caption]
     fig = at.get("plotly_chart")[0].proto.spec
-    assert '"name":"gru"' in fig.replace(" ", "") and '"name":"lr"' in fig.replace(" ", "")
+    assert '"name":"GRU"' in fig and '"name":"logistic regression"' in fig
 
 
 def test_the_timeline_marks_kept_implausible_values_and_uses_edited_code_meanings(tmp_path):
