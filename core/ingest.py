@@ -27,12 +27,12 @@ __all__ = ["ColumnMapping", "detect_columns", "inspect_columns", "validate_data"
 _PATIENT_NAMES = ["patientid", "patient", "subjectid", "subject", "recordid", "record", "stayid", "icustayid",
                   "hadmid", "encounterid", "encounter", "admissionid", "pid", "id", "mrn"]
 _TIME_NAMES = ["timehours", "time", "hours", "hour", "hoursfromadmission", "charttime", "timestamp", "datetime",
-               "date", "t", "offset", "elapsed", "reltime", "chartdatetime"]
+               "date", "t", "offset", "elapsed", "reltime", "chartdatetime", "iculos"]
 _VARIABLE_NAMES = ["variable", "parameter", "param", "variablename", "item", "itemname", "label", "measurement",
                    "feature", "name", "var", "code", "vital", "test"]
 _VALUE_NAMES = ["value", "valuenum", "val", "result", "reading", "measurementvalue", "numericvalue", "amount"]
 _TARGET_NAMES = ["inhospitaldeath", "mortality", "death", "died", "hospitalexpireflag", "outcome", "label",
-                 "target", "y"]
+                 "target", "y", "sepsislabel", "sepsis"]
 #: descriptors that are attributes of the stay, not time series (PhysioNet 2012 and common exports).
 _STATIC_NAMES = {"age", "gender", "sex", "height", "icutype", "weight", "ethnicity", "race", "admissiontype",
                  "admissionweight", "bmi", "unittype"}
@@ -210,8 +210,9 @@ def inspect_columns(events: Source, labels: Source | None = None, *,
     Returns a dict with ``events_columns``, ``mapping`` (:class:`ColumnMapping` or ``None``),
     ``error`` (why detection failed, else ``None``), ``labels_columns``, ``target_guess`` and
     ``target_choices``: the columns that can be a target, each ``(column, kind)`` with kind ``"0/1"``
-    (a binary outcome, in the labels file or the events) or ``"onset"`` (a labels column named like an
-    onset time, for the online task).
+    (a binary outcome, in the labels file or constant per patient in the events), ``"hourly"`` (a 0/1
+    column of the events that changes within a patient: a label per hour, for the online task) or
+    ``"onset"`` (a labels column named like an onset time, for the online task).
     """
     config = config or DataConfig()
     out: dict[str, object] = {"events_columns": [], "mapping": None, "error": None, "labels_columns": [],
@@ -243,12 +244,15 @@ def inspect_columns(events: Source, labels: Source | None = None, *,
                 choices.append((c, "onset"))
     mapping = out["mapping"]
     skip = {getattr(mapping, k, None) for k in ("patient", "time", "variable", "value")}
+    pcol = getattr(mapping, "patient", None)
     for c, col in zip(out["events_columns"], frame.columns):
         if c not in skip and c not in {x for x, _ in choices} and _is_binary(frame[col]):
-            choices.append((c, "0/1"))
+            hourly = pcol in frame.columns and bool(
+                (frame.groupby(frame[pcol].astype(str), sort=False)[col].nunique(dropna=True) > 1).any())
+            choices.append((c, "hourly" if hourly else "0/1"))
     out["target_choices"] = choices
     if out["target_guess"] is None:
-        guess = [c for c, kind in choices if kind == "0/1" and _norm(c) in _TARGET_NAMES]
+        guess = [c for c, kind in choices if _norm(c) in _TARGET_NAMES]
         out["target_guess"] = guess[0] if guess else None
     return out
 

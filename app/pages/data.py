@@ -50,15 +50,18 @@ else:
                 # keyed by the labels file: adding or changing it re-applies the detected target
                 target = c[2].selectbox("target", ["(none)"] + targets, key=f"data.target.{labels[0] if labels else ''}",
                                         index=(targets.index(guess) + 1) if guess in targets else 0,
-                                        format_func=lambda t: t if t == "(none)" else
-                                        f"{t} ({'0/1 outcome' if kinds[t] == '0/1' else 'onset time, online task'})",
+                                        format_func=lambda t: t if t == "(none)" else f"{t} ("
+                                        + {"0/1": "0/1 outcome", "hourly": "0/1 per hour, online task",
+                                           "onset": "onset time, online task"}[kinds[t]] + ")",
                                         help="Columns with 0/1 values (in the labels file or the events), and onset-"
                                              "time columns of the labels file for the online task. '(none)': "
                                              "explore without training.")
                 sentinel = c[3].text_input("'unknown' codes", "-1", key="data.sentinel",
                                            help="comma-separated values meaning unknown; empty = none")
                 c = st.columns([2, 1])
-                task = c[0].radio("Task shape", ["stay", "online"], horizontal=True, key="data.task",
+                online_guess = kinds.get(guess) in ("hourly", "onset")     # a label per hour: the online task
+                task = c[0].radio("Task shape", ["stay", "online"], horizontal=True,
+                                  key=f"data.task.{labels[0] if labels else ''}", index=1 if online_guess else 0,
                                   format_func=lambda t: {"stay": "one label per stay",
                                                          "online": "a label for every hour (online)"}[t],
                                   help="Online: the target is a 0/1 column of the events that varies by hour "

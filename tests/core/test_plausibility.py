@@ -141,3 +141,14 @@ def test_edited_code_meanings_replace_the_built_in_ones():
     codes = codes_from_table(table)
     assert describe_value("Gender", 1.0, codes) == "man" and describe_value("Site", 3.0, codes) == "hospital C"
     assert describe_value("Gender", 1.0) == "male"                   # the built-in table is unchanged
+
+
+def test_a_label_per_hour_in_a_wide_file_is_offered_as_the_online_target(tmp_path):
+    from core.ingest import inspect_columns
+    rows = [{"patient_id": f"p{i}", "ICULOS": h, "HR": 80 + h, "Gender": i % 2, "SepsisLabel": int(i == 0 and h > 2)}
+            for i in range(6) for h in range(5)]
+    path = tmp_path / "wide.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    info = inspect_columns(path)
+    assert dict(info["target_choices"]) == {"Gender": "0/1", "SepsisLabel": "hourly"}
+    assert info["target_guess"] == "SepsisLabel"
