@@ -18,10 +18,15 @@ import pandas as pd
 from core.cohort import Cohort, make_cohort
 from core.config import DataConfig
 from core.exceptions import CohortError, DataReadError, ValidationFailed
-from core.readers import RawTable, Source, read_table
-from core.validation import ValidationReport
+from core.readers import RawTable, Source, env_limit, read_table
+from core.validation import ValidationReport, clip_text, show_value
 
-__all__ = ["ColumnMapping", "detect_columns", "inspect_columns", "validate_data", "load_cohort", "parse_time_hours"]
+__all__ = ["ColumnMapping", "detect_columns", "inspect_columns", "validate_data", "load_cohort", "parse_time_hours",
+           "MAX_VARIABLES", "MIN_YEAR"]
+
+#: the most distinct variables a long table may hold; the environment variable ``CHRONOSCOPE_MAX_VARIABLES``
+#: overrides it. Far more usually means the variable column is an id, a note or a value.
+MAX_VARIABLES = 5000
 
 # Column-name candidates, compared after lower-casing and dropping " _-.".
 _PATIENT_NAMES = ["patientid", "patient", "subjectid", "subject", "recordid", "record", "stayid", "icustayid",
@@ -67,7 +72,7 @@ def _find(columns: list, candidates: list[str], exclude: set) -> str | None:
 
 
 def _columns_fix(columns: list, flag: str, role: str) -> str:
-    shown = ", ".join(repr(str(c)) for c in columns[:12])
+    shown = ", ".join(show_value(str(c), 60) for c in columns[:12])
     return (f"Columns found: {shown}. Name the {role} column with {flag} (CLI) or in the column mapping "
             "(app).")
 
@@ -84,7 +89,7 @@ def detect_columns(frame: pd.DataFrame, config: DataConfig) -> ColumnMapping:
     for flag, given in (("--patient-col", config.patient_col), ("--time-col", config.time_col),
                         ("--variable-col", config.variable_col), ("--value-col", config.value_col)):
         if given is not None and given not in cols:
-            raise CohortError(f"Column {given!r} given with {flag} is not in the events file. "
+            raise CohortError(f"Column {show_value(given)} given with {flag} is not in the events file. "
                               + _columns_fix(cols, flag, flag[2:-4]))
     used: set = set()
     patient = config.patient_col or _find(cols, _PATIENT_NAMES, used)
@@ -120,14 +125,37 @@ def detect_columns(frame: pd.DataFrame, config: DataConfig) -> ColumnMapping:
 
 # -- parsing -------------------------------------------------------------------
 
-def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto") -> tuple[np.ndarray, str]:
+#: date-times before this year are not records (a 0001-01-01 placeholder, a mangled year): they never
+#: anchor a patient's clock and are excluded as absurd times.
+MIN_YEAR = 1900
+_MIN_YEAR_HOURS = (np.datetime64(f"{MIN_YEAR}-01-01T00:00:00", "s").astype("int64")) / 3600.0
+_HHMM_PARTS = r"^\s*(\d{1,4}):(\d{2})(?::(\d{2}))?\s*$"
+
+
+def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto", *,
+                     max_time_hours: float | None = None) -> tuple[np.ndarray, str]:
     """Convert a time column to float hours; unparseable entries become NaN.
 
     Numbers are hours; ``HH:MM`` (or ``HH:MM:SS``) is elapsed time; date-times become hours since
     each patient's first record. Returns ``(hours, detected_format)``. Text is parsed once per
     distinct value (a 48 h stay has at most 2,881 distinct ``HH:MM`` stamps), which keeps a
     1.7 M-row file well under a second.
+
+    A date-time before :data:`MIN_YEAR`, or (with ``max_time_hours``) more than that many hours
+    before the median of its patient's date-times, is an outlier: NaN, and it never anchors the
+    patient's clock (one ``0001-01-01`` would otherwise push every real row out of range).
     """
+    hours, fmt, _ = _parse_times(raw, patients, fmt, max_time_hours)
+    return hours, fmt
+
+
+def _parse_times(raw: pd.Series, patients: pd.Series, fmt: str,
+                 max_time_hours: float | None) -> tuple[np.ndarray, str, np.ndarray]:
+    """:func:`parse_time_hours`, plus where the date-times are outliers (``False`` for other formats)."""
+    n = len(raw)
+    no_outliers = np.zeros(n, dtype=bool)
+    if fmt in ("auto", "hours") and pd.api.types.is_timedelta64_dtype(raw):
+        return (raw.dt.total_seconds() / 3600.0).to_numpy(dtype="float64", na_value=np.nan), "hours", no_outliers
     if fmt == "auto":
         if pd.api.types.is_numeric_dtype(raw):
             fmt = "hours"
@@ -142,19 +170,18 @@ def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto") -> 
             else:
                 fmt = "datetime"
     if fmt == "hours" and pd.api.types.is_numeric_dtype(raw):
-        return raw.to_numpy(dtype="float64", na_value=np.nan).copy(), fmt
+        return raw.to_numpy(dtype="float64", na_value=np.nan).copy(), fmt, no_outliers
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    if len(uniques) == 0:  # every time empty
+        return np.full(n, np.nan), fmt, no_outliers
     if fmt == "hours":
         parsed = pd.to_numeric(pd.Series(uniques).astype(str).str.strip(), errors="coerce").to_numpy(dtype="float64")
     elif fmt == "hhmm":
-        u = pd.Series(uniques).astype(str).str.strip()
-        parts = u.str.split(":", n=2, expand=True)
-        h = pd.to_numeric(parts[0], errors="coerce")
-        m = pd.to_numeric(parts[1], errors="coerce") if parts.shape[1] > 1 else np.nan
-        sec = pd.to_numeric(parts[2], errors="coerce").fillna(0) if parts.shape[1] > 2 else 0.0
+        parts = pd.Series(uniques).astype(str).str.extract(_HHMM_PARTS)
+        h, m = pd.to_numeric(parts[0], errors="coerce"), pd.to_numeric(parts[1], errors="coerce")
+        sec = pd.to_numeric(parts[2], errors="coerce").fillna(0)
         parsed = np.array((h + m / 60.0 + sec / 3600.0).to_numpy(dtype="float64", na_value=np.nan))
-        bad = ~u.str.match(_HHMM.pattern).to_numpy(dtype=bool) | (m >= 60).to_numpy(dtype=bool)
-        parsed[bad] = np.nan
+        parsed[((m >= 60) | (sec >= 60)).to_numpy(dtype=bool)] = np.nan
     else:
         # as text: numbers given with --time-format datetime are not dates (pandas would soon read epochs)
         stamps_u = _parse_datetimes(pd.Series(uniques).astype(str)) \
@@ -167,10 +194,27 @@ def parse_time_hours(raw: pd.Series, patients: pd.Series, fmt: str = "auto") -> 
         secs = naive.astype("int64").astype("float64")
         secs[np.isnat(naive)] = np.nan
         abs_h = np.where(codes >= 0, secs[np.maximum(codes, 0)], np.nan) / 3600.0
-        first = pd.Series(abs_h).groupby(patients.to_numpy(), sort=False).transform("min").to_numpy()
-        return abs_h - first, "datetime"
-    out = np.where(codes >= 0, parsed[np.maximum(codes, 0)] if len(parsed) else np.nan, np.nan)
-    return out.astype("float64"), fmt
+        return _anchored(abs_h, patients.to_numpy(), max_time_hours)
+    out = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.nan)
+    return out.astype("float64"), fmt, no_outliers
+
+
+def _anchored(abs_h: np.ndarray, patients: np.ndarray,
+              max_time_hours: float | None) -> tuple[np.ndarray, str, np.ndarray]:
+    """Hours since each patient's first *plausible* date-time, and where the outliers are.
+
+    An outlier is before :data:`MIN_YEAR` or, with ``max_time_hours``, more than that far before
+    the median of the patient's date-times: kept as the anchor, it would make every real row an
+    absurd time; set aside, it is excluded and counted instead.
+    """
+    outlier = abs_h < _MIN_YEAR_HOURS
+    if max_time_hours is not None and len(abs_h):
+        kept = np.where(outlier, np.nan, abs_h)
+        median = pd.Series(kept).groupby(patients, sort=False).transform("median").to_numpy()
+        outlier |= kept < median - max_time_hours
+    abs_h = np.where(outlier, np.nan, abs_h)
+    first = pd.Series(abs_h).groupby(patients, sort=False).transform("min").to_numpy()
+    return abs_h - first, "datetime", outlier
 
 
 def _plain(value: object) -> object:
@@ -197,8 +241,9 @@ def _examples(frame: pd.DataFrame, mask: np.ndarray, table: RawTable, cols: list
     idx = np.flatnonzero(mask)[:n]
     out = []
     for i in idx:
-        where = f"row {int(frame['_line'].iat[i])}" if "_line" in frame else f"patient {frame['patient_id'].iat[i]}"
-        vals = ", ".join(f"{c}={_plain(frame[c].iat[i])!r}" for c in cols if c in frame)
+        where = f"row {int(frame['_line'].iat[i])}" if "_line" in frame else \
+            f"patient {clip_text(frame['patient_id'].iat[i])}"
+        vals = ", ".join(f"{c}={show_value(_plain(frame[c].iat[i]))}" for c in cols if c in frame)
         out.append(f"{where}: {vals}")
     return out
 
@@ -324,7 +369,11 @@ def validate_data(events: Source, labels: Source | None = None, *,
         report.error("columns", str(err), fix="Map the columns explicitly (see the message).")
         return None, report
     hour_var = config.target if labels_in_events and mapping.layout == "long" and mapping.target is None else None
-    events_df, static_df, hours = _clean_long(frame, table, config, report, online=online, hour_var=hour_var)
+    try:
+        events_df, static_df, hours = _clean_long(frame, table, config, report, online=online, hour_var=hour_var)
+    except CohortError as err:  # only raised for too many variables, before any row is judged
+        report.error("too_many_variables", str(err), fix="See the message: map the variable column or filter it.")
+        return None, report
     if static_from_cols is not None:
         static_df = static_df.combine_first(static_from_cols) if len(static_df) else static_from_cols
     static_df = _apply_static_sentinels(static_df, config, report)
@@ -379,8 +428,9 @@ def validate_data(events: Source, labels: Source | None = None, *,
     report.summary = {
         "source": table.name,
         "format": f"{table.fmt}, {mapping.layout} layout",
-        "columns": f"patient={mapping.patient!r}, time={mapping.time!r}"
-                   + (f", variable={mapping.variable!r}, value={mapping.value!r}" if mapping.layout == "long" else ""),
+        "columns": f"patient={show_value(mapping.patient)}, time={show_value(mapping.time)}"
+                   + (f", variable={show_value(mapping.variable)}, value={show_value(mapping.value)}"
+                      if mapping.layout == "long" else ""),
         **({"task": "online (a label per patient-hour)"} if online else {}),
         "patients": cohort.n_patients,
         "rows used": int(len(cohort.events)),
@@ -430,7 +480,8 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
     report.rows_read = int(len(frame))
     if frame.columns.duplicated().any():
         dup = sorted(set(frame.columns[frame.columns.duplicated()]))
-        raise CohortError(f"The events file has duplicate column names: {dup}. Rename them so each is unique.")
+        raise CohortError(f"The events file has duplicate column names: {[clip_text(d) for d in dup[:5]]}. Rename "
+                          "them so each is unique.")
     if table.fmt == "physionet":
         frame = frame.rename(columns={"Time": "time", "Parameter": "variable", "Value": "value"})
     mapping = detect_columns(frame, config)
@@ -452,7 +503,7 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
         extra = [c for c in frame.columns if c not in (mapping.patient, mapping.time, mapping.variable,
                                                        mapping.value, mapping.target)]
         if extra:
-            report.info("extra_columns", f"Columns not used in the long layout: {extra[:8]}",
+            report.info("extra_columns", f"Columns not used in the long layout: {[clip_text(c) for c in extra[:8]]}",
                         fix="Remove them, or use --layout wide if they are measurements.")
     else:
         value_cols = [c for c in frame.columns if c not in (mapping.patient, mapping.time, mapping.target)]
@@ -460,7 +511,7 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
         n_leaky_cells = _count_filled(frame, leaky)
         if leaky:
             report.warning("leakage_columns", f"Columns that look like outcomes were set aside and will never be "
-                           f"used as features: {leaky}", count=len(leaky), unit="columns",
+                           f"used as features: {[clip_text(c) for c in leaky[:10]]}", count=len(leaky), unit="columns",
                            fix="If one is your target, pass it with --target; otherwise remove it from the events.")
             report.exclude("leakage_columns", n_leaky_cells)
             value_cols = [c for c in value_cols if c not in leaky]
@@ -468,7 +519,7 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
         series_cols = [c for c in value_cols if c not in static_cols]
         if static_cols:
             report.info("static_columns", f"Columns constant within every patient, used as static attributes: "
-                        f"{static_cols[:10]}", count=len(static_cols), unit="columns")
+                        f"{[clip_text(c) for c in static_cols[:10]]}", count=len(static_cols), unit="columns")
         base = pd.DataFrame({"patient_id": pid, "time_raw": frame[mapping.time]})
         if line is not None:
             base["_line"] = line
@@ -564,7 +615,7 @@ def _labels_from_column(frame: pd.DataFrame, mapping: ColumnMapping, report: Val
     if len(bad):
         report.error("target_not_constant", f"The target column {col!r} changes within a patient, so it is not a "
                      "per-patient outcome.", count=len(bad), unit="patients",
-                     examples=[f"patient {p}" for p in bad.index[:3]],
+                     examples=[f"patient {clip_text(p)}" for p in bad.index[:3]],
                      fix="Give one outcome per patient, e.g. in a separate labels file (--labels); or, if it is a "
                          "label per hour (e.g. SepsisLabel), choose the online task (--task online, or "
                          "DataConfig(task='online')).")
@@ -619,6 +670,19 @@ def _split_hours(frame: pd.DataFrame, label_name: str | None,
     return frame, _HourRows(row_times, labelled, label_name)
 
 
+def _check_variable_count(variable: pd.Series) -> None:
+    """Refuse more distinct variables than :data:`MAX_VARIABLES` before any per-variable work."""
+    limit = int(env_limit("CHRONOSCOPE_MAX_VARIABLES", MAX_VARIABLES))
+    cats = variable.cat.categories
+    if len(cats) > limit:
+        shown = ", ".join(show_value(str(c), 40) for c in cats[:5])
+        raise CohortError(f"The events hold {len(cats):,} distinct variables, more than the limit of {limit:,} "
+                          f"(e.g. {shown}). The variable column is probably not a variable name (an id, a note or "
+                          "a value?): map the right column with --variable-col, keep only the variables you need, "
+                          "or raise the limit with the environment variable CHRONOSCOPE_MAX_VARIABLES "
+                          f"(e.g. CHRONOSCOPE_MAX_VARIABLES={limit * 2}).")
+
+
 def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig, report: ValidationReport, *,
                 online: bool = False, hour_var: str | None = None
                 ) -> tuple[pd.DataFrame, pd.DataFrame, _HourRows | None]:
@@ -627,10 +691,13 @@ def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig, report
     ``hours`` is ``None`` for the stay task. For the online task it holds the row times of the
     rows kept after the patient and time checks, and the raw hour labels found in the events
     (the ``_label`` column of :func:`_to_long`, or the rows whose variable is ``hour_var``).
+
+    Raises :class:`CohortError` when the variables outnumber :data:`MAX_VARIABLES`.
     """
     n0 = len(frame)
     frame = frame.assign(patient_id=_clean_category(frame["patient_id"]),
                          variable=_clean_category(frame["variable"]))
+    _check_variable_count(frame["variable"])
     label_var = _match_variable(frame["variable"], hour_var) if hour_var is not None else None
     if label_var is not None:
         # Long layout: the rows of the label variable are hour labels, never measurements.
@@ -651,13 +718,20 @@ def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig, report
     if leaky_vars:
         mask = frame["variable"].isin(leaky_vars).to_numpy()
         frame = _exclude(frame, mask, "leakage_variable", report, table,
-                         f"Variables that look like outcomes ({', '.join(leaky_vars[:6])}) were excluded so they can "
+                         f"Variables that look like outcomes ({', '.join(clip_text(v) for v in leaky_vars[:6])}) were excluded so they can "
                          "never become features", "If one of them is your target, give it with --target and a "
                          "labels file; otherwise remove it from the events.", ["patient_id", "variable"])
 
-    hours, fmt = parse_time_hours(frame["time_raw"], frame["patient_id"], config.time_format)
+    hours, fmt, outlier = _parse_times(frame["time_raw"], frame["patient_id"], config.time_format,
+                                       config.max_time_hours)
     report.info("time_format", f"Times read as {dict(hours='hours (numbers)', hhmm='HH:MM elapsed', datetime='date-times (hours since each patient first record)')[fmt]}.")
     frame = frame.assign(time_hours=hours)
+    frame = _exclude(frame, outlier, "absurd_time", report, table,
+                     f"Rows with an absurd date-time (before {MIN_YEAR}, or more than {config.max_time_hours:,.0f} h "
+                     "before the patient's other records, so they do not set the patient's start)",
+                     "Correct or remove these date-times (a placeholder such as 0001-01-01 is not a time); if the stay "
+                     "really is that long, raise --max-time-hours.", ["patient_id", "time_raw"])
+    hours = frame["time_hours"].to_numpy()
     bad_time = np.isnan(hours)
     if bad_time.mean() > 0.5 and len(frame) > 0:
         report.error("time_unparseable", f"Most times ({bad_time.mean():.0%}) could not be parsed as {fmt}.",
@@ -795,8 +869,9 @@ def _check_plausible_static_columns(frame: pd.DataFrame, patient: str, cols: lis
         if not bad.any():
             continue
         idx = np.flatnonzero(bad)[:3]
-        examples = [(f"row {int(frame['_line'].iat[i])}" if "_line" in frame else f"patient {frame[patient].iat[i]}")
-                    + f": {c}={_plain(frame[c].iat[i])!r}" for i in idx]
+        examples = [(f"row {int(frame['_line'].iat[i])}" if "_line" in frame else
+                     f"patient {clip_text(frame[patient].iat[i])}")
+                    + f": {clip_text(c)}={show_value(_plain(frame[c].iat[i]))}" for i in idx]
         _report_implausible(str(c), int(bad.sum()), examples, config, report)
         if not config.keep_implausible:
             changed[c] = frame[c].mask(bad)
@@ -885,7 +960,7 @@ def _apply_static_sentinels(static: pd.DataFrame, config: DataConfig, report: Va
         per_col = mask.sum()
         report.warning("static_sentinel", "Static attributes holding an 'unknown' code were set to missing: "
                        + ", ".join(f"{c} {int(k):,}" for c, k in per_col[per_col > 0].items()),
-                       count=n, unit="values", examples=[f"patient {p}" for p in static.index[mask.any(axis=1)][:3]],
+                       count=n, unit="values", examples=[f"patient {clip_text(p)}" for p in static.index[mask.any(axis=1)][:3]],
                        fix="Nothing to do if the code means unknown; change it with --sentinel otherwise.")
         static = static.mask(mask)
     return static
@@ -1006,7 +1081,7 @@ def _read_labels(labels: Source | None, table: RawTable, config: DataConfig, rep
             ex = frame.loc[nonnum & mapped.isna(), [pcol, target]].head(3)
             report.error("target_not_numeric", f"The target {target!r} has values that are not 0/1.",
                          count=int((nonnum & mapped.isna()).sum()), unit="patients",
-                         examples=[f"patient {a}: {b!r}" for a, b in ex.itertuples(index=False)],
+                         examples=[f"patient {clip_text(a)}: {show_value(b)}" for a, b in ex.itertuples(index=False)],
                          fix="Recode the outcome as 0/1.")
             return None, None, target
     lab = pd.DataFrame({"p": frame[pcol].to_numpy(), "v": vals.to_numpy()})
@@ -1014,14 +1089,14 @@ def _read_labels(labels: Source | None, table: RawTable, config: DataConfig, rep
     if n_missing:
         report.warning("label_missing", f"Patients with an empty {target!r} are unlabelled (kept for exploration, "
                        "not for training)", count=n_missing, unit="patients",
-                       examples=[f"patient {p}" for p in lab.loc[lab["v"].isna(), "p"].head(3)],
+                       examples=[f"patient {clip_text(p)}" for p in lab.loc[lab["v"].isna(), "p"].head(3)],
                        fix="Fill in the outcome, or leave them out of the labels file.")
     lab = lab.dropna()
     nun = lab.groupby("p")["v"].nunique()
     conflict = nun[nun > 1]
     if len(conflict):
         report.error("label_conflict", "Patients with conflicting labels (listed twice with different outcomes).",
-                     count=len(conflict), unit="patients", examples=[f"patient {p}" for p in conflict.index[:3]],
+                     count=len(conflict), unit="patients", examples=[f"patient {clip_text(p)}" for p in conflict.index[:3]],
                      fix="Keep one outcome per patient in the labels file.")
         return None, None, target
     dup = lab["p"].duplicated()
@@ -1072,7 +1147,7 @@ def _hour_labels_from_rows(rows: pd.DataFrame, target: str, table: RawTable, con
     cols = ["patient_id", "time_hours", target]
     bad = ~empty & ~np.isin(vals, (0.0, 1.0))
     if bad.any():
-        uniq = [f"{v:g}" if np.isfinite(v) else repr(str(r).strip())
+        uniq = [f"{v:g}" if np.isfinite(v) else show_value(str(r).strip(), 40)
                 for v, r in pd.DataFrame({"v": vals[bad], "r": rows["_label"].to_numpy()[bad]}).drop_duplicates("r")
                 .itertuples(index=False)]
         listed = ", ".join(dict.fromkeys(uniq[:6])) + (" ..." if len(uniq) > 6 else "")
@@ -1095,7 +1170,7 @@ def _hour_labels_from_rows(rows: pd.DataFrame, target: str, table: RawTable, con
         pos = hl.loc[hl["label"] == 1, "patient_id"].unique()
         report.warning("hour_label_constant", f"The hour label {target!r} never changes within a patient: it looks "
                        "like a once-per-stay outcome, not a label per hour.", count=len(n_values), unit="patients",
-                       examples=[f"patient {p}" for p in (pos if len(pos) else n_values.index)[:3]],
+                       examples=[f"patient {clip_text(p)}" for p in (pos if len(pos) else n_values.index)[:3]],
                        fix="Choose the stay task (--task stay, or DataConfig(task='stay')) for a once-per-stay outcome.")
     first_pos = hl["time_hours"].where(hl["label"] == 1).groupby(hl["patient_id"], sort=False).min()
     onsets = first_pos + (config.horizon_hours or 0.0)
@@ -1143,7 +1218,7 @@ def _hour_labels_from_onsets(labels: Source | None, table: RawTable, row_times: 
     pids = frame[pcol].to_numpy(dtype=object)
 
     def examples(mask):
-        return [f"patient {p}: {target}={_plain(v)!r}" for p, v in zip(pids[mask][:3], frame[target][mask][:3])]
+        return [f"patient {clip_text(p)}: {target}={show_value(_plain(v))}" for p, v in zip(pids[mask][:3], frame[target][mask][:3])]
 
     not_number = ~empty & ~np.isfinite(vals)
     negative = ~empty & np.isfinite(vals) & (vals < 0)
@@ -1165,7 +1240,7 @@ def _hour_labels_from_onsets(labels: Source | None, table: RawTable, row_times: 
     if len(conflict):
         report.error("onset_conflict", f"Patients listed more than once in {name} with different onsets "
                      f"({target!r})", count=len(conflict), unit="patients",
-                     examples=[f"patient {p}" for p in conflict.index[:3]],
+                     examples=[f"patient {clip_text(p)}" for p in conflict.index[:3]],
                      fix="Keep one onset per patient in the labels file (empty = never).")
         return None, None, other, target
     onset = lab.drop_duplicates("p").set_index("p")["v"]
@@ -1187,7 +1262,7 @@ def _hour_labels_from_onsets(labels: Source | None, table: RawTable, row_times: 
     if n_after:
         report.info("hours_after_onset", f"{n_after:,} hours at or after onset were left out (not scored): once the "
                     "event has happened there is nothing left to predict.", count=n_after, unit="hours",
-                    examples=[f"patient {p}" for p in pd.unique(rt_pid[in_file & after])[:3]])
+                    examples=[f"patient {clip_text(p)}" for p in pd.unique(rt_pid[in_file & after])[:3]])
     common = span.index.intersection(onset.index)
     last_rel = (span["max"] - span["min"]).loc[common]
     late = onset.loc[common] > last_rel
@@ -1217,7 +1292,7 @@ def _report_orphan_labels(report: ValidationReport, orphan: list, n_labels: int,
     if not orphan:
         return
     report.warning("labels_without_patients", "Labels whose patient has no data in the events file (ignored)",
-                   count=len(orphan), unit="patients", examples=[f"patient {p}" for p in orphan[:3]],
+                   count=len(orphan), unit="patients", examples=[f"patient {clip_text(p)}" for p in orphan[:3]],
                    fix="Check that both files use the same patient ids (e.g. no leading zeros lost).")
     if len(orphan) == n_labels:
         report.error("ids_disjoint", "No patient id of the labels file matches the events file.",
@@ -1237,7 +1312,7 @@ def _check_labels_vs_patients(cohort: Cohort, config: DataConfig, report: Valida
     if no_label:
         report.warning("patients_without_labels", "Patients with data but no label (kept for exploration, not "
                        "used for training or testing)", count=len(no_label), unit="patients",
-                       examples=[f"patient {p}" for p in no_label[:3]],
+                       examples=[f"patient {clip_text(p)}" for p in no_label[:3]],
                        fix="Add their outcome to the labels file, or ignore this if they are unlabelled on purpose.")
     _report_orphan_labels(report, orphan, len(labelled), list(cohort.patient_ids[:2]))
     ids = cohort.labelled_ids

@@ -4,12 +4,18 @@ Supports CSV (``,`` ``;`` tab or ``|`` delimited, decimal commas with ``;``), gz
 CSV, Parquet, and the original PhysioNet 2012 layout (a folder or zip of per-patient
 ``Time,Parameter,Value`` files, plus an optional outcomes file). Encodings: UTF-8 (with or
 without BOM) and Latin-1; LF or CRLF line ends. Files on disk are only ever read.
+
+Hostile input is refused with a message, never a traceback or minutes of work: archives
+inflate under a cap (:data:`MAX_INFLATED_MB`, env ``CHRONOSCOPE_MAX_INFLATED_MB``), tables
+are at most :data:`MAX_COLUMNS` wide (env ``CHRONOSCOPE_MAX_COLUMNS``), and a file that
+mixes encodings, holds NUL bytes or repeats a column name is refused with where it happens.
 """
 from __future__ import annotations
 
 import csv
 import gzip
 import io
+import lzma
 import os
 import re
 import zipfile
@@ -20,10 +26,22 @@ from typing import Union
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core.exceptions import DataReadError
+from core.validation import clip_text
 
-__all__ = ["Source", "RawTable", "read_table"]
+__all__ = ["Source", "RawTable", "read_table", "env_limit", "MAX_INFLATED_MB", "MAX_COLUMNS", "MAX_ARCHIVE_FILES"]
+
+#: the most a gzip, zip or Parquet file may inflate to while reading (MB); a decompression bomb stops here.
+#: The environment variable ``CHRONOSCOPE_MAX_INFLATED_MB`` overrides it.
+MAX_INFLATED_MB = 2048
+#: the widest table read (columns); the environment variable ``CHRONOSCOPE_MAX_COLUMNS`` overrides it.
+MAX_COLUMNS = 5000
+#: the most files one zip archive or folder may hold (PhysioNet 2012 has 4,000 per set).
+MAX_ARCHIVE_FILES = 100_000
+_MAX_NESTING = 2      # a zip of .csv.gz files is fine; an archive in an archive in an archive is not
+_CHUNK = 8 << 20      # inflate in 8 MiB steps: memory stays within the cap plus one step
 
 #: a path on disk, or an upload as (file name, content bytes).
 Source = Union[str, os.PathLike, tuple[str, bytes]]
@@ -54,6 +72,66 @@ class RawTable:
     first_line: int | None = 2
 
 
+def env_limit(env: str, default: float) -> float:
+    """A positive number from the environment variable ``env``, else ``default``.
+
+    Raises
+    ------
+    DataReadError
+        When the variable is set to something that is not a positive number.
+    """
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return float(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise DataReadError(f"The environment variable {env} must be a positive number; got {clip_text(raw, 40)!r}. "
+                            f"Example: {env}={default:g}, or unset it for the default ({default:g}).")
+    return value
+
+
+def _max_columns() -> int:
+    return int(env_limit("CHRONOSCOPE_MAX_COLUMNS", MAX_COLUMNS))
+
+
+class _Inflation:
+    """What the archives of one read may still inflate to, shared by nested members."""
+
+    def __init__(self) -> None:
+        self.limit_mb = env_limit("CHRONOSCOPE_MAX_INFLATED_MB", MAX_INFLATED_MB)
+        self.left = int(self.limit_mb * 2 ** 20)
+        self.depth = 0
+
+    def refuse(self, name: str, what: str = "inflates to") -> None:
+        raise DataReadError(
+            f"{name}: the archive {what} more than {self.limit_mb:,g} MB when decompressed, the limit set "
+            "against decompression bombs. If the file is genuine, decompress it yourself and upload the "
+            "CSV or Parquet file, or raise the limit: set the environment variable CHRONOSCOPE_MAX_INFLATED_MB "
+            f"(e.g. CHRONOSCOPE_MAX_INFLATED_MB={int(self.limit_mb * 2)}) before starting the app or the CLI.")
+
+    def read(self, name: str, stream) -> bytes:
+        """Everything ``stream.read`` gives, in steps, refused as soon as it passes the cap."""
+        parts = []
+        while True:
+            chunk = stream.read(min(_CHUNK, self.left + 1))
+            if not chunk:
+                return b"".join(parts)
+            self.left -= len(chunk)
+            if self.left < 0:
+                self.refuse(name)
+            parts.append(chunk)
+
+    def enter(self, name: str) -> None:
+        self.depth += 1
+        if self.depth > _MAX_NESTING:
+            raise DataReadError(f"{name}: archives nested more than {_MAX_NESTING} deep (an archive in an archive "
+                                "in an archive). Unpack them and upload the table itself, or one zip of the "
+                                "per-patient files.")
+
+
 def _read_bytes(source: Source) -> tuple[str, bytes | None, Path | None]:
     if isinstance(source, tuple):
         name, content = source
@@ -74,25 +152,33 @@ def read_table(source: Source) -> RawTable:
     ------
     DataReadError
         With what was found and how to fix it, for an empty file, a header without rows, an
-        Excel workbook, an HTML page, binary junk, a truncated gzip or a corrupt Parquet file.
+        Excel workbook, an HTML page, binary junk, a truncated gzip or a corrupt Parquet file;
+        for an archive that inflates past :data:`MAX_INFLATED_MB`, a table wider than
+        :data:`MAX_COLUMNS`, NUL bytes, mixed encodings or a repeated column name.
     """
     name, content, path = _read_bytes(source)
     if content is None:  # a folder
         return _read_physionet_folder(path)
+    return _read_content(name, content, _Inflation())
+
+
+def _read_content(name: str, content: bytes, budget: _Inflation) -> RawTable:
     if len(content) == 0:
         raise DataReadError(f"{name}: the file is empty (0 bytes). Upload the exported table itself; "
                             "if the export failed, run it again.")
     head = content[:8]
     if head.startswith(_PARQUET_MAGIC):
-        return _read_parquet(name, content)
+        return _read_parquet(name, content, budget)
     if head.startswith(_GZIP_MAGIC):
-        content = _gunzip(name, content)
+        budget.enter(name)
+        content = _gunzip(name, content, budget)
         if len(content) == 0:
             raise DataReadError(f"{name}: the gzip archive holds an empty file. Re-export the data.")
         if content[:4].startswith(_PARQUET_MAGIC):
-            return _read_parquet(name, content)
+            return _read_parquet(name, content, budget)
     if content.startswith(_ZIP_MAGIC):
-        return _read_zip(name, content)
+        budget.enter(name)
+        return _read_zip(name, content, budget)
     if head.startswith(_OLE_MAGIC):
         raise DataReadError(f"{name}: this is a legacy Excel (.xls) or other Office file, not CSV. "
                             "Open it in your spreadsheet program and use File > Save As > CSV (UTF-8).")
@@ -101,52 +187,157 @@ def read_table(source: Source) -> RawTable:
 
 # -- binary containers ---------------------------------------------------------
 
-def _gunzip(name: str, content: bytes) -> bytes:
+def _gunzip(name: str, content: bytes, budget: _Inflation) -> bytes:
     try:
-        return gzip.decompress(content)
+        with gzip.GzipFile(fileobj=io.BytesIO(content)) as stream:
+            return budget.read(name, stream)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
-        raise DataReadError(f"{name}: the gzip file is truncated or corrupt ({err}). It was probably cut "
+        raise DataReadError(f"{name}: the gzip file is truncated or corrupt ({clip_text(err)}). It was probably cut "
                             "off during download or copy; copy it again and check its size, or upload "
                             "the uncompressed CSV.") from None
 
 
-def _read_parquet(name: str, content: bytes) -> RawTable:
+#: what a damaged, encrypted or exotic zip member raises while it is read.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, lzma.LZMAError, OSError,
+               NotImplementedError, RuntimeError, ValueError)
+
+#: Arrow types that are not one value per cell.
+_NESTED = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list, pa.types.is_struct,
+           pa.types.is_map, pa.types.is_union)
+
+
+def _read_parquet(name: str, content: bytes, budget: _Inflation) -> RawTable:
     try:
-        frame = pd.read_parquet(io.BytesIO(content))
-    except (pa.ArrowException, OSError, ValueError) as err:
-        raise DataReadError(f"{name}: not a readable Parquet file ({err}). Re-export it, or upload a CSV.") from None
+        pfile = pq.ParquetFile(io.BytesIO(content))
+        schema, meta = pfile.schema_arrow, pfile.metadata
+        _check_width(name, len(schema))
+        # Parquet compresses too: refuse before reading what would inflate past the cap.
+        inflated = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if max(inflated, meta.num_rows * max(len(schema), 1) * 8) > budget.left:
+            budget.refuse(name, "holds")
+        nested = [f.name for f in schema if any(test(f.type) for test in _NESTED)]
+        if nested:
+            raise DataReadError(f"{name}: the Parquet columns {[clip_text(c) for c in nested[:5]]} hold lists or "
+                                "records, not one value per cell. Flatten them (one row per value, e.g. "
+                                "DataFrame.explode) and export again.")
+        table = pfile.read()
+        table = pa.table([_plain_column(name, f, table.column(i)) for i, f in enumerate(table.schema)],
+                         schema=None, names=table.schema.names, metadata=table.schema.metadata)
+        frame = table.to_pandas()
+    except DataReadError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, TypeError, IndexError) as err:
+        raise DataReadError(f"{name}: not a readable Parquet file ({clip_text(err)}). Re-export it, or upload "
+                            "a CSV.") from None
     if frame.empty:
-        raise DataReadError(f"{name}: the Parquet file has columns {list(frame.columns)} but no rows. "
-                            "Export the data rows too.")
-    return RawTable(frame=frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) else frame,
-                    name=name, fmt="parquet", first_line=None)
+        raise DataReadError(f"{name}: the Parquet file has columns {[clip_text(c) for c in frame.columns[:12]]} but "
+                            "no rows. Export the data rows too.")
+    if not isinstance(frame.index, pd.RangeIndex):
+        # A named index (e.g. written from a frame indexed by patient id) is data: keep it as columns.
+        named = any(n is not None for n in frame.index.names)
+        frame = frame.reset_index(drop=not named)
+    _check_unique_columns(name, [str(c) for c in frame.columns])
+    return RawTable(frame=frame, name=name, fmt="parquet", first_line=None)
 
 
-def _read_zip(name: str, content: bytes) -> RawTable:
+def _plain_column(name: str, fld: pa.Field, col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A Parquet column as plain values: dictionaries (categoricals) decoded, binary read as UTF-8 text."""
+    typ = fld.type
+    if pa.types.is_dictionary(typ):
+        col, typ = col.cast(typ.value_type), typ.value_type
+    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ) or pa.types.is_fixed_size_binary(typ):
+        try:
+            return col.cast(pa.large_binary()).cast(pa.large_string())
+        except pa.ArrowInvalid:
+            raise DataReadError(f"{name}: the Parquet column {clip_text(fld.name)!r} holds binary data that is not "
+                                "UTF-8 text. Store ids and values as text or numbers, and export again.") from None
+    return col
+
+
+def _check_width(name: str, n_columns: int) -> None:
+    limit = _max_columns()
+    if n_columns > limit:
+        raise DataReadError(f"{name}: the table has {n_columns:,} columns, more than the limit of {limit:,}. A "
+                            "table this wide is probably not a patient table (or one variable per column of "
+                            "something else): use the long layout (patient, time, variable, value), keep only "
+                            "the variables you need, or raise the limit with the environment variable "
+                            f"CHRONOSCOPE_MAX_COLUMNS (e.g. CHRONOSCOPE_MAX_COLUMNS={limit * 2}).")
+
+
+def _check_unique_columns(name: str, names: list[str]) -> None:
+    """Refuse a repeated column name (pandas would quietly rename the second ``HR`` to ``HR.1``)."""
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(names, start=1):
+        key = raw.strip()
+        if not key:
+            continue  # unnamed columns get distinct names ("Unnamed: 3")
+        if key in seen:
+            raise DataReadError(f"{name}: the column name {clip_text(key)!r} appears more than once in the header "
+                                f"(columns {seen[key]} and {i}). Rename them so each is unique (e.g. HR_monitor, "
+                                "HR_manual), or delete the duplicate column.")
+        seen[key] = i
+
+
+def _zip_names(name: str, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    infos = [i for i in zf.infolist() if not i.is_dir() and not Path(i.filename).name.startswith(".")]
+    if len(infos) > MAX_ARCHIVE_FILES:
+        raise DataReadError(f"{name}: the zip holds {len(infos):,} files, more than the {MAX_ARCHIVE_FILES:,} "
+                            "read. Split it, or upload the events as one table.")
+    names = [i.filename for i in infos]
+    if len(set(names)) < len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise DataReadError(f"{name}: the zip holds two files named {clip_text(dup)!r}; only one could be read. "
+                            "Re-create the archive with distinct file names.")
+    return infos
+
+
+def _read_member(name: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Inflation) -> bytes:
+    where = f"{name}/{clip_text(info.filename)}"
+    if info.file_size > budget.left:  # declared size: refuse without inflating anything
+        budget.refuse(where)
+    try:
+        with zf.open(info) as stream:
+            return budget.read(where, stream)
+    except DataReadError:
+        raise
+    except _ZIP_ERRORS as err:
+        raise DataReadError(f"{where}: this file of the zip cannot be read ({clip_text(err)}); the archive is "
+                            "damaged, encrypted or uses an unsupported compression. Re-create it without a "
+                            "password (standard 'deflate' compression).") from None
+
+
+def _read_zip(name: str, content: bytes, budget: _Inflation) -> RawTable:
     try:
         zf = zipfile.ZipFile(io.BytesIO(content))
-        names = [n for n in zf.namelist() if not n.endswith("/") and not Path(n).name.startswith(".")]
-    except zipfile.BadZipFile as err:
-        raise DataReadError(f"{name}: corrupt zip archive ({err}). Re-create the archive.") from None
+        infos = _zip_names(name, zf)
+    except DataReadError:
+        raise
+    except _ZIP_ERRORS as err:
+        raise DataReadError(f"{name}: corrupt zip archive ({clip_text(err)}). Re-create the archive.") from None
+    names = [i.filename for i in infos]
     if any(n.startswith("xl/") or n == "[Content_Types].xml" for n in names):
         raise DataReadError(f"{name}: this is an Excel workbook (.xlsx), not CSV. Open it in your "
                             "spreadsheet program and use File > Save As > CSV (UTF-8), then upload that.")
-    tables = [n for n in names if n.lower().endswith((".txt", ".csv", ".psv", ".csv.gz", ".parquet"))]
+    tables = [i for i in infos if i.filename.lower().endswith((".txt", ".csv", ".psv", ".csv.gz", ".parquet"))]
     if not tables:
-        raise DataReadError(f"{name}: the zip holds no .txt/.csv/.parquet files (found: {names[:5]}). "
-                            "Zip the per-patient files or the events table itself.")
+        raise DataReadError(f"{name}: the zip holds no .txt/.csv/.parquet files (found: "
+                            f"{[clip_text(n) for n in names[:5]]}). Zip the per-patient files or the events table "
+                            "itself.")
     if len(tables) == 1:
-        inner = read_table((tables[0], zf.read(tables[0])))
-        inner.name = f"{name}/{tables[0]}"
+        inner = _read_content(tables[0].filename, _read_member(name, zf, tables[0], budget), budget)
+        inner.name = f"{name}/{tables[0].filename}"
         return inner
-    files = {n: zf.read(n) for n in tables}
+    files = {i.filename: _read_member(name, zf, i, budget) for i in tables}
     return _assemble_physionet(name, files)
 
 
 def _read_physionet_folder(path: Path) -> RawTable:
-    files = {str(p.relative_to(path)): p.read_bytes()
-             for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in (".txt", ".csv")
-             and not p.name.startswith(".")}
+    found = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in (".txt", ".csv")
+             and not p.name.startswith(".")]
+    if len(found) > MAX_ARCHIVE_FILES:
+        raise DataReadError(f"{path}: the folder holds {len(found):,} .txt/.csv files, more than the "
+                            f"{MAX_ARCHIVE_FILES:,} read. Point to one set folder (e.g. set-a/).")
+    files = {str(p.relative_to(path)): p.read_bytes() for p in found}
     if not files:
         raise DataReadError(f"{path}: the folder holds no .txt or .csv files. Point to the folder of "
                             "per-patient PhysioNet files (e.g. set-a/) or to a single events table.")
@@ -155,18 +346,20 @@ def _read_physionet_folder(path: Path) -> RawTable:
 
 _OUTCOME_HEADER = re.compile(rb"^\s*(\xef\xbb\xbf)?recordid\s*,", re.IGNORECASE)
 _PN_HEADER = re.compile(rb"^\s*(\xef\xbb\xbf)?time\s*,\s*parameter\s*,\s*value", re.IGNORECASE)
+_PN_COLUMNS = {"time": "Time", "parameter": "Parameter", "value": "Value"}
 
 
 def _assemble_physionet(name: str, files: dict[str, bytes]) -> RawTable:
     """Concatenate per-patient ``Time,Parameter,Value`` files into one long table.
 
     Each file's ``RecordID`` row gives the patient id (the file name stem if absent). A file
-    whose header starts with ``RecordID`` is taken as the outcomes table.
+    whose header starts with ``RecordID`` is taken as the outcomes table. Header names are
+    matched whatever their case (``time,parameter,value`` too).
     """
     frames, outcomes, skipped = [], None, []
     for fname, raw in files.items():
         if _OUTCOME_HEADER.match(raw[:64]):
-            outcomes = _read_csv_bytes(fname, raw).frame
+            outcomes = _read_csv_bytes(f"{name}/{fname}", raw).frame
             continue
         if not _PN_HEADER.match(raw[:64]):
             skipped.append(fname)
@@ -175,41 +368,90 @@ def _assemble_physionet(name: str, files: dict[str, bytes]) -> RawTable:
         text, _ = _decode(f"{name}/{fname}", raw)
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-        except pd.errors.ParserError as err:
-            raise DataReadError(f"{name}/{fname}: this per-patient file is malformed ({str(err).strip()}). Every "
-                                "line must have the three fields Time,Parameter,Value; fix that line or remove "
-                                "the file from the set.") from None
-        frame.columns = [c.strip() for c in frame.columns]
-        rid = frame.loc[frame["Parameter"] == "RecordID", "Value"]
+        except (pd.errors.ParserError, csv.Error) as err:
+            raise DataReadError(f"{name}/{fname}: this per-patient file is malformed ({clip_text(str(err).strip())}). "
+                                "Every line must have the three fields Time,Parameter,Value; fix that line or "
+                                "remove the file from the set.") from None
+        names = [c.strip() for c in frame.columns]
+        _check_unique_columns(f"{name}/{fname}", names)
+        frame.columns = [_PN_COLUMNS.get(c.lower(), c) for c in names]
+        is_rid = frame["Parameter"].str.strip().str.lower() == "recordid"
+        rid = frame.loc[is_rid, "Value"]
         pid = rid.iloc[0].split(".")[0] if len(rid) else Path(fname).stem
-        frame = frame[frame["Parameter"] != "RecordID"]
+        frame = frame[~is_rid]
         frame.insert(0, "patient_id", pid)
         frames.append(frame)
     if not frames:
         raise DataReadError(f"{name}: no per-patient file with the header 'Time,Parameter,Value' was found "
-                            f"(looked at {len(files)} files, e.g. {list(files)[:3]}). Upload the PhysioNet "
-                            "set folder/zip, or a single long/wide events table.")
+                            f"(looked at {len(files)} files, e.g. {[clip_text(f) for f in list(files)[:3]]}). "
+                            "Upload the PhysioNet set folder/zip, or a single long/wide events table.")
     table = RawTable(frame=pd.concat(frames, ignore_index=True), name=name, fmt="physionet", outcomes=outcomes,
                      first_line=None)
     table.notes.append(f"Read {len(frames):,} per-patient files (PhysioNet 2012 layout)"
                        + (" and an outcomes file" if outcomes is not None else "")
-                       + (f"; ignored {len(skipped)} other files (e.g. {skipped[0]})" if skipped else "") + ".")
+                       + (f"; ignored {len(skipped)} other files (e.g. {clip_text(skipped[0])})" if skipped else "")
+                       + ".")
     return table
 
 
 # -- text ----------------------------------------------------------------------
 
-def _decode(name: str, content: bytes) -> tuple[str, str]:
-    if b"\x00" in content[:4096]:
+_BAD_UTF8 = re.compile("[\udc80-\udcff]+")         # undecodable bytes, as surrogateescape gives them
+_UTF8_CHAR = re.compile("[^\x00-\x7f\udc80-\udcff]")  # a real non-ASCII character
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _check_nul(name: str, content: bytes) -> None:
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataReadError(f"{name}: the file is UTF-16 text. Save it as CSV (UTF-8) (in Excel: File > Save As > "
+                            "CSV UTF-8) and upload that.")
+    pos = content.find(b"\x00")
+    if pos < 0:
+        return
+    if pos < 4096:
         raise DataReadError(f"{name}: this is a binary file, not a text table (it contains NUL bytes). "
                             "Upload a CSV, CSV.gz or Parquet file.")
-    if content.startswith(b"\xef\xbb\xbf"):
-        return content[3:].decode("utf-8", errors="strict"), "UTF-8 with BOM"
+    line = content.count(b"\n", 0, pos) + 1
+    raise DataReadError(f"{name}: the file holds a NUL byte (0x00) at byte {pos:,} (line {line:,}); a text table "
+                        "never does, so the file is damaged or partly binary (e.g. a copy cut off and padded). "
+                        "Export it again, or remove the NUL bytes (e.g. tr -d '\\000' < in.csv > out.csv) and "
+                        "check that line.")
+
+
+def _refuse_mixed(name: str, text: str, bom: bool) -> None:
+    """Some bytes are not UTF-8 although the file is UTF-8 elsewhere: say which lines."""
+    lines, shown, line, last = [], [], 1, 0
+    for m in _BAD_UTF8.finditer(text):
+        line += text.count("\n", last, m.start())
+        last = m.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+            if len(shown) < 3:
+                start = text.rfind("\n", 0, m.start()) + 1
+                end = text.find("\n", m.start())
+                raw = text[start:end if end >= 0 else len(text)].rstrip("\r")
+                latin = raw.encode("utf-8", errors="surrogateescape").decode("latin-1")
+                shown.append(f"line {line}: byte 0x{ord(m.group()[0]) - 0xdc00:02x} in {clip_text(latin, 80)!r}")
+    where = "starts with a UTF-8 marker (BOM)" if bom else "is UTF-8 elsewhere"
+    listed = ", ".join(f"{n:,}" for n in lines[:10]) + (f" and {len(lines) - 10:,} more" if len(lines) > 10 else "")
+    raise DataReadError(f"{name}: the file mixes two text encodings: it {where}, but line(s) {listed} are not UTF-8 "
+                        f"(probably Latin-1; e.g. {'; '.join(shown)}). Reading it either way would change those "
+                        "values (a patient 'pé1' would become another patient). Re-save the whole file as UTF-8 "
+                        "(e.g. in a text editor: Save As, encoding UTF-8), or fix those lines.")
+
+
+def _decode(name: str, content: bytes) -> tuple[str, str]:
+    _check_nul(name, content)
+    bom = content.startswith(b"\xef\xbb\xbf")
+    body = content[3:] if bom else content
     try:
-        return content.decode("utf-8"), "UTF-8"
+        return body.decode("utf-8"), "UTF-8 with BOM" if bom else "UTF-8"
     except UnicodeDecodeError:
         pass
-    text = content.decode("latin-1")
+    escaped = body.decode("utf-8", errors="surrogateescape")
+    if bom or _UTF8_CHAR.search(escaped):
+        _refuse_mixed(name, escaped, bom)
+    text = body.decode("latin-1")
     # Latin-1 decodes anything; refuse what is mostly control characters (random bytes).
     sample = text[:4096]
     bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\r\n\t") or 0x7f <= ord(ch) < 0xa0)
@@ -217,6 +459,26 @@ def _decode(name: str, content: bytes) -> tuple[str, str]:
         raise DataReadError(f"{name}: the file is not readable text (binary or unknown encoding). Upload a "
                             "CSV (UTF-8 or Latin-1), CSV.gz or Parquet file.")
     return text, "Latin-1"
+
+
+def _first_lines(text: str, n: int) -> list[str]:
+    """The first ``n`` lines of ``text`` (any line end), without splitting the whole file."""
+    out, start = [], 0
+    for m in _LINE_END.finditer(text):
+        out.append(text[start:m.start()])
+        start = m.end()
+        if len(out) == n:
+            return out
+    if start < len(text):
+        out.append(text[start:])
+    return out
+
+
+def _header_names(header: str, delim: str) -> list[str]:
+    try:
+        return next(csv.reader([header], delimiter=delim, skipinitialspace=True), [])
+    except csv.Error:  # e.g. a header cell over the csv module's field limit
+        return [c.strip().strip('"') for c in header.split(delim)]
 
 
 def _sniff_delimiter(header: str, sample_lines: list[str]) -> str:
@@ -245,7 +507,7 @@ def _read_csv_bytes(name: str, content: bytes) -> RawTable:
                             "and check it opens as a table.")
     if not stripped:
         raise DataReadError(f"{name}: the file holds only blank lines. Upload the exported table.")
-    lines = stripped.splitlines()
+    lines = _first_lines(stripped, 52)
     header, body = lines[0], [ln for ln in lines[1:51] if ln.strip()]
     delim = _sniff_delimiter(header, body)
     decimal = "."
@@ -260,14 +522,16 @@ def _read_csv_bytes(name: str, content: bytes) -> RawTable:
     if "\r\n" in text[:4096]:
         notes.append("Windows (CRLF) line endings.")
     if len(lines) < 2 or not body:
-        raise DataReadError(f"{name}: the file has a header ({header[:120]!r}) but no data rows. Export the "
+        raise DataReadError(f"{name}: the file has a header ({clip_text(header)!r}) but no data rows. Export the "
                             "rows too, or check you picked the right file.")
+    _check_width(name, header.count(delim) + 1)
+    _check_unique_columns(name, _header_names(header, delim))
     frame = _parse_csv_text(name, text if encoding != "UTF-8" else content, delim, decimal,
                             utf8=encoding == "UTF-8")
     if frame.empty:
         raise DataReadError(f"{name}: the file has a header but no data rows. Export the rows too.")
     if frame.shape[1] < 2:
-        raise DataReadError(f"{name}: only one column ({str(frame.columns[0])[:60]!r}) was found. The file "
+        raise DataReadError(f"{name}: only one column ({clip_text(frame.columns[0], 60)!r}) was found. The file "
                             "must be a delimited table (comma, semicolon, tab or pipe) with a header row.")
     return RawTable(frame=frame, name=name, fmt="csv", notes=notes)
 
@@ -284,7 +548,8 @@ def _parse_csv_text(name: str, data: str | bytes, delim: str, decimal: str, utf8
         return pd.read_csv(buf, sep=delim, decimal=decimal, engine="c", skipinitialspace=True,
                            on_bad_lines="error", low_memory=False)
     except pd.errors.ParserError as err:
-        raise DataReadError(f"{name}: the table is malformed: {err}. Each line must have as many fields as "
-                            "the header; quote text fields that contain the delimiter.") from None
+        raise DataReadError(f"{name}: the table is malformed: {clip_text(err, 300)}. Each line must have as many "
+                            "fields as the header; quote text fields that contain the delimiter.") from None
     except (UnicodeDecodeError, csv.Error, pd.errors.EmptyDataError) as err:
-        raise DataReadError(f"{name}: could not be parsed as CSV ({err}). Save it as CSV (UTF-8).") from None
+        raise DataReadError(f"{name}: could not be parsed as CSV ({clip_text(err, 300)}). Save it as CSV "
+                            "(UTF-8).") from None

@@ -11,10 +11,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
-__all__ = ["Finding", "ValidationReport", "Level"]
+__all__ = ["Finding", "ValidationReport", "Level", "MAX_SHOWN_CHARS", "clip_text", "show_value"]
 
 #: how serious a finding is.
 Level = Literal["error", "warning", "info"]
+
+#: the longest cell, name or value a message echoes; longer ones are cut (a 50 MB cell stays out of the report).
+MAX_SHOWN_CHARS = 100
+
+
+def clip_text(text: object, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``str(text)``, cut to ``limit`` characters with an ellipsis and the original length.
+
+    Examples
+    --------
+    >>> clip_text("x" * 500, 5)
+    'xxxxx… (500 characters)'
+    """
+    s = str(text)
+    return s if len(s) <= limit else f"{s[:limit]}… ({len(s):,} characters)"
+
+
+def show_value(value: object, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``repr(value)`` for a message, a long text cut like :func:`clip_text`.
+
+    Examples
+    --------
+    >>> show_value("9" * 300, 4)
+    "'9999'… (300 characters)"
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    return clip_text(repr(value), limit)
 
 
 @dataclass(frozen=True)
@@ -77,7 +105,10 @@ class ValidationReport:
     # -- building -------------------------------------------------------
     def add(self, level: Level, code: str, message: str, *, count: int = 0, unit: str = "rows",
             examples: Sequence[str] = (), fix: str = "") -> Finding:
-        finding = Finding(level, code, message, int(count), unit, tuple(str(e) for e in examples[:5]), fix)
+        # A safety net under the callers' own cutting: no example, message or fix echoes a huge cell.
+        finding = Finding(level, code, clip_text(message, 4000), int(count), unit,
+                          tuple(clip_text(e, 3 * MAX_SHOWN_CHARS) for e in examples[:5]),
+                          clip_text(fix, 4000))
         self.findings.append(finding)
         return finding
 
