@@ -1,6 +1,8 @@
 """Entry point and router only. Run: streamlit run streamlit_app.py"""
 import streamlit as st
 
+from app import auth
+
 st.set_page_config(page_title="Chronoscope: clinical time series", page_icon="🫀",
                    layout="wide")
 
@@ -17,4 +19,6 @@ PAGES = {
                st.Page("app/pages/jobs.py", title="Jobs", icon=":material/pending_actions:")],
 }
 
+auth.require_login()            # login form until someone is logged in (login is off for the local demo)
+auth.sidebar()                  # who is logged in, "Log out", the research-only note
 st.navigation(PAGES).run()

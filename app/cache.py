@@ -10,11 +10,13 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from app import auth
 from app.state import DataSource, get_source
 from core import explore
 from core.cohort import Cohort
 from core.demo import DEMO_TARGET, demo_paths
 from core.ingest import inspect_columns, validate_data
+from core.exceptions import CoreError
 from core.validation import ValidationReport
 
 __all__ = ["load_source", "load_current_cohort", "events_arg", "inspect_upload", "missingness", "coverage", "sampling",
@@ -25,9 +27,10 @@ __all__ = ["load_source", "load_current_cohort", "events_arg", "inspect_upload",
 
 
 def _source_key(source: DataSource) -> tuple:
+    """Content *and* owner: one user's cached data is never handed to another (app/auth.py)."""
     files = tuple((name, hashlib.sha256(content).hexdigest()) for name, content in source.events)
     labels = None if source.labels is None else (source.labels[0], hashlib.sha256(source.labels[1]).hexdigest())
-    return (source.kind, files, labels, repr(source.config))
+    return (auth.owner(), source.kind, files, labels, repr(source.config))
 
 
 def events_arg(source: DataSource):
@@ -65,12 +68,18 @@ def demo_source() -> DataSource:
 
 
 @st.cache_data(show_spinner="Reading the columns...", max_entries=8)
-def inspect_upload(events: tuple[str, bytes], labels: tuple[str, bytes] | None) -> dict:
+def _inspect_upload(owner: str, events: tuple[str, bytes], labels: tuple[str, bytes] | None) -> dict:
     return inspect_columns(events, labels)
 
 
+def inspect_upload(events: tuple[str, bytes], labels: tuple[str, bytes] | None) -> dict:
+    """The upload's columns and what auto-detection picks (cached per content and owner)."""
+    return _inspect_upload(auth.owner(), events, labels)
+
+
 def _cohort_key(cohort: Cohort) -> str:
-    return cohort.fingerprint() if cohort is not None else ""
+    """Content (the data fingerprint) and owner: cached results are never shared between users."""
+    return f"{auth.owner()}/{cohort.fingerprint() if cohort is not None else ''}"
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=4)
@@ -100,10 +109,56 @@ def patient_values(cohort: Cohort, variable: str, stat: str) -> pd.DataFrame:
 
 # -- Compare page: training is never cached (it is an action); reopened runs are ----------------
 def runs_dir():
-    """Folder of saved runs: $CHRONOSCOPE_RUNS_DIR or ``runs/``."""
+    """The current user's saved runs: $CHRONOSCOPE_RUNS_DIR (default ``runs/``), and with login on its
+    ``users/<owner>/`` sub-folder."""
     import os
     from pathlib import Path
-    return Path(os.environ.get("CHRONOSCOPE_RUNS_DIR", "runs"))
+    root = Path(os.environ.get("CHRONOSCOPE_RUNS_DIR", "runs"))
+    who = auth.owner()
+    return root / "users" / who if who else root
+
+
+@st.cache_resource(show_spinner=False)
+def _scratch_root():
+    """This server's temporary folder (unsaved runs), owner-only, removed when the server stops.
+
+    ``$CHRONOSCOPE_TMP_DIR`` (default: the system temp folder) / ``chronoscope-server-<pid>``. Folders of
+    servers that are no longer running are removed when a server starts.
+    """
+    import atexit
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+    base = Path(os.environ.get("CHRONOSCOPE_TMP_DIR") or tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.glob("chronoscope-server-*"):
+        try:
+            pid = int(old.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)                        # still running: leave it
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:
+            pass
+    root = base / f"chronoscope-server-{os.getpid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
+def scratch_dir():
+    """Where the current user's unsaved runs live until they save them or the server stops."""
+    return _scratch_root() / (auth.owner() or "local")
+
+
+def check_owned(path: str) -> str:
+    """``path`` when it is a run of the current user (saved or not); CoreError otherwise."""
+    from pathlib import Path
+    p = Path(path).resolve()
+    for root in (runs_dir(), scratch_dir()):
+        if p.parent == Path(root).resolve():
+            return path
+    raise CoreError("This run was not found among your runs. Pick one of the runs listed on the Compare page.")
 
 
 @st.cache_resource(show_spinner=False)
@@ -114,19 +169,22 @@ def job_manager():
 
 
 def list_saved_runs() -> list[dict]:
+    """The current user's runs, newest first: saved ones (``"saved": True``) and this server's unsaved ones."""
     from core.runs import list_runs
-    return list_runs(runs_dir())
+    runs = [{**r, "saved": True} for r in list_runs(runs_dir())]
+    runs += [{**r, "saved": False} for r in list_runs(scratch_dir())]
+    return sorted(runs, key=lambda r: r["created"], reverse=True)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reopening the run...")
-def open_run(path: str):
+def _open_run(path: str):
     """A saved run's ``RunSummary`` (shared, read-only)."""
     from core.runs import RunSummary, load_run
     return RunSummary.from_run(load_run(path))
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner=False)
-def run_match(path: str, cohort: Cohort):
+def _run_match(path: str, cohort: Cohort):
     """How the current data compare with a saved run's training data (``core.runs.DataMatch``)."""
     from core.runs import match_run_folder
     return match_run_folder(path, cohort)
@@ -134,17 +192,17 @@ def run_match(path: str, cohort: Cohort):
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the patient hour by hour...",
                hash_funcs={Cohort: _cohort_key})
-def patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
+def _patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
     """A run's risk per hour for one patient: every hour of an online run, the risk trajectory of a stay
     run (``core.runs.Run.risk_table``)."""
-    return load_explain_run(path).risk_table(cohort, patient_id)
+    return _load_explain_run(path).risk_table(cohort, patient_id)
 
 
 
 
 # -- Models page: a saved run's recurrent models to look inside -----------------------------------
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's recurrent models...")
-def load_run_recurrent(path: str, names: tuple):
+def _load_run_recurrent(path: str, names: tuple):
     """A saved run with only its recurrent models loaded (a ``core.runs.Run``; shared, read-only)."""
     from core.runs import load_run
     return load_run(path, models=list(names))
@@ -174,18 +232,74 @@ def explain_runs(cohort: Cohort) -> list[dict]:
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's models...")
-def load_explain_run(path: str):
+def _load_explain_run(path: str):
     """A saved run with all its models (a ``core.runs.Run``; shared, read-only)."""
     from core.runs import load_run
     return load_run(path)
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner="Explaining this patient...")
-def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None = None) -> tuple:
+def _explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None = None) -> tuple:
     """(risk after every hour per model, list of ``ExplanationResult`` for one patient; online: at ``hour``)."""
     from core.explain import explain_models, risk_over_time
-    run = load_explain_run(path)
+    run = _load_explain_run(path)
     return risk_over_time(run, cohort, patient_id, list(names)), explain_models(run, list(names), cohort,
                                                                                [patient_id], hour=hour)
 
 
+
+
+# -- the public, owner-checked entry points of the run caches above -------------------------------
+# (cached by path, and a path is inside one user's folders; the check refuses any other path)
+def open_run(path: str):
+    """A run of the current user as a ``RunSummary`` (shared, read-only)."""
+    return _open_run(check_owned(path))
+
+
+def run_match(path: str, cohort: Cohort):
+    """How the current data compare with one of the current user's runs (``core.runs.DataMatch``)."""
+    return _run_match(check_owned(path), cohort)
+
+
+def patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
+    """One patient's risk per hour under a run of the current user (``core.runs.Run.risk_table``)."""
+    return _patient_risk(check_owned(path), cohort, patient_id)
+
+
+def load_run_recurrent(path: str, names: tuple):
+    """A run of the current user with only its recurrent models loaded."""
+    return _load_run_recurrent(check_owned(path), names)
+
+
+def load_explain_run(path: str):
+    """A run of the current user with all its models (a ``core.runs.Run``)."""
+    return _load_explain_run(check_owned(path))
+
+
+def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None = None) -> tuple:
+    """(risk after every hour per model, explanations) of one patient under a run of the current user."""
+    return _explain_patient(check_owned(path), cohort, names, patient_id, hour)
+
+
+def save_user_run(path: str):
+    """Save one of the current user's unsaved runs (moved into their runs folder); returns its RunSummary."""
+    import shutil
+    from pathlib import Path
+
+    from core.runs import copy_run
+    src = Path(check_owned(path))
+    dst = runs_dir() / src.name
+    copy_run(src, dst)
+    shutil.rmtree(src, ignore_errors=True)
+    return open_run(str(dst))
+
+
+def delete_user_run(path: str) -> None:
+    """Delete one of the current user's runs (saved or not) with all its files; cached copies are dropped."""
+    from pathlib import Path
+
+    from core.runs import delete_run
+    p = Path(check_owned(path))
+    delete_run(p, p.parent)
+    for fn in (_open_run, _load_explain_run, _load_run_recurrent, _patient_risk, _run_match, _explain_patient):
+        fn.clear()

@@ -8,7 +8,8 @@ import streamlit as st
 
 from core.validation import Finding, ValidationReport
 
-__all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort", "gui_text", "show_error"]
+__all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort", "gui_text", "gui_words", "plain",
+           "show_error"]
 
 #: command-line options named in core's messages -> the control that does the same on the pages.
 _CONTROLS = {
@@ -26,11 +27,37 @@ _FLAG = re.compile(r"--[a-z][a-z-]*")
 _PATH = re.compile(r"(?<![\w.~])/(?:[\w.\-]+/)+([\w.\-]+)")
 
 
-def gui_text(text: object) -> str:
-    """A core message as the pages say it: controls instead of command-line options, and file names
-    instead of server paths (``/srv/app/runs/x`` -> ``x``)."""
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=^&\"'])")
+
+
+def plain(text: object) -> str:
+    """``text`` as literal text in any Streamlit element that renders Markdown (``st.markdown``, ``st.error``,
+    ``st.subheader``, captions, metric and widget labels): every ASCII punctuation mark that Markdown or
+    Streamlit's directives (``:red[...]``, ``:material/...:``) could read is backslash-escaped, and line
+    breaks become spaces, so a file, column, variable or patient named ``![x](http://host/a.png)`` is shown
+    as those characters: never an image, a link, a heading or HTML.
+
+    The one helper for user-supplied text on pages (plotly figures escape with ``core.plots``' own).
+
+    Examples
+    --------
+    >>> print(plain("![x](http://h/a.png)"))
+    \\!\\[x\\]\\(http\\://h/a\\.png\\)
+    """
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+def gui_words(text: object) -> str:
+    """A core message as the pages say it, as plain text (for tables and ``st.text``): controls instead of
+    command-line options, and file names instead of server paths (``/srv/app/runs/x`` -> ``x``)."""
     out = _FLAG.sub(lambda m: _CONTROLS.get(m.group(0), m.group(0).lstrip("-").replace("-", " ")), str(text))
     return _PATH.sub(lambda m: m.group(1), out)
+
+
+def gui_text(text: object) -> str:
+    """:func:`gui_words`, escaped for a Markdown element (:func:`plain`): what every message shown with
+    ``st.error`` / ``st.warning`` / ``st.info`` / ``st.markdown`` goes through."""
+    return plain(gui_words(text))
 
 
 def show_error(err: object) -> None:
@@ -39,9 +66,9 @@ def show_error(err: object) -> None:
 
 
 def render_finding(f: Finding) -> None:
-    body = f"**{gui_text(f.message)}**" + (f" ({f.count:,} {f.unit})" if f.count else "")
+    body = f"**{gui_text(f.message)}**" + (f" ({f.count:,} {plain(f.unit)})" if f.count else "")
     if f.examples:
-        body += "  \n" + "Examples: " + "; ".join(f"`{e}`" for e in f.examples)
+        body += "  \n" + "Examples: " + "; ".join(plain(e) for e in f.examples)
     if f.fix:
         body += "  \n" + f"How to fix: {gui_text(f.fix)}"
     {"error": st.error, "warning": st.warning, "info": st.info}[f.level](body)
@@ -57,7 +84,7 @@ def render_report(report: ValidationReport) -> None:
         cols[2].metric("Variables", f"{s.get('time-series variables', 0)} + {s.get('static attributes', 0)} static")
         cols[3].metric("Labelled", f"{s.get('labelled patients', 0):,}" if "labelled patients" in s else "none")
         cols[4].metric("Prevalence", str(s.get("prevalence", "n/a")),
-                       help=f"{s.get('positives', 0):,} positives for target {s.get('target')}")
+                       help=f"{s.get('positives', 0):,} positives for target {plain(s.get('target'))}")
     if report.ok:
         st.success("The data can be used for training." if "labelled patients" in s else
                    "The data can be explored; add labels to train models.")
@@ -74,9 +101,9 @@ def render_report(report: ValidationReport) -> None:
     if notes:
         with st.expander(f"How the data were read ({len(notes)} notes)"):
             for f in notes:
-                st.markdown(f"- {gui_text(f.message)}" + (f" ({f.count:,} {f.unit})" if f.count else ""))
+                st.markdown(f"- {gui_text(f.message)}" + (f" ({f.count:,} {plain(f.unit)})" if f.count else ""))
             if "columns" in s:
-                st.markdown(f"- Column mapping: {s['columns']}; format: {s.get('format')}")
+                st.markdown(f"- Column mapping: {plain(s['columns'])}; format: {plain(s.get('format'))}")
 
 
 def no_cohort_notice() -> None:

@@ -14,8 +14,8 @@ import uuid
 
 import streamlit as st
 
-from app import cache, state
-from app.components import gui_text
+from app import auth, cache, state
+from app.components import gui_text, gui_words, plain
 from core.engine import BackendConfig
 from core.jobs import JobInfo
 
@@ -24,12 +24,6 @@ __all__ = ["submit", "submit_training", "follow", "session_jobs", "get_backend",
 
 _STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
            "cancelled": "cancelled"}
-
-
-def _token() -> str:
-    if state.SESSION_TOKEN not in st.session_state:
-        st.session_state[state.SESSION_TOKEN] = uuid.uuid4().hex
-    return st.session_state[state.SESSION_TOKEN]
 
 
 def get_backend() -> BackendConfig:
@@ -55,9 +49,10 @@ def submit(page: str, kind: str, cohort, params: dict, label: str) -> str:
     _remember(jid)                 # recorded first: a page change during this run must not lose the job
     st.session_state[f"{page}.job"] = jid
     # identical requests (same data, settings, seed and code) are computed once: see core.reuse
-    key = request_key(kind, cohort.fingerprint(), {k: v for k, v in params.items() if k not in ("name",)},
+    key = request_key(kind, cohort.fingerprint(), {k: v for k, v in params.items()
+                                                   if k not in ("name", "runs_dir", "reuse_dirs")},
                       scope=results_scope())
-    got = manager.submit(kind, cohort, {**params, "backend": get_backend()}, label=label, owner=_token(),
+    got = manager.submit(kind, cohort, {**params, "backend": get_backend()}, label=label, owner=auth.owner(),
                          job_id=jid, key=key)
     if got != jid:                 # the same request is already running: follow that job
         _remember(got)
@@ -67,8 +62,8 @@ def submit(page: str, kind: str, cohort, params: dict, label: str) -> str:
 
 
 def results_scope() -> str:
-    """Whose results a request may reuse: everything computed on this server (one local user)."""
-    return ""
+    """Whose results a request may reuse: the current user's (everything on this server with login off)."""
+    return auth.owner()
 
 
 def _data_name() -> str:
@@ -82,13 +77,16 @@ def _data_name() -> str:
 
 
 def submit_training(page: str, cohort, names, preset: str, seed: int, refit: bool = False,
-                    max_hours: float = 336.0) -> str:
-    """Train and compare ``names``; the run is saved under ``cache.runs_dir()`` with a unique name that says
-    what it was trained on: date, data, preset, models."""
+                    max_hours: float = 336.0, save: bool = False) -> str:
+    """Train and compare ``names`` as a run with a unique name that says what it was trained on (date, data,
+    preset, models): saved under ``cache.runs_dir()`` when ``save``, else in this server's temporary folder
+    (``cache.scratch_dir()``, removed when the server stops; the Compare page can save it later). An
+    identical earlier run of this user, saved or not, is reused."""
     name = (f"{time.strftime('%Y%m%d-%H%M%S')}-{_data_name()}-{preset}-{'-'.join(names)}"[:110]
             + f"-{uuid.uuid4().hex[:6]}")
     params = {"models": list(names), "preset": preset, "seed": int(seed), "refit": bool(refit),
-              "max_hours": float(max_hours), "runs_dir": str(cache.runs_dir()), "name": name}
+              "max_hours": float(max_hours), "runs_dir": str(cache.runs_dir() if save else cache.scratch_dir()),
+              "reuse_dirs": [str(cache.runs_dir()), str(cache.scratch_dir())], "name": name}
     return submit(page, "train", cohort, params,
                   f"Train {len(names)} model{'s' * (len(names) > 1)} ({preset}) on {cohort.n_patients:,} patients")
 
@@ -98,22 +96,24 @@ def cancel(job_id: str) -> None:
 
 
 def session_jobs() -> list[JobInfo]:
-    """This session's jobs, newest first."""
+    """This session's jobs, newest first (only the current user's, whatever the session holds)."""
     ids = st.session_state.get(state.JOBS, [])
-    return cache.job_manager().list(ids=set(ids)) if ids else []
+    return cache.job_manager().list(ids=set(ids), owner=auth.owner()) if ids else []
 
 
-def describe_state(info: JobInfo) -> str:
-    """One line for a person: what the job is doing now."""
+def describe_state(info: JobInfo, markdown: bool = True) -> str:
+    """One line for a person: what the job is doing now (escaped for a Markdown element unless ``markdown``
+    is False, for a table)."""
+    text = gui_text if markdown else gui_words
     if info.state == "queued":
         return f"waiting for a free worker: {info.queue_position} job(s) ahead of it" if info.queue_position \
             else "waiting for a free worker: next in line"
     if info.state == "running":
-        return f"running for {info.seconds:.0f} s: {gui_text(info.message)}"
+        return f"running for {info.seconds:.0f} s: {text(info.message)}"
     if info.state == "done":
         return f"finished in {info.seconds:.0f} s"
     word = _STATES[info.state]
-    message = gui_text(info.message)
+    message = text(info.message)
     return message if message.startswith(word) else f"{word}: {message}"
 
 
@@ -123,7 +123,7 @@ def _page_job(page: str, kinds: tuple) -> str | None:
     if jid is None:                              # after a browser reload: the id in the URL
         q = st.query_params.get("job")
         info = cache.job_manager().get(q) if q else None
-        if info is not None and info.kind in kinds:
+        if info is not None and info.kind in kinds and info.owner == auth.owner():   # never another user's
             st.session_state[key] = jid = q
             _remember(q)
     return jid
@@ -136,7 +136,7 @@ def _live(job_id: str) -> None:
         st.rerun()                               # the whole page, which now shows the result
         return
     # not a with-block: leaving one would mark the status complete while the job still runs
-    box = st.status(info.label, state="running", expanded=True)
+    box = st.status(plain(info.label), state="running", expanded=True)
     box.progress(info.fraction, text=describe_state(info)[:120])
     c = box.columns([1, 4])
     if c[0].button("Cancel", key=f"jobs.cancel.{job_id}", help="Stop this job within a few seconds; a "
@@ -157,6 +157,8 @@ def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
         return None, None
     manager = cache.job_manager()
     info = manager.get(jid)
+    if info is not None and info.owner != auth.owner():
+        info = None
     if info is None:
         st.session_state.pop(f"{page}.job", None)
         st.warning("The last job of this page is no longer known to the server (it was restarted). Start it again.")
@@ -166,10 +168,10 @@ def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
         _live(jid)
         return info, None
     if info.state == "failed":
-        st.error(f"{gui_text(info.message)}\n\n({info.label}: failed after {info.seconds:.0f} s.)")
+        st.error(f"{gui_text(info.message)}\n\n({plain(info.label)}: failed after {info.seconds:.0f} s.)")
         return info, None
     if info.state == "cancelled":
-        st.info(f"{info.label}: cancelled after {info.seconds:.0f} s. Nothing was saved.")
+        st.info(f"{plain(info.label)}: cancelled after {info.seconds:.0f} s. Nothing was saved.")
         return info, None
     consumed = f"{page}.job_consumed"
     if st.session_state.get(consumed) == jid:
@@ -183,7 +185,8 @@ def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
 def measured_duration(kind: str) -> str:
     """How long the last finished job of ``kind`` took on this server, in words ("" when none has run yet):
     time estimates on pages are measurements of this machine, never guesses."""
-    done = [i for i in cache.job_manager().list() if i.kind == kind and i.state == "done" and not i.reused_from]
+    done = [i for i in cache.job_manager().list(owner=auth.owner())
+            if i.kind == kind and i.state == "done" and not i.reused_from]
     if not done:
         return ""
     last = done[0]                      # newest first

@@ -9,7 +9,7 @@ from core.config import DataConfig
 
 __all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source", "COMPARE_SUMMARY", "TIMEORDER_RESULT",
            "TIMEORDER_CONFIG_OVERRIDE", "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "BACKEND",
-           "SESSION_TOKEN", "EXPLAIN_RESULTS", "EXPLAIN_REQUEST"]
+           "EXPLAIN_RESULTS", "EXPLAIN_REQUEST", "CODE_TABLE"]
 
 #: the DataSource the whole app is working on (demo by default).
 DATA_SOURCE = "data_source"
@@ -60,8 +60,6 @@ MODELS_TRAIN_OVERRIDE = "models.train_override"
 JOBS = "jobs.ids"
 #: the BackendConfig new jobs use (the Jobs page's setting; local by default).
 BACKEND = "jobs.backend_config"
-#: a random token naming this browser session as the owner of its jobs.
-SESSION_TOKEN = "jobs.session_token"
 #: Explain page: {(run path, data fingerprint, models, n patients, hour): [ExplanationResult]} of this session.
 EXPLAIN_RESULTS = "explain.results"
 #: Explain page: the request whose explanation job was submitted last.

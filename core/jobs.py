@@ -87,7 +87,8 @@ def _train(cohort, params: dict, progress):
                       cohort, max_hours=float(params.get("max_hours", 336.0))))
     if params.get("reuse", True):
         request = training_request(cohort, params["models"], **kwargs)["request"]
-        earlier = find_run(params["runs_dir"], request)
+        earlier = next((f for f in (find_run(d, request) for d in params.get("reuse_dirs") or [params["runs_dir"]])
+                        if f is not None), None)
         if earlier is not None:
             progress(f"reusing the identical saved run {earlier.name}", 0.5)
             summary = RunSummary.from_run(load_run(earlier))

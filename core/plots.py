@@ -151,7 +151,7 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
         fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
     for i, var in enumerate(variables, start=1 + n_risk):
         sub = events[events["variable"].astype(str) == var].sort_values("time_hours")
-        fig.add_scatter(x=sub["time_hours"], y=sub["value"], mode="lines+markers", name=var, showlegend=False,
+        fig.add_scatter(x=sub["time_hours"], y=sub["value"], mode="lines+markers", name=_text(var), showlegend=False,
                         line=dict(width=1, dash="dot", color="#9ecae1"),
                         marker=dict(size=7, color="#08519c"),
                         hovertemplate=f"{_text(var)}: %{{y:.4g}}{_unit_suffix(var)} at %{{x:.2f}} h<extra></extra>",
@@ -178,7 +178,7 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
             fig.add_hline(y=float(thr), line=dict(dash="dot", width=1, color=_MODEL_COLORS.get(col, "#636363")),
                           row=1, col=1)
     fig.update_xaxes(title_text="hours since admission", row=rows, col=1)
-    fig.update_layout(height=130 * rows + 80, title=title, **_LAYOUT)
+    fig.update_layout(height=130 * rows + 80, title=_text(title), **_LAYOUT)
     return fig
 
 
@@ -368,7 +368,7 @@ def gate_heatmap_figure(values, title: str, hours=None, zmin: float = 0.0, zmax:
     fig = go.Figure(go.Heatmap(z=v.T, x=x, y=[f"unit {i}" for i in range(v.shape[1])], zmin=zmin, zmax=zmax,
                                colorscale="RdBu_r" if zmin < 0 else "Viridis",
                                hovertemplate="%{y}, hour %{x}: %{z:.2f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="hour", height=max(260, 12 * v.shape[1] + 120), **_LAYOUT)
+    fig.update_layout(title=_text(title), xaxis_title="hour", height=max(260, 12 * v.shape[1] + 120), **_LAYOUT)
     return fig
 
 
@@ -408,7 +408,7 @@ def importance_figure(table: pd.DataFrame, top: int = 15) -> go.Figure:
     t = table.head(top).iloc[::-1]
     fig = go.Figure()
     for col in t.columns:
-        fig.add_bar(x=t[col], y=list(t.index), orientation="h", name=str(col),
+        fig.add_bar(x=t[col], y=[_text(v) for v in t.index], orientation="h", name=str(col),
                     hovertemplate=f"{col}: %{{y}} %{{x:.1%}} of total importance<extra></extra>")
     fig.update_layout(barmode="group", title="Variable importance per model (mean |attribution|, share of total)",
                       xaxis_tickformat=".0%", height=max(320, 22 * len(t) * max(1, len(t.columns)) ** 0.5 + 120),
@@ -434,7 +434,7 @@ def time_importance_figure(result, top: int = 15) -> go.Figure:
     """Heatmap of mean |attribution| per variable x hour for a sequence model's :class:`ExplanationResult`."""
     ti = result.time_importance()
     ti = ti.loc[ti.sum(axis=1).sort_values(ascending=False).index[:top]]
-    fig = go.Figure(go.Heatmap(z=ti.to_numpy(), x=list(ti.columns), y=list(ti.index), colorscale="Viridis",
+    fig = go.Figure(go.Heatmap(z=ti.to_numpy(), x=list(ti.columns), y=[_text(v) for v in ti.index], colorscale="Viridis",
                                colorbar=dict(title="mean |attr|"),
                                hovertemplate="%{y}, hour %{x}: %{z:.3g}<extra></extra>"))
     fig.update_layout(title=f"{result.label or result.model_name}: when each variable matters "
@@ -465,7 +465,7 @@ def patient_attribution_figure(events: pd.DataFrame, risk: pd.DataFrame, result,
     rows = 2 + len(shown)
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
                         row_heights=[0.22] + [0.12] * len(shown) + [0.66 - 0.12 * len(shown) + 0.12],
-                        subplot_titles=["risk after each hour"] + shown +
+                        subplot_titles=["risk after each hour"] + [_text(v) for v in shown] +
                                        [f"{result.label or result.model_name}: attribution "
                                         f"({result.output}; red raises risk)"])
     for col in risk.columns.drop("time_hours"):
@@ -480,13 +480,13 @@ def patient_attribution_figure(events: pd.DataFrame, risk: pd.DataFrame, result,
                         row=i, col=1)
     z = grid.to_numpy()
     lim = float(np.nanmax(np.abs(z))) if z.size and np.isfinite(z).any() else 1.0
-    fig.add_trace(go.Heatmap(z=z, x=np.asarray(grid.columns, dtype=float) + step / 2, y=list(grid.index),
+    fig.add_trace(go.Heatmap(z=z, x=np.asarray(grid.columns, dtype=float) + step / 2, y=[_text(v) for v in grid.index],
                              zmin=-lim, zmax=lim, colorscale=_DIVERGING, showscale=True,
                              colorbar=dict(title="attr", len=0.45, y=0.22),
                              hovertemplate="%{y}, hour %{x:.1f}: %{z:.3g}<extra></extra>"), row=rows, col=1)
     fig.update_yaxes(autorange="reversed", row=rows, col=1)
     fig.update_xaxes(title_text="hours since admission", row=rows, col=1)
-    fig.update_layout(title=f"Patient {patient_id}: risk and what drove it", height=420 + 90 * len(shown)
+    fig.update_layout(title=f"Patient {_text(patient_id)}: risk and what drove it", height=420 + 90 * len(shown)
                       + 18 * len(grid), **_LAYOUT)
     return fig
 
@@ -502,11 +502,11 @@ def waterfall_figure(result, patient_id: str, top: int = 10) -> go.Figure:
     values = list(shown.to_numpy()) + ([rest] if len(order) > top else [])
     fmt = ".1%" if result.output == "probability" else ".3f"
     fig = go.Figure(go.Waterfall(
-        orientation="h", y=["base value"] + labels + ["prediction"], x=[result.base_value] + values + [0.0], measure=["absolute"] + ["relative"] * len(values) + ["total"],
+        orientation="h", y=["base value"] + [_text(v) for v in labels] + ["prediction"], x=[result.base_value] + values + [0.0], measure=["absolute"] + ["relative"] * len(values) + ["total"],
         text=[f"{result.base_value:{fmt}}"] + [f"{v:+.3g}" for v in values] + [f"{result.predictions[i]:{fmt}}"],
         increasing=dict(marker=dict(color="#b2182b")), decreasing=dict(marker=dict(color="#2166ac")),
         totals=dict(marker=dict(color="#636363"))))
-    fig.update_layout(title=f"{result.label or result.model_name}, patient {patient_id}: from the average "
+    fig.update_layout(title=f"{result.label or result.model_name}, patient {_text(patient_id)}: from the average "
                             f"{result.output} to this patient's", height=160 + 28 * (len(labels) + 2), **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
     return fig

@@ -4,7 +4,7 @@ import json
 import streamlit as st
 
 from app import cache, jobs, state
-from app.components import gui_text, require_cohort, show_error
+from app.components import gui_text, plain, require_cohort, show_error
 from core import plots
 from core.evaluation import threshold_metrics
 from core.exceptions import CoreError
@@ -30,17 +30,24 @@ with st.form("compare.form"):
     max_hours = c[3].number_input("Hours per stay (cap)", 24, 2000, 336, key="compare.max_hours",
                                   help="Online task: each stay is used and scored up to this hour.") \
         if cohort.is_online else 336
+    save = st.checkbox("Save run", key="compare.save",
+                       help="Saved: the run (models, patient ids, predictions) is written to the runs folder, "
+                            "readable by you only, until you delete it. Not saved: it is kept in a temporary "
+                            "folder of this server, removed when the server stops; you can still save it below.")
+    st.caption("Your data stay in memory. A run holds patient ids and predictions: it is written to the runs "
+               "folder only if you tick **Save run** (or save it later); saved runs can be deleted below.")
     submitted = st.form_submit_button("Train and compare", type="primary")
 
 if submitted and names:
-    jobs.submit_training("compare", cohort, tuple(names), preset, int(seed), refit=refit, max_hours=float(max_hours))
+    jobs.submit_training("compare", cohort, tuple(names), preset, int(seed), refit=refit, max_hours=float(max_hours),
+                         save=bool(save))
 elif submitted:
     st.warning("Choose at least one model.")
 info, done = jobs.follow("compare", ("train",))
 if done is not None:
     st.session_state[state.COMPARE_SUMMARY] = done
     if not done.reused:           # a reused run: jobs.follow has said so
-        st.success(f"Trained {len(done.results)} models in {info.seconds:.0f} s; saved as run {done.folder.name}.")
+        st.success(f"Trained {len(done.results)} models in {info.seconds:.0f} s: run {plain(done.folder.name)}.")
 
 runs = cache.list_saved_runs()
 if runs:
@@ -55,11 +62,26 @@ if runs:
     n_here = sum(r.get("fingerprint") == here for r in runs)
     with st.expander(f"Earlier runs ({len(runs)}, {n_here} on this data)"):
         pick = st.selectbox("Run", [r["path"] for r in runs], key="compare.run", format_func=_describe)
-        if st.button("Open this run", key="compare.open"):
+        picked = next(r for r in runs if r["path"] == pick)
+        c = st.columns([1, 1, 2])
+        if c[0].button("Open this run", key="compare.open"):
             try:
                 st.session_state[state.COMPARE_SUMMARY] = cache.open_run(pick)
             except CoreError as err:
                 show_error(err)
+        sure = c[2].checkbox("Yes, delete it with all its files", key=f"compare.delete_sure.{pick}")
+        if c[1].button("Delete this run", key="compare.delete", disabled=not sure):
+            try:
+                cache.delete_user_run(pick)
+            except CoreError as err:
+                show_error(err)
+            else:
+                opened = st.session_state.get(state.COMPARE_SUMMARY)
+                if opened is not None and str(opened.folder) == pick:
+                    st.session_state.pop(state.COMPARE_SUMMARY)
+                st.rerun()
+        st.caption(("Saved" if picked["saved"] else "Not saved (removed when the server stops)")
+                   + ". Deleting removes the run folder and every file in it.")
 
 summary = st.session_state.get(state.COMPARE_SUMMARY)
 if summary is None:
@@ -68,9 +90,21 @@ if summary is None:
                 + jobs.measured_duration("train"))
     st.stop()
 
+if summary.folder is not None and summary.folder.parent.resolve() == cache.scratch_dir().resolve():
+    c = st.columns([1, 4])
+    if c[0].button("Save this run", key="compare.save_now"):
+        try:
+            st.session_state[state.COMPARE_SUMMARY] = summary = cache.save_user_run(str(summary.folder))
+        except CoreError as err:
+            show_error(err)
+        else:
+            st.success(f"Saved as run {plain(summary.folder.name)}, readable by you only. Delete it under Earlier runs.")
+    else:
+        c[1].caption("This run is not saved: it is kept in a temporary folder of this server, removed when the "
+                     "server stops.")
 if summary.folder is not None:
     try:
-        mismatch = cache.run_match(str(summary.folder), cohort).sentence()
+        mismatch = plain(cache.run_match(str(summary.folder), cohort).sentence())
     except CoreError as err:
         mismatch = f"This run's files could not be compared with the current data ({gui_text(err)})."
     if mismatch:
@@ -80,14 +114,14 @@ online = summary.online
 st.subheader("Leaderboard (test patients, every hour)" if online else "Leaderboard (test patients)")
 if online:
     first = next(iter(summary.results.values()))
-    st.caption(f"Run: {summary.folder.name}. Online task: every model scored on the same "
+    st.caption(f"Run: {plain(summary.folder.name)}. Online task: every model scored on the same "
                f"{len(first.y_true):,} test patient-hours of {len(set(first.patient_ids)):,} patients, each "
                "hour from data up to and including it. Metrics pooled over hours; 95% intervals from a bootstrap "
                "over patients (the hours of one patient are resampled together). Alarm metrics at the threshold "
                "chosen on validation patients: the share of positive stays alarmed before onset, the median "
                "hours from the first alarm to onset, and false alarms per patient-day.")
 else:
-    st.caption(f"Run: {summary.folder.name}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
+    st.caption(f"Run: {plain(summary.folder.name)}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
 _NAMES = {  # leaderboard columns in words, with what each measures
     "auroc": ("AUROC", "Area under the ROC curve: the chance a random positive ranks above a random negative."),
     "auprc": ("AUPRC", "Area under the precision-recall curve; compare it with the prevalence."),

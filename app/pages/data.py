@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import cache
-from app.components import gui_text, render_report
+from app.components import gui_text, plain, render_report
 from app.state import DataSource, get_source, set_source
 from core.config import DataConfig
 from core.exceptions import CoreError
@@ -91,7 +91,7 @@ else:
                         st.rerun()
 
 source = get_source()
-st.subheader(f"Current data: {source.label}")
+st.subheader(f"Current data: {plain(source.label)}")
 cohort, report = cache.load_source(source)
 render_report(report)
 if cohort is not None:

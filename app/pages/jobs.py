@@ -20,7 +20,7 @@ def _table() -> None:
         st.info("No jobs in this session yet. Start one on the Compare, Time order, How RNNs work or Explain page.")
         return
     st.dataframe(pd.DataFrame([{"job": i.label, "state": i.state, "progress": i.fraction,
-                                "seconds": round(i.seconds), "now": jobs.describe_state(i)} for i in listed]),
+                                "seconds": round(i.seconds), "now": jobs.describe_state(i, markdown=False)} for i in listed]),
                  hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
                                 "job": st.column_config.TextColumn(), "now": st.column_config.TextColumn()})

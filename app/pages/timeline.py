@@ -7,7 +7,7 @@ each hour) for a stay run.
 import streamlit as st
 
 from app import cache, state
-from app.components import gui_text, require_cohort
+from app.components import gui_text, plain, require_cohort
 from core import explore, plots
 from core.exceptions import CoreError
 from core.plausibility import code_table, codes_from_table, describe_value
@@ -21,7 +21,7 @@ outcome = c[1].selectbox("Outcome", ["all", "positive", "negative"], key="timeli
                          disabled=cohort.labels is None)
 ids = explore.find_patients(cohort, query, outcome, limit=None)
 if not ids:
-    st.warning(f"No patient id contains {query!r} with outcome {outcome}. Clear the search or change the filter.")
+    st.warning(f"No patient id contains {plain(repr(query))} with outcome {outcome}. Clear the search or change the filter.")
     st.stop()
 if st.session_state.get("timeline.patient") not in ids:
     st.session_state["timeline.patient"] = ids[0]
@@ -44,14 +44,14 @@ codes = None if codes_frame is None else codes_from_table(codes_frame)
 events = cohort.patient_events(pid)
 label = None if cohort.labels is None else cohort.labels.get(pid)
 c = st.columns(6)
-c[0].metric("Outcome" + (f" ({cohort.target})" if cohort.target else ""),
+c[0].metric("Outcome" + (f" ({plain(cohort.target)})" if cohort.target else ""),
             "unlabelled" if label is None else ("positive" if label == 1 else "negative"))
 c[1].metric("Observations", f"{len(events):,}")
 c[2].metric("Last observation (h)", f"{events['time_hours'].max():.1f}" if len(events) else "n/a")
 if pid in cohort.static.index:
     for i, (name, value) in enumerate(cohort.static.loc[pid].items()):
         if i < 3:
-            c[3 + i].metric(name, describe_value(name, value, codes))
+            c[3 + i].metric(plain(name), describe_value(name, value, codes))
     st.text("Static attributes: " + ", ".join(f"{k} {describe_value(k, v, codes)}"
                                               for k, v in cohort.static.loc[pid].items()))
 with st.expander("What the codes mean (edit for your data)"):

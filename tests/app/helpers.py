@@ -1,11 +1,12 @@
 """Page-test helpers: let background jobs (app/jobs.py) finish, as a person waiting on the page would."""
 from __future__ import annotations
 
+import re
 import time
 
 from streamlit.testing.v1 import AppTest
 
-__all__ = ["finish_jobs", "session_job_states"]
+__all__ = ["finish_jobs", "session_job_states", "unescape"]
 
 
 def session_job_states(at: AppTest) -> dict:
@@ -28,3 +29,8 @@ def finish_jobs(at: AppTest, timeout: float = 240.0) -> AppTest:
             continue
         time.sleep(0.3)
     raise AssertionError(f"jobs still running after {timeout:.0f} s: {session_job_states(at)}")
+
+
+def unescape(text: str) -> str:
+    """What a person reads in a Markdown element whose user text was escaped (``app.components.plain``)."""
+    return re.sub(r"\\(.)", r"\1", text)

@@ -24,6 +24,7 @@ def test_compare_page_trains_and_reopens(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     at.multiselect(key="compare.models").set_value(["lr", "gbm", "gru"])
     at.selectbox(key="compare.preset").set_value("test")
+    at.checkbox(key="compare.save").check()
     at.button[0].click().run()          # the form's submit button: a background job
     finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
@@ -65,6 +66,7 @@ def test_an_identical_training_is_reused_and_the_timeline_shows_the_risk_traject
     at.switch_page("app/pages/compare.py").run()
     at.multiselect(key="compare.models").set_value(["lr", "gru"])
     at.selectbox(key="compare.preset").set_value("test")
+    at.checkbox(key="compare.save").check()
     at.button[0].click().run()
     finish_jobs(at)
     first = at.session_state[COMPARE_SUMMARY]

@@ -1,4 +1,5 @@
 """Every page renders on the demo cohort without exception (streamlit AppTest), and one interaction works."""
+import re
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import DATA_SOURCE, DataSource
 from core.config import DataConfig
+from tests.app.helpers import unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app" / "pages").glob("*.py") if p.name != "__init__.py")
@@ -60,7 +62,7 @@ def test_data_page_reports_impossible_values_and_offers_to_keep_them():
     src = DataSource("upload", (("e.csv", events),), ("l.csv", labels), DataConfig(target="died"))
     at = _app("app/pages/data.py", src)
     assert not at.exception, [e.value for e in at.exception]
-    warned = [w.value for w in at.warning]
+    warned = [unescape(w.value) for w in at.warning]
     assert any("pH: 1 value(s) outside the plausible range 6.5 to 8" in w for w in warned), warned
     assert any("Temp: 1 value(s) outside the plausible range 25 to 45 °C" in w for w in warned), warned
     assert not any("--keep-implausible" in w for w in warned)          # the page names its own control
@@ -112,10 +114,20 @@ def test_validation_messages_name_the_pages_controls():
 
 
 def test_gui_text_replaces_options_and_paths():
-    from app.components import gui_text
-    assert gui_text("Give --labels and --target died.") == "Give the Labels upload and the target box died."
-    assert gui_text("Run folder /srv/app/runs/r1 does not exist") == "Run folder r1 does not exist"
-    assert gui_text("values in mg/dL or 10^3/µL") == "values in mg/dL or 10^3/µL"
+    from app.components import gui_text, gui_words
+    assert gui_words("Give --labels and --target died.") == "Give the Labels upload and the target box died."
+    assert gui_words("Run folder /srv/app/runs/r1 does not exist") == "Run folder r1 does not exist"
+    assert gui_words("values in mg/dL or 10^3/µL") == "values in mg/dL or 10^3/µL"
+    assert gui_text("Give --labels and --target died.") == r"Give the Labels upload and the target box died\."
+
+
+def test_user_text_is_never_markdown():
+    from app.components import plain
+    for name in ("![x](http://host/a.png)", "[link](http://host/)", "<img src=x>", "# heading", ":red[x]",
+                 "**bold**", "`code`", "a\nb"):
+        out = plain(name)
+        assert re.search(r"(?<!\\)[\[\]()<>#*`:!]", out) is None, out          # every mark escaped
+        assert out.replace("\\", "") == name.replace("\n", " ")        # the same characters, shown literally
 
 
 def test_timeline_lists_every_patient_and_steps_with_previous_next():

@@ -1,0 +1,147 @@
+"""Who is using the app, and where their things live.
+
+Three modes, chosen by the server's configuration (README, "Users and login"):
+
+* **off** (the local demo, the default): one local user; everything as before.
+* **users**: ``CHRONOSCOPE_USERS_FILE`` names a users file (:mod:`core.users`, made with
+  ``python -m core users add NAME --file F``); a login form with "Username", "Password" and "Log in".
+* **oidc**: an ``[auth]`` section in ``.streamlit/secrets.toml``; Streamlit's ``st.login`` sends the
+  user to the OpenID Connect provider.
+
+With login on, every upload, run, job and cached result belongs to its user (:func:`owner`):
+runs are saved under ``RUNS/users/<owner>/``, unsaved runs in ``TMP/<owner>/``, jobs and caches are
+keyed by it, and a page only ever lists or opens the current user's.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from core.exceptions import CoreError
+from core.users import USERS_FILE_ENV, LoginThrottle, verify_password
+
+__all__ = ["mode", "owner", "display_name", "require_login", "sidebar", "NOTE"]
+
+AUTH_USER = "auth.user"
+#: shown on every page and on the login form.
+NOTE = ("Chronoscope supports research and audit of clinical prediction models. It is not a medical device and "
+        "must not be used for diagnosis or treatment decisions.")
+
+
+def _secrets_file() -> bool:
+    return any(p.is_file() for p in (Path(".streamlit/secrets.toml"), Path.home() / ".streamlit" / "secrets.toml"))
+
+
+def mode() -> str:
+    """``"users"``, ``"oidc"`` or ``"off"`` (see the module docstring)."""
+    if os.environ.get(USERS_FILE_ENV):
+        return "users"
+    if _secrets_file():
+        try:
+            if "auth" in st.secrets:
+                return "oidc"
+        except Exception:          # a broken secrets file: Streamlit reports it; login stays off
+            return "off"
+    return "off"
+
+
+def _oidc_name() -> str | None:
+    user = st.user
+    if not getattr(user, "is_logged_in", False):
+        return None
+    return str(user.get("email") or user.get("sub") or "")
+
+
+def display_name() -> str | None:
+    """The logged-in user's name (``None`` when nobody is logged in; ``""`` when login is off)."""
+    m = mode()
+    if m == "off":
+        return ""
+    if m == "users":
+        return st.session_state.get(AUTH_USER)
+    return _oidc_name()
+
+
+def owner() -> str:
+    """The current user as a folder-safe key ("" with login off): the user name, or for OIDC a hash of the e-mail."""
+    m = mode()
+    if m == "off":
+        return ""
+    name = display_name()
+    if not name:
+        raise CoreError("Nobody is logged in.")
+    if m == "users":
+        return name
+    return "oidc-" + re.sub(r"[^A-Za-z0-9]+", "-", name.split("@")[0])[:20] + "-" + \
+        hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
+@st.cache_resource(show_spinner=False)
+def _throttle() -> LoginThrottle:
+    """One throttle for the whole server: repeated failures slow down every session trying that name."""
+    return LoginThrottle()
+
+
+def _login_form() -> None:
+    st.title("Chronoscope")
+    st.caption(NOTE)
+    with st.form("auth.login"):
+        name = st.text_input("Username", key="auth.name")
+        password = st.text_input("Password", type="password", key="auth.password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if not submitted:
+        return
+    throttle = _throttle()
+    wait = throttle.wait(name)
+    if wait > 0:
+        time.sleep(min(wait, 3.0))        # slowed down; the rest of the wait is refused
+        wait = throttle.wait(name)
+        if wait > 0:
+            st.error(f"Too many failed attempts. Wait {wait:.0f} s, then try again.")
+            return
+    try:
+        ok = verify_password(os.environ[USERS_FILE_ENV], name, password)
+    except CoreError:
+        st.error("Login is not available: the server's users file cannot be read. Ask its administrator.")
+        return
+    if ok:
+        throttle.succeeded(name)
+        st.session_state[AUTH_USER] = name
+        st.session_state.pop("auth.password", None)
+        st.rerun()
+    throttle.failed(name)
+    st.error("Wrong username or password.")
+
+
+def require_login() -> None:
+    """Draw the login (and stop the script) until someone is logged in; nothing with login off."""
+    m = mode()
+    if m == "off" or display_name():
+        return
+    if m == "users":
+        _login_form()
+    else:
+        st.title("Chronoscope")
+        st.caption(NOTE)
+        st.button("Log in", type="primary", on_click=st.login)
+    st.stop()
+
+
+def sidebar() -> None:
+    """Who is logged in, a "Log out" button, and the research-only note (every page)."""
+    with st.sidebar:
+        name = display_name()
+        if name:
+            st.text(f"Logged in as {name}")
+            if st.button("Log out", key="auth.logout"):
+                if mode() == "oidc":
+                    st.logout()
+                for key in list(st.session_state.keys()):       # uploads, results, jobs of this session
+                    del st.session_state[key]
+                st.rerun()
+        st.caption(NOTE)
