@@ -13,12 +13,35 @@ A run folder holds::
     models/<name>.pt     torch state_dict (loaded with weights_only=True) + models/<name>.json hyper-parameters
     models/refit/...     optional (``train --refit``): the same models refitted on training + validation
                          patients, used by ``predict``; the reported metrics stay those of the test patients
+    manifest.json        written last: the SHA-256 of every other file, and what each model is (below)
 
 :func:`load_run` reopens a folder on any machine with the same libraries and scores new patients.
+
+Tamper evidence. ``manifest.json`` is::
+
+    {"format": 1, "algorithm": "sha256",
+     "files": {"config.json": "<hex>", "models/lr.skops": "<hex>", ...},      # every file but itself
+     "models": {"lr": {"files": ["models/lr.skops"], "class": "sklearn.pipeline.Pipeline",
+                       "components": [...], "input_kind": "tabular", "n_features": 120,
+                       "feature_names_sha256": "<hex of the JSON list of the builder's names>"}, ...},
+     "refit": {...}}                                                             # the same for models/refit/
+
+:func:`verify_run` (called by :func:`load_run`, :func:`copy_run` and :func:`match_run_folder`) refuses a
+run with a missing, changed or linked file, or an unlisted file in the run's own places (the top level,
+``models/``, ``models/refit/``; only ``cv.csv`` / ``cv.json`` of ``train --cv`` may be added at the top).
+:func:`load_run` then checks each model it loads (:func:`core.models.persist.check_model`: class,
+components, finite parameters) and its input width and feature names against the run's feature builder.
+Runs saved without a manifest (older versions) are refused. A folder is a complete run once it has
+``config.json`` and ``manifest.json``. The manifest is not signed: it shows edits and swapped files,
+but not someone who rewrites it too (the model checks still refuse other classes and NaN weights).
+
+Privacy: run folders are owner-only (directories 0700, files 0600); :func:`delete_run` removes one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -34,17 +57,22 @@ from core.exceptions import RunError
 from core.export import jsonable, safe_csv
 from core.features import FeatureBuilder, FeatureSet
 from core.models import registry
-from core.models.persist import TRUSTED_SKOPS_TYPES, load_model, save_model
+from core.models.persist import TRUSTED_SKOPS_TYPES, check_model, describe_model, load_model, save_model
 
 __all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES",
            "DEFAULT_RUNS_DIR", "RunSummary", "find_run", "copy_run", "read_json", "DataMatch",
-           "match_data", "match_run_folder"]
+           "match_data", "match_run_folder", "verify_run", "delete_run", "MANIFEST", "RUN_EXTRAS"]
 
 DEFAULT_RUNS_DIR = Path("runs")
 #: alarm metrics of an online run, per model in metrics.json (see core.evaluation.alarm_metrics).
 ALARM_KEYS = ("positive_stays", "alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day",
               "alarm_hours_share")
-
+#: the run's file of file hashes and model descriptions, written last.
+MANIFEST = "manifest.json"
+#: top-level files a command may add to a complete run after saving it (``train --cv``); never read by load_run.
+RUN_EXTRAS = frozenset({"cv.csv", "cv.json"})
+#: the fix every tamper message ends with.
+_RESTORE = "Train it again (retrain), or restore the run from a backup."
 
 
 def _versions() -> dict:
@@ -75,31 +103,73 @@ def _dump(path: Path, obj) -> None:
 # --------------------------------------------------------------------------------------------
 # saving
 # --------------------------------------------------------------------------------------------
-def _save_model(model, name: str, folder: Path) -> None:
-    save_model(model, folder, name)
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _names_sha256(names) -> str:
+    return hashlib.sha256(json.dumps([str(n) for n in names]).encode()).hexdigest()
+
+
+def _feature_names(builder: FeatureBuilder, input_kind: str) -> list:
+    """The names of the columns (tabular) or channels (sequence) a model of ``input_kind`` reads."""
+    return list(builder.seq_names if input_kind == "sequence" else builder.tab_names)
+
+
+def _save_model(model, name: str, folder: Path, builder: FeatureBuilder, run_folder: Path) -> dict:
+    """Save ``model``; return its manifest entry (files, class, components, input kind, features)."""
+    files = save_model(model, folder, name)
+    kind = registry.get(name).input_kind
+    names = _feature_names(builder, kind)
+    return {"files": [(folder / f).relative_to(run_folder).as_posix() for f in files], **describe_model(model),
+            "input_kind": kind, "feature_names_sha256": _names_sha256(names), "n_feature_names": len(names)}
+
+
+def _write_manifest(folder: Path, models: dict, refit: dict) -> None:
+    files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*"))
+             if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST}
+    _dump(folder / MANIFEST, {"format": 1, "algorithm": "sha256", "files": files, "models": models,
+                              "refit": refit})
+
+
+def _make_private(folder: Path) -> None:
+    """Owner-only access to ``folder`` and everything in it: directories 0700, files 0600 (links left alone)."""
+    os.chmod(folder, 0o700)
+    for root, dirs, files in os.walk(folder):
+        for d in dirs:
+            if not os.path.islink(os.path.join(root, d)):
+                os.chmod(os.path.join(root, d), 0o700)
+        for f in files:
+            if not os.path.islink(os.path.join(root, f)):
+                os.chmod(os.path.join(root, f), 0o600)
 
 
 def save_run(result, folder: str | Path) -> Path:
     """Write an :class:`~core.experiment.ExperimentResult` to ``folder`` (created; its run files replaced).
 
     Never leaves a half-written run: everything is written to a hidden staging folder beside
-    ``folder`` (``.NAME.partial-PID``), then moved in, ``config.json`` last (a folder is only a
-    run, for :func:`list_runs` and :func:`load_run`, once it has one). An interrupted save (Ctrl-C,
-    a cancelled job) removes the staging folder; a killed process leaves only that hidden folder,
-    which :func:`remove_partial_runs` deletes.
+    ``folder`` (``.NAME.partial-PID``), made owner-only (directories 0700, files 0600), then moved in,
+    ``config.json`` and then ``manifest.json`` last (a folder is only a run, for :func:`list_runs` and
+    :func:`load_run`, once it has both). An interrupted save (Ctrl-C, a cancelled job) removes the
+    staging folder; a killed process leaves only that hidden folder, which :func:`remove_partial_runs` deletes.
 
     Returns
     -------
     Path of the run folder.
     """
-    import os
     import shutil
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
+        staging.mkdir(mode=0o700)
         _write_run(result, staging)
+        _make_private(staging)
         _move_into(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -107,14 +177,16 @@ def save_run(result, folder: str | Path) -> Path:
 
 
 def _move_into(staging: Path, folder: Path) -> None:
-    """Move a complete staged run into ``folder``: renamed when new; else its files replaced, config last."""
-    import os
+    """Move a complete staged run into ``folder``: renamed when new; else its files replaced, config and
+    manifest last (the folder is not a complete run in between)."""
     import shutil
     if not folder.exists():
         os.replace(staging, folder)
         return
-    entries = sorted(staging.iterdir(), key=lambda q: q.name == "config.json")
+    entries = sorted(staging.iterdir(), key=lambda q: (q.name == MANIFEST, q.name == "config.json"))
+    (folder / MANIFEST).unlink(missing_ok=True)
     (folder / "config.json").unlink(missing_ok=True)
+    os.chmod(folder, 0o700)
     for src in entries:
         dst = folder / src.name
         if dst.is_dir() and not dst.is_symlink():
@@ -123,15 +195,23 @@ def _move_into(staging: Path, folder: Path) -> None:
 
 
 def copy_run(source: str | Path, folder: str | Path) -> Path:
-    """Copy the complete run ``source`` to ``folder`` (as :func:`save_run` would write it: staged, config last)."""
-    import os
+    """Copy the complete run ``source`` to ``folder`` (as :func:`save_run` would write it: staged, owner-only,
+    config and manifest last). The files are copied byte for byte, so the manifest stays valid.
+
+    Raises
+    ------
+    RunError
+        ``source`` fails :func:`verify_run` (a changed, missing or added file; no manifest).
+    """
     import shutil
     source, folder = Path(source), Path(folder)
+    verify_run(source)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".*"))
+        shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".*"), symlinks=True)
+        _make_private(staging)
         _move_into(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -154,7 +234,7 @@ def remove_partial_runs(root: str | Path, pid: int | None = None) -> int:
 
 
 def _write_run(result, folder: Path) -> None:
-    """Every file of a run into the empty ``folder``; ``config.json`` last."""
+    """Every file of a run into the empty ``folder``; ``config.json``, then ``manifest.json`` last."""
     (folder / "models").mkdir(parents=True, exist_ok=True)
     _dump(folder / "versions.json", _versions())
     _dump(folder / "split.json", {k: [str(i) for i in v] for k, v in result.splits.items()})
@@ -173,17 +253,19 @@ def _write_run(result, folder: Path) -> None:
     safe_csv(preds, folder / "predictions.csv")
     preds.to_parquet(folder / "predictions.parquet", index=False)
     result.builder.save(folder)
-    for name, model in result.models.items():
-        _save_model(model, name, folder / "models")
+    entries = {name: _save_model(model, name, folder / "models", result.builder, folder)
+               for name, model in result.models.items()}
+    refit = {}
     if result.refit:
         (folder / "models" / "refit").mkdir(exist_ok=True)
-        for name, model in result.refit.items():
-            _save_model(model, name, folder / "models" / "refit")
+        refit = {name: _save_model(model, name, folder / "models" / "refit", result.builder, folder)
+                 for name, model in result.refit.items()}
     cfg = dict(result.config)
     cfg.update({"fingerprint": result.fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "reference": result.reference, "thresholds": {n: ev.threshold for n, ev in result.test.items()},
                 "format": 1})
     _dump(folder / "config.json", jsonable(cfg))
+    _write_manifest(folder, entries, refit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,8 +281,108 @@ def read_json(path: Path):
         raise RunError(f"{path} is not valid JSON ({err}). The run is corrupt: train again.") from err
 
 
-def _load_model(name: str, folder: Path):
-    return load_model(folder, name)
+def _inside(folder: Path, rel) -> Path:
+    """``folder / rel`` for a manifest entry, refusing absolute paths and ``..`` (nothing outside is read)."""
+    parts = str(rel).split("/")
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel or any(
+            p in ("", ".", "..") for p in parts):
+        raise RunError(f"{MANIFEST} of the run {folder} lists {rel!r}, which is not a file inside the run folder: "
+                       f"the manifest was edited. {_RESTORE}")
+    return folder.joinpath(*parts)
+
+
+def _read_manifest(folder: Path) -> dict:
+    if not (folder / MANIFEST).is_file():
+        if (folder / "config.json").is_file():
+            raise RunError(f"The run {folder} was saved by an older version without a manifest ({MANIFEST}), so "
+                           "its files cannot be checked for changes and it is refused: retrain it "
+                           f"(python -m core train ... --out {folder}).")
+        raise RunError(f"{folder} is not a complete run folder (it has no config.json and no {MANIFEST}). Pass "
+                       "the --out folder of a finished `python -m core train` (e.g. runs/my_run), or train again.")
+    if (folder / MANIFEST).is_symlink():
+        raise RunError(f"{MANIFEST} in the run folder {folder} is a link, not the file the run saved. {_RESTORE}")
+    manifest = read_json(folder / MANIFEST)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    ok = (isinstance(files, dict) and manifest.get("algorithm") == "sha256"
+          and all(isinstance(v, str) and len(v) == 64 for v in files.values())
+          and all(isinstance(manifest.get(k, {}), dict) for k in ("models", "refit")))
+    if not ok:
+        raise RunError(f"{MANIFEST} in the run folder {folder} is not a manifest written by save_run (it needs "
+                       f"'algorithm': 'sha256' and a 'files' table of SHA-256 hashes). {_RESTORE}")
+    return manifest
+
+
+def verify_run(run_dir: str | Path) -> dict:
+    """Check a run folder against its ``manifest.json``; return the manifest.
+
+    Every listed file must exist, be a plain file (no link) and have its recorded SHA-256; the run's own
+    places (the top level, ``models/``, ``models/refit/``) must hold nothing unlisted (only
+    :data:`RUN_EXTRAS` may be added at the top). Nothing is deserialised here.
+
+    Raises
+    ------
+    RunError
+        No folder; no manifest (a run saved by an older version); a missing, changed, linked or added
+        file. The message names the file and says how to fix it.
+    """
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise RunError(f"Run folder {folder} does not exist. Pass the --out folder of a finished "
+                       "`python -m core train` (e.g. runs/my_run).")
+    manifest = _read_manifest(folder)
+    files = manifest["files"]
+    for rel, digest in files.items():
+        path = _inside(folder, rel)
+        if path.is_symlink() or any(p.is_symlink() for p in path.parents if folder in p.parents):
+            raise RunError(f"{rel} in the run folder {folder} is a link, not the file the run saved. {_RESTORE}")
+        if not path.is_file():
+            raise RunError(f"{rel} is missing from the run folder {folder} ({MANIFEST} lists it). The folder is "
+                           f"incomplete. {_RESTORE}")
+        if _sha256(path) != digest:
+            raise RunError(f"{rel} in the run folder {folder} was changed after the run was saved (its SHA-256 "
+                           f"does not match {MANIFEST}), so it is not trusted and the run is refused. {_RESTORE}")
+    listed = set(files) | {MANIFEST}
+    for place in (folder, folder / "models", folder / "models" / "refit"):
+        if place.is_symlink():
+            raise RunError(f"{place.relative_to(folder).as_posix()} in the run folder {folder} is a link, not the "
+                           f"folder the run saved. {_RESTORE}")
+        if not place.is_dir():
+            continue
+        for p in sorted(place.iterdir()):
+            rel = p.relative_to(folder).as_posix()
+            own_dir = rel in ("models", "models/refit") and p.is_dir() and not p.is_symlink()
+            extra = place == folder and rel in RUN_EXTRAS and p.is_file() and not p.is_symlink()
+            if rel in listed or own_dir or extra:
+                continue
+            raise RunError(f"{rel} in the run folder {folder} is not listed in {MANIFEST}: it was added after the "
+                           "run was saved, and the run is refused rather than risk reading it. Delete "
+                           f"{rel}, or restore the run from a backup (or train it again).")
+    return manifest
+
+
+def _load_model(name: str, folder: Path, entry, builder: FeatureBuilder, run_folder: Path):
+    """Load model ``name`` from ``folder`` and check it against its manifest ``entry`` and the run's builder."""
+    if not isinstance(entry, dict):
+        raise RunError(f"Model {name!r} is not described in {MANIFEST} of the run {run_folder} (the run holds "
+                       f"no such model, or the manifest was edited). Choose one of the run's models. {_RESTORE}")
+    where = " + ".join(str(f) for f in entry.get("files", [])) or f"models/{name}"
+    spec = registry.get(name)
+    if entry.get("input_kind") != spec.input_kind:
+        raise RunError(f"{MANIFEST} of the run {run_folder} records {where} as a {entry.get('input_kind')!r} model, "
+                       f"but {name!r} reads {spec.input_kind!r} inputs. {_RESTORE}")
+    model = load_model(folder, name)
+    check_model(model, entry, where, reference=spec.make(preset="test"))
+    names = _feature_names(builder, spec.input_kind)
+    got = int(getattr(model, "n_features_in_", -1))
+    if len(names) != got or int(entry.get("n_features", -1)) != got:
+        raise RunError(f"Model {name!r} ({where}) in {run_folder} expects {got} inputs but the run's feature "
+                       f"builder makes {len(names)} (the manifest recorded {entry.get('n_features')}): the run was "
+                       f"written by another version of Chronoscope or edited. {_RESTORE}")
+    if entry.get("feature_names_sha256") != _names_sha256(names):
+        raise RunError(f"The feature names of the run's feature builder (features.json) differ from those model "
+                       f"{name!r} ({where}) was trained on: the variables were changed after the run was saved. "
+                       f"{_RESTORE}")
+    return model
 
 
 @dataclass(frozen=True)
@@ -280,8 +462,12 @@ def match_data(fingerprint: str, task: str, builder: FeatureBuilder, cohort: Coh
 
 
 def match_run_folder(folder: str | Path, cohort: Cohort) -> DataMatch:
-    """:func:`match_data` for a saved run, reading only its config and feature builder (no models)."""
+    """:func:`match_data` for a saved run, reading only its config and feature builder (no models).
+
+    Raises RunError when the run fails :func:`verify_run`.
+    """
     folder = Path(folder)
+    verify_run(folder)
     config = read_json(folder / "config.json")
     return match_data(str(config.get("fingerprint", "")), str(config.get("task", "stay")),
                       FeatureBuilder.load(folder), cohort)
@@ -352,7 +538,8 @@ class Run:
     def score(self, cohort: Cohort, patient_ids=None, models=None) -> pd.DataFrame:
         """Risk of every patient (every patient-hour for an online run) under every model.
 
-        Raises RunError when none of the run's variables is in ``cohort`` (:meth:`check_data`).
+        Raises RunError when none of the run's variables is in ``cohort`` (:meth:`check_data`), or when a
+        model gives a NaN or infinite risk (the message names the patients and the model).
 
         Returns
         -------
@@ -367,6 +554,14 @@ class Run:
         rows = []
         for name in models or list(self.models):
             risk = predict_units(self.models[name], registry.get(name).input_kind, fs)
+            bad = ~np.isfinite(risk)
+            if bad.any():      # never written as an empty risk with predicted=0: a silent false negative
+                ids = list(dict.fromkeys(fs.unit_ids[bad].astype(str)))
+                shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+                raise RunError(f"Model {name!r} of the run {self.name} gave no valid risk (NaN or infinite) for "
+                               f"{len(ids)} patient(s): {shown}. No risk is reported rather than a wrong 'not at "
+                               "risk'. Check those patients' values, or score with the run's other models "
+                               f"(--models); if it happens for every patient, the model is damaged: {_RESTORE}")
             frame = {"patient_id": fs.unit_ids.astype(str)}
             if fs.online:
                 frame["time"] = fs.unit_time
@@ -464,28 +659,28 @@ def load_run(run_dir: str | Path, models=None) -> Run:
     Raises
     ------
     RunError
-        The folder or one of its files is missing, corrupt, or holds untrusted types.
+        The folder or one of its files is missing, corrupt, changed or added after saving (:func:`verify_run`),
+        holds untrusted types, or a model is not what the manifest recorded (class, parts, NaN / infinite
+        parameters, inputs that do not fit the feature builder). Runs without a manifest (saved by an
+        older version) are refused.
     """
     folder = Path(run_dir)
-    if not folder.is_dir():
-        raise RunError(f"Run folder {folder} does not exist. Pass the --out folder of a finished "
-                       "`python -m core train` (e.g. runs/my_run).")
+    manifest = verify_run(folder)
     config = read_json(folder / "config.json")
     metrics = read_json(folder / "metrics.json")
     splits = {k: np.asarray(v, dtype=object) for k, v in read_json(folder / "split.json").items()}
     versions = read_json(folder / "versions.json") if (folder / "versions.json").exists() else {}
     builder = FeatureBuilder.load(folder)
     names = list(models) if models else list(config.get("models", []))
-    refit = folder / "models" / "refit"
-    refitted = refit.is_dir() and all(any(refit.glob(f"{n}.*")) for n in names)
-    loaded = {n: _load_model(n, refit if refitted else folder / "models") for n in names}
-    widths = {"sequence": len(builder.seq_kinds), "tabular": len(builder.tab_names)}
-    for n, m in loaded.items():
-        want = widths[registry.get(n).input_kind]
-        if int(getattr(m, "n_features_in_", want)) != want:
-            raise RunError(f"Model {n!r} in {folder} expects {m.n_features_in_} inputs but the run's feature builder "
-                           f"makes {want}: the run was written by another version of Chronoscope or edited. "
-                           "Train it again.")
+    unknown = [n for n in names if n not in config.get("models", [])]
+    if unknown:
+        raise RunError(f"Model(s) {', '.join(map(repr, unknown))} are not in the run {folder}; choose from "
+                       f"{', '.join(config.get('models', []))}.")
+    refit = manifest.get("refit", {})
+    refitted = bool(refit) and all(n in refit for n in names)
+    place = folder / "models" / "refit" if refitted else folder / "models"
+    entries = refit if refitted else manifest.get("models", {})
+    loaded = {n: _load_model(n, place, entries.get(n), builder, folder) for n in names}
     thresholds = {n: float(config["thresholds"][n]) for n in names}
     try:
         preds = pd.read_parquet(folder / "predictions.parquet")
@@ -497,7 +692,8 @@ def load_run(run_dir: str | Path, models=None) -> Run:
 
 def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) -> list[dict]:
     """Runs under ``root`` (newest first): ``{"path", "name", "created", "models", "target", "request",
-    "fingerprint", "task"}``.
+    "fingerprint", "task"}``. Only complete runs (``config.json`` and ``manifest.json``) are listed; their
+    files are not checked here (:func:`load_run` does).
 
     Runs of the same request (:func:`core.experiment.training_request`: same data, settings, seed and
     code, so the same numbers) are listed once, the oldest (the one :func:`find_run` reuses), unless
@@ -508,6 +704,8 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) 
     if not root.is_dir():
         return out
     for cfg in root.glob("*/config.json"):
+        if not (cfg.parent / MANIFEST).is_file():       # not complete yet, or saved by an older version
+            continue
         try:
             c = json.loads(cfg.read_text())
         except (OSError, ValueError):
@@ -531,11 +729,43 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) 
 def find_run(root: str | Path, request: str) -> Path | None:
     """The saved run of ``request`` under ``root`` (the oldest, if several), or ``None``.
 
-    A run folder is only listed once complete (:func:`save_run` writes ``config.json`` last), so what
-    this returns can be opened.
+    A run folder is only listed once complete (:func:`save_run` writes ``config.json`` and then
+    ``manifest.json`` last), so what this returns can be opened (unless its files were changed since).
     """
     hits = [d for d in list_runs(root, duplicates=True) if request and d["request"] == request]
     return Path(hits[-1]["path"]) if hits else None
+
+
+def delete_run(folder: str | Path, root: str | Path) -> None:
+    """Delete the run ``folder`` and all its files; it must be a run folder directly under ``root``.
+
+    A run folder has a ``config.json`` (complete runs also a ``manifest.json``; runs saved by older versions,
+    without one, can be deleted too). Links inside it are removed, never followed.
+
+    Raises
+    ------
+    RunError
+        ``root`` is not a folder; ``folder`` is a link, a hidden (staging) folder, not directly under
+        ``root`` (``..``, another folder, a link elsewhere), or not a run folder. Nothing is deleted then.
+    """
+    import shutil
+    root, folder = Path(root), Path(folder)
+    if not root.is_dir():
+        raise RunError(f"The runs folder {root} does not exist; pass the folder that holds the runs (e.g. runs).")
+    if folder.is_symlink():
+        raise RunError(f"{folder} is a link, not a run folder; refusing to delete through it. Delete the run "
+                       "it points to by its own path.")
+    real, real_root = folder.resolve(), root.resolve()
+    if real.parent != real_root or folder.name in ("", ".", ".."):
+        raise RunError(f"{folder} is not a run folder directly under {root}; refusing to delete it. Pass a run of "
+                       f"{root}, e.g. {root / 'my_run'}.")
+    if real.name.startswith("."):
+        raise RunError(f"{folder} is a hidden folder (a run being saved, or a leftover); refusing to delete it. "
+                       "Use remove_partial_runs for leftovers.")
+    if not real.is_dir() or not (real / "config.json").is_file():
+        raise RunError(f"{folder} is not a run folder (no config.json); refusing to delete it. Pass a run of "
+                       f"{root}.")
+    shutil.rmtree(real)
 
 
 @dataclass

@@ -3,6 +3,9 @@
 Writes long rows ``patient_id, time, variable, attribution``: ``time`` is the start of the hourly
 step for sequence models and empty for order-free (tabular) models. Attributions are in the
 model's explained output (printed: probability or log-odds). Spreadsheet-safe CSV.
+
+Exit 2 with a message (no traceback) when the run fails its checks (:func:`core.runs.verify_run`,
+:func:`core.runs.load_run`) or when ``--out`` cannot be written (an existing folder, a parent that is a file).
 """
 from __future__ import annotations
 
@@ -48,15 +51,14 @@ def run(args: argparse.Namespace) -> int:
 
     from core.exceptions import RunError
     from core.explain import explain_model
-    from core.export import safe_csv
+    from core.export import check_out_file, safe_csv
     from core.ingest import load_cohort
-    from core.runs import read_json, load_run
+    from core.runs import load_run, read_json, verify_run
 
-    # Check the model name against the run before reading any data (fast failure, valid names listed).
+    check_out_file(args.out, example="attributions.csv")    # before any work: an existing folder is exit 2
+    # Check the run's files, then the model name, before reading any data (fast failure, valid names listed).
     folder = Path(args.run_dir)
-    if not folder.is_dir():
-        raise RunError(f"Run folder {folder} does not exist. Pass the --out folder of a finished "
-                       "`python -m core train` (e.g. runs/my_run).")
+    verify_run(folder)                     # RunError (exit 2): no folder, no manifest, a changed or added file
     available = list(read_json(folder / "config.json").get("models", []))
     if args.model not in available:
         raise RunError(f"Model {args.model!r} is not in the run {folder}; choose one of: {', '.join(available)}. "

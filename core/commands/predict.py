@@ -6,6 +6,10 @@ patient, hour and model: ``patient_id, time, model, risk, predicted``, for every
 in EVENTS; the risk of an hour uses data up to and including it. No labels are needed, and a label
 column in EVENTS (e.g. the run's target) is never read as a feature. When the run holds refitted
 models (``train --refit``) they are used, and the message says so.
+
+Exit 2 with a message (no traceback) when the run fails its checks (a changed, missing or added file,
+no manifest: :func:`core.runs.load_run`), when a model gives a NaN risk (never written as "not at
+risk"), or when ``--out`` cannot be written (an existing folder, a parent that is a file).
 """
 from __future__ import annotations
 
@@ -33,11 +37,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.export import safe_csv
+    from core.export import check_out_file, safe_csv
     from core.ingest import load_cohort
     from core.models.registry import parse_names
     from core.runs import load_run
 
+    check_out_file(args.out, example="predictions.csv")     # before any work: an existing folder is exit 2
     try:
         names = parse_names(args.models) if args.models else None
         config = replace(data_config_from_args(args), target=None)
