@@ -733,7 +733,7 @@ def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig, report
                      "really is that long, raise --max-time-hours.", ["patient_id", "time_raw"])
     hours = frame["time_hours"].to_numpy()
     bad_time = np.isnan(hours)
-    if bad_time.mean() > 0.5 and len(frame) > 0:
+    if len(frame) > 0 and bad_time.mean() > 0.5:
         report.error("time_unparseable", f"Most times ({bad_time.mean():.0%}) could not be parsed as {fmt}.",
                      count=int(bad_time.sum()), examples=_examples(frame, bad_time, table, ["time_raw"]),
                      fix="Give times as hours (e.g. 1.5), HH:MM since admission (e.g. 01:30), or ISO date-times "

@@ -375,6 +375,10 @@ def _assemble_physionet(name: str, files: dict[str, bytes]) -> RawTable:
         names = [c.strip() for c in frame.columns]
         _check_unique_columns(f"{name}/{fname}", names)
         frame.columns = [_PN_COLUMNS.get(c.lower(), c) for c in names]
+        if not set(_PN_COLUMNS.values()) <= set(frame.columns):
+            raise DataReadError(f"{name}/{fname}: this per-patient file's header is "
+                                f"{[clip_text(c, 40) for c in names[:6]]}, not Time,Parameter,Value. Fix the first "
+                                "line, or remove the file from the set.")
         is_rid = frame["Parameter"].str.strip().str.lower() == "recordid"
         rid = frame.loc[is_rid, "Value"]
         pid = rid.iloc[0].split(".")[0] if len(rid) else Path(fname).stem
