@@ -87,12 +87,19 @@ def _throttle() -> LoginThrottle:
     return LoginThrottle()
 
 
+#: the login form has exactly two labelled fields, "Username" and "Password". Streamlit's password type
+#: adds a "Show password" button (a second element labelled "password"), so the field is a text input
+#: masked by our own static CSS (nothing from a user), with the browser's password autocomplete hint.
+_FORM_CSS = '<style>input[aria-label="Password"] {-webkit-text-security: disc; text-security: disc;}</style>'
+
+
 def _login_form() -> None:
     st.title("Chronoscope")
     st.caption(NOTE)
+    st.html(_FORM_CSS)
     with st.form("auth.login"):
-        name = st.text_input("Username", key="auth.name")
-        password = st.text_input("Password", type="password", key="auth.password")
+        name = st.text_input("Username", key="auth.name", autocomplete="username")
+        password = st.text_input("Password", key="auth.password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", type="primary")
     if not submitted:
         return

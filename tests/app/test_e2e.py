@@ -1,5 +1,7 @@
 """Headless-Chromium checks (marked e2e): every page (../shared/tools/app_e2e.py), a training that
-survives a page change (../shared/tools/app_jobs_e2e.py) and one cancelled from the page (cancel_e2e.py).
+survives a page change (../shared/tools/app_jobs_e2e.py), one cancelled from the page (cancel_e2e.py),
+two users kept apart (../shared/tools/app_users_e2e.py) and names from the data never rendered as
+Markdown or HTML (markdown_e2e.py).
 
 Skips with a reason on a user's clone without ../shared or without Chromium; in CI (CI=true)
 a missing Chromium is a failure, since .ci/run installs it.
@@ -16,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT.parent / "shared" / "tools" / "app_e2e.py"
 JOBS_TOOL = ROOT.parent / "shared" / "tools" / "app_jobs_e2e.py"
+USERS_TOOL = ROOT.parent / "shared" / "tools" / "app_users_e2e.py"
 CANCEL = Path(__file__).with_name("cancel_e2e.py")
 
 
@@ -36,7 +39,7 @@ def test_every_page_in_headless_browser(tmp_path):
     out = tmp_path / "e2e"
     clicks = [a for p in sorted((ROOT / "app" / "pages").glob("*.py"))
               for label in _clicks(p) for a in ("--click", f"{_title(p)}::{label}")]
-    proc = subprocess.run([sys.executable, str(TOOL), str(ROOT), "streamlit_app.py", str(out), "--fail-on-error",
+    proc = subprocess.run([sys.executable, str(TOOL), str(ROOT), "serve.py", str(out), "--fail-on-error",
                            "--chromium", chromium, "--timeout", "240", *clicks],
                           capture_output=True, text=True, timeout=1200)
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
@@ -68,12 +71,16 @@ def test_training_survives_a_page_change(tmp_path):
         pytest.skip(f"{JOBS_TOOL} not found: the check needs ../shared/tools beside the repo")
     if _chromium() != "/usr/bin/chromium":
         pytest.skip("the shared tool expects chromium at /usr/bin/chromium")
-    env = dict(os.environ, CHRONOSCOPE_RUNS_DIR=str(tmp_path / "runs"), OUT=str(tmp_path))
+    env = dict(os.environ, CHRONOSCOPE_RUNS_DIR=str(tmp_path / "runs"), CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp"),
+               OUT=str(tmp_path))
     proc = subprocess.run([sys.executable, str(JOBS_TOOL), str(ROOT), "streamlit_app.py", sys.executable,
                            "--wait", "300"], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "leaderboard after a page change: yes" in proc.stdout
-    assert len([d for d in (tmp_path / "runs").iterdir() if (d / "config.json").exists()]) == 1
+    saved = [d for d in (tmp_path / "runs").iterdir() if (d / "config.json").exists()] \
+        if (tmp_path / "runs").exists() else []
+    assert saved == []                  # not saved unless asked: the run lived in the server's temp folder
+    assert not list((tmp_path / "tmp").glob("chronoscope-server-*"))      # removed when the server stopped
 
 
 @pytest.mark.e2e
@@ -83,3 +90,17 @@ def test_training_is_cancelled_from_the_page(tmp_path):
     proc = subprocess.run([sys.executable, str(CANCEL), str(ROOT), "streamlit_app.py", sys.executable, chromium],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_two_users_stay_isolated(tmp_path):
+    """The shared tool: alice trains, bob (another browser context) sees nothing of it; a wrong password is refused."""
+    if not USERS_TOOL.exists():
+        pytest.skip(f"{USERS_TOOL} not found: the check needs ../shared/tools beside the repo")
+    if _chromium() != "/usr/bin/chromium":
+        pytest.skip("the shared tool expects chromium at /usr/bin/chromium")
+    env = dict(os.environ, CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp"))
+    proc = subprocess.run([sys.executable, str(USERS_TOOL), str(ROOT), "streamlit_app.py", sys.executable,
+                           str(tmp_path / "work")], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "isolated" in proc.stdout

@@ -1,0 +1,104 @@
+"""Login (app/auth.py, core/users.py): off by default; with a users file, a form, one refusal message,
+throttling, per-user folders and caches."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.exceptions import CoreError
+from core.users import LoginThrottle, add_user, read_users, verify_password
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def users(tmp_path, monkeypatch):
+    path = tmp_path / "users.toml"
+    add_user(path, "alice", "correct horse 1")
+    add_user(path, "bob", "battery staple 2")
+    monkeypatch.setenv("CHRONOSCOPE_USERS_FILE", str(path))
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "tmp"))
+    return path
+
+
+def _login(name, password):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.text_input(key="auth.name").input(name)
+    at.text_input(key="auth.password").input(password)
+    at.button[0].click().run()
+    return at
+
+
+def test_the_users_file_holds_only_salted_slow_hashes(users):
+    text = users.read_text()
+    assert "correct horse" not in text and text.count("scrypt$16384$8$1$") == 2
+    assert users.stat().st_mode & 0o777 == 0o600
+    a, b = read_users(users)["alice"], read_users(users)["bob"]
+    assert a.split("$")[4] != b.split("$")[4]                           # a salt per user
+    assert verify_password(users, "alice", "correct horse 1")
+    assert not verify_password(users, "alice", "correct horse 2") and not verify_password(users, "carol", "x" * 9)
+    with pytest.raises(CoreError, match="at least 8"):
+        add_user(users, "carol", "short")
+    with pytest.raises(CoreError, match="not allowed"):
+        add_user(users, "../etc", "long enough 1")
+
+
+def test_no_page_before_login_and_one_message_for_a_wrong_name_or_password(users):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    assert [t.value for t in at.title] == ["Chronoscope"] and not at.exception
+    assert at.text_input(key="auth.name").label == "Username" and at.text_input(key="auth.password").label == "Password"
+    wrong_pw, wrong_name = _login("alice", "nope nope"), _login("mallory", "correct horse 1")
+    assert [e.value for e in wrong_pw.error] == [e.value for e in wrong_name.error] == ["Wrong username or password."]
+    ok = _login("alice", "correct horse 1")
+    assert not ok.exception and "auth.password" not in ok.session_state
+    assert any("Logged in as alice" in t.value for t in ok.text)
+    ok.button(key="auth.logout").click().run()
+    assert [t.value for t in ok.title] == ["Chronoscope"] and ok.text_input(key="auth.name").value == ""
+
+
+def test_repeated_failures_are_slowed_down():
+    now = [0.0]
+    t = LoginThrottle(free=3, max_wait=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert t.wait("alice") == 0
+        t.failed("alice")
+    assert t.wait("ALICE") == 2.0                 # the 4th attempt waits 2 s, the 5th 4 s ...
+    t.failed("alice")
+    assert t.wait("alice") == 4.0 and t.wait("bob") == 0
+    now[0] = 10.0
+    assert t.wait("alice") == 0
+    t.succeeded("alice")
+    assert t.wait("alice") == 0
+
+
+def test_each_user_has_their_own_folders(users, tmp_path):
+    from core.runs import list_runs
+    a, b = _login("alice", "correct horse 1"), _login("bob", "battery staple 2")
+    for at in (a, b):
+        at.switch_page("app/pages/compare.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+    # a run saved in alice's folder is listed for alice only
+    from core.experiment import run_experiment
+    from core.runs import save_run
+    from tests.conftest import make_tiny_cohort
+    save_run(run_experiment(make_tiny_cohort(40), ["lr"], preset="test"), tmp_path / "runs" / "users" / "alice" / "r1")
+    assert [r["name"] for r in list_runs(tmp_path / "runs" / "users" / "alice")] == ["r1"]
+    a.run()
+    b.run()
+    assert any("Earlier runs (1" in e.label for e in a.expander), [e.label for e in a.expander]
+    assert not any("Earlier runs" in e.label for e in b.expander), [e.label for e in b.expander]
+
+
+def test_cli_users_add_reads_the_password_from_stdin(tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / "u.toml"
+    r = subprocess.run([sys.executable, "-m", "core", "users", "add", "carol", "--file", str(path)],
+                       input="a long passphrase\n", text=True, capture_output=True, cwd=ROOT)
+    assert r.returncode == 0 and "Added carol" in r.stdout and verify_password(path, "carol", "a long passphrase")
+    r = subprocess.run([sys.executable, "-m", "core", "users", "add", "carol", "--file", str(path)],
+                       input="", text=True, capture_output=True, cwd=ROOT)
+    assert r.returncode == 2 and "No password" in r.stderr and "Traceback" not in r.stderr
