@@ -5,6 +5,9 @@ formula when a CSV is opened in a spreadsheet ("CSV injection"). :func:`safe_csv
 cells (and column names, and index labels when the index is written) with a single quote. Numbers,
 and text that is just a number such as ``"-1.5"``, stay as they are; a cell starting with a tab or
 carriage return is always escaped (spreadsheets strip them, and what follows may be a formula).
+A carriage return inside a text cell becomes a newline: the CSV writer quotes cells with newlines but
+not with a bare ``\r``, which a spreadsheet would read as the start of a new row (whose first cell
+could be a formula).
 """
 from __future__ import annotations
 
@@ -30,10 +33,14 @@ def _is_number(text: str) -> bool:
 
 
 def escape_cell(value):
-    """``"=cmd()"`` -> ``"'=cmd()"``; anything that is not risky text is returned unchanged."""
-    if isinstance(value, str) and value.startswith(_TRIGGERS) and (
-            value.startswith(_WHITESPACE_TRIGGERS) or not _is_number(value)):
-        return "'" + value
+    """``"=cmd()"`` -> ``"'=cmd()"``, ``"a\rb"`` -> ``"a\nb"``; anything that is not risky text is returned
+    unchanged."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_TRIGGERS) and (value.startswith(_WHITESPACE_TRIGGERS) or not _is_number(value)):
+        value = "'" + value
+    if "\r" in value:            # a bare CR is not quoted by the CSV writer: a new row in a spreadsheet
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     return value
 
 
@@ -48,6 +55,7 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
     out.columns = [escape_cell(str(c)) for c in out.columns]
     if not pd.api.types.is_numeric_dtype(out.index):
         out.index = out.index.map(escape_cell)
+    out.index.names = [escape_cell(n) for n in out.index.names]
     return out
 
 

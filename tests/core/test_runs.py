@@ -115,3 +115,66 @@ def test_a_stay_run_gives_each_patient_a_risk_trajectory(saved):
     after = moved[moved["time_hours"] <= h].set_index("time_hours")
     pd.testing.assert_frame_equal(before, after)
     assert not np.allclose(moved["lr"].iloc[-1], table["lr"].iloc[-1])      # but the end of the stay does
+
+
+def _modes(folder):
+    import stat
+    paths = [folder, *folder.rglob("*")]
+    return ({stat.S_IMODE(p.stat().st_mode) for p in paths if p.is_dir()},
+            {stat.S_IMODE(p.stat().st_mode) for p in paths if p.is_file()})
+
+
+def test_run_folders_are_owner_only(saved, tmp_path):
+    """save_run and copy_run: directories 0700, files 0600, whatever the umask; also when replacing a run."""
+    import os
+
+    from core.runs import copy_run
+    _, res, folder = saved
+    assert _modes(folder) == ({0o700}, {0o600})
+    old = os.umask(0o000)
+    try:
+        (tmp_path / "again").mkdir(mode=0o777)
+        os.chmod(tmp_path / "again", 0o777)
+        again = save_run(res, tmp_path / "again")            # into an existing, world-writable folder
+        copied = copy_run(folder, tmp_path / "copied")
+    finally:
+        os.umask(old)
+    assert _modes(again) == ({0o700}, {0o600})
+    assert _modes(copied) == ({0o700}, {0o600})
+    assert (again / "manifest.json").exists() and load_run(again).models
+
+
+def test_delete_run_removes_a_run_and_refuses_anything_else(saved, tmp_path):
+    import shutil
+
+    from core.runs import delete_run
+    _, _, folder = saved
+    root = tmp_path / "runs"
+    shutil.copytree(folder, root / "r1")
+    shutil.copytree(folder, root / "r2")
+    (root / "notes").mkdir()
+    (root / "notes" / "keep.txt").write_text("x")
+    (root / ".r3.partial-1").mkdir()
+    (root / ".r3.partial-1" / "config.json").write_text("{}")
+    outside = tmp_path / "outside"
+    shutil.copytree(folder, outside)
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    (root / "sub").mkdir()
+    shutil.copytree(folder, root / "sub" / "deep")
+    refused = {root / "link": "is a link", root / "notes": "not a run folder", outside: "not a run folder directly",
+               root / "r1" / ".." / ".." / "outside": "not a run folder directly", root / "sub" / "deep":
+               "not a run folder directly", root: "not a run folder directly", root / "r1" / "models": "directly",
+               root / ".r3.partial-1": "hidden", root / "nothing": "no config.json"}
+    for path, match in refused.items():
+        with pytest.raises(RunError, match=match):
+            delete_run(path, root)
+    with pytest.raises(RunError, match="does not exist"):
+        delete_run(root / "r1", tmp_path / "no_root")
+    assert (outside / "config.json").exists() and (root / "notes" / "keep.txt").exists()
+    assert (root / "sub" / "deep" / "config.json").exists() and (root / "r1" / "models").is_dir()
+    (root / "r1" / "models" / "escape").symlink_to(outside, target_is_directory=True)   # links: removed, not followed
+    delete_run(root / "r1", root)
+    assert not (root / "r1").exists() and (outside / "models").is_dir()
+    delete_run(root / ".." / "runs" / "r2", root)
+    assert not (root / "r2").exists()
+    assert [r["name"] for r in list_runs(root)] == ["link"]      # only the (refused) link is left
