@@ -35,16 +35,21 @@ def plain(text: object) -> str:
     ``st.subheader``, captions, metric and widget labels): every ASCII punctuation mark that Markdown or
     Streamlit's directives (``:red[...]``, ``:material/...:``) could read is backslash-escaped, and line
     breaks become spaces, so a file, column, variable or patient named ``![x](http://host/a.png)`` is shown
-    as those characters: never an image, a link, a heading or HTML.
+    as those characters: never an image, a link, a heading or HTML. Bare addresses get a zero-width space
+    (``http:\u200b//``), so they are not turned into links either.
 
     The one helper for user-supplied text on pages (plotly figures escape with ``core.plots``' own).
 
     Examples
     --------
-    >>> print(plain("![x](http://h/a.png)"))
-    \\!\\[x\\]\\(http\\://h/a\\.png\\)
+    >>> print(plain("![x](h/a.png)"))
+    \\!\\[x\\]\\(h/a\\.png\\)
     """
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+    flat = " ".join(str(text).splitlines())
+    # GitHub-flavoured Markdown also turns bare addresses into links (http://..., www..., a@b.c), escaped or
+    # not: a zero-width space after the scheme, "www" and "@" keeps them text (invisible on the page).
+    flat = flat.replace("://", ":\u200b//").replace("www.", "www\u200b.").replace("@", "@\u200b")
+    return _MARKDOWN.sub(r"\\\1", flat)
 
 
 def gui_words(text: object) -> str:

@@ -20,6 +20,7 @@ TOOL = ROOT.parent / "shared" / "tools" / "app_e2e.py"
 JOBS_TOOL = ROOT.parent / "shared" / "tools" / "app_jobs_e2e.py"
 USERS_TOOL = ROOT.parent / "shared" / "tools" / "app_users_e2e.py"
 CANCEL = Path(__file__).with_name("cancel_e2e.py")
+MARKDOWN = Path(__file__).with_name("markdown_e2e.py")
 
 
 def _chromium() -> str:
@@ -104,3 +105,13 @@ def test_two_users_stay_isolated(tmp_path):
                            str(tmp_path / "work")], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "isolated" in proc.stdout
+
+
+@pytest.mark.e2e
+def test_names_from_the_data_are_never_markdown_or_html(tmp_path):
+    """Markdown-image and link names (file, patients, variables, static, label column): no <img>/<a> to them."""
+    chromium = _chromium()
+    proc = subprocess.run([sys.executable, str(MARKDOWN), str(ROOT), "streamlit_app.py", sys.executable, chromium,
+                           str(tmp_path / "shots")], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp")))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
