@@ -120,9 +120,13 @@ def _feature_names(builder: FeatureBuilder, input_kind: str) -> list:
     return list(builder.seq_names if input_kind == "sequence" else builder.tab_names)
 
 
-def _save_model(model, name: str, folder: Path, builder: FeatureBuilder, run_folder: Path) -> dict:
-    """Save ``model``; return its manifest entry (files, class, components, input kind, features)."""
-    files = save_model(model, folder, name)
+def _save_model(model, name: str, folder: Path) -> list[str]:
+    return save_model(model, folder, name)
+
+
+def _model_entry(model, name: str, folder: Path, builder: FeatureBuilder, run_folder: Path) -> dict:
+    """Save ``model`` into ``folder``; return its manifest entry (files, class, components, input kind, features)."""
+    files = _save_model(model, name, folder)
     kind = registry.get(name).input_kind
     names = _feature_names(builder, kind)
     return {"files": [(folder / f).relative_to(run_folder).as_posix() for f in files], **describe_model(model),
@@ -253,12 +257,12 @@ def _write_run(result, folder: Path) -> None:
     safe_csv(preds, folder / "predictions.csv")
     preds.to_parquet(folder / "predictions.parquet", index=False)
     result.builder.save(folder)
-    entries = {name: _save_model(model, name, folder / "models", result.builder, folder)
+    entries = {name: _model_entry(model, name, folder / "models", result.builder, folder)
                for name, model in result.models.items()}
     refit = {}
     if result.refit:
         (folder / "models" / "refit").mkdir(exist_ok=True)
-        refit = {name: _save_model(model, name, folder / "models" / "refit", result.builder, folder)
+        refit = {name: _model_entry(model, name, folder / "models" / "refit", result.builder, folder)
                  for name, model in result.refit.items()}
     cfg = dict(result.config)
     cfg.update({"fingerprint": result.fingerprint, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
