@@ -324,11 +324,15 @@ def _read_zip(name: str, content: bytes, budget: _Inflation) -> RawTable:
                             f"{[clip_text(n) for n in names[:5]]}). Zip the per-patient files or the events table "
                             "itself.")
     if len(tables) == 1:
-        inner = _read_content(tables[0].filename, _read_member(name, zf, tables[0], budget), budget)
-        inner.name = f"{name}/{tables[0].filename}"
-        return inner
-    files = {i.filename: _read_member(name, zf, i, budget) for i in tables}
-    return _assemble_physionet(name, files)
+        table = _read_content(tables[0].filename, _read_member(name, zf, tables[0], budget), budget)
+        table.name = f"{name}/{tables[0].filename}"
+    else:
+        table = _assemble_physionet(name, {i.filename: _read_member(name, zf, i, budget) for i in tables})
+    others = [n for n in names if n not in {i.filename for i in tables}]
+    if others:  # said, not silently dropped
+        table.notes.append(f"Ignored {len(others):,} file(s) of the zip that are not tables (.txt, .csv, .psv, "
+                           f".csv.gz, .parquet), e.g. {clip_text(others[0])}.")
+    return table
 
 
 def _read_physionet_folder(path: Path) -> RawTable:
