@@ -24,7 +24,7 @@ from core.ingest import inspect_columns, validate_data
 from core.readers import read_table
 from core.validation import ValidationReport
 
-FUZZ = settings(derandomize=True, deadline=None, database=None, max_examples=60,
+FUZZ = settings(derandomize=True, deadline=None, database=None, max_examples=80,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 SEED_LONG = ("patient_id,time,variable,value\n"
