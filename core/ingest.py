@@ -588,10 +588,14 @@ def _constant_columns(frame: pd.DataFrame, patient: str, cols: list, config: Dat
     multi_row = n_rows > 1
     if not multi_row.any():
         return [c for c in cols if _norm(c) in _STATIC_NAMES]
+    # The cheap whole-table tests first, so a wide table costs one numeric parse per candidate only.
+    constant = (nun.loc[multi_row] <= 1).all()
+    filled = frame[cols].notna().mean()
     out = []
     for c in cols:
-        numeric = pd.to_numeric(frame[c], errors="coerce").notna().sum() >= 0.5 * frame[c].notna().sum()
-        if numeric and (nun.loc[multi_row, c] <= 1).all() and frame[c].notna().mean() > 0.5:
+        if not (constant[c] and filled[c] > 0.5):
+            continue
+        if pd.to_numeric(frame[c], errors="coerce").notna().sum() >= 0.5 * frame[c].notna().sum():
             out.append(c)
     return out
 
