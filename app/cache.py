@@ -119,7 +119,7 @@ def runs_dir():
 
 
 @st.cache_resource(show_spinner=False)
-def _scratch_root():
+def _scratch_root(base_dir: str):
     """This server's temporary folder (unsaved runs), owner-only, removed when the server stops.
 
     ``$CHRONOSCOPE_TMP_DIR`` (default: the system temp folder) / ``chronoscope-server-<pid>``. Folders of
@@ -128,9 +128,8 @@ def _scratch_root():
     import atexit
     import os
     import shutil
-    import tempfile
     from pathlib import Path
-    base = Path(os.environ.get("CHRONOSCOPE_TMP_DIR") or tempfile.gettempdir())
+    base = Path(base_dir)
     base.mkdir(parents=True, exist_ok=True)
     for old in base.glob("chronoscope-server-*"):
         try:
@@ -148,7 +147,9 @@ def _scratch_root():
 
 def scratch_dir():
     """Where the current user's unsaved runs live until they save them or the server stops."""
-    return _scratch_root() / (auth.owner() or "local")
+    import os
+    import tempfile
+    return _scratch_root(os.environ.get("CHRONOSCOPE_TMP_DIR") or tempfile.gettempdir()) / (auth.owner() or "local")
 
 
 def check_owned(path: str) -> str:

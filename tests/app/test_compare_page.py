@@ -38,6 +38,36 @@ def test_compare_page_trains_and_reopens(tmp_path, monkeypatch):
     at.button(key="compare.open").click().run()                    # reopen the saved run
     assert not at.exception, [e.value for e in at.exception]
     assert set(at.session_state[COMPARE_SUMMARY].results) == {"lr", "gbm", "gru"}
+    folder = at.session_state[COMPARE_SUMMARY].folder
+    assert folder.stat().st_mode & 0o777 == 0o700 and (folder / "metrics.json").stat().st_mode & 0o777 == 0o600
+    assert at.button(key="compare.delete").disabled                # asks first
+    at.checkbox(key=f"compare.delete_sure.{folder}").check().run()
+    at.button(key="compare.delete").click().run()                  # deleted, with its files
+    assert not at.exception, [e.value for e in at.exception]
+    assert not folder.exists() and COMPARE_SUMMARY not in at.session_state
+
+
+def test_an_unsaved_run_is_kept_in_the_temporary_folder_until_saved(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "tmp"))
+    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=8), tmp_path)
+    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
+                        DataConfig(target="died"))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.session_state[DATA_SOURCE] = source
+    at.run()
+    at.switch_page("app/pages/compare.py").run()
+    at.multiselect(key="compare.models").set_value(["lr"])
+    at.selectbox(key="compare.preset").set_value("test")
+    at.button[0].click().run()
+    finish_jobs(at)
+    folder = at.session_state[COMPARE_SUMMARY].folder
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())   # nothing in the runs folder
+    assert folder.is_relative_to(tmp_path / "tmp") and (folder / "manifest.json").exists()
+    at.button(key="compare.save_now").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    saved = at.session_state[COMPARE_SUMMARY].folder
+    assert saved.parent == tmp_path / "runs" and (saved / "manifest.json").exists() and not folder.exists()
 
 
 def test_a_run_opened_on_other_data_says_so(tmp_path, monkeypatch):

@@ -72,6 +72,7 @@ def test_list_runs_shows_identical_runs_once(tmp_path):
                                    ("new", "2026-01-03T00:00:00", "k2"), ("legacy", "2025-01-01T00:00:00", None)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps({"created": created, "request": request}))
+        (tmp_path / name / "manifest.json").write_text("{}")      # a complete run (list_runs needs both)
     assert [r["name"] for r in list_runs(tmp_path)] == ["new", "old", "legacy"]
     assert len(list_runs(tmp_path, duplicates=True)) == 4
     assert find_run(tmp_path, "k1") == tmp_path / "old"
