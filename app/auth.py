@@ -23,7 +23,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.exceptions import CoreError
-from core.users import USERS_FILE_ENV, LoginThrottle, verify_password
+from core.users import USERS_FILE_ENV, verify_password
 
 __all__ = ["mode", "owner", "display_name", "require_login", "sidebar", "NOTE"]
 
@@ -81,12 +81,6 @@ def owner() -> str:
         hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
-@st.cache_resource(show_spinner=False)
-def _throttle() -> LoginThrottle:
-    """One throttle for the whole server: repeated failures slow down every session trying that name."""
-    return LoginThrottle()
-
-
 #: the login form has exactly two labelled fields, "Username" and "Password". Streamlit's password type
 #: adds a "Show password" button (a second element labelled "password"), so the field is a text input
 #: masked by our own static CSS (nothing from a user), with the browser's password autocomplete hint.
@@ -103,7 +97,8 @@ def _login_form() -> None:
         submitted = st.form_submit_button("Log in", type="primary")
     if not submitted:
         return
-    throttle = _throttle()
+    from app.cache import login_throttle
+    throttle = login_throttle()
     wait = throttle.wait(name)
     if wait > 0:
         time.sleep(min(wait, 3.0))        # slowed down; the rest of the wait is refused

@@ -163,6 +163,14 @@ def check_owned(path: str) -> str:
 
 
 @st.cache_resource(show_spinner=False)
+def login_throttle():
+    """One :class:`core.users.LoginThrottle` for the whole server: repeated failures slow down every session
+    trying that name."""
+    from core.users import LoginThrottle
+    return LoginThrottle()
+
+
+@st.cache_resource(show_spinner=False)
 def job_manager():
     """The one :class:`core.jobs.JobManager` of this server (shared by every session; see app/jobs.py)."""
     from core.jobs import JobManager
