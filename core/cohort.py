@@ -12,6 +12,8 @@ A :class:`Cohort` is what ingestion produces from any supported input format:
   ``None`` when no target was given.
 * ``catalogue``: one row per variable with counts and coverage.
 * ``report``: the :class:`~core.validation.ValidationReport` of the load.
+* ``groups``: optional, the group of each patient (index ``patient_id``, str values), e.g. the
+  person behind several stays; the patient split keeps each group on one side. Never a feature.
 """
 from __future__ import annotations
 
@@ -51,6 +53,9 @@ class Cohort:
     #: every distinct ``(patient_id, time_hours)`` of a kept input row, measured or not: the hours
     #: an online run scores (a wide row with every value empty is still an hour).
     row_times: pd.DataFrame | None = None
+    #: the group of each patient (index ``patient_id``, str values; ``DataConfig.group_col``): the split
+    #: never puts one group on both sides. ``None``: every patient is its own group.
+    groups: pd.Series | None = None
 
     # -- identities -----------------------------------------------------------
     @property
@@ -105,9 +110,10 @@ class Cohort:
             return frame[frame["patient_id"].astype(str).isin(keep)].reset_index(drop=True)
 
         onsets = None if self.onsets is None else self.onsets.loc[self.onsets.index.intersection(keep)]
+        groups = None if self.groups is None else self.groups.loc[self.groups.index.intersection(keep)]
         return replace(self, events=events.reset_index(drop=True), static=static, labels=labels,
                        catalogue=build_catalogue(events, static), hour_labels=rows(self.hour_labels),
-                       onsets=onsets, row_times=rows(self.row_times))
+                       onsets=onsets, row_times=rows(self.row_times), groups=groups)
 
     def patient_events(self, patient_id: str) -> pd.DataFrame:
         """Events of one patient (time-sorted)."""
@@ -122,12 +128,12 @@ class Cohort:
         return ev.iloc[lo:hi].reset_index(drop=True)
 
     def fingerprint(self) -> str:
-        """A short content hash of events, static attributes and labels.
+        """A short content hash of events, static attributes, labels and groups (when there are).
 
         Saved with every run so a result can be traced to the exact data. Computed once per set of
         frames (a cohort's frames are never changed in place; :meth:`subset` and ``replace`` make new ones).
         """
-        frames = (id(self.events), id(self.static), id(self.labels), id(self.hour_labels))
+        frames = (id(self.events), id(self.static), id(self.labels), id(self.hour_labels), id(self.groups))
         cached = self.__dict__.get("_fingerprint")
         if cached is not None and cached[0] == frames:
             return cached[1]
@@ -138,6 +144,9 @@ class Cohort:
             h.update(pd.util.hash_pandas_object(self.labels, index=True).values.tobytes())
         if self.hour_labels is not None:
             h.update(pd.util.hash_pandas_object(self.hour_labels, index=False).values.tobytes())
+        if self.groups is not None:    # groups change the split; without them the hash is as it always was
+            h.update(b"groups")
+            h.update(pd.util.hash_pandas_object(self.groups, index=True).values.tobytes())
         self.__dict__["_fingerprint"] = (frames, h.hexdigest()[:16])
         return self.__dict__["_fingerprint"][1]
 
@@ -190,7 +199,8 @@ def _as_str_category(s: pd.Series) -> pd.Series:
 def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels: pd.Series | None = None,
                 *, target: str | None = None, source: str = "", report: ValidationReport | None = None,
                 other_outcomes: pd.DataFrame | None = None, hour_labels: pd.DataFrame | None = None,
-                onsets: pd.Series | None = None, row_times: pd.DataFrame | None = None) -> Cohort:
+                onsets: pd.Series | None = None, row_times: pd.DataFrame | None = None,
+                groups: pd.Series | None = None) -> Cohort:
     """Build a :class:`Cohort` from already-clean frames, normalising dtypes and order.
 
     Parameters
@@ -204,6 +214,8 @@ def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels
     hour_labels, onsets, row_times : optional
         Online task (see :class:`Cohort`). When ``hour_labels`` is given and ``labels`` is not,
         ``labels`` becomes each patient's maximum hourly label.
+    groups : Series, optional
+        Index = patient id, the patient's group (e.g. a subject id); values become str.
 
     Examples
     --------
@@ -246,7 +258,11 @@ def make_cohort(events: pd.DataFrame, static: pd.DataFrame | None = None, labels
         labels.index.name = "patient_id"
         labels = labels.astype("int8").sort_index()
         labels.name = target or labels.name or "label"
+    if groups is not None:
+        groups = pd.Series(groups.astype(str).to_numpy(), index=groups.index.astype(str), name="group")
+        groups.index.name = "patient_id"
+        groups = groups.sort_index()
     return Cohort(events=ev, static=static, labels=labels, target=target or (labels.name if labels is not None else None),
                   catalogue=build_catalogue(ev, static), report=report or ValidationReport(),
                   source=source, other_outcomes=other_outcomes, hour_labels=hour_labels, onsets=onsets,
-                  row_times=row_times)
+                  row_times=row_times, groups=groups)

@@ -58,6 +58,12 @@ class DataConfig:
         Online task: hours ``t`` with ``onset - horizon_hours <= t < onset`` are positive, earlier
         hours negative, hours from onset on are left out (and counted). With a label column, the
         hours by which the label precedes the event (SepsisLabel: 6), used for the alarm metrics.
+    group_col : str, optional
+        A column of the events file (long or wide layout) that is constant per patient and names
+        a group of patients that belong together, e.g. ``subject_id`` for one person's several
+        stays, or the stay a copied record came from. The patient split and the cross-validation
+        folds keep each group on one side, and duplicate stays within one group do not block
+        training. Never a feature. ``None``: every patient is its own group.
     """
 
     patient_col: str | None = None
@@ -76,8 +82,12 @@ class DataConfig:
     task: str = "stay"
     horizon_hours: float | None = None
     keep_implausible: bool = False
+    group_col: str | None = None
 
     def __post_init__(self) -> None:
+        if self.group_col is not None and (not isinstance(self.group_col, str) or not self.group_col.strip()):
+            raise ValueError(f"DataConfig.group_col must be a column name or None; got {self.group_col!r}. "
+                             "Example: DataConfig(group_col='subject_id').")
         if self.task not in TASKS:
             raise ValueError(f"DataConfig.task must be one of {TASKS}; got {self.task!r}. "
                              "Example: DataConfig(task='online', target='SepsisLabel').")

@@ -10,13 +10,14 @@ that raises :class:`~core.exceptions.ValidationFailed` when training would be im
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from core.cohort import Cohort, make_cohort
 from core.config import DataConfig
+from core.duplicates import check_duplicate_stays, find_duplicate_stays
 from core.exceptions import CohortError, DataReadError, ValidationFailed
 from core.readers import RawTable, Source, env_limit, read_table
 from core.validation import ValidationReport, clip_text, show_value
@@ -61,6 +62,8 @@ class ColumnMapping:
     variable: str | None = None
     value: str | None = None
     target: str | None = None
+    #: ``DataConfig.group_col``: groups patients for the split, never a feature.
+    group: str | None = None
 
 
 def _find(columns: list, candidates: list[str], exclude: set) -> str | None:
@@ -87,11 +90,21 @@ def detect_columns(frame: pd.DataFrame, config: DataConfig) -> ColumnMapping:
     """
     cols = list(frame.columns)
     for flag, given in (("--patient-col", config.patient_col), ("--time-col", config.time_col),
-                        ("--variable-col", config.variable_col), ("--value-col", config.value_col)):
+                        ("--variable-col", config.variable_col), ("--value-col", config.value_col),
+                        ("--group-col", config.group_col)):
         if given is not None and given not in cols:
             raise CohortError(f"Column {show_value(given)} given with {flag} is not in the events file. "
                               + _columns_fix(cols, flag, flag[2:-4]))
-    used: set = set()
+    group = config.group_col
+    roles = {"--patient-col": config.patient_col, "--time-col": config.time_col,
+             "--variable-col": config.variable_col, "--value-col": config.value_col, "--target": config.target}
+    clash = [flag for flag, given in roles.items() if group is not None and given == group]
+    if clash:
+        raise CohortError(f"Column {show_value(group)} is given both with --group-col and with {clash[0]}; the "
+                          "grouping column only groups patients (e.g. subject_id over several stays). Name another "
+                          "column with --group-col, or leave it out.")
+    # The grouping column is never detected as another role (subject_id would otherwise pass for the patient).
+    used: set = {group} if group is not None else set()
     patient = config.patient_col or _find(cols, _PATIENT_NAMES, used)
     if patient is None:
         raise CohortError("No patient id column was recognised in the events file. "
@@ -120,7 +133,7 @@ def detect_columns(frame: pd.DataFrame, config: DataConfig) -> ColumnMapping:
         if len([c for c in cols if c not in used]) == 0:
             raise CohortError("The events file has no measurement columns besides patient and time. "
                               + _columns_fix(cols, "--variable-col", "variable"))
-    return ColumnMapping(layout, patient, time, variable, value, target)
+    return ColumnMapping(layout, patient, time, variable, value, target, group)
 
 
 # -- parsing -------------------------------------------------------------------
@@ -363,8 +376,8 @@ def validate_data(events: Source, labels: Source | None = None, *,
     # Online task: without a labels file, the hour labels come from the events (column or variable).
     labels_in_events = online and labels is None
     try:
-        frame, static_from_cols, labels_from_cols, mapping = _to_long(table, config, report,
-                                                                      labels_in_events=labels_in_events)
+        frame, static_from_cols, labels_from_cols, mapping, groups = _to_long(table, config, report,
+                                                                              labels_in_events=labels_in_events)
     except CohortError as err:
         report.error("columns", str(err), fix="Map the columns explicitly (see the message).")
         return None, report
@@ -413,6 +426,13 @@ def validate_data(events: Source, labels: Source | None = None, *,
     cohort = make_cohort(events_df, static_df, label_series, target=target, source=table.name, report=report,
                          other_outcomes=other_outcomes, hour_labels=hour_labels, onsets=onsets,
                          row_times=hours.row_times if hours is not None else None)
+    if groups is not None:
+        groups = groups.loc[groups.index.intersection(pd.Index(cohort.patient_ids))]
+        cohort = replace(cohort, groups=groups.sort_index())
+        sizes = groups.value_counts()
+        report.info("group_column", f"Patients grouped by {mapping.group!r}: {len(sizes):,} groups for "
+                    f"{len(groups):,} patients (largest: {int(sizes.max()) if len(sizes) else 0:,} patients). The "
+                    "split keeps each group on one side; the column is never a feature.")
     hour_summary = _hour_label_counts(cohort) if cohort.hour_labels is not None else {}
     if hour_summary:
         report.info("hour_labels", f"Hour labels ({cohort.target!r}): {hour_summary['labelled hours']:,} labelled "
@@ -420,6 +440,9 @@ def validate_data(events: Source, labels: Source | None = None, *,
                     "patients with a positive hour; the label is never a feature.",
                     count=hour_summary["labelled hours"], unit="hours")
     _check_labels_vs_patients(cohort, config, report)
+    check_duplicate_stays(find_duplicate_stays(cohort.events, cohort.static), report,
+                          trainable=cohort.labels is not None, labels=cohort.labels, groups=cohort.groups,
+                          group_col=mapping.group)
     report.rows_used = (int(len(cohort.events)) + int(report.summary.pop("_static_rows", 0))
                         + int(report.summary.pop("_hour_rows", 0)))
     n_after_onset = report.summary.pop("_after_onset", None)
@@ -437,6 +460,7 @@ def validate_data(events: Source, labels: Source | None = None, *,
         **({"hours (distinct row times)": len(cohort.row_times)} if cohort.row_times is not None else {}),
         "time-series variables": len(cohort.series_variables),
         "static attributes": len(cohort.static_variables),
+        **({f"groups ({mapping.group})": int(cohort.groups.nunique())} if cohort.groups is not None else {}),
         **({"target": cohort.target, "labelled patients": len(cohort.labelled_ids),
             "positives": int(cohort.labels.loc[cohort.labelled_ids].sum()),
             "prevalence": f"{cohort.prevalence:.2%}" if cohort.prevalence is not None else "n/a"}
@@ -467,7 +491,9 @@ def load_cohort(events: Source, labels: Source | None = None, *, config: DataCon
 # -- layout normalisation -----------------------------------------------------------
 
 def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, labels_in_events: bool = False):
-    """Return (long frame with patient_id/time_raw/variable/value_raw[/_line], static, labels, mapping).
+    """Return (long frame with patient_id/time_raw/variable/value_raw[/_line], static, labels, mapping, groups).
+
+    ``groups`` is the grouping column per patient (:func:`_groups_from_column`), ``None`` without one.
 
     Online task only: a wide table gets one *hour entry* per file row (column ``_hour`` True,
     no value), so that a row whose every cell is empty is still an hour; with
@@ -493,6 +519,7 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
     static_cols = None
     if mapping.target is not None and not online:
         labels_from_cols = _labels_from_column(frame, mapping, report)
+    groups = _groups_from_column(frame, mapping, report) if mapping.group is not None else None
     if mapping.layout == "long":
         out = pd.DataFrame({"patient_id": pid, "time_raw": frame[mapping.time],
                             "variable": frame[mapping.variable], "value_raw": frame[mapping.value]})
@@ -501,12 +528,15 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
         if labels_in_events and mapping.target is not None:
             out["_label"] = frame[mapping.target].to_numpy()
         extra = [c for c in frame.columns if c not in (mapping.patient, mapping.time, mapping.variable,
-                                                       mapping.value, mapping.target)]
+                                                       mapping.value, mapping.target, mapping.group)]
         if extra:
             report.info("extra_columns", f"Columns not used in the long layout: {[clip_text(c) for c in extra[:8]]}",
                         fix="Remove them, or use --layout wide if they are measurements.")
     else:
-        value_cols = [c for c in frame.columns if c not in (mapping.patient, mapping.time, mapping.target)]
+        # The grouping column is neither a measurement nor a static attribute, and holds no observations
+        # (so its cells are not in rows_read).
+        value_cols = [c for c in frame.columns if c not in (mapping.patient, mapping.time, mapping.target,
+                                                            mapping.group)]
         leaky = [c for c in value_cols if _LEAKY.search(str(c))]
         n_leaky_cells = _count_filled(frame, leaky)
         if leaky:
@@ -561,7 +591,7 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
         report.summary["_wide"] = True
     if n_missing_pid:
         pass  # counted in _clean_long
-    return out, static_cols, labels_from_cols, mapping
+    return out, static_cols, labels_from_cols, mapping, groups
 
 
 def _blank_cells(col: pd.Series) -> np.ndarray:
@@ -627,6 +657,50 @@ def _labels_from_column(frame: pd.DataFrame, mapping: ColumnMapping, report: Val
     report.info("target_in_events", f"Labels taken from the events column {col!r} (constant per patient); the "
                 "column is not used as a feature.")
     return _binary_labels(per.first(), col, report)
+
+
+def _groups_from_column(frame: pd.DataFrame, mapping: ColumnMapping, report: ValidationReport) -> pd.Series | None:
+    """The grouping column's value per patient (index: cleaned patient id; values: str), or ``None``.
+
+    Every row of a patient must hold the same group (blank cells are allowed beside it) and every
+    patient one: a group that varies within a patient, or a patient without any, is a blocking
+    error (the split could not keep the groups apart), and the cohort gets no groups. Works on
+    the distinct ids only, so it costs little on millions of rows.
+    """
+    col = mapping.group
+    pcodes, puniq = pd.factorize(frame[mapping.patient], use_na_sentinel=True)
+    clean = _clean_category(pd.Series(puniq))           # the ids _clean_long will give (blank -> NaN)
+    ccodes = clean.cat.codes.to_numpy()
+    row_p = np.where(pcodes >= 0, ccodes[np.maximum(pcodes, 0)] if len(ccodes) else -1, -1)
+    gvals = _clean_category(frame[col])
+    row_g = gvals.cat.codes.to_numpy()
+    has_p = row_p >= 0
+    per = pd.DataFrame({"p": row_p[has_p], "g": row_g[has_p]})
+    given = per[per["g"] >= 0]
+    nun = given.groupby("p")["g"].nunique()
+    pids = clean.cat.categories
+    gcats = gvals.cat.categories
+    varying = nun[nun > 1]
+    missing = np.setdiff1d(np.unique(per["p"].to_numpy()), nun.index.to_numpy())
+    fix = (f"Give every patient exactly one value in {col!r} (the same on all its rows), e.g. the subject id of "
+           "the person the stay belongs to; or leave out --group-col.")
+    if len(varying):
+        ex = given[given["p"].isin(varying.index[:3])].drop_duplicates().groupby("p")["g"].apply(
+            lambda g: ", ".join(show_value(str(gcats[c]), 40) for c in g.iloc[:3]))
+        report.error("group_not_constant", f"The grouping column {col!r} changes within a patient, so it cannot keep "
+                     "the patient on one side of the split.", count=len(varying), unit="patients",
+                     examples=[f"patient {clip_text(pids[p])}: {v}" for p, v in ex.items()], fix=fix)
+    if len(missing):
+        report.error("group_missing", f"Patients without a value in the grouping column {col!r}.",
+                     count=len(missing), unit="patients",
+                     examples=[f"patient {clip_text(pids[p])}" for p in missing[:3]], fix=fix)
+    if len(varying) or len(missing):
+        return None
+    first = given.groupby("p")["g"].first()
+    groups = pd.Series(np.asarray(gcats, dtype=object)[first.to_numpy()],
+                       index=pd.Index(np.asarray(pids, dtype=object)[first.index.to_numpy()], name="patient_id"),
+                       name=str(col))
+    return groups
 
 
 # -- cleaning ---------------------------------------------------------------------

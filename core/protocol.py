@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
@@ -124,6 +124,10 @@ class ProtocolResult:
 def split_by_patient(cohort: Cohort, config: SplitConfig | None = None) -> dict[str, np.ndarray]:
     """Stratified patient-level split of the labelled patients.
 
+    With ``cohort.groups`` (``DataConfig.group_col``) whole groups are assigned to one side
+    (:func:`_split_groups`), so no group has patients in two splits; without, the split is
+    ``train_test_split`` stratified by label, as it always was.
+
     Returns
     -------
     dict with keys ``"train"``, ``"validation"``, ``"test"``: sorted arrays of patient ids (str).
@@ -131,7 +135,7 @@ def split_by_patient(cohort: Cohort, config: SplitConfig | None = None) -> dict[
     Raises
     ------
     CohortError
-        No labels, or too few patients of each outcome to split.
+        No labels, or too few patients of each outcome to split (with groups: a split would lack an outcome).
     """
     config = config or SplitConfig()
     ids = cohort.labelled_ids
@@ -143,6 +147,8 @@ def split_by_patient(cohort: Cohort, config: SplitConfig | None = None) -> dict[
     if counts.min() < 4:
         raise CohortError(f"Training needs at least 4 patients of each outcome; got {counts[0]} negatives and "
                           f"{counts[1]} positives. Use more patients or another target.")
+    if cohort.groups is not None:
+        return _split_groups(ids, y, _groups_of(cohort, ids), config)
     rest, test = train_test_split(ids, test_size=config.test_size, stratify=y, random_state=config.random_state)
     y_rest = cohort.labels.loc[rest].to_numpy()
     val_frac = config.validation_size / (1 - config.test_size)
@@ -155,7 +161,9 @@ def patient_folds(cohort: Cohort, n_folds: int, split: SplitConfig | None = None
 
     Fold ``k``'s patients are the test patients; the others are split again (stratified) into
     training and validation patients (``split.validation_size`` of all patients), so every fold is a
-    full run of the protocol with thresholds chosen on validation patients.
+    full run of the protocol with thresholds chosen on validation patients. With ``cohort.groups``
+    the folds are ``StratifiedGroupKFold`` and the inner split assigns whole groups, so no group is
+    on two sides of any fold.
 
     Yields
     ------
@@ -175,9 +183,81 @@ def patient_folds(cohort: Cohort, n_folds: int, split: SplitConfig | None = None
         raise CohortError(f"{n_folds}-fold cross-validation needs at least {n_folds} patients of each outcome; got "
                           f"{np.bincount(y, minlength=2).tolist()} (negatives, positives). Use fewer folds (--cv 3).")
     val_frac = split.validation_size / (1 - 1 / n_folds)
+    if cohort.groups is not None:
+        yield from _group_folds(ids, y, _groups_of(cohort, ids), n_folds, val_frac, random_state)
+        return
     for f, (rest, te) in enumerate(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(ids, y)):
         tr, va = train_test_split(ids[rest], test_size=val_frac, stratify=y[rest], random_state=random_state + f)
         yield {"train": np.sort(tr), "validation": np.sort(va), "test": np.sort(ids[te])}
+
+
+def _groups_of(cohort: Cohort, ids: np.ndarray) -> np.ndarray:
+    """The group of each of ``ids`` (str); a patient missing from ``cohort.groups`` is its own group."""
+    g = cohort.groups.reindex(ids)
+    own = g.isna().to_numpy()
+    out = g.astype(object).to_numpy().copy()
+    out[own] = np.array(["\0patient:" + str(p) for p in ids[own]], dtype=object)
+    return out.astype(str)
+
+
+def _assign_groups(y: np.ndarray, groups: np.ndarray, fractions: Sequence[float], seed: int) -> np.ndarray:
+    """Split index (0, 1, ...) of every patient: whole groups to each split, about ``fractions`` of the patients.
+
+    Groups are put in strata by their share of positives (all negative, mixed, all positive), shuffled
+    with ``seed`` within each stratum, then dealt in that order: a group joins split ``k`` when the
+    middle of its patients falls in the ``k``-th slice of the stratum's patients (cumulative
+    ``fractions``). So each split gets about its fraction of every stratum: the prevalence stays close
+    to the cohort's, and the result depends only on the data and ``seed``.
+    """
+    codes, uniq = np.unique(groups, return_inverse=True)
+    size = np.bincount(uniq, minlength=len(codes))
+    pos = np.bincount(uniq, weights=y, minlength=len(codes))
+    stratum = np.where(pos == 0, 0, np.where(pos == size, 2, 1))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(codes))
+    cuts = np.cumsum(fractions)[:-1]
+    side = np.zeros(len(codes), dtype=np.int64)
+    for s in range(3):
+        members = order[stratum[order] == s]
+        if not len(members):
+            continue
+        mid = (np.cumsum(size[members]) - size[members] / 2) / size[members].sum()
+        side[members] = np.searchsorted(cuts, mid, side="right")
+    return side[uniq]
+
+
+def _check_sides(y: np.ndarray, side: np.ndarray, names: Sequence[str]) -> None:
+    for k, name in enumerate(names):
+        counts = np.bincount(y[side == k], minlength=2)
+        if counts.min() == 0:
+            raise CohortError(f"Keeping the groups together leaves the {name} patients with {counts[0]} negatives and "
+                              f"{counts[1]} positives; each split needs both outcomes. Use more groups (a finer "
+                              "--group-col), more patients, or a larger split (SplitConfig(test_size=0.2)).")
+
+
+def _split_groups(ids: np.ndarray, y: np.ndarray, groups: np.ndarray, config: SplitConfig) -> dict[str, np.ndarray]:
+    """:func:`split_by_patient` with groups: whole groups to train, validation and test."""
+    test = _assign_groups(y, groups, [1 - config.test_size, config.test_size], config.random_state) == 1
+    val_frac = config.validation_size / (1 - config.test_size)
+    rest = np.flatnonzero(~test)
+    side = np.full(len(ids), 2)
+    side[rest] = _assign_groups(y[rest], groups[rest], [1 - val_frac, val_frac], config.random_state + 1)
+    _check_sides(y, side, ("training", "validation", "test"))
+    return {"train": np.sort(ids[side == 0]), "validation": np.sort(ids[side == 1]), "test": np.sort(ids[side == 2])}
+
+
+def _group_folds(ids: np.ndarray, y: np.ndarray, groups: np.ndarray, n_folds: int, val_frac: float,
+                 random_state: int):
+    """:func:`patient_folds` with groups: ``StratifiedGroupKFold`` test folds, whole groups to validation."""
+    if len(np.unique(groups)) < n_folds:
+        raise CohortError(f"{n_folds}-fold cross-validation by group needs at least {n_folds} groups; got "
+                          f"{len(np.unique(groups))}. Use fewer folds (--cv 3) or a finer --group-col.")
+    folds = StratifiedGroupKFold(n_folds, shuffle=True, random_state=random_state).split(ids, y, groups)
+    for f, (rest, te) in enumerate(folds):
+        side = np.full(len(ids), 2)
+        side[rest] = _assign_groups(y[rest], groups[rest], [1 - val_frac, val_frac], random_state + f)
+        _check_sides(y, side, ("training", "validation", "test"))
+        yield {"train": np.sort(ids[side == 0]), "validation": np.sort(ids[side == 1]), "test": np.sort(ids[te])}
 
 
 def subsample_patients(cohort: Cohort, max_patients: int | None, random_state: int = 0) -> Cohort:

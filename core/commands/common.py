@@ -36,6 +36,9 @@ def add_data_arguments(p: argparse.ArgumentParser, *, labels: bool = True) -> No
     g.add_argument("--variable-col", help="variable-name column (long layout)")
     g.add_argument("--value-col", help="value column (long layout)")
     g.add_argument("--label-patient-col", help="patient id column of the labels file")
+    g.add_argument("--group-col", metavar="COL",
+                   help="column of EVENTS constant per patient that groups patients (e.g. subject_id: one "
+                        "person's several stays); the split keeps each group on one side; never a feature")
     g.add_argument("--layout", choices=["auto", "long", "wide"], default="auto")
     g.add_argument("--time-format", choices=["auto", "hours", "hhmm", "datetime"], default="auto",
                    help="hours = numbers, hhmm = HH:MM since admission, datetime = ISO date-times")
@@ -59,7 +62,8 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
                       static_variables=tuple(s.strip() for s in args.static.split(",")) if args.static else None,
                       max_time_hours=args.max_time_hours, task=getattr(args, "task", "stay"),
                       horizon_hours=getattr(args, "horizon_hours", None),
-                      keep_implausible=bool(getattr(args, "keep_implausible", False)))
+                      keep_implausible=bool(getattr(args, "keep_implausible", False)),
+                      group_col=getattr(args, "group_col", None))
 
 
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:
