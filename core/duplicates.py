@@ -58,7 +58,8 @@ class DuplicateStays:
     Attributes
     ----------
     groups : tuple of tuple of str
-        Each group's ids sorted, groups sorted by their first id; only groups of two or more.
+        Each group's ids sorted (shorter first, then text: ``("p17", "p4017")``), groups by their first
+        id alike; only groups of two or more.
     """
 
     groups: tuple[tuple[str, ...], ...] = ()
@@ -188,12 +189,13 @@ def find_duplicate_stays(events: pd.DataFrame, static: pd.DataFrame | None = Non
         key.append("hs")
         per = per[per.duplicated(key, keep=False).to_numpy()]
     gid = per.groupby(key, sort=False).ngroup().to_numpy()
-    ids = per.index.to_numpy(dtype=object)
-    srt = np.lexsort((ids.astype(str), gid))
+    ids = per.index.to_numpy(dtype=str)
+    # Shorter ids first, then text order: p17 before p4017, p2 before p102 (the original usually first).
+    srt = np.lexsort((ids, np.char.str_len(ids), gid))
     ids, gid = ids[srt], gid[srt]
     cuts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
     groups = [tuple(str(p) for p in part) for part in np.split(ids, cuts[1:])]
-    return DuplicateStays(tuple(sorted(groups)))
+    return DuplicateStays(tuple(sorted(groups, key=lambda g: (len(g[0]), g))))
 
 
 def _distinct_per_group(found: DuplicateStays, values: pd.Series, dropna: bool = True) -> np.ndarray:
