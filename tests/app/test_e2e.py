@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,9 @@ def test_training_survives_a_page_change(tmp_path):
     saved = [d for d in (tmp_path / "runs").iterdir() if (d / "config.json").exists()] \
         if (tmp_path / "runs").exists() else []
     assert saved == []                  # not saved unless asked: the run lived in the server's temp folder
+    t0 = time.monotonic()                 # the tool stops the server on its way out: give it time to finish
+    while list((tmp_path / "tmp").glob("chronoscope-server-*")) and time.monotonic() - t0 < 20:
+        time.sleep(0.5)
     assert not list((tmp_path / "tmp").glob("chronoscope-server-*"))      # removed when the server stopped
 
 
