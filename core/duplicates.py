@@ -188,6 +188,8 @@ def find_duplicate_stays(events: pd.DataFrame, static: pd.DataFrame | None = Non
         per["hs"] = sh.view(np.int64)
         key.append("hs")
         per = per[per.duplicated(key, keep=False).to_numpy()]
+        if not len(per):                     # the same events, different static attributes
+            return DuplicateStays()
     gid = per.groupby(key, sort=False).ngroup().to_numpy()
     ids = per.index.to_numpy(dtype=str)
     # Shorter ids first, then text order: p17 before p4017, p2 before p102 (the original usually first).
