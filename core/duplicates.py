@@ -14,10 +14,12 @@ import pandas as pd
 
 from core.validation import ValidationReport, clip_text
 
-__all__ = ["DuplicateStays", "find_duplicate_stays", "check_duplicate_stays", "MIN_ROWS"]
+__all__ = ["DuplicateStays", "find_duplicate_stays", "check_duplicate_stays", "MIN_ROWS", "VALUE_DIGITS"]
 
 #: stays with fewer event rows are never called duplicates: identical short stays happen by chance.
 MIN_ROWS = 3
+#: significant digits of a value that two copies must share (float noise below them is ignored).
+VALUE_DIGITS = 6
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -89,7 +91,7 @@ class DuplicateStays:
 
 
 def find_duplicate_stays(events: pd.DataFrame, static: pd.DataFrame | None = None, *, min_rows: int = MIN_ROWS,
-                         value_digits: int = 6, time_resolution_hours: float = 1 / 60) -> DuplicateStays:
+                         value_digits: int = VALUE_DIGITS, time_resolution_hours: float = 1 / 60) -> DuplicateStays:
     """Patients whose events are the same up to a shift of their clock, under different ids.
 
     Two stays are duplicates when they have the same number of event rows, the same variables
@@ -116,7 +118,7 @@ def find_duplicate_stays(events: pd.DataFrame, static: pd.DataFrame | None = Non
         One row per patient (index patient id), numeric columns.
     min_rows : int
     value_digits : int
-        Significant digits kept of each value.
+        Significant digits kept of each value (default :data:`VALUE_DIGITS`).
     time_resolution_hours : float
         Relative times are rounded to multiples of this.
 
@@ -227,8 +229,8 @@ def check_duplicate_stays(found: DuplicateStays, report: ValidationReport, *, tr
     if groups is not None:
         split = [g for g, k in zip(found.groups, _distinct_per_group(found, groups, dropna=False)) if k > 1]
     head = (f"{found.n_groups:,} stays appear under several patient ids: {found.n_patients:,} patients whose events "
-            "(times relative to each patient's first record, values to 6 significant digits) and static attributes "
-            f"are the same, {found.n_copies:,} of them copies")
+            f"(times relative to each patient's first record, values to {VALUE_DIGITS} significant digits) and static "
+            f"attributes are the same, {found.n_copies:,} of them copies")
     remove = ("Remove the copies (keep one patient id per stay), or give a grouping column that puts each stay's "
               "copies in one group (--group-col subject_id, DataConfig(group_col='subject_id')), so they stay on "
               "one side of the split.")
