@@ -17,7 +17,7 @@ def _write(tmp_path, extra=()):
     for i in range(30):
         pid = f"p{i:02d}"
         for h in range(4):
-            rows += [(pid, h, "HR", 80 + i % 7), (pid, h, "Temp", 37.0), (pid, h, "MAP", 75.0),
+            rows += [(pid, h, "HR", 80 + i), (pid, h, "Temp", 37.0), (pid, h, "MAP", 75.0),
                      (pid, h, "pH", 7.38), (pid, h, "Mystery", -500.0 + h)]
     rows += [("p00", 1.5, v, x) for v, x in IMPOSSIBLE] + list(extra)
     events = tmp_path / "events.csv"
