@@ -21,7 +21,7 @@ _CONTROLS = {
     "Keep implausible values", "--static": "the static attributes setting", "--max-time-hours":
     "the maximum time setting", "--refit": "Refit for prediction", "--backend": "the backend (Jobs page)",
     "--address": "the Ray address (Jobs page)", "--models": "the Models box", "--preset": "the Preset box",
-    "--cv": "cross-validation (command line only)", "--patients": "the patient box", "--out": "the output",
+    "--cv": "cross-validation (command line only)", "--group-col": "the Grouping column box", "--patients": "the patient box", "--out": "the output",
 }
 _FLAG = re.compile(r"--[a-z][a-z-]*")
 _PATH = re.compile(r"(?<![\w.~])/(?:[\w.\-]+/)+([\w.\-]+)")

@@ -72,6 +72,11 @@ else:
                                             help="Online task: hours before onset labelled 1. For an onset "
                                                  "column this defines the labels; for a label column it is how "
                                                  "far the label precedes the event (SepsisLabel: 6).")
+                group = st.selectbox("Grouping column (optional)", ["(none)"] + info["events_columns"],
+                                     key="data.group",
+                                     help="A column naming the person of each stay (e.g. subject_id): one person's "
+                                          "stays, and copies of a stay, then stay on one side of the train/test "
+                                          "split. Never a feature.")
                 keep = st.checkbox("Keep implausible values", key="data.keep_implausible",
                                    help="Values outside a variable's plausible range (pH 735, a temperature of "
                                         "-17.8 °C, a heart rate of 0) are reported either way; by default they are "
@@ -83,7 +88,7 @@ else:
                             target=None if target == "(none)" else target, layout=layout, time_format=time_format,
                             sentinel_values=tuple(float(x) for x in sentinel.split(",") if x.strip()),
                             task=task, horizon_hours=float(horizon) if task == "online" else None,
-                            keep_implausible=bool(keep))
+                            keep_implausible=bool(keep), group_col=None if group == "(none)" else group)
                     except (ValueError, CoreError) as err:
                         st.error(f"Invalid setting: {gui_text(err)}")
                     else:
