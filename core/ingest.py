@@ -511,9 +511,7 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
     if table.fmt == "physionet":
         frame = frame.rename(columns={"Time": "time", "Parameter": "variable", "Value": "value"})
     mapping = detect_columns(frame, config)
-    pid = frame[mapping.patient]
-    n_missing_pid = int(pid.isna().sum() + (pid.astype(str).str.strip() == "").sum()) if pid.dtype == object or \
-        pd.api.types.is_string_dtype(pid) else int(pid.isna().sum())
+    pid = frame[mapping.patient]  # rows without an id are counted and excluded in _clean_long
     line = None if table.first_line is None else np.arange(len(frame)) + table.first_line
     labels_from_cols = None
     static_cols = None
@@ -589,8 +587,6 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
                     + "); row counts below are observations.")
         static_cols = _static_from_wide(frame, mapping.patient, static_cols) if static_cols else None
         report.summary["_wide"] = True
-    if n_missing_pid:
-        pass  # counted in _clean_long
     return out, static_cols, labels_from_cols, mapping, groups
 
 
@@ -877,11 +873,11 @@ def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig, report
                              "Nothing to do if these codes mean 'unknown'; otherwise set --sentinel to the codes "
                              "your export uses (or 'none').", ["patient_id", "variable", "value"], level="warning")
 
-    dup = frame.duplicated(["patient_id", "time_hours", "variable", "value"]).to_numpy()
+    dup = _duplicated(frame, ["patient_id", "time_hours", "variable", "value"])
     frame = _exclude(frame, dup, "duplicate_row", report, table, "Exact duplicate rows (same patient, time, "
                      "variable and value) were kept once", "Nothing to do; de-duplicate the export to silence this.",
                      ["patient_id", "time_hours", "variable"], level="warning")
-    same_slot = frame.duplicated(["patient_id", "time_hours", "variable"], keep=False).to_numpy()
+    same_slot = _duplicated(frame, ["patient_id", "time_hours", "variable"], keep=False)
     if same_slot.any():
         report.info("same_time_values", "Several different values for one variable at the same time (all kept; "
                     "features average them)", count=int(same_slot.sum()),
@@ -891,6 +887,24 @@ def _clean_long(frame: pd.DataFrame, table: RawTable, config: DataConfig, report
         report.error("no_usable_rows", "No usable measurement rows remain.",
                      fix="Check the column mapping and the errors above.")
     return events, static, hours
+
+
+def _duplicated(frame: pd.DataFrame, cols: list[str], keep: str | bool = "first") -> np.ndarray:
+    """``frame.duplicated(cols, keep=keep)`` as a bool array, fast on millions of rows.
+
+    A 64-bit hash of each row's key finds the candidates (rows whose hash repeats; a true duplicate
+    always does), and pandas' exact test runs on those few rows only: the answer is exactly pandas',
+    since a row with a unique hash can be a duplicate of nothing.
+    """
+    if len(frame) < 100_000:
+        return frame.duplicated(cols, keep=keep).to_numpy()
+    h = pd.util.hash_pandas_object(frame[cols], index=False).to_numpy()
+    cand = pd.Series(h).duplicated(keep=False).to_numpy()
+    out = np.zeros(len(frame), dtype=bool)
+    if cand.any():
+        idx = np.flatnonzero(cand)
+        out[idx] = frame.iloc[idx].duplicated(cols, keep=keep).to_numpy()
+    return out
 
 
 def _check_plausible(frame: pd.DataFrame, table: RawTable, config: DataConfig, report: ValidationReport):
@@ -991,6 +1005,37 @@ def _exclude(frame: pd.DataFrame, mask: np.ndarray, code: str, report: Validatio
     return frame[~mask].reset_index(drop=True)
 
 
+def _first_times(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's patient's first time (the events' ``patient_id`` is a categorical)."""
+    codes = frame["patient_id"].cat.codes.to_numpy()
+    first = np.full(len(frame["patient_id"].cat.categories) + 1, np.inf)
+    np.minimum.at(first, codes, frame["time_hours"].to_numpy()) if len(codes) < 100_000 else \
+        _min_by_code(first, codes, frame["time_hours"].to_numpy())
+    return first[codes]
+
+
+def _min_by_code(out: np.ndarray, codes: np.ndarray, values: np.ndarray) -> None:
+    """``np.minimum.at(out, codes, values)``, fast: sort once, then reduce each run of equal codes."""
+    order = np.argsort(codes, kind="stable")
+    c, v = codes[order], values[order]
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    out[c[starts]] = np.minimum(out[c[starts]], np.minimum.reduceat(v, starts))
+
+
+def _variable_spread(frame: pd.DataFrame, at_first: np.ndarray) -> pd.DataFrame:
+    """Per variable (in order of first appearance): whether every row is at its patient's first
+    record (``all_first``), its rows (``n``) and its distinct patients (``np_``)."""
+    var = frame["variable"]
+    vcodes, vuniq = pd.factorize(var, sort=False)
+    pcodes = frame["patient_id"].cat.codes.to_numpy().astype(np.int64)
+    k = len(vuniq)
+    n = np.bincount(vcodes, minlength=k)
+    not_first = np.bincount(vcodes, weights=~at_first, minlength=k)
+    pairs = pd.unique(vcodes.astype(np.int64) * (int(pcodes.max(initial=0)) + 1) + pcodes)
+    n_pat = np.bincount((pairs // (int(pcodes.max(initial=0)) + 1)).astype(np.int64), minlength=k)
+    return pd.DataFrame({"all_first": not_first == 0, "n": n, "np_": n_pat}, index=pd.Index(vuniq))
+
+
 def _split_static(frame: pd.DataFrame, config: DataConfig, report: ValidationReport):
     if not len(frame):
         return pd.DataFrame(index=pd.Index([], name="patient_id")), frame
@@ -999,10 +1044,9 @@ def _split_static(frame: pd.DataFrame, config: DataConfig, report: ValidationRep
     if names is None:
         known = [v for v in cats if _norm(v) in _STATIC_NAMES]
         # Unknown variables observed at most once per patient and only at the first record are static too.
-        first_t = frame.groupby("patient_id", sort=False)["time_hours"].transform("min").to_numpy()
+        first_t = _first_times(frame)
         at_first = frame["time_hours"].to_numpy() == first_t
-        g = pd.DataFrame({"v": frame["variable"], "p": frame["patient_id"], "f": at_first})
-        agg = g.groupby("v", sort=False).agg(all_first=("f", "all"), n=("p", "size"), np_=("p", "nunique"))
+        agg = _variable_spread(frame, at_first)
         n_pat = frame["patient_id"].nunique()
         auto = [v for v, r in agg.iterrows() if r.all_first and r.n == r.np_ and r.np_ >= 0.5 * n_pat and n_pat > 1
                 and v not in known]
@@ -1012,7 +1056,7 @@ def _split_static(frame: pd.DataFrame, config: DataConfig, report: ValidationRep
     if not names:
         return pd.DataFrame(index=pd.Index([], name="patient_id")), frame
     is_static_var = frame["variable"].isin(names).to_numpy()
-    first_t = frame.groupby("patient_id", sort=False)["time_hours"].transform("min").to_numpy()
+    first_t = _first_times(frame)
     # A descriptor recorded at the first record is the attribute; later records of the same
     # variable (e.g. Weight re-measured) stay a time series.
     take = is_static_var & (frame["time_hours"].to_numpy() <= first_t + 1e-9)

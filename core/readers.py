@@ -28,6 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core import duck
+from core.duck import EngineConfig
 from core.exceptions import DataReadError
 from core.validation import clip_text
 
@@ -145,8 +147,12 @@ def _read_bytes(source: Source) -> tuple[str, bytes | None, Path | None]:
     return str(path), path.read_bytes(), path
 
 
-def read_table(source: Source) -> RawTable:
+def read_table(source: Source, engine: EngineConfig | None = None) -> RawTable:
     """Read one events or labels source into a :class:`RawTable`.
+
+    Large files on disk, and folders of CSV / CSV.gz / Parquet tables, are read by DuckDB with a
+    bounded memory (``engine``, default :meth:`EngineConfig.from_env`; see :mod:`core.duck`); the rest,
+    and anything DuckDB cannot read as the pandas path would, by pandas.
 
     Raises
     ------
@@ -156,6 +162,10 @@ def read_table(source: Source) -> RawTable:
         for an archive that inflates past :data:`MAX_INFLATED_MB`, a table wider than
         :data:`MAX_COLUMNS`, NUL bytes, mixed encodings or a repeated column name.
     """
+    if not isinstance(source, tuple):
+        table = _read_with_duckdb(Path(source), engine or EngineConfig.from_env())
+        if table is not None:
+            return table
     name, content, path = _read_bytes(source)
     if content is None:  # a folder
         return _read_physionet_folder(path)
@@ -561,3 +571,111 @@ def _parse_csv_text(name: str, data: str | bytes, delim: str, decimal: str, utf8
     except (UnicodeDecodeError, csv.Error, pd.errors.EmptyDataError) as err:
         raise DataReadError(f"{name}: could not be parsed as CSV ({clip_text(err, 300)}). Save it as CSV "
                             "(UTF-8).") from None
+
+
+# -- DuckDB: large files and folders of tables ------------------------------------------
+
+def _read_with_duckdb(path: Path, engine: EngineConfig) -> RawTable | None:
+    """``path`` read by DuckDB, or ``None`` when the pandas path should read it.
+
+    ``None`` for anything the pandas path reads as well or better: a small file under ``auto``, an
+    upload, an archive, another encoding than UTF-8, decimal commas, a PhysioNet folder, or a file
+    DuckDB rejects (the pandas path then gives its own message). Raises :class:`DataReadError` with
+    the pandas path's message for a table too wide or with a repeated column name, and for a folder
+    whose tables do not share one header.
+    """
+    import duckdb
+    folder = path.is_dir()
+    if folder:
+        files = duck.table_files(path)
+        if files is None:
+            return None
+    elif path.is_file():
+        files = [path]
+    else:
+        return None
+    try:
+        if not engine.wants(files, folder):
+            return None
+        heads = [duck.head_bytes(f, 1 << 20) for f in files[:1]]
+    except (OSError, EOFError, zlib.error):  # unreadable or truncated: the pandas path explains it
+        return None
+    if not heads[0]:
+        return None
+    name = str(path)
+    parquet = heads[0].startswith(_PARQUET_MAGIC)
+    if parquet:
+        if any(duck.is_gzip(f) for f in files):
+            return None
+        return _duckdb_frame(name, files, engine, parquet=True, notes=[])
+    if _PN_HEADER.match(heads[0]) or heads[0].startswith((_ZIP_MAGIC, _OLE_MAGIC, _PARQUET_MAGIC)):
+        return None
+    if b"\x00" in heads[0]:
+        return None
+    try:
+        text = heads[0].decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(heads[0]) - 4:  # not merely a character cut at the end of the sample
+            return None
+        text = heads[0][:err.start].decode("utf-8")
+    if text.startswith("\ufeff"):
+        return None  # the pandas path strips the BOM and notes it
+    lines = _first_lines(text.lstrip(), 52)
+    if len(lines) < 2:
+        return None
+    header, body = lines[0], [ln for ln in lines[1:51] if ln.strip()]
+    if not body or header.lstrip().lower().startswith("<"):
+        return None
+    delim = _sniff_delimiter(header, body)
+    if delim == ";" and any(_DECIMAL_COMMA.search(ln) for ln in body):
+        return None
+    _check_width(name, header.count(delim) + 1)
+    _check_unique_columns(name, _header_names(header, delim))
+    if folder:
+        for f in files[1:]:
+            try:
+                other = _first_lines(duck.head_bytes(f, 64 << 10).decode("utf-8", "replace").lstrip(), 1)
+            except (OSError, EOFError, zlib.error):
+                return None
+            if not other or other[0].strip() != header.strip():
+                raise DataReadError(f"{name}: the tables of the folder do not share one header: {f.name} starts "
+                                    f"with {clip_text(other[0] if other else '', 200)!r}, {files[0].name} with "
+                                    f"{clip_text(header, 200)!r}. Put only tables with the same columns in the "
+                                    "folder, or read them one at a time.")
+    notes = []
+    if delim != ",":
+        notes.append(f"Delimiter detected: {'tab' if delim == chr(9) else repr(delim)}.")
+    if "\r\n" in text[:4096]:
+        notes.append("Windows (CRLF) line endings.")
+    del duckdb
+    return _duckdb_frame(name, files, engine, parquet=False, notes=notes, delim=delim)
+
+
+def _duckdb_frame(name: str, files: list[Path], engine: EngineConfig, *, parquet: bool, notes: list[str],
+                  delim: str = ",") -> RawTable | None:
+    import duckdb
+    listing = duck.file_list(files)
+    if parquet:
+        sources = [f"read_parquet({listing})"]
+    else:
+        common = (f"delim={duck.literal(delim)}, header=true, quote='\"', escape='\"', "
+                  f"nullstr={duck.literal_list(duck.NULL_STRINGS)}, strict_mode=true")
+        sources = [f"read_csv({listing}, {common}, auto_type_candidates=['BIGINT', 'DOUBLE', 'VARCHAR'])",
+                   f"read_csv({listing}, {common}, all_varchar=true)"]
+    for sql in sources:
+        try:
+            with duck.connect(engine) as session:
+                frame = duck.fetch_frame(session, sql)
+            break
+        except duckdb.ConversionException:
+            continue  # a text cell in a column sniffed as numbers: read every column as text
+        except (duckdb.Error, TypeError, ValueError, OSError):
+            return None
+    else:
+        return None
+    if frame.empty or frame.shape[1] < 2:
+        return None  # the pandas path explains an empty or one-column table
+    notes = notes + [f"Read by DuckDB ({len(files)} file{'s' if len(files) > 1 else ''}, memory limit "
+                     f"{engine.limit_mb:,.0f} MB)."]
+    return RawTable(frame=frame, name=name, fmt="parquet" if parquet else "csv", notes=notes,
+                    first_line=2 if len(files) == 1 and not parquet else None)

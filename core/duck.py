@@ -1,0 +1,229 @@
+"""DuckDB, the embedded engine that reads large tables with bounded memory.
+
+Large CSV, CSV.gz and Parquet files, and folders of them, are read by DuckDB instead of being
+loaded whole into Python: DuckDB parses with all cores, keeps at most ``memory_limit`` in RAM and
+spills the rest to a temporary folder the user can choose (removed when the read ends). What comes
+back is compact: numbers as float64/int64 columns and text as pandas categoricals built from DuckDB
+enum codes (a patient id stored once, not once per row), which the validation in
+:mod:`core.ingest` then judges with exactly the same rules, counts and messages as the pandas path.
+
+Anything DuckDB cannot read the way the pandas path would (another encoding, decimal commas, a
+malformed line, nested Parquet columns...) falls back to :func:`core.readers.read_table`'s pandas
+path, which gives the message the user would have seen before: the engine changes how fast and in
+how much memory a file is read, never what is found in it.
+
+Settings (:class:`EngineConfig`, or the environment, which the CLI's ``--engine``,
+``--memory-limit`` and ``--temp-dir`` set):
+
+* ``CHRONOSCOPE_ENGINE``: ``auto`` (default: DuckDB for files of at least ``CHRONOSCOPE_DUCKDB_MIN_MB``
+  MB on disk and for folders of tables; pandas for smaller files, where start-up costs dominate),
+  ``duckdb`` or ``pandas``.
+* ``CHRONOSCOPE_MEMORY_LIMIT_MB``: DuckDB's memory limit (default: a quarter of the machine's RAM,
+  at least 256 MB).
+* ``CHRONOSCOPE_TMP_DIR``: where DuckDB spills (default: the system's temporary folder); each read
+  gets a fresh ``chronoscope-duckdb-*`` folder there, removed afterwards.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.threads import thread_count
+
+__all__ = ["EngineConfig", "TABLE_SUFFIXES", "connect", "machine_memory_mb", "table_files", "fetch_frame", "head_bytes", "is_gzip",
+           "quote", "literal", "literal_list", "file_list", "NULL_STRINGS"]
+
+ENGINE_ENV = "CHRONOSCOPE_ENGINE"
+MEMORY_ENV = "CHRONOSCOPE_MEMORY_LIMIT_MB"
+TMP_ENV = "CHRONOSCOPE_TMP_DIR"
+MIN_MB_ENV = "CHRONOSCOPE_DUCKDB_MIN_MB"
+#: files at least this large (MB on disk) are read by DuckDB under ``engine="auto"``.
+DUCKDB_MIN_MB = 32.0
+#: file name endings of the tables DuckDB reads (a folder of them is one table).
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt.gz", ".parquet", ".parquet.gz")
+ENGINES = ("auto", "duckdb", "pandas")
+
+
+def machine_memory_mb() -> float:
+    """Physical memory of this machine (MB); 4096 where it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (ValueError, OSError, AttributeError):
+        return 4096.0
+
+
+def _env_float(name: str) -> float | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number; give megabytes, e.g. {name}=2048.") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r} must be 0 or more (megabytes).")
+    return value
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How large files are read: which engine, DuckDB's memory limit (MB) and its spill folder."""
+
+    engine: str = "auto"
+    memory_limit_mb: float | None = None
+    temp_dir: str | None = None
+    min_mb: float = DUCKDB_MIN_MB
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {self.engine!r}.")
+        if self.memory_limit_mb is not None and self.memory_limit_mb < 64:
+            raise ValueError(f"The memory limit must be at least 64 MB; got {self.memory_limit_mb:g}.")
+
+    @classmethod
+    def from_env(cls) -> "EngineConfig":
+        """The settings of the environment (what the CLI flags set); defaults where unset."""
+        engine = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
+        min_mb = _env_float(MIN_MB_ENV)
+        return cls(engine=engine, memory_limit_mb=_env_float(MEMORY_ENV),
+                   temp_dir=os.environ.get(TMP_ENV) or None,
+                   min_mb=DUCKDB_MIN_MB if min_mb is None else min_mb)
+
+    @property
+    def limit_mb(self) -> float:
+        """The memory limit in force: the setting, or a quarter of the machine (at least 256 MB)."""
+        return float(self.memory_limit_mb) if self.memory_limit_mb is not None else \
+            max(256.0, machine_memory_mb() / 4)
+
+    def wants(self, files: list[Path], folder: bool) -> bool:
+        """Whether DuckDB reads these files: always when asked, never for ``pandas``, by size for ``auto``."""
+        if self.engine != "auto":
+            return self.engine == "duckdb"
+        return folder or sum(f.stat().st_size for f in files) >= self.min_mb * 2**20
+
+
+def table_files(path: Path) -> list[Path] | None:
+    """The table files a folder holds (sorted), or ``None`` when it is not a folder of tables.
+
+    A folder of per-patient PhysioNet 2012 ``.txt`` files is not a folder of tables (its reader
+    knows the layout); hidden files and other names are ignored.
+    """
+    if not path.is_dir():
+        return None
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.name.lower().endswith(TABLE_SUFFIXES))
+    return files or None
+
+
+class _Session:
+    """A DuckDB connection with its memory limit and a private spill folder, removed on close."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        import duckdb
+        root = config.temp_dir or None
+        if root:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix="chronoscope-duckdb-", dir=root)
+        self.con = duckdb.connect(config={
+            "memory_limit": f"{int(config.limit_mb)}MB", "temp_directory": self.tmp,
+            "threads": max(1, thread_count()), "preserve_insertion_order": True})
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> "_Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def connect(config: EngineConfig | None = None) -> _Session:
+    """A DuckDB session under ``config`` (memory limit, spill folder); use it as a context manager."""
+    return _Session(config or EngineConfig.from_env())
+
+
+def quote(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def literal_list(items) -> str:
+    return "[" + ", ".join(literal(str(i)) for i in items) + "]"
+
+
+def file_list(files: list[Path]) -> str:
+    return literal_list(files)
+
+
+#: cell texts the pandas path reads as missing (pandas' default ``na_values``), so both engines agree.
+NULL_STRINGS = sorted(pd._libs.parsers.STR_NA_VALUES)
+
+#: DuckDB column types handed over as they are (numbers, booleans, times); text becomes a categorical.
+_PASS_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT",
+               "DOUBLE", "FLOAT", "BOOLEAN", "HUGEINT")
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def head_bytes(path: Path, n: int = 1 << 20) -> bytes:
+    """The first ``n`` bytes of a file, inflated when it is gzip."""
+    if is_gzip(path):
+        with gzip.open(path, "rb") as fh:
+            return fh.read(n)
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def fetch_frame(session: _Session, source_sql: str) -> pd.DataFrame:
+    """Run ``source_sql`` (a ``read_csv``/``read_parquet`` call) into a compact pandas frame.
+
+    The rows are materialised once in a DuckDB temporary table (spilled under the memory limit);
+    every VARCHAR column becomes an enum whose codes come back as a pandas categorical, and
+    other columns come back as they are. Raises ``duckdb.Error`` for anything DuckDB rejects and
+    ``TypeError`` for a column type the pandas path should handle instead.
+    """
+    con = session.con
+    con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {source_sql}")
+    types = con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall()
+    select, categories = [], {}
+    for i, (name, kind) in enumerate(types):
+        q = quote(name)
+        if kind == "VARCHAR":
+            con.execute(f"CREATE TYPE e{i} AS ENUM (SELECT DISTINCT {q} FROM raw WHERE {q} IS NOT NULL)")
+            cats = con.execute(f"SELECT unnest(enum_range(NULL::e{i}))").fetchall()
+            categories[name] = pd.Index([c[0] for c in cats], dtype=object)
+            select.append(f"coalesce(enum_code({q}::e{i})::INTEGER, -1) AS {quote(f'c{i}')}")
+        elif kind in _PASS_TYPES or kind.startswith(("DECIMAL", "TIMESTAMP", "DATE")):
+            cast = "DOUBLE" if kind.startswith(("DECIMAL", "HUGEINT")) else None
+            select.append((f"{q}::{cast}" if cast else q) + f" AS {quote(f'c{i}')}")
+        else:
+            raise TypeError(f"column {name!r} has DuckDB type {kind}")
+    table = con.sql(f"SELECT {', '.join(select)} FROM raw").to_arrow_table()
+    con.execute("DROP TABLE raw")
+    data = {}
+    for i, (name, kind) in enumerate(types):
+        col = table.column(f"c{i}")
+        if name in categories:
+            codes = col.to_numpy().astype(np.int32, copy=False)
+            data[name] = pd.Categorical.from_codes(codes, categories=categories[name])
+        else:
+            data[name] = col.to_pandas()
+    del table
+    return pd.DataFrame(data)
