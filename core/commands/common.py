@@ -9,12 +9,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from core.config import TASKS, DataConfig
+from core.duck import DUCKDB_MIN_MB, ENGINE_ENV, ENGINES, MEMORY_ENV, TMP_ENV
 from core.engine import BACKENDS, RAY_ADDRESS_ENV, BackendConfig
 
-__all__ = ["add_data_arguments", "data_config_from_args", "add_backend_arguments", "backend_from_args",
+__all__ = ["add_data_arguments", "data_config_from_args", "apply_engine_arguments", "add_backend_arguments", "backend_from_args",
            "progress_bar"]
 
 
@@ -50,9 +52,41 @@ def add_data_arguments(p: argparse.ArgumentParser, *, labels: bool = True) -> No
     g.add_argument("--keep-implausible", action="store_true",
                    help="keep values outside their variable's plausible range (reported either way; default: "
                         "excluded)")
+    e = p.add_argument_group("reading large files (DuckDB)")
+    e.add_argument("--engine", choices=list(ENGINES), default=None,
+                   help=f"auto = DuckDB for files of {DUCKDB_MIN_MB:g} MB or more and for folders of tables, pandas "
+                        f"for smaller files (default; ${ENGINE_ENV})")
+    e.add_argument("--memory-limit", type=_megabytes, default=None, metavar="MB",
+                   help=f"most memory DuckDB may use while reading, in MB; the rest spills to --temp-dir "
+                        f"(default: a quarter of this machine's RAM; ${MEMORY_ENV})")
+    e.add_argument("--temp-dir", default=None, metavar="DIR",
+                   help=f"folder for DuckDB's spill files; each read uses a fresh sub-folder, removed afterwards "
+                        f"(default: the system's temporary folder; ${TMP_ENV})")
+
+
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of megabytes (e.g. 2048)") from None
+    if value < 64:
+        raise argparse.ArgumentTypeError(f"{text} MB is too little; give at least 64 (e.g. 2048)")
+    return value
+
+
+def apply_engine_arguments(args: argparse.Namespace) -> None:
+    """Hand ``--engine``, ``--memory-limit`` and ``--temp-dir`` to every read of this process
+    (:meth:`core.duck.EngineConfig.from_env` reads them back)."""
+    for flag, env in (("engine", ENGINE_ENV), ("memory_limit", MEMORY_ENV), ("temp_dir", TMP_ENV)):
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[env] = str(value)
 
 
 def data_config_from_args(args: argparse.Namespace) -> DataConfig:
+    """The :class:`DataConfig` of the mapping options (and, as a side effect, the engine settings:
+    :func:`apply_engine_arguments`)."""
+    apply_engine_arguments(args)
     sentinel = () if str(args.sentinel).lower() in ("none", "") else tuple(
         float(s) for s in str(args.sentinel).split(","))
     return DataConfig(patient_col=args.patient_col, time_col=args.time_col, variable_col=args.variable_col,
