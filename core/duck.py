@@ -131,7 +131,9 @@ class _Session:
         if root:
             Path(root).mkdir(parents=True, exist_ok=True)
         self.tmp = tempfile.mkdtemp(prefix="chronoscope-duckdb-", dir=root)
-        self.con = duckdb.connect(config={
+        # A database file in the spill folder, not memory: the raw rows are stored compressed and paged
+        # under the memory limit, so the read's peak depends on the limit, not on the file's size.
+        self.con = duckdb.connect(os.path.join(self.tmp, "read.duckdb"), config={
             "memory_limit": f"{int(config.limit_mb)}MB", "temp_directory": self.tmp,
             "threads": max(1, thread_count()), "preserve_insertion_order": True})
 
@@ -194,13 +196,14 @@ def head_bytes(path: Path, n: int = 1 << 20) -> bytes:
 def fetch_frame(session: _Session, source_sql: str) -> pd.DataFrame:
     """Run ``source_sql`` (a ``read_csv``/``read_parquet`` call) into a compact pandas frame.
 
-    The rows are materialised once in a DuckDB temporary table (spilled under the memory limit);
+    The rows are materialised once in a DuckDB table of the session's database file (paged under the
+    memory limit);
     every VARCHAR column becomes an enum whose codes come back as a pandas categorical, and
     other columns come back as they are. Raises ``duckdb.Error`` for anything DuckDB rejects and
     ``TypeError`` for a column type the pandas path should handle instead.
     """
     con = session.con
-    con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {source_sql}")
+    con.execute(f"CREATE TABLE raw AS SELECT * FROM {source_sql}")
     types = con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall()
     select, categories = [], {}
     for i, (name, kind) in enumerate(types):
@@ -215,15 +218,22 @@ def fetch_frame(session: _Session, source_sql: str) -> pd.DataFrame:
             select.append((f"{q}::{cast}" if cast else q) + f" AS {quote(f'c{i}')}")
         else:
             raise TypeError(f"column {name!r} has DuckDB type {kind}")
-    table = con.sql(f"SELECT {', '.join(select)} FROM raw").to_arrow_table()
+    # Batch by batch, each column joined on its own: the frame is the only full copy of the rows in Python.
+    pieces: list[list] = [[] for _ in types]
+    reader = con.sql(f"SELECT {', '.join(select)} FROM raw").to_arrow_reader(1 << 17)
+    for batch in reader:
+        for i, (name, _) in enumerate(types):
+            col = batch.column(i)
+            pieces[i].append(col.to_numpy() if name in categories else col.to_pandas())
+    del reader
     con.execute("DROP TABLE raw")
     data = {}
-    for i, (name, kind) in enumerate(types):
-        col = table.column(f"c{i}")
+    for i, (name, _) in enumerate(types):
+        parts, pieces[i] = pieces[i], []
         if name in categories:
-            codes = col.to_numpy().astype(np.int32, copy=False)
+            codes = np.concatenate(parts).astype(np.int32, copy=False) if parts else np.empty(0, np.int32)
             data[name] = pd.Categorical.from_codes(codes, categories=categories[name])
         else:
-            data[name] = col.to_pandas()
-    del table
+            data[name] = pd.concat(parts, ignore_index=True) if parts else pd.Series(dtype=float)
+        del parts
     return pd.DataFrame(data)

@@ -382,6 +382,7 @@ def validate_data(events: Source, labels: Source | None = None, *,
         report.error("columns", str(err), fix="Map the columns explicitly (see the message).")
         return None, report
     hour_var = config.target if labels_in_events and mapping.layout == "long" and mapping.target is None else None
+    table.frame = table.frame.iloc[:0]  # the rows live on in ``frame`` only: one copy in memory, not two
     try:
         events_df, static_df, hours = _clean_long(frame, table, config, report, online=online, hour_var=hour_var)
     except CohortError as err:  # only raised for too many variables, before any row is judged
