@@ -5,7 +5,6 @@ The cohort is cached with ``st.cache_resource`` (one shared, read-only object) b
 """
 from __future__ import annotations
 
-import hashlib
 
 import pandas as pd
 import streamlit as st
@@ -14,12 +13,13 @@ from app import auth
 from app.state import DataSource, get_source
 from core import explore
 from core.cohort import Cohort
+from core.duck import EngineConfig, estimate_seconds
 from core.demo import DEMO_TARGET, demo_paths
 from core.ingest import inspect_columns, validate_data
 from core.exceptions import CoreError
 from core.validation import ValidationReport
 
-__all__ = ["load_source", "load_current_cohort", "events_arg", "inspect_upload", "missingness", "coverage", "sampling",
+__all__ = ["load_source", "load_estimate", "load_current_cohort", "events_arg", "inspect_upload", "missingness", "coverage", "sampling",
            "lengths",
            "patient_values", "runs_dir", "run_match", "job_manager", "list_saved_runs", "open_run", "patient_risk",
            "load_run_recurrent", "EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run",
@@ -28,13 +28,15 @@ __all__ = ["load_source", "load_current_cohort", "events_arg", "inspect_upload",
 
 def _source_key(source: DataSource) -> tuple:
     """Content *and* owner: one user's cached data is never handed to another (app/auth.py)."""
-    files = tuple((name, hashlib.sha256(content).hexdigest()) for name, content in source.events)
-    labels = None if source.labels is None else (source.labels[0], hashlib.sha256(source.labels[1]).hexdigest())
-    return (auth.owner(), source.kind, files, labels, repr(source.config))
+    names = tuple(name for name, _ in source.events) + ((source.labels[0],) if source.labels is not None else ())
+    return (auth.owner(), source.kind, names, source.digests, repr(source.config))
 
 
 def events_arg(source: DataSource):
     if len(source.events) == 1:
+        name, content = source.events[0]
+        if len(content) >= EngineConfig.from_env().min_mb * 2**20:
+            return name, _on_disk(name, content, source.digests[0])
         return source.events[0]
     # Several uploaded files: the PhysioNet per-patient layout, packed as one zip in memory.
     import io
@@ -46,8 +48,36 @@ def events_arg(source: DataSource):
     return ("uploaded files.zip", buf.getvalue())
 
 
-@st.cache_resource(show_spinner="Reading and validating the data...", hash_funcs={DataSource: _source_key},
-                   max_entries=4)
+def _on_disk(name: str, content: bytes, digest: str):
+    """A large upload written once to the user's scratch folder (0600, removed when the server stops), so
+    DuckDB reads it with bounded memory instead of pandas parsing it in memory. The upload is not changed."""
+    import os
+    folder = scratch_dir() / "uploads" / digest
+    path = folder / "upload.bin"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = folder / "upload.part"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+            fh.write(content)
+        tmp.replace(path)
+    return path
+
+
+def load_estimate(source: DataSource) -> str | None:
+    """What loading ``source`` will do and about how long it takes, for a large upload (``None``: quick)."""
+    if source.kind != "upload":
+        return None
+    size = source.size_bytes
+    engine = EngineConfig.from_env()
+    if size < engine.min_mb * 2**20:
+        return None
+    head = source.events[0][1][:4]
+    seconds = estimate_seconds(size, gzip=head[:2] == b"\x1f\x8b", parquet=head == b"PAR1")
+    return (f"Reading {size / 2**20:,.0f} MB with DuckDB (memory limit {engine.limit_mb:,.0f} MB), then checking every "
+            f"row: about {seconds:,.0f} s on this machine.")
+
+
+@st.cache_resource(show_spinner=False, hash_funcs={DataSource: _source_key}, max_entries=4)
 def load_source(source: DataSource) -> tuple[Cohort | None, ValidationReport]:
     """Validate a data source; returns (cohort or None, report). Shared and read-only."""
     if source.kind == "demo":

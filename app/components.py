@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.validation import Finding, ValidationReport
 
-__all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort", "gui_text", "gui_words", "plain",
+__all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort", "load_with_status", "gui_text", "gui_words", "plain",
            "show_error"]
 
 #: command-line options named in core's messages -> the control that does the same on the pages.
@@ -116,10 +116,31 @@ def no_cohort_notice() -> None:
     st.page_link("app/pages/data.py", label="Open the Data page", icon=":material/upload_file:")
 
 
+def load_with_status(source):
+    """``cache.load_source(source)``; a large upload is loaded inside a status box that says what is being
+    done and about how long it takes, then how long it took (once per session and source)."""
+    import time
+    from app import cache, state
+    note = cache.load_estimate(source)
+    if note is None or st.session_state.get(state.LOADED_SOURCE) == source.digests:
+        return cache.load_source(source)
+    with st.status(note, expanded=False) as box:
+        start = time.monotonic()
+        cohort, report = cache.load_source(source)
+        took = time.monotonic() - start
+        if cohort is None:
+            box.update(label=f"Could not build a cohort ({took:,.0f} s): see the report below.", state="error")
+        else:
+            box.update(label=f"Read and checked {report.rows_read:,} rows of {cohort.n_patients:,} patients in "
+                             f"{took:,.0f} s.", state="complete")
+    st.session_state[state.LOADED_SOURCE] = source.digests
+    return cohort, report
+
+
 def require_cohort():
     """The current cohort, or (when none could be built) a notice pointing to the Data page and ``st.stop()``."""
-    from app.cache import load_current_cohort
-    cohort = load_current_cohort()
+    from app.state import get_source
+    cohort, _ = load_with_status(get_source())
     if cohort is None:
         no_cohort_notice()
         st.stop()

@@ -9,10 +9,12 @@ from core.config import DataConfig
 
 __all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source", "COMPARE_SUMMARY", "TIMEORDER_RESULT",
            "TIMEORDER_CONFIG_OVERRIDE", "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "BACKEND",
-           "EXPLAIN_RESULTS", "EXPLAIN_REQUEST", "CODE_TABLE"]
+           "EXPLAIN_RESULTS", "EXPLAIN_REQUEST", "CODE_TABLE", "LOADED_SOURCE"]
 
 #: the DataSource the whole app is working on (demo by default).
 DATA_SOURCE = "data_source"
+#: the digests of the source this session has seen loaded (its progress box is shown once).
+LOADED_SOURCE = "loaded_source"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,20 @@ class DataSource:
     events: tuple[tuple[str, bytes], ...] = ()  # one or more uploaded files (name, content)
     labels: tuple[str, bytes] | None = None
     config: DataConfig = field(default_factory=lambda: DataConfig(target="in_hospital_death"))
+    #: SHA-256 of each events file and of the labels (computed once here: hashing a 500 MB upload on
+    #: every rerun would cost a second per page).
+    digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.digests:
+            import hashlib
+            files = [c for _, c in self.events] + ([self.labels[1]] if self.labels is not None else [])
+            object.__setattr__(self, "digests", tuple(hashlib.sha256(c).hexdigest() for c in files))
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes uploaded (events and labels)."""
+        return sum(len(c) for _, c in self.events) + (len(self.labels[1]) if self.labels is not None else 0)
 
     @property
     def label(self) -> str:

@@ -45,8 +45,8 @@ MAX_ARCHIVE_FILES = 100_000
 _MAX_NESTING = 2      # a zip of .csv.gz files is fine; an archive in an archive in an archive is not
 _CHUNK = 8 << 20      # inflate in 8 MiB steps: memory stays within the cap plus one step
 
-#: a path on disk, or an upload as (file name, content bytes).
-Source = Union[str, os.PathLike, tuple[str, bytes]]
+#: a path on disk, an upload as (file name, content bytes), or an upload kept on disk as (file name, Path).
+Source = Union[str, os.PathLike, tuple[str, bytes], tuple[str, Path]]
 
 _PARQUET_MAGIC = b"PAR1"
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -162,7 +162,14 @@ def read_table(source: Source, engine: EngineConfig | None = None) -> RawTable:
         for an archive that inflates past :data:`MAX_INFLATED_MB`, a table wider than
         :data:`MAX_COLUMNS`, NUL bytes, mixed encodings or a repeated column name.
     """
-    if not isinstance(source, tuple):
+    if isinstance(source, tuple) and isinstance(source[1], Path):
+        # an upload kept on disk (the app's large uploads): read from the file, shown by its own name
+        shown, on_disk = str(source[0]), source[1]
+        table = _read_with_duckdb(on_disk, engine or EngineConfig.from_env(), name=shown)
+        if table is not None:
+            return table
+        source = (shown, on_disk.read_bytes())
+    elif not isinstance(source, tuple):
         table = _read_with_duckdb(Path(source), engine or EngineConfig.from_env())
         if table is not None:
             return table
@@ -575,7 +582,7 @@ def _parse_csv_text(name: str, data: str | bytes, delim: str, decimal: str, utf8
 
 # -- DuckDB: large files and folders of tables ------------------------------------------
 
-def _read_with_duckdb(path: Path, engine: EngineConfig) -> RawTable | None:
+def _read_with_duckdb(path: Path, engine: EngineConfig, name: str | None = None) -> RawTable | None:
     """``path`` read by DuckDB, or ``None`` when the pandas path should read it.
 
     ``None`` for anything the pandas path reads as well or better: a small file under ``auto``, an
@@ -602,7 +609,7 @@ def _read_with_duckdb(path: Path, engine: EngineConfig) -> RawTable | None:
         return None
     if not heads[0]:
         return None
-    name = str(path)
+    name = name or str(path)
     parquet = heads[0].startswith(_PARQUET_MAGIC)
     if parquet:
         if any(duck.is_gzip(f) for f in files):

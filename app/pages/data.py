@@ -2,7 +2,7 @@
 import streamlit as st
 
 from app import cache
-from app.components import gui_text, plain, render_report
+from app.components import gui_text, load_with_status, plain, render_report
 from app.state import DataSource, get_source, set_source
 from core.config import DataConfig
 from core.exceptions import CoreError
@@ -97,7 +97,7 @@ else:
 
 source = get_source()
 st.subheader(f"Current data: {plain(source.label)}")
-cohort, report = cache.load_source(source)
+cohort, report = load_with_status(source)
 render_report(report)
 if cohort is not None:
     tabs = st.tabs(["Events (first rows)", "Static attributes", "Variable catalogue", "Labels"])

@@ -28,11 +28,13 @@ if st.session_state.get("timeline.patient") not in ids:
 
 
 def _step(k: int) -> None:
-    i = ids.index(st.session_state["timeline.patient"]) if st.session_state["timeline.patient"] in ids else 0
-    st.session_state["timeline.patient"] = ids[(i + k) % len(ids)]
+    st.session_state["timeline.patient"] = explore.step_patient(ids, st.session_state["timeline.patient"], k)
 
 
-pid = c[2].selectbox(f"Patient ({len(ids):,} matching)", ids, key="timeline.patient")
+shown = explore.patient_window(ids, st.session_state["timeline.patient"])
+pid = c[2].selectbox(f"Patient ({len(ids):,} matching" + (f"; {len(shown):,} around this one listed, type to narrow)"
+                                                         if len(shown) < len(ids) else ")"),
+                     shown, key="timeline.patient")
 b = st.columns([1, 1, 5])
 b[0].button("Previous", key="timeline.prev", on_click=_step, args=(-1,), width="stretch",
             help="The previous patient of the list above")

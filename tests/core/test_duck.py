@@ -199,3 +199,15 @@ def test_set_a_is_identical_with_both_engines(monkeypatch):
     out = _both(monkeypatch, base / "set-a.csv.gz", base / "outcomes-a.csv", target="In-hospital_death")
     _assert_same(out)
     assert out["duckdb"][0].n_patients == 4000
+
+
+def test_patient_picker_window_keeps_every_patient_reachable():
+    from core.explore import patient_window, step_patient
+    ids = [f"p{i:06d}" for i in range(100_000)]
+    shown = patient_window(ids, "p050000", size=500)
+    assert len(shown) == 500 and "p050000" in shown and shown == ids[49_750:50_250]
+    assert patient_window(ids, "p099999", size=500)[-1] == "p099999"
+    assert patient_window(ids, "nobody", size=500) == ids[:500]
+    assert step_patient(ids, "p099999", 1) == "p000000" and step_patient(ids, "p000000", -1) == "p099999"
+    assert step_patient(ids, "nobody", 1) == "p000000"
+    assert patient_window(ids[:20], "p000003") == ids[:20]
