@@ -145,9 +145,13 @@ class _Session:
         self.tmp = tempfile.mkdtemp(prefix="chronoscope-duckdb-", dir=root)
         # A database file in the spill folder, not memory: the raw rows are stored compressed and paged
         # under the memory limit, so the read's peak depends on the limit, not on the file's size.
-        self.con = duckdb.connect(os.path.join(self.tmp, "read.duckdb"), config={
-            "memory_limit": f"{int(config.limit_mb)}MB", "temp_directory": self.tmp,
-            "threads": max(1, thread_count()), "preserve_insertion_order": True})
+        try:
+            self.con = duckdb.connect(os.path.join(self.tmp, "read.duckdb"), config={
+                "memory_limit": f"{int(config.limit_mb)}MB", "temp_directory": self.tmp,
+                "threads": max(1, thread_count()), "preserve_insertion_order": True})
+        except BaseException:  # no connection: leave no folder behind
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
 
     def close(self) -> None:
         try:

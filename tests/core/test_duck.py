@@ -211,3 +211,16 @@ def test_patient_picker_window_keeps_every_patient_reachable():
     assert step_patient(ids, "p099999", 1) == "p000000" and step_patient(ids, "p000000", -1) == "p099999"
     assert step_patient(ids, "nobody", 1) == "p000000"
     assert patient_window(ids[:20], "p000003") == ids[:20]
+
+
+def test_a_session_that_cannot_start_leaves_no_folder(tmp_path, monkeypatch):
+    import duckdb
+
+    from core import duck
+
+    def refuse(*a, **k):
+        raise duckdb.InvalidInputException("no")
+    monkeypatch.setattr(duckdb, "connect", refuse)
+    with pytest.raises(duckdb.InvalidInputException):
+        duck.connect(EngineConfig(engine="duckdb", temp_dir=str(tmp_path)))
+    assert list(tmp_path.iterdir()) == []
