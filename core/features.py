@@ -20,6 +20,12 @@ Sequence channels (``X_seq``, shape ``(n_patients, n_steps, n_channels)``), in t
 ``FeatureSet.seq_variables`` / ``seq_kinds`` give, for each channel, its clinical variable and kind,
 so explanations can sum attributions per variable. Tabular columns are named ``"<variable>:<stat>"``
 with ``FeatureSet.tab_variables`` giving the variable of each column.
+
+**Out of core.** ``transform(..., out_dir=folder)`` writes the large arrays (``X_seq``, and the online
+task's per-hour ``X_tab``) patient chunk by patient chunk into ``.npy`` files in ``folder`` and returns
+them as read-only memory maps (``np.load(mmap_mode="r")``), so a cohort of 100,000+ stays never holds
+its sequences in memory; the numbers are the same as in memory, bit for bit. The recurrent models read
+such arrays one batch at a time.
 """
 from __future__ import annotations
 
@@ -42,8 +48,9 @@ TABULAR_STATS = ("first", "last", "mean", "min", "max", "std", "count", "slope",
 #: ``min/max/mean`` are computed for every ``FeatureConfig.lookback_hours`` k (names ``min_6h`` ...).
 ONLINE_STATS = ("last", "hours_since_last", "count")
 ONLINE_WINDOW_STATS = ("min", "max", "mean")
-#: patients per chunk when building features (bounds memory on long stays).
-_CHUNK_PATIENTS = 512
+#: grid cells (patients x steps x variables) per patient chunk when building features: bounds the
+#: memory of the float64 work arrays on long stays, and out of core what is in memory at once.
+_CHUNK_CELLS = 2_000_000
 #: kinds of sequence channels.
 CHANNEL_KINDS = ("value", "mask", "delta", "static", "static_missing", "time")
 
@@ -60,6 +67,8 @@ class FeatureSet:
         one row per patient (float64). Online task: one row per patient-hour (float32), in the
         order of ``unit_patient`` / ``unit_step``.
     X_seq : ndarray of float32, shape (n_patients, n_steps, n_channels); finite.
+        A read-only ``np.memmap`` when built with ``transform(..., out_dir=...)`` (so is the online
+        ``X_tab``); either way an ndarray, indexed the same.
     lengths : ndarray of int, shape (n_patients,)
         Stay task: steps up to and including the last step with any observation (at least 1).
         Online task: steps up to and including the last scored hour (at least 1).
@@ -129,6 +138,33 @@ def _codes(values: pd.Series, categories) -> np.ndarray:
         codes = values.cat.codes.to_numpy()
         return np.where(codes >= 0, np.r_[cat_pos, -1][codes], -1).astype(np.int64)
     return target.get_indexer(values.astype(str)).astype(np.int64)
+
+
+class _ArrayStore:
+    """Where :meth:`FeatureBuilder.transform` puts its large arrays: in memory, or ``.npy`` files in ``folder``.
+
+    ``empty`` allocates (``np.empty``, or ``open_memmap`` of a new file, filled chunk by chunk by the
+    caller); ``finish`` hands an array back: as it is in memory, else flushed and reopened read-only.
+    """
+
+    def __init__(self, folder: str | Path | None) -> None:
+        self.folder = None if folder is None else Path(folder)
+
+    def empty(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        if self.folder is None:
+            return np.empty(shape, dtype=dtype)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{name}.npy"
+        if path.exists():   # another feature set may still map it: truncating it would corrupt that one
+            raise FileExistsError(f"{path} already exists; pass a new, empty folder as out_dir "
+                                  "(one per feature set), e.g. transform(cohort, ids, out_dir=work / 'test').")
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+
+    def finish(self, array: np.ndarray) -> np.ndarray:
+        if not isinstance(array, np.memmap):
+            return array
+        array.flush()
+        return np.load(array.filename, mmap_mode="r")
 
 
 class FeatureBuilder:
@@ -201,24 +237,48 @@ class FeatureBuilder:
         return self
 
     # -- transforming -----------------------------------------------------------------------
-    def transform(self, cohort: Cohort, patient_ids=None) -> FeatureSet:
+    def transform(self, cohort: Cohort, patient_ids=None, *, out_dir: str | Path | None = None) -> FeatureSet:
         """Build both views for ``patient_ids`` (default: every patient of ``cohort``).
+
+        Parameters
+        ----------
+        cohort : Cohort
+        patient_ids : sequence of str, optional
+        out_dir : str or Path, optional
+            Build out of core: ``X_seq`` (and, online, ``X_tab``) are written chunk by chunk to
+            ``out_dir/X_seq.npy`` (``X_tab.npy``) and returned as read-only memory maps; the folder is
+            created if needed and must not hold those files already. The numbers are the same as in
+            memory. The caller removes the folder once the feature set is no longer used.
 
         Returns
         -------
         FeatureSet
             ``X_seq`` (n, n_steps, n_channels) float32, ``X_tab`` (n, n_tab) float64, same patient order.
+
+        Raises
+        ------
+        FileExistsError
+            ``out_dir`` already holds ``X_seq.npy`` or ``X_tab.npy`` (an earlier feature set may still map them).
+
+        Examples
+        --------
+        >>> fs = fb.transform(cohort, test_ids, out_dir="work/test")     # doctest: +SKIP
+        >>> type(fs.X_seq).__name__                                      # doctest: +SKIP
+        'memmap'
         """
         self._check_fitted()
         ids = self._check_ids(cohort.patient_ids if patient_ids is None else patient_ids)
         names = dict(tab_names=self.tab_names, tab_variables=self.tab_variables, seq_names=self.seq_names,
                      seq_variables=self.seq_variables, seq_kinds=self.seq_kinds)
+        store = _ArrayStore(out_dir)
         if self.config.task == "online":
-            return self._online(cohort, ids, names)
-        arrays = self._event_arrays(cohort, ids)
-        X_seq, lengths = self._sequences(cohort, ids, arrays)
-        X_tab = self._tabular(cohort, ids, arrays)
-        return FeatureSet(patient_ids=ids, X_tab=X_tab, X_seq=X_seq, lengths=lengths, **names)
+            return self._online(cohort, ids, names, store)
+        return self._stay(cohort, ids, names, store)
+
+    def sequence_nbytes(self, n_patients: int) -> int:
+        """Bytes of the ``X_seq`` that :meth:`transform` builds for ``n_patients`` patients (float32)."""
+        self._check_fitted()
+        return int(n_patients) * self.config.n_steps * len(self.seq_kinds) * np.dtype(np.float32).itemsize
 
     # -- names ------------------------------------------------------------------------------
     @property
@@ -357,26 +417,32 @@ class FeatureBuilder:
     def _chunks(self, arrays, n: int):
         """Yield ``(first, last, local event arrays)`` over patient chunks (bounded memory per chunk)."""
         T, V = self.config.n_steps, max(len(self.variables_), 1)
-        size = max(16, min(n, int(2_000_000 // (T * V))))
-        p = arrays[0]
-        order = np.argsort(p, kind="stable")
-        p, v, t, x = (a[order] for a in arrays)
-        bounds = np.searchsorted(p, np.arange(0, n + size, size).clip(max=n))
-        for j, a in enumerate(range(0, n, size)):
+        size = max(16, min(n, int(_CHUNK_CELLS // (T * V))))
+        p, v, t, x = arrays
+        order = np.argsort(p, kind="stable")     # each chunk takes its events only (no sorted copy of all)
+        start = np.r_[0, np.cumsum(np.bincount(p, minlength=n))]
+        for a in range(0, n, size):
             b = min(n, a + size)
-            lo, hi = bounds[j], bounds[j + 1]
-            yield a, b, (p[lo:hi] - a, v[lo:hi], t[lo:hi], x[lo:hi])
+            rows = order[start[a]:start[b]]
+            yield a, b, (p[rows] - a, v[rows], t[rows], x[rows])
 
-    def _sequences(self, cohort: Cohort, ids: np.ndarray, arrays=None):
-        """``X_seq`` (n, T, C) float32 and the valid lengths (last step with any observation + 1)."""
-        arrays = self._event_arrays(cohort, ids) if arrays is None else arrays
+    def _stay(self, cohort: Cohort, ids: np.ndarray, names: dict, store: _ArrayStore) -> FeatureSet:
+        """The stay task: ``X_seq`` (into ``store``) and ``X_tab``, one patient chunk at a time.
+
+        Lengths: steps up to and including the last step with any observation (at least 1).
+        """
         n, T = len(ids), self.config.n_steps
+        arrays = self._event_arrays(cohort, ids)
         st = self._static(cohort, ids)
-        X = np.empty((n, T, len(self.seq_kinds)), dtype=np.float32)
+        X_seq = store.empty("X_seq", (n, T, len(self.seq_kinds)), np.float32)
+        n_stats = len(self.variables_) * len(TABULAR_STATS)
+        X_tab = np.empty((n, n_stats + st.shape[1]))
+        X_tab[:, n_stats:] = st
         for a, b, local in self._chunks(arrays, n):
-            X[a:b] = self._sequence_chunk(local, b - a, st[a:b])
-        lengths = self.config.valid_lengths(arrays[0], arrays[2], n)
-        return X, np.maximum(lengths, 1).astype(np.int64)
+            X_seq[a:b] = self._sequence_chunk(local, b - a, st[a:b])
+            X_tab[a:b, :n_stats] = self._tabular_chunk(local, b - a)
+        lengths = np.maximum(self.config.valid_lengths(arrays[0], arrays[2], n), 1).astype(np.int64)
+        return FeatureSet(patient_ids=ids, X_tab=X_tab, X_seq=store.finish(X_seq), lengths=lengths, **names)
 
     def _sequence_chunk(self, arrays, n: int, st: np.ndarray) -> np.ndarray:
         cfg = self.config
@@ -430,13 +496,13 @@ class FeatureBuilder:
             np.maximum.at(time, pos[hit], t[hit])
         return (key // T).astype(np.int64), (key % T).astype(np.int64), time
 
-    def _online(self, cohort: Cohort, ids: np.ndarray, names: dict) -> FeatureSet:
+    def _online(self, cohort: Cohort, ids: np.ndarray, names: dict, store: _ArrayStore) -> FeatureSet:
         n, T = len(ids), self.config.n_steps
         up, uk, ut = self._units(cohort, ids)
         arrays = self._event_arrays(cohort, ids)
         st = self._static(cohort, ids)
-        X_seq = np.empty((n, T, len(self.seq_kinds)), dtype=np.float32)
-        X_tab = np.empty((len(up), len(self.tab_names)), dtype=np.float32)
+        X_seq = store.empty("X_seq", (n, T, len(self.seq_kinds)), np.float32)
+        X_tab = store.empty("X_tab", (len(up), len(self.tab_names)), np.float32)
         ubounds = np.searchsorted(up, np.arange(n + 1))
         for a, b, local in self._chunks(arrays, n):
             X_seq[a:b] = self._sequence_chunk(local, b - a, st[a:b])
@@ -444,8 +510,8 @@ class FeatureBuilder:
             X_tab[u0:u1] = self._online_tab_chunk(local, b - a, up[u0:u1] - a, uk[u0:u1], ut[u0:u1], st[a:b])
         lengths = np.ones(n, dtype=np.int64)
         np.maximum.at(lengths, up, uk + 1)
-        return FeatureSet(patient_ids=ids, X_tab=X_tab, X_seq=X_seq, lengths=lengths, unit_patient=up,
-                          unit_step=uk, unit_time=ut, **names)
+        return FeatureSet(patient_ids=ids, X_tab=store.finish(X_tab), X_seq=store.finish(X_seq), lengths=lengths,
+                          unit_patient=up, unit_step=uk, unit_time=ut, **names)
 
     def _online_tab_chunk(self, arrays, n: int, up, uk, ut, st) -> np.ndarray:
         """Causal per-hour features of one patient chunk: for hour (p, k) only steps <= k are read."""
@@ -532,10 +598,11 @@ class FeatureBuilder:
             raise CohortError(f"{int((y < 0).sum())} scored hour(s) have no label; every training hour needs one.")
         return y
 
-    def _tabular(self, cohort: Cohort, ids: np.ndarray, arrays=None) -> np.ndarray:
+    def _tabular_chunk(self, arrays, n: int) -> np.ndarray:
+        """Per-variable summaries (``TABULAR_STATS``) of one patient chunk, ``(n, V * n_stats)`` float64."""
         cfg = self.config
-        n, V = len(ids), len(self.variables_)
-        p, v, t, x = self._event_arrays(cohort, ids) if arrays is None else arrays
+        V = len(self.variables_)
+        p, v, t, x = arrays
         g = p * V + v
         order = np.lexsort((t, g))               # by group, then time
         g, t, x = g[order], t[order], x[order]
@@ -561,8 +628,5 @@ class FeatureBuilder:
                     "hours_since_last": cfg.window_hours - t[end]}
             for j, s in enumerate(TABULAR_STATS):
                 out[uniq, j] = cols[s]
-        X = out.reshape(n, V * len(TABULAR_STATS))
-        if self.static_columns_:
-            X = np.concatenate([X, self._static(cohort, ids)], axis=1)
-        return X
+        return out.reshape(n, V * len(TABULAR_STATS))
 

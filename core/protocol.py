@@ -15,11 +15,23 @@ Why this order: every statistic (clipping, standardisation, imputation, scaling,
 learned from training patients only; thresholds from validation patients; the metrics, their
 confidence intervals and paired tests come from test patients, which nothing else has seen. Every
 model of one call is fitted on the same rows and scored on the same rows, so comparisons are paired.
+
+Large cohorts: when a run's hourly sequences (every split together) would exceed
+``CHRONOSCOPE_FEATURES_IN_MEMORY_MB`` (default 1024; 0 always), its features are built out of core,
+into a fresh ``chronoscope-features-*`` folder under ``CHRONOSCOPE_TMP_DIR`` (default: the system
+temporary folder; pick a disk, not a RAM-backed tmpfs), and the recurrent models read them a batch at
+a time. The numbers are the same. Every risk is computed before the call returns and the folder is
+removed then, also after an error or a cancel; nothing saved refers to it.
 """
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -37,10 +49,78 @@ from core.models.base import ModelSpec
 from core.threads import limit_threads
 
 __all__ = ["FittedRun", "as_fitted", "ProtocolResult", "ProtocolRequest", "split_by_patient", "patient_folds", "subsample_patients",
-           "run_protocol", "run_protocols", "refit_models", "make_model", "fit_model", "predict_units", "Progress"]
+           "run_protocol", "run_protocols", "refit_models", "make_model", "fit_model", "predict_units", "Progress",
+           "FEATURES_IN_MEMORY_ENV", "features_in_memory_mb"]
 
 #: ``progress(message, fraction_done)``; fraction over the whole call, in [0, 1].
 Progress = Callable[[str, float], None]
+#: environment variable: the largest sequence array (MB, all splits of one run) built in memory; 0 = never.
+FEATURES_IN_MEMORY_ENV = "CHRONOSCOPE_FEATURES_IN_MEMORY_MB"
+_FEATURES_IN_MEMORY_MB = 1024.0
+
+
+def features_in_memory_mb() -> float:
+    """``$CHRONOSCOPE_FEATURES_IN_MEMORY_MB`` (default 1024): above it a run's features are built out of core.
+
+    Raises
+    ------
+    ValueError
+        The variable is set but is not a number >= 0.
+    """
+    raw = os.environ.get(FEATURES_IN_MEMORY_ENV, "").strip()
+    if not raw:
+        return _FEATURES_IN_MEMORY_MB
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{FEATURES_IN_MEMORY_ENV} must be a number of megabytes >= 0; got {raw!r}. Example: "
+                         f"{FEATURES_IN_MEMORY_ENV}=1024 (0 builds every run's features out of core).")
+    return value
+
+
+class _FeatureWork:
+    """The work folder of one call's out-of-core features: made on first need, removed by :meth:`close`.
+
+    ``folder(nbytes, name)`` is ``None`` (build in memory) when ``nbytes`` fits under
+    :func:`features_in_memory_mb`, else a subfolder ``name`` of a fresh ``chronoscope-features-*``
+    folder. Feature sets still referenced after their files are removed stay readable (POSIX keeps a
+    deleted file's mapped pages until the last map is gone), so a result's kept features never break.
+    """
+
+    def __init__(self) -> None:
+        self.limit_bytes = features_in_memory_mb() * 2**20
+        self.root: Path | None = None
+
+    def folder(self, nbytes: int, name: str) -> Path | None:
+        if nbytes <= self.limit_bytes:
+            return None
+        if self.root is None:          # owner-only (mkdtemp: 700): the arrays are patient data
+            base = os.environ.get("CHRONOSCOPE_TMP_DIR") or None
+            if base:
+                Path(base).mkdir(parents=True, exist_ok=True)
+            self.root = Path(tempfile.mkdtemp(prefix="chronoscope-features-", dir=base))
+        return self.root / name
+
+    def release(self, name: str) -> None:
+        """Remove one run's subfolder now (the local backend: one run's files on disk at a time)."""
+        if self.root is not None:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def close(self) -> None:
+        if self.root is None:
+            return
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root.exists():
+            warnings.warn(f"Could not remove the feature work folder {self.root}; delete it by hand.", stacklevel=2)
+        self.root = None
+
+    def __enter__(self) -> "_FeatureWork":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -95,6 +175,8 @@ class ProtocolResult:
     train_seconds : dict of str to float
     features : dict of str to FeatureSet
         The built feature sets per split (kept for callers that score other views, e.g. the ablation).
+        Out of core, their arrays are read-only memory maps of files already deleted: readable until the
+        result is dropped, which frees the disk space.
     bootstrap : ndarray or None
         The test resample indices shared by every model (stay task), for paired comparisons.
     clusters : ClusterBootstrap or None
@@ -350,12 +432,18 @@ class _FitTask:
     label: str = ""
 
 
-def _prepare(request: ProtocolRequest, evaluation: EvaluationConfig):
-    """Features of every split (builder fitted on training patients), targets and the shared test resample."""
+def _prepare(request: ProtocolRequest, evaluation: EvaluationConfig, work: _FeatureWork, name: str):
+    """Features of every split (builder fitted on training patients), targets and the shared test resample.
+
+    The features are built out of core, in ``work``'s subfolder ``name``, when the sequences of all
+    splits together exceed the in-memory limit.
+    """
     features = request.features
     builder = features if isinstance(features, FeatureBuilder) else \
         FeatureBuilder(features).fit(request.cohort, request.splits["train"])
-    fsets = {k: builder.transform(request.cohort, v) for k, v in request.splits.items()}
+    folder = work.folder(sum(builder.sequence_nbytes(len(v)) for v in request.splits.values()), name)
+    fsets = {k: builder.transform(request.cohort, v, out_dir=None if folder is None else folder / k)
+             for k, v in request.splits.items()}
     ys = {k: builder.targets(request.cohort, fs) for k, fs in fsets.items()}
     idx = clusters = None
     if evaluation.n_bootstrap > 0 and fsets["test"].online:     # patient-hours of one patient resampled together
@@ -424,8 +512,10 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
     """Several runs of the protocol (folds, horizons, ablation arms), their fits handed to one backend.
 
     The local backend prepares, fits and scores one request after another (one request's features
-    in memory at a time). A parallel backend (Ray) prepares every request first and submits every
-    fit of every request at once, so independent fits run side by side. Results are identical.
+    in memory, or on disk, at a time). A parallel backend (Ray) prepares every request first and submits
+    every fit of every request at once, so independent fits run side by side. Results are identical.
+    Requests whose sequences exceed :func:`features_in_memory_mb` are built out of core (see the module
+    docstring); the work folder is removed before this returns or raises.
 
     Parameters
     ----------
@@ -453,35 +543,37 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
     def label(req, spec_name):
         return f"{req.label}: {spec_name}" if req.label else spec_name
 
-    if not backend.parallel:
-        out, done = [], 0
-        for req in requests:
-            report(f"{req.label + ': ' if req.label else ''}building features", done / n_fits)
-            prepared = _prepare(req, evaluation)
-            k = len(req.specs)
+    with _FeatureWork() as work:
+        if not backend.parallel:
+            out, done = [], 0
+            for i, req in enumerate(requests):
+                report(f"{req.label + ': ' if req.label else ''}building features", done / n_fits)
+                prepared = _prepare(req, evaluation, work, f"run-{i}")
+                k = len(req.specs)
 
-            def sub(msg, frac, done=done, k=k):
-                report(msg, (done + frac * k) / n_fits)
-            outcomes = backend.map(_fit_and_score, tasks(req), [0] * k, {0: prepared[1:3]}, progress=sub)
-            out.append(_score(req, prepared, outcomes, evaluation, keep_features))
-            done += k
+                def sub(msg, frac, done=done, k=k):
+                    report(msg, (done + frac * k) / n_fits)
+                outcomes = backend.map(_fit_and_score, tasks(req), [0] * k, {0: prepared[1:3]}, progress=sub)
+                out.append(_score(req, prepared, outcomes, evaluation, keep_features))
+                work.release(f"run-{i}")            # one run's files on disk at a time
+                done += k
+            return out
+        prepared = []
+        for i, req in enumerate(requests):
+            report(f"{req.label + ': ' if req.label else ''}building features", 0.0)
+            prepared.append(_prepare(req, evaluation, work, f"run-{i}"))
+        items, keys, labels = [], [], []
+        for i, req in enumerate(requests):
+            items += tasks(req)
+            keys += [i] * len(req.specs)
+            labels += [label(req, s.name) for s in req.specs]
+        flat = backend.map(_fit_and_score, items, keys, {i: p[1:3] for i, p in enumerate(prepared)}, labels=labels,
+                           progress=report)
+        out, pos = [], 0
+        for req, prep in zip(requests, prepared):
+            out.append(_score(req, prep, flat[pos:pos + len(req.specs)], evaluation, keep_features))
+            pos += len(req.specs)
         return out
-    prepared = []
-    for i, req in enumerate(requests):
-        report(f"{req.label + ': ' if req.label else ''}building features", 0.0)
-        prepared.append(_prepare(req, evaluation))
-    items, keys, labels = [], [], []
-    for i, req in enumerate(requests):
-        items += tasks(req)
-        keys += [i] * len(req.specs)
-        labels += [label(req, s.name) for s in req.specs]
-    flat = backend.map(_fit_and_score, items, keys, {i: p[1:3] for i, p in enumerate(prepared)}, labels=labels,
-                       progress=report)
-    out, pos = [], 0
-    for req, prep in zip(requests, prepared):
-        out.append(_score(req, prep, flat[pos:pos + len(req.specs)], evaluation, keep_features))
-        pos += len(req.specs)
-    return out
 
 
 def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
@@ -547,8 +639,6 @@ def refit_models(cohort: Cohort, result: ProtocolResult, specs: Sequence[ModelSp
     backend = backend or LocalBackend()
     ids = np.sort(np.concatenate([result.splits["train"], result.splits["validation"]]))
     report(f"refitting {len(specs)} model(s) on {len(ids):,} training + validation patients", 0.0)
-    fs = result.builder.transform(cohort, ids)
-    y = result.builder.targets(cohort, fs)
     tasks = []
     for spec in specs:
         fitted = result.models[spec.name]
@@ -556,6 +646,10 @@ def refit_models(cohort: Cohort, result: ProtocolResult, specs: Sequence[ModelSp
         if hasattr(fitted, "refit_params"):
             params.update(fitted.refit_params())
         tasks.append(_FitTask(spec, preset, random_state, params, score=False, label=f"refit: {spec.name}"))
-    out = backend.map(_fit_and_score, tasks, [0] * len(tasks), {0: ({"train": fs}, {"train": y})},
-                      labels=[f"refit: {s.name}" for s in specs], progress=report)
+    with _FeatureWork() as work:    # out of core when large, as in run_protocols; removed before returning
+        folder = work.folder(result.builder.sequence_nbytes(len(ids)), "refit")
+        fs = result.builder.transform(cohort, ids, out_dir=folder)
+        y = result.builder.targets(cohort, fs)
+        out = backend.map(_fit_and_score, tasks, [0] * len(tasks), {0: ({"train": fs}, {"train": y})},
+                          labels=[f"refit: {s.name}" for s in specs], progress=report)
     return {spec.name: model for spec, (model, *_rest) in zip(specs, out)}

@@ -12,6 +12,8 @@ __all__ = ["ModelSpec", "PRESETS", "INPUT_KINDS", "check_sequences", "check_tabu
 #: "test" = tiny (unit tests), "quick" = seconds, "full" = the benchmarked configuration.
 PRESETS = ("test", "quick", "full")
 INPUT_KINDS = ("tabular", "sequence")
+#: numbers per block when checking sequences for NaN (bounds the temporary mask; a memmap stays on disk).
+_CHECK_VALUES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ def check_tabular(X, n_features: int | None = None) -> np.ndarray:
 def check_sequences(X, n_features: int | None = None) -> np.ndarray:
     """3-D float32 array ``(n_patients, n_timesteps, n_features)``, all finite.
 
+    A C-contiguous float32 array is not copied: a read-only ``np.memmap`` (out-of-core features,
+    :meth:`core.features.FeatureBuilder.transform` with ``out_dir``) stays on disk, and its finiteness
+    is checked a block of patients at a time.
+
     Raises
     ------
     ValueError
@@ -83,7 +89,8 @@ def check_sequences(X, n_features: int | None = None) -> np.ndarray:
                          f"shape {X.shape}. Use FeatureSet.X_seq (or FeatureSet.get('sequence')).")
     if X.shape[1] < 1:
         raise ValueError("X_seq has no time steps; widen FeatureConfig(window_hours=...).")
-    if not np.isfinite(X).all():
+    rows = max(1, _CHECK_VALUES // max(1, X.shape[1] * X.shape[2]))
+    if not all(np.isfinite(X[i:i + rows]).all() for i in range(0, len(X), rows)):
         raise ValueError("X_seq contains NaN or infinite values; sequences must be imputed "
                          "(FeatureBuilder does this: carry forward, then the training mean).")
     if n_features is not None and X.shape[2] != n_features:

@@ -17,10 +17,14 @@ it was measured and *how stale* it is. Design choices (why):
   patient's length is its last labelled hour. Batches are **bucketed by length** (patients of similar
   length together, each batch cut to its longest member), so long stays cost their own length and
   short ones are not padded to the longest stay of the cohort.
+* **Batches come from the array**: every training, validation and prediction batch is copied out of
+  ``X`` (an ndarray, or a read-only memory map of out-of-core features) on its own, so no tensor of
+  all patients is ever built and a cohort larger than memory trains from disk.
 """
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,12 +42,34 @@ __all__ = ["RecurrentClassifier", "make_recurrent", "recurrent_preset", "ONLINE_
 CELLS = ("rnn", "lstm", "gru")
 #: below this many input numbers (patients x steps x channels) one thread is faster than two.
 _SMALL_PROBLEM = 2_000_000
+#: patients per forward pass when predicting or computing the validation loss of the stay task.
+_EVAL_ROWS = 1024
 
 
 def _threads_for(n_values: int) -> int | None:
     """One thread below ``_SMALL_PROBLEM`` input numbers (the second costs more than it gives there),
     else the rule of :mod:`core.threads` (``None``: the enclosing limit)."""
     return 1 if n_values < _SMALL_PROBLEM else None
+
+
+def _inputs(X: np.ndarray, rows: np.ndarray, T_b: int, device: torch.device) -> torch.Tensor:
+    """``X[rows, :T_b]`` as a tensor on ``device``: one batch copied out of ``X`` (ndarray or memmap)."""
+    return torch.from_numpy(np.ascontiguousarray(X[rows, :T_b])).to(device)
+
+
+@dataclass(frozen=True)
+class _TrainData:
+    """What one fit reads: ``X`` stays a numpy array (batches are copied out of it), targets and lengths
+    are on the device (small), ``lengths`` also on the CPU (batching, each batch's longest length)."""
+
+    X: np.ndarray
+    y: torch.Tensor
+    L: torch.Tensor
+    L_cpu: torch.Tensor
+    device: torch.device
+
+    def inputs(self, rows: torch.Tensor, T_b: int) -> torch.Tensor:
+        return _inputs(self.X, rows.numpy(), T_b, self.device)
 
 
 class _RecurrentNet(nn.Module):
@@ -223,15 +249,15 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         else:  # too few patients for an inner split: train on all, stop on training loss
             tr, va = idx, idx
         dev = self._device()
-        Xt = torch.from_numpy(X).to(dev)
-        yt = torch.from_numpy(np.asarray(y_idx, dtype=np.float32)).to(dev)
-        Lt = torch.from_numpy(lengths).to(dev)
+        L_cpu = torch.from_numpy(lengths)
+        data = _TrainData(X, torch.from_numpy(np.asarray(y_idx, dtype=np.float32)).to(dev), L_cpu.to(dev), L_cpu,
+                          dev)
         nets, self.history_ = [], []
         total = int(self.n_seeds) * int(self.max_epochs)
         for s in range(int(self.n_seeds)):
             torch.manual_seed(seed + 1000 * s)
             net = self._new_net().to(dev)
-            hist = self._train_one(net, Xt, yt, Lt, tr, va, seed + 1000 * s, progress, s, total)
+            hist = self._train_one(net, data, tr, va, seed + 1000 * s, progress, s, total)
             nets.append(net.cpu().eval())
             self.history_.append(hist)
         self.module_ = nn.ModuleList(nets)
@@ -275,30 +301,31 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         a = float(self.replication_weight)
         return (a * per_step + (1 - a) * final).mean()
 
-    def _train_one(self, net, Xt, yt, Lt, tr, va, seed, progress, s, total) -> dict:
+    def _train_one(self, net, data: _TrainData, tr, va, seed, progress, s, total) -> dict:
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         gen = torch.Generator().manual_seed(seed)
         tr_t = torch.from_numpy(tr)
         best, best_state, best_epoch, bad = np.inf, None, 0, 0
         hist = {"train_loss": [], "val_loss": []}
         bs = int(self.batch_size)
-        bucket = yt.ndim == 2                # per-hour targets: batches of similar length, cut to their longest
+        bucket = data.y.ndim == 2            # per-hour targets: batches of similar length, cut to their longest
         for epoch in range(int(self.max_epochs)):
             net.train()
             perm = tr_t[torch.randperm(len(tr_t), generator=gen)]
             tot = 0.0
-            for b in self._batches(perm, Lt, bs, bucket, gen):
-                b = b.to(Xt.device)
-                T_b = int(Lt[b].max()) if bucket else Xt.shape[1]
+            for b in self._batches(perm, data.L_cpu, bs, bucket, gen):
+                T_b = int(data.L_cpu[b].max()) if bucket else data.X.shape[1]
+                x_b = data.inputs(b, T_b)
+                b = b.to(data.device)
                 opt.zero_grad()
-                loss = self._loss(net(Xt[b, :T_b]), yt[b], Lt[b])
+                loss = self._loss(net(x_b), data.y[b], data.L[b])
                 loss.backward()
                 nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                 opt.step()
                 tot += loss.item() * len(b)
             net.eval()
             with torch.no_grad():
-                vloss = self._validation_loss(net, Xt, yt, Lt, torch.from_numpy(va), bucket)
+                vloss = self._validation_loss(net, data, torch.from_numpy(va), bucket)
             hist["train_loss"].append(tot / len(tr))
             hist["val_loss"].append(vloss)
             if vloss < best - 1e-4:
@@ -334,26 +361,30 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         order = torch.randperm(len(out), generator=gen)
         return [out[k] for k in order]
 
-    def _validation_loss(self, net, Xt, yt, Lt, va: torch.Tensor, bucket: bool) -> float:
+    def _validation_loss(self, net, data: _TrainData, va: torch.Tensor, bucket: bool) -> float:
         """Early-stopping criterion, lower is better: log-loss, or minus AUROC with ``stop_on="auroc"``.
 
-        Stay task: the final step's prediction; per-hour targets: every labelled hour (pooled).
+        Stay task: the final step's prediction (``_EVAL_ROWS`` patients per pass); per-hour targets:
+        every labelled hour (pooled).
         """
         if not bucket:
-            vb = va.to(Xt.device)
-            logits = net(Xt[vb])
-            final = logits.gather(1, (Lt[vb] - 1)[:, None]).squeeze(1)
-            y, score = yt[vb], final
+            finals = []
+            for i in range(0, len(va), _EVAL_ROWS):
+                rows = va[i:i + _EVAL_ROWS]
+                logits = net(data.inputs(rows, data.X.shape[1]))
+                finals.append(logits.gather(1, (data.L[rows.to(data.device)] - 1)[:, None]).squeeze(1))
+            y, score = data.y[va.to(data.device)], torch.cat(finals)
         else:
-            va = va[torch.argsort(Lt[va], stable=True)]
+            va = va[torch.argsort(data.L_cpu[va], stable=True)]
             ys, scores = [], []
             for i in range(0, len(va), 256):
-                vb = va[i:i + 256].to(Xt.device)
-                T_b = int(Lt[vb].max())
-                y_b = yt[vb, :T_b]
+                rows = va[i:i + 256]
+                T_b = int(data.L_cpu[rows].max())
+                vb = rows.to(data.device)
+                y_b = data.y[vb, :T_b]
                 labelled = y_b >= 0
                 ys.append(y_b[labelled])
-                scores.append(net(Xt[vb, :T_b])[labelled])
+                scores.append(net(data.inputs(rows, T_b))[labelled])
             y, score = torch.cat(ys), torch.cat(scores)
         if self.stop_on == "auroc" and 0 < float(y.sum()) < len(y):
             from sklearn.metrics import roc_auc_score
@@ -423,17 +454,19 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         n, T, _ = X.shape
         lengths = self._lengths(lengths, n, T)
         out = np.zeros((n, T), dtype=np.float64)
-        xt = torch.from_numpy(X)
         # Patients in order of length, each chunk cut to its longest member: the nets are causal, so the
-        # risk at a step does not depend on the (padding) steps after it.
+        # risk at a step does not depend on the (padding) steps after it. Each chunk is copied out of X
+        # on its own (X may be a memory map larger than memory).
         order = np.argsort(lengths, kind="stable")
+        cpu = torch.device("cpu")
         with torch.no_grad(), limit_threads(_threads_for(X.size)):
             for net in self.module_:
                 net.eval()
-                for i in range(0, n, 1024):
-                    rows = order[i:i + 1024]
+                for i in range(0, n, _EVAL_ROWS):
+                    rows = order[i:i + _EVAL_ROWS]
                     T_b = int(lengths[rows].max())
-                    out[rows, :T_b] += torch.sigmoid(net(xt[rows, :T_b]) + self.logit_shift).double().numpy()
+                    logits = net(_inputs(X, rows, T_b, cpu))
+                    out[rows, :T_b] += torch.sigmoid(logits + self.logit_shift).double().numpy()
         out /= len(self.module_)
         # After the last valid step nothing new is known: hold the risk constant.
         steps = np.arange(T)[None, :]
