@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.config import env_megabytes
 from core.threads import thread_count
 
 __all__ = ["EngineConfig", "TABLE_SUFFIXES", "connect", "machine_memory_mb", "table_files", "fetch_frame", "estimate_seconds", "head_bytes", "is_gzip",
@@ -59,19 +60,6 @@ def machine_memory_mb() -> float:
         return 4096.0
 
 
-def _env_float(name: str) -> float | None:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number; give megabytes, e.g. {name}=2048.") from None
-    if value < 0:
-        raise ValueError(f"{name}={raw!r} must be 0 or more (megabytes).")
-    return value
-
-
 @dataclass(frozen=True)
 class EngineConfig:
     """How large files are read: which engine, DuckDB's memory limit (MB) and its spill folder."""
@@ -91,8 +79,8 @@ class EngineConfig:
     def from_env(cls) -> "EngineConfig":
         """The settings of the environment (what the CLI flags set); defaults where unset."""
         engine = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
-        min_mb = _env_float(MIN_MB_ENV)
-        return cls(engine=engine, memory_limit_mb=_env_float(MEMORY_ENV),
+        min_mb = env_megabytes(MIN_MB_ENV, DUCKDB_MIN_MB)
+        return cls(engine=engine, memory_limit_mb=env_megabytes(MEMORY_ENV, 2048),
                    temp_dir=os.environ.get(TMP_ENV) or None,
                    min_mb=DUCKDB_MIN_MB if min_mb is None else min_mb)
 

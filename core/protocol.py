@@ -39,7 +39,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from core.cohort import Cohort
-from core.config import EvaluationConfig, FeatureConfig, SplitConfig
+from core.config import EvaluationConfig, FeatureConfig, SplitConfig, env_megabytes
 from core.evaluation import (ClusterBootstrap, ComparisonResult, alarm_metrics, bootstrap_indices, choose_threshold,
                              compare, evaluate)
 from core.exceptions import CohortError
@@ -67,17 +67,8 @@ def features_in_memory_mb() -> float:
     ValueError
         The variable is set but is not a number >= 0.
     """
-    raw = os.environ.get(FEATURES_IN_MEMORY_ENV, "").strip()
-    if not raw:
-        return _FEATURES_IN_MEMORY_MB
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ValueError(f"{FEATURES_IN_MEMORY_ENV} must be a number of megabytes >= 0; got {raw!r}. Example: "
-                         f"{FEATURES_IN_MEMORY_ENV}=1024 (0 builds every run's features out of core).")
-    return value
+    value = env_megabytes(FEATURES_IN_MEMORY_ENV, _FEATURES_IN_MEMORY_MB)
+    return _FEATURES_IN_MEMORY_MB if value is None else value
 
 
 class _FeatureWork:

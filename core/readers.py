@@ -591,7 +591,6 @@ def _read_with_duckdb(path: Path, engine: EngineConfig, name: str | None = None)
     the pandas path's message for a table too wide or with a repeated column name, and for a folder
     whose tables do not share one header.
     """
-    import duckdb
     folder = path.is_dir()
     if folder:
         files = duck.table_files(path)
@@ -604,27 +603,27 @@ def _read_with_duckdb(path: Path, engine: EngineConfig, name: str | None = None)
     try:
         if not engine.wants(files, folder):
             return None
-        heads = [duck.head_bytes(f, 1 << 20) for f in files[:1]]
+        head = duck.head_bytes(files[0], 1 << 20)
     except (OSError, EOFError, zlib.error):  # unreadable or truncated: the pandas path explains it
         return None
-    if not heads[0]:
+    if not head:
         return None
     name = name or str(path)
-    parquet = heads[0].startswith(_PARQUET_MAGIC)
+    parquet = head.startswith(_PARQUET_MAGIC)
     if parquet:
         if any(duck.is_gzip(f) for f in files):
             return None
         return _duckdb_frame(name, files, engine, parquet=True, notes=[])
-    if _PN_HEADER.match(heads[0]) or heads[0].startswith((_ZIP_MAGIC, _OLE_MAGIC, _PARQUET_MAGIC)):
+    if _PN_HEADER.match(head) or head.startswith((_ZIP_MAGIC, _OLE_MAGIC, _PARQUET_MAGIC)):
         return None
-    if b"\x00" in heads[0]:
+    if b"\x00" in head:
         return None
     try:
-        text = heads[0].decode("utf-8")
+        text = head.decode("utf-8")
     except UnicodeDecodeError as err:
-        if err.start < len(heads[0]) - 4:  # not merely a character cut at the end of the sample
+        if err.start < len(head) - 4:  # not merely a character cut at the end of the sample
             return None
-        text = heads[0][:err.start].decode("utf-8")
+        text = head[:err.start].decode("utf-8")
     if text.startswith("\ufeff"):
         return None  # the pandas path strips the BOM and notes it
     lines = _first_lines(text.lstrip(), 52)
@@ -654,7 +653,6 @@ def _read_with_duckdb(path: Path, engine: EngineConfig, name: str | None = None)
         notes.append(f"Delimiter detected: {'tab' if delim == chr(9) else repr(delim)}.")
     if "\r\n" in text[:4096]:
         notes.append("Windows (CRLF) line endings.")
-    del duckdb
     return _duckdb_frame(name, files, engine, parquet=False, notes=notes, delim=delim)
 
 
