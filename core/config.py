@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DataConfig", "FeatureConfig", "SplitConfig", "EvaluationConfig", "TASKS", "env_megabytes"]
+__all__ = ["DataConfig", "FeatureConfig", "SplitConfig", "EvaluationConfig", "TASKS", "SUMMARIES", "env_megabytes"]
 
 
 def env_megabytes(name: str, example: float) -> float | None:
@@ -35,6 +35,9 @@ _LAYOUTS = ("auto", "long", "wide")
 #: task shapes: one label per stay, or one label per patient-hour.
 TASKS = ("stay", "online")
 _TIME_FORMATS = ("auto", "hours", "hhmm", "datetime")
+#: what the tabular (classical) view summarises: order-free statistics, those plus *when* things happened,
+#: or only when variables were measured (no value at all).
+SUMMARIES = ("order_free", "time_aware", "missingness_only")
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,18 @@ class FeatureConfig:
         only from data up to and including that hour.
     lookback_hours : tuple of float
         Online task: the classical models also see min/max/mean over the last ``k`` hours, per ``k``.
+    summaries : {"order_free", "time_aware", "missingness_only"}
+        What the tabular view holds (``core.features``): ``"order_free"`` (default) the usual per-variable
+        statistics; ``"time_aware"`` those plus when things happened (hour of the min and of the max,
+        least-squares slope per sub-window, mean / last / count over the last ``recent_hours``);
+        ``"missingness_only"`` only when each variable was measured (counts, measured bins per
+        sub-window, hours since the last measurement, measurement rate) and which static attributes
+        are unknown: no value at all, in either view (the sequence view's value channels are 0).
+    recent_hours : tuple of float
+        ``summaries="time_aware"``: the last-``k``-hours statistics, per ``k`` (default 6 and 12 h).
+    n_subwindows : int
+        Stay task, ``summaries`` other than ``"order_free"``: the window is cut into this many equal
+        sub-windows for the per-sub-window slopes (time-aware) or measured-bin counts (missingness).
     """
 
     window_hours: float = 48.0
@@ -164,8 +179,27 @@ class FeatureConfig:
     include_static: bool = True
     task: str = "stay"
     lookback_hours: tuple[float, ...] = (6.0, 24.0)
+    summaries: str = "order_free"
+    recent_hours: tuple[float, ...] = (6.0, 12.0)
+    n_subwindows: int = 4
 
     def __post_init__(self) -> None:
+        if self.summaries not in SUMMARIES:
+            raise ValueError(f"FeatureConfig.summaries must be one of {SUMMARIES}; got {self.summaries!r}. "
+                             "Example: FeatureConfig(summaries='time_aware').")
+        try:
+            recent = tuple(sorted({float(k) for k in self.recent_hours}))
+        except (TypeError, ValueError):
+            recent = ()
+        if not recent or not all(np.isfinite(k) and k >= self.bin_hours for k in recent):
+            raise ValueError(f"FeatureConfig.recent_hours must be hours >= bin_hours ({self.bin_hours}); got "
+                             f"{self.recent_hours!r}. Example: FeatureConfig(recent_hours=(6, 12)).")
+        object.__setattr__(self, "recent_hours", recent)
+        if isinstance(self.n_subwindows, bool) or not isinstance(self.n_subwindows, (int, np.integer)) \
+                or not 1 <= int(self.n_subwindows) <= 48:
+            raise ValueError(f"FeatureConfig.n_subwindows must be a whole number in [1, 48]; got "
+                             f"{self.n_subwindows!r}. Example: FeatureConfig(n_subwindows=4).")
+        object.__setattr__(self, "n_subwindows", int(self.n_subwindows))
         if self.task not in TASKS:
             raise ValueError(f"FeatureConfig.task must be one of {TASKS}; got {self.task!r}. "
                              "Example: FeatureConfig(task='online', window_hours=336).")

@@ -21,6 +21,24 @@ Sequence channels (``X_seq``, shape ``(n_patients, n_steps, n_channels)``), in t
 so explanations can sum attributions per variable. Tabular columns are named ``"<variable>:<stat>"``
 with ``FeatureSet.tab_variables`` giving the variable of each column.
 
+**What the tabular view summarises** (``FeatureConfig.summaries``; the statistics of each are
+:meth:`FeatureBuilder.tab_stats`):
+
+* ``"order_free"`` (default): first, last, mean, min, max, std, count, slope, hours since last
+  (online: last, hours since last, count and min/max/mean over each lookback);
+* ``"time_aware"``: the same plus *when* things happened. Stay task, per variable: the hour of the
+  (first) minimum and of the maximum since the window's start, the least-squares slope within each of
+  ``n_subwindows`` equal sub-windows, and mean / last / count over the last ``k`` hours of the window
+  (``recent_hours``). Online task, at hour ``t`` from data up to ``t`` only: hours since the minimum
+  and since the maximum and the slope over each lookback, and mean / last / count over the last
+  ``k`` hours;
+* ``"missingness_only"``: only *when* each variable was measured, never a value: number of
+  observations, measured bins (per sub-window for stays, per lookback online), hours from the
+  start to the first measurement (online: hours since the first), hours since the last one, the
+  measurement rate (observations per hour since the first one) and, per static attribute, whether it
+  is unknown (``"<attribute>:missing"``). The sequence view's value channels and static values are 0
+  in this mode, so no value reaches any model.
+
 **Out of core.** ``transform(..., out_dir=folder)`` writes the large arrays (``X_seq``, and the online
 task's per-hour ``X_tab``) patient chunk by patient chunk into ``.npy`` files in ``folder`` and returns
 them as read-only memory maps (``np.load(mmap_mode="r")``), so a cohort of 100,000+ stays never holds
@@ -40,7 +58,8 @@ from core.cohort import Cohort
 from core.config import FeatureConfig
 from core.exceptions import CohortError, RunError
 
-__all__ = ["FeatureBuilder", "FeatureSet", "TABULAR_STATS", "ONLINE_STATS", "ONLINE_WINDOW_STATS", "CHANNEL_KINDS"]
+__all__ = ["FeatureBuilder", "FeatureSet", "TABULAR_STATS", "ONLINE_STATS", "ONLINE_WINDOW_STATS", "CHANNEL_KINDS",
+           "MISSINGNESS_STATS"]
 
 #: per-variable summaries of the tabular view.
 TABULAR_STATS = ("first", "last", "mean", "min", "max", "std", "count", "slope", "hours_since_last")
@@ -48,6 +67,9 @@ TABULAR_STATS = ("first", "last", "mean", "min", "max", "std", "count", "slope",
 #: ``min/max/mean`` are computed for every ``FeatureConfig.lookback_hours`` k (names ``min_6h`` ...).
 ONLINE_STATS = ("last", "hours_since_last", "count")
 ONLINE_WINDOW_STATS = ("min", "max", "mean")
+#: per-variable measurement summaries of ``FeatureConfig(summaries="missingness_only")`` (no value); stays
+#: add measured bins per sub-window, the online task counts per lookback (see ``FeatureBuilder.tab_stats``).
+MISSINGNESS_STATS = ("count", "bins_observed", "hours_to_first", "hours_since_last", "rate_per_hour")
 #: grid cells (patients x steps x variables) per patient chunk when building features: bounds the
 #: memory of the float64 work arrays on long stays, and out of core what is in memory at once.
 _CHUNK_CELLS = 2_000_000
@@ -303,11 +325,38 @@ class FeatureBuilder:
 
     @property
     def tab_stats(self) -> tuple[str, ...]:
-        """Per-variable tabular statistics, in column order (stay or online task)."""
-        if self.config.task == "online":
-            return ONLINE_STATS + tuple(f"{s}_{k:g}h" for k in self.config.lookback_hours
-                                        for s in ONLINE_WINDOW_STATS)
+        """Per-variable tabular statistics, in column order (stay or online task, ``FeatureConfig.summaries``)."""
+        cfg = self.config
+        recent = tuple(f"{s}_{k:g}h" for k in cfg.recent_hours for s in ("mean_last", "last", "count_last"))
+        if cfg.task == "online":
+            if cfg.summaries == "missingness_only":
+                return ("count", "bins_observed", "hours_since_first", "hours_since_last", "rate_per_hour") + \
+                    tuple(f"{s}_{k:g}h" for k in cfg.lookback_hours for s in ("count", "bins"))
+            base = ONLINE_STATS + tuple(f"{s}_{k:g}h" for k in cfg.lookback_hours for s in ONLINE_WINDOW_STATS)
+            if cfg.summaries == "time_aware":
+                base += tuple(f"{s}_{k:g}h" for k in cfg.lookback_hours
+                              for s in ("hours_since_min", "hours_since_max", "slope")) + recent
+            return base
+        subs = [f"{a:g}_{b:g}h" for a, b in self._subwindows()]
+        if cfg.summaries == "missingness_only":
+            return MISSINGNESS_STATS + tuple(f"bins_{w}" for w in subs)
+        if cfg.summaries == "time_aware":
+            return TABULAR_STATS + ("hour_of_min", "hour_of_max") + tuple(f"slope_{w}" for w in subs) + recent
         return TABULAR_STATS
+
+    def _subwindows(self) -> list[tuple[float, float]]:
+        """Stay task: the ``n_subwindows`` equal sub-windows ``(start, end)`` hours of the window."""
+        w, s = float(self.config.window_hours), self.config.n_subwindows
+        return [(w * j / s, w * (j + 1) / s) for j in range(s)]
+
+    @property
+    def _static_kind(self) -> str:
+        """Suffix of the static tabular columns: their values, or (missingness only) whether each is unknown."""
+        return "missing" if self.config.summaries == "missingness_only" else "static"
+
+    def _static_tab(self, st: np.ndarray) -> np.ndarray:
+        """The static tabular columns of ``st``: the values, or 1.0 where unknown (missingness only)."""
+        return (~np.isfinite(st)).astype(float) if self.config.summaries == "missingness_only" else st
 
     @property
     def tab_variables(self) -> list[str]:
@@ -320,7 +369,7 @@ class FeatureBuilder:
         self._check_fitted()
         extra = ["time:hours_since_admission"] if self.config.task == "online" else []
         return [f"{v}:{s}" for v in self.variables_ for s in self.tab_stats] + extra + \
-            [f"{c}:static" for c in self.static_columns_]
+            [f"{c}:{self._static_kind}" for c in self.static_columns_]
 
     # -- persistence (JSON + npz, no pickle) -----------------------------------------------
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -435,9 +484,9 @@ class FeatureBuilder:
         arrays = self._event_arrays(cohort, ids)
         st = self._static(cohort, ids)
         X_seq = store.empty("X_seq", (n, T, len(self.seq_kinds)), np.float32)
-        n_stats = len(self.variables_) * len(TABULAR_STATS)
+        n_stats = len(self.variables_) * len(self.tab_stats)
         X_tab = np.empty((n, n_stats + st.shape[1]))
-        X_tab[:, n_stats:] = st
+        X_tab[:, n_stats:] = self._static_tab(st)
         for a, b, local in self._chunks(arrays, n):
             X_seq[a:b] = self._sequence_chunk(local, b - a, st[a:b])
             X_tab[a:b, :n_stats] = self._tabular_chunk(local, b - a)
@@ -454,12 +503,15 @@ class FeatureBuilder:
         seen = last >= 0
         # Carry the last observed (standardised) value forward; 0 (= training mean) before the first one.
         ff = np.where(seen, np.take_along_axis(vals, np.maximum(last, 0), axis=1), 0.0)
+        blank = cfg.summaries == "missingness_only"       # no value reaches any model: only when things were measured
+        if blank:
+            ff = np.zeros_like(ff)
         gap_h = np.where(seen, (steps - last) * cfg.bin_hours, cfg.delta_cap_hours)
         delta = np.log1p(np.minimum(gap_h, cfg.delta_cap_hours)) / np.log1p(cfg.delta_cap_hours)
         parts = [ff, mask.astype(float), delta]
         if self.static_columns_:
             miss = ~np.isfinite(st)
-            z = np.where(miss, 0.0, (np.nan_to_num(st) - self.static_mean_) / self.static_std_)
+            z = np.where(miss | blank, 0.0, (np.nan_to_num(st) - self.static_mean_) / self.static_std_)
             parts += [np.repeat(z[:, None, :], T, axis=1), np.repeat(miss[:, None, :].astype(float), T, axis=1)]
         if self._time_channel:
             hours = (np.arange(T) + 1.0) * cfg.bin_hours
@@ -558,8 +610,104 @@ class FeatureBuilder:
                 cols[f"mean_{k:g}h"] = np.where(has, w_tot / np.maximum(w_cnt, 1), np.nan)
             cols[f"min_{k:g}h"] = np.where(has, rmin[up, uk], np.nan)
             cols[f"max_{k:g}h"] = np.where(has, rmax[up, uk], np.nan)
+        if cfg.summaries != "order_free":
+            grid = dict(flat=flat, size=size, cnt=cnt, tot=tot, vmin=vmin, vmax=vmax, last_v=last_v, idx=idx,
+                        c_cnt=c_cnt, c_tot=c_tot)
+            extra = self._online_time_aware if cfg.summaries == "time_aware" else self._online_missingness
+            cols.update(extra(arrays, n, up, uk, ut, grid))
         feats = np.stack([cols[s] for s in self.tab_stats], axis=2).reshape(len(up), V * len(self.tab_stats))
-        return np.concatenate([feats, ut[:, None], st[up]], axis=1)
+        return np.concatenate([feats, ut[:, None], self._static_tab(st[up])], axis=1)
+
+    def _online_time_aware(self, arrays, n: int, up, uk, ut, grid: dict) -> dict:
+        """Time-aware columns of the online task at each scored hour ``(p, k)``, from steps <= k only.
+
+        Per lookback ``k``: hours since the (earliest) minimum and since the maximum of the last ``k``
+        hours and the least-squares slope of value on time over them; per ``recent_hours`` k: mean,
+        last value and count of the last ``k`` hours (NaN where the variable was not measured in them).
+        """
+        cfg = self.config
+        T, V = cfg.n_steps, len(self.variables_)
+        p, v, t, x = arrays
+        flat, size = grid["flat"], grid["size"]
+
+        def cells(weights):
+            return np.bincount(flat, weights=weights, minlength=size).reshape(n, T, V)
+
+        def prefix(a):            # prefix[:, k] = sum over steps < k
+            return np.concatenate([np.zeros((n, 1, V)), np.cumsum(a, axis=1)], axis=1)
+
+        def when(order_key):      # time of the first event of each cell in the order (x, then t)
+            o = np.lexsort((t, order_key, flat))
+            fo = flat[o]
+            first = np.r_[True, fo[1:] != fo[:-1]] if len(fo) else np.zeros(0, bool)
+            out = np.full(size, np.nan)
+            out[fo[first]] = t[o][first]
+            return out.reshape(n, T, V)
+
+        t_min, t_max = when(x), when(-x)
+        c_cnt, c_tot = grid["c_cnt"], grid["c_tot"]
+        c_t, c_tt, c_tx = prefix(cells(t)), prefix(cells(t * t)), prefix(cells(t * x))
+        cols = {}
+        for k in cfg.lookback_hours:
+            kb = max(1, int(np.ceil(k / cfg.bin_hours - 1e-9)))      # steps uk-kb+1 .. uk
+            lo = np.maximum(uk + 1 - kb, 0)
+            rmin, rmax = grid["vmin"].copy(), grid["vmax"].copy()
+            rtmin, rtmax = t_min.copy(), t_max.copy()
+            for j in range(1, min(kb, T)):       # older cells win ties: the earliest minimum / maximum
+                lower = grid["vmin"][:, :-j] <= rmin[:, j:]
+                rmin[:, j:] = np.where(lower, grid["vmin"][:, :-j], rmin[:, j:])
+                rtmin[:, j:] = np.where(lower, t_min[:, :-j], rtmin[:, j:])
+                higher = grid["vmax"][:, :-j] >= rmax[:, j:]
+                rmax[:, j:] = np.where(higher, grid["vmax"][:, :-j], rmax[:, j:])
+                rtmax[:, j:] = np.where(higher, t_max[:, :-j], rtmax[:, j:])
+            w = {name: c[up, uk + 1] - c[up, lo] for name, c in
+                 (("n", c_cnt), ("x", c_tot), ("t", c_t), ("tt", c_tt), ("tx", c_tx))}
+            has = w["n"] > 0
+            cols[f"hours_since_min_{k:g}h"] = np.where(has, ut[:, None] - rtmin[up, uk], np.nan)
+            cols[f"hours_since_max_{k:g}h"] = np.where(has, ut[:, None] - rtmax[up, uk], np.nan)
+            cols[f"slope_{k:g}h"] = _slope(w["n"], w["x"], w["t"], w["tt"], w["tx"])
+        idx = grid["idx"]
+        at = np.maximum(idx[up, uk], 0)
+        for k in cfg.recent_hours:
+            kb = max(1, int(np.ceil(k / cfg.bin_hours - 1e-9)))
+            lo = np.maximum(uk + 1 - kb, 0)
+            w_cnt = c_cnt[up, uk + 1] - c_cnt[up, lo]
+            w_tot = c_tot[up, uk + 1] - c_tot[up, lo]
+            has = w_cnt > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cols[f"mean_last_{k:g}h"] = np.where(has, w_tot / np.maximum(w_cnt, 1), np.nan)
+            cols[f"last_{k:g}h"] = np.where(has, grid["last_v"][up[:, None], at, np.arange(V)], np.nan)
+            cols[f"count_last_{k:g}h"] = w_cnt.astype(float)
+        return cols
+
+    def _online_missingness(self, arrays, n: int, up, uk, ut, grid: dict) -> dict:
+        """Measurement-only columns of the online task at each scored hour ``(p, k)``, from steps <= k only.
+
+        Reads the events' times and the observation counts, never a value.
+        """
+        cfg = self.config
+        T, V = cfg.n_steps, len(self.variables_)
+        _, _, t, _ = arrays
+        flat, size, cnt = grid["flat"], grid["size"], grid["cnt"]
+        t_first = np.full(size, np.inf)
+        np.minimum.at(t_first, flat, t)
+        t_first = t_first.reshape(n, T, V)
+        measured = cnt > 0
+        first_step = np.where(measured.any(axis=1), measured.argmax(axis=1), T)          # (n, V)
+        f_at = first_step[up]                                                            # (U, V)
+        seen = f_at <= uk[:, None]
+        first_t = t_first[up[:, None], np.minimum(f_at, T - 1), np.arange(V)]
+        since_first = np.where(seen, ut[:, None] - first_t, np.nan)
+        c_bins = np.concatenate([np.zeros((n, 1, V)), np.cumsum(measured, axis=1)], axis=1)
+        count = np.cumsum(cnt, axis=1)[up, uk].astype(float)
+        cols = {"bins_observed": c_bins[up, uk + 1], "hours_since_first": since_first,
+                "rate_per_hour": np.where(seen, count / np.maximum(since_first, cfg.bin_hours), np.nan)}
+        for k in cfg.lookback_hours:
+            kb = max(1, int(np.ceil(k / cfg.bin_hours - 1e-9)))
+            lo = np.maximum(uk + 1 - kb, 0)
+            cols[f"count_{k:g}h"] = grid["c_cnt"][up, uk + 1] - grid["c_cnt"][up, lo]
+            cols[f"bins_{k:g}h"] = c_bins[up, uk + 1] - c_bins[up, lo]
+        return cols
 
     def targets(self, cohort: Cohort, fs: FeatureSet) -> np.ndarray:
         """The label of every unit of ``fs``: per patient (stay task) or per patient-hour (online task).
@@ -599,6 +747,86 @@ class FeatureBuilder:
         return y
 
     def _tabular_chunk(self, arrays, n: int) -> np.ndarray:
+        """Per-variable summaries (:meth:`tab_stats`) of one patient chunk, ``(n, V * n_stats)`` float64."""
+        V = len(self.variables_)
+        if self.config.summaries == "missingness_only":
+            return self._missingness_chunk(arrays, n).reshape(n, -1)
+        base = self._order_free_chunk(arrays, n)
+        if self.config.summaries == "order_free":
+            return base
+        extra = self._time_aware_chunk(arrays, n)
+        return np.concatenate([base.reshape(n * V, -1), extra], axis=1).reshape(n, -1)
+
+    def _time_aware_chunk(self, arrays, n: int) -> np.ndarray:
+        """Stay task, per (patient, variable) row: hour of the (first) min and max since the window's start,
+        slope per sub-window, mean / last / count over the last ``recent_hours`` of the window.
+
+        Returns ``(n * V, n_extra)`` float64: NaN where a variable has no observation in the span (a
+        slope is 0 with a single time point, as the whole-window slope is).
+        """
+        cfg = self.config
+        V, W = len(self.variables_), float(cfg.window_hours)
+        p, v, t, x = arrays
+        g = p * V + v
+        size = n * V
+        cols = []
+        for key in (x, -x):                    # earliest minimum, earliest maximum
+            o = np.lexsort((t, key, g))
+            go = g[o]
+            first = np.r_[True, go[1:] != go[:-1]] if len(go) else np.zeros(0, bool)
+            hour = np.full(size, np.nan)
+            hour[go[first]] = t[o][first]
+            cols.append(hour)
+        S = cfg.n_subwindows
+        sub = np.minimum(np.floor(t / (W / S)).astype(np.int64), S - 1)
+        gs = g * S + sub
+
+        def sums(w):
+            return np.bincount(gs, weights=w, minlength=size * S).reshape(size, S)
+        slope = _slope(sums(None), sums(x), sums(t), sums(t * t), sums(t * x))
+        cols += [slope[:, j] for j in range(S)]
+        for k in cfg.recent_hours:
+            sel = t >= W - k
+            gk, tk, xk = g[sel], t[sel], x[sel]
+            o = np.lexsort((tk, gk))
+            gk, xk = gk[o], xk[o]
+            c = np.bincount(gk, minlength=size).astype(float)
+            tot = np.bincount(gk, weights=xk, minlength=size)
+            last = np.full(size, np.nan)
+            end = np.r_[gk[1:] != gk[:-1], True] if len(gk) else np.zeros(0, bool)
+            last[gk[end]] = xk[end]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cols += [np.where(c > 0, tot / np.maximum(c, 1), np.nan), last, c]
+        return np.column_stack(cols)
+
+    def _missingness_chunk(self, arrays, n: int) -> np.ndarray:
+        """Stay task, per (patient, variable) row: when it was measured, never a value (:data:`MISSINGNESS_STATS`
+        then measured bins per sub-window), ``(n * V, n_stats)`` float64."""
+        cfg = self.config
+        V, T, W = len(self.variables_), cfg.n_steps, float(cfg.window_hours)
+        p, v, t, _ = arrays
+        g = p * V + v
+        size = n * V
+        count = np.bincount(g, minlength=size).astype(float)
+        first = np.full(size, np.inf)
+        np.minimum.at(first, g, t)
+        last = np.full(size, -np.inf)
+        np.maximum.at(last, g, t)
+        seen = count > 0
+        first, last = np.where(seen, first, np.nan), np.where(seen, last, np.nan)
+        step, _ = cfg.steps(t)
+        cells = np.unique(g * T + step)
+        cg, cstep = cells // T, cells % T
+        S = cfg.n_subwindows
+        csub = np.minimum(np.floor(cstep * cfg.bin_hours / (W / S) + 1e-9).astype(np.int64), S - 1)
+        bins = np.bincount(cg * S + csub, minlength=size * S).reshape(size, S).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(seen, count / np.maximum(W - first, cfg.bin_hours), np.nan)
+        cols = {"count": count, "bins_observed": bins.sum(axis=1), "hours_to_first": first,
+                "hours_since_last": W - last, "rate_per_hour": rate}
+        return np.column_stack([cols[s] for s in MISSINGNESS_STATS] + [bins[:, j] for j in range(S)])
+
+    def _order_free_chunk(self, arrays, n: int) -> np.ndarray:
         """Per-variable summaries (``TABULAR_STATS``) of one patient chunk, ``(n, V * n_stats)`` float64."""
         cfg = self.config
         V = len(self.variables_)
@@ -630,3 +858,19 @@ class FeatureBuilder:
                 out[uniq, j] = cols[s]
         return out.reshape(n, V * len(TABULAR_STATS))
 
+
+
+def _slope(c, s_x, s_t, s_tt, s_tx) -> np.ndarray:
+    """Least-squares slope of value on time from sums over each span (count ``c``, sums of x, t, t*t, t*x).
+
+    NaN where nothing was observed, 0 where every observation has the same time (one time point).
+    """
+    c = np.asarray(c, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cc = np.maximum(c, 1)
+        mt, mx = s_t / cc, s_x / cc
+        var_t = s_tt / cc - mt * mt
+        # the sums come from prefix differences online: a 1e-6 h^2 floor keeps their rounding from being a slope
+        ok = var_t > 1e-6
+        slope = np.where(ok, (s_tx / cc - mt * mx) / np.where(ok, var_t, 1.0), 0.0)
+    return np.where(c > 0, slope, np.nan)

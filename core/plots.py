@@ -16,7 +16,7 @@ __all__ = ["coverage_figure", "missingness_figure", "sampling_figure", "sequence
            "roc_figure", "pr_figure", "calibration_figure", "confusion_figure", "leaderboard_figure",
            "ablation_figure", "horizon_figure", "timeorder_forest_figure", "gate_heatmap_figure", "gate_lines_figure",
            "importance_figure", "agreement_figure", "time_importance_figure", "patient_attribution_figure",
-           "waterfall_figure"]
+           "waterfall_figure", "tiers_figure", "decision_curve_figure"]
 
 OUTCOME_COLORS = {"positive": "#d62728", "negative": "#1f77b4", "unlabelled": "#7f7f7f"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
@@ -509,4 +509,71 @@ def waterfall_figure(result, patient_id: str, top: int = 10) -> go.Figure:
     fig.update_layout(title=f"{result.label or result.model_name}, patient {_text(patient_id)}: from the average "
                             f"{result.output} to this patient's", height=160 + 28 * (len(labels) + 2), **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+# -- time order: tiers and informative missingness (core.timeorder.TierResult, MissingnessResult) ------------
+_TIER_COLORS = {"order_free": "#1f77b4", "time_aware": "#2ca02c", "sequence": "#d62728", "missingness": "#9e9ac8"}
+
+
+def tiers_figure(tiers, missingness=None) -> go.Figure:
+    """Bars with 95% CI whiskers: test AUROC of the tiers (order-free summaries, time-aware summaries, sequence
+    model) and, when given, of the missingness-only model. Model names are escaped as text."""
+    bars = [("order_free", f"order-free summaries<br>{_text(tiers.label)}"),
+            ("time_aware", f"time-aware summaries<br>{_text(tiers.label)}"),
+            ("sequence", f"sequence model<br>{_text(tiers.sequence_label)}")]
+    rows = [(k, name, tiers.auroc[k], *tiers.ci[f"auroc_{k}"]) for k, name in bars]
+    if missingness is not None:
+        rows.append(("missingness", f"when measured only<br>{_text(missingness.label)}",
+                     missingness.auroc_missingness, *missingness.ci["auroc_missingness"]))
+    fig = go.Figure()
+    for key, name, v, lo, hi in rows:
+        lo, hi = (v, v) if not (np.isfinite(lo) and np.isfinite(hi)) else (lo, hi)
+        fig.add_bar(x=[name], y=[v], marker_color=_TIER_COLORS[key], text=[f"{v:.3f}"], textposition="inside",
+                    insidetextanchor="start",
+                    error_y=dict(type="data", symmetric=False, array=[hi - v], arrayminus=[v - lo]),
+                    hovertemplate=f"AUROC {v:.3f} [{lo:.3f}, {hi:.3f}]<extra></extra>")
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#999", annotation_text="chance")
+    low = min([0.4] + [r[3] - 0.05 for r in rows if np.isfinite(r[3])])
+    fig.update_layout(title="Where the gain comes from: test AUROC with 95% CI", showlegend=False,
+                      yaxis=dict(title="AUROC", range=[max(low, 0.0), 1.0]), height=400, **_LAYOUT)
+    return fig
+
+
+# -- decision curves (core.decision; Compare page and the report) ------------------------------
+def decision_curve_figure(curves) -> go.Figure:
+    """Net benefit against threshold probability, one line per model (with its bootstrap band when
+    computed), plus treat-all (dashed) and treat-none (zero). ``curves`` is a :class:`core.decision.DecisionCurves`.
+
+    The y-axis is cut a little below zero: treat-all falls steeply at high thresholds and would flatten
+    the models' curves.
+    """
+    t = np.asarray(curves.thresholds, dtype=float)
+    order = np.argsort(t)
+    t = t[order]
+    fig = go.Figure()
+    per = curves.unit
+    top = max([float(curves.prevalence)] + [float(np.max(v)) for v in curves.net_benefit.values()])
+    top = max(top, 1e-3)
+    for name, nb in curves.net_benefit.items():
+        nb = np.asarray(nb)[order]
+        label = _text(curves.labels.get(name, name))
+        color = _MODEL_COLORS.get(str(name), "#333333")
+        if name in curves.ci:
+            lo, hi = (np.asarray(v)[order] for v in curves.ci[name])
+            band = f"rgba({int(color[1:3], 16)},{int(color[3:5], 16)},{int(color[5:7], 16)},0.12)"
+            fig.add_scatter(x=list(t) + list(t[::-1]), y=list(hi) + list(lo[::-1]), fill="toself", mode="lines",
+                            fillcolor=band, line=dict(width=0), hoverinfo="skip", showlegend=False,
+                            legendgroup=label)
+        fig.add_scatter(x=t, y=nb, mode="lines", name=label, legendgroup=label, line=dict(color=color),
+                        hovertemplate=f"{label}: net benefit %{{y:.4f}} at threshold %{{x:.2f}}<extra></extra>")
+    fig.add_scatter(x=t, y=np.asarray(curves.treat_all)[order], mode="lines", name="treat all",
+                    line=dict(color="#7f7f7f", dash="dash"),
+                    hovertemplate="treat all: %{y:.4f} at threshold %{x:.2f}<extra></extra>")
+    fig.add_scatter(x=t, y=np.zeros(len(t)), mode="lines", name="treat none", line=dict(color="#000000", width=1),
+                    hoverinfo="skip")
+    band = f", {curves.ci_level:.0%} bootstrap band over patients" if curves.ci else ""
+    fig.update_layout(title=f"Decision curves (test {per}s{band})", xaxis_title="threshold probability",
+                      yaxis_title=f"net benefit (per {per})", height=420,
+                      yaxis=dict(range=[-0.25 * top, 1.1 * top]), xaxis=dict(range=[0, float(t.max())]), **_LAYOUT)
     return fig

@@ -26,6 +26,21 @@
 3. **The gap.** At the full horizon: best sequence model vs best order-free (tabular) model, each
    chosen by *validation* AUROC, compared on the test patients (paired bootstrap and DeLong).
 
+4. **Three tiers** (``TimeOrderConfig.tiers``). Where does the gap come from? At the full horizon, on
+   the same test rows: (a) the best order-free model on order-free summaries, (b) the *same* model
+   refitted on time-aware summaries (``FeatureConfig(summaries="time_aware")``: hour of the min and
+   the max, slope per sub-window, last-k-hours statistics; online, from data up to each hour only)
+   and (c) the best sequence model. ``b - a`` against ``c - a`` says how much of the sequence
+   model's advantage hand-made timing features recover.
+
+5. **Informative missingness.** The same order-free model refitted on *when* variables were
+   measured alone (``summaries="missingness_only"``: counts, measured bins, hours since the last
+   measurement, measurement rate; no value at all) against the same model on the values (tier a).
+
+The refits of 4 and 5 go through the same protocol (builders fitted on the training patients) with
+the quick preset sizes at most (with ``preset="full"`` tier (a) is refitted at quick too, so the
+tiers compare like with like).
+
 Patients are split once (train / validation / test, stratified, seeded) and the split is shared by
 every horizon, model and arm; bootstrap resamples of the test patients are shared too (paired).
 
@@ -54,8 +69,9 @@ from core.engine import Backend
 from core.features import FeatureBuilder
 from core.protocol import ProtocolRequest, predict_units, run_protocols, split_by_patient, subsample_patients
 
-__all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "run_timeorder",
-           "shuffle_time_bins", "valid_lengths", "describe_evidence", "SHUFFLE_DESCRIPTION", "Progress"]
+__all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "TierResult", "MissingnessResult",
+           "run_timeorder", "shuffle_time_bins", "valid_lengths", "describe_evidence", "SHUFFLE_DESCRIPTION",
+           "TIERS", "Progress"]
 
 #: ``progress(message, fraction_done)``, fraction over the whole analysis in [0, 1].
 Progress = Callable[[str, float], None]
@@ -67,6 +83,10 @@ SHUFFLE_DESCRIPTION = (
     "empty padding bins after it stay at the end. Forward-filled values and hours-since-last-observation are "
     "then recomputed on the shuffled grid, so they cannot leak the original positions. Static channels are "
     "untouched, and every patient keeps exactly the same observations: only their order changes.")
+
+#: the tiers, in order: key and words.
+TIERS = (("order_free", "order-free summaries"), ("time_aware", "time-aware summaries"),
+         ("sequence", "sequence model"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,6 +124,9 @@ class TimeOrderConfig:
         Use a stratified random subset of this many labelled patients (faster); ``None`` = all.
     random_state : int
         Seed of the subset, the shuffle and the models.
+    tiers : bool
+        Also measure the three tiers (order-free / time-aware summaries / sequence model) and the
+        missingness-only model: two or three extra fits of the best order-free model, at most quick sizes.
 
     Raises
     ------
@@ -128,8 +151,13 @@ class TimeOrderConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     max_patients: int | None = None
     random_state: int = 0
+    tiers: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.tiers, (bool, np.bool_)):
+            raise ValueError(f"TimeOrderConfig.tiers must be True or False; got {self.tiers!r}. "
+                             "Example: TimeOrderConfig(tiers=False).")
+        object.__setattr__(self, "tiers", bool(self.tiers))
         spec = registry.get(self.model)          # ValueError naming the valid models
         if spec.input_kind != "sequence":
             raise ValueError(f"TimeOrderConfig.model must be a sequence model ({', '.join(registry.SEQUENCE)}); "
@@ -294,6 +322,110 @@ class GapResult:
 
 
 @dataclass(frozen=True)
+class TierResult:
+    """Order-free summaries vs time-aware summaries vs a sequence model, on the same test rows.
+
+    Attributes
+    ----------
+    model, label : str
+        The order-free model of tiers (a) and (b) (best by validation AUROC), refitted on each.
+    sequence_model, sequence_label : str
+        Tier (c): the best sequence model (the gap's), or the ablation's ordered model.
+    preset : str
+        Model sizes of the tier fits.
+    auroc, auprc : dict of str to float
+        Per tier (keys of :data:`TIERS`).
+    ci : dict of str to (low, high)
+        ``"auroc_<tier>"`` and ``"auprc_<tier>"`` bootstrap CIs (over patients).
+    differences : dict of str to dict
+        ``"time_aware_minus_order_free"``, ``"sequence_minus_order_free"``,
+        ``"sequence_minus_time_aware"``: ``difference``, ``ci_low``, ``ci_high``, ``p_value``
+        (paired bootstrap on the same resamples; clustered by patient online).
+    recovered : float
+        ``(b - a) / (c - a)``: the share of the sequence model's gain that time-aware summaries
+        recover; NaN unless ``c - a`` is significantly positive.
+    sentence : str
+        Where the gain comes from, in plain words (honest when CIs include zero).
+    """
+
+    model: str
+    label: str
+    sequence_model: str
+    sequence_label: str
+    preset: str
+    auroc: dict
+    auprc: dict
+    ci: dict
+    differences: dict
+    recovered: float
+    sentence: str
+
+    def to_dict(self) -> dict:
+        rows = [{"tier": key, "name": words, "model": self.sequence_model if key == "sequence" else self.model,
+                 "label": self.sequence_label if key == "sequence" else self.label,
+                 "auroc": _num(self.auroc[key]), "auroc_ci": _pair(self.ci[f"auroc_{key}"]),
+                 "auprc": _num(self.auprc[key]), "auprc_ci": _pair(self.ci[f"auprc_{key}"])} for key, words in TIERS]
+        diffs = {k: {"diff": _num(d["difference"]), "ci": [_num(d["ci_low"]), _num(d["ci_high"])],
+                     "p_value": _num(d["p_value"]), "evidence": describe_evidence(d["ci_low"], d["ci_high"])}
+                 for k, d in self.differences.items()}
+        return {"model": self.model, "label": self.label, "sequence_model": self.sequence_model,
+                "sequence_label": self.sequence_label, "preset": self.preset, "rows": rows, "differences": diffs,
+                "recovered_fraction": _num(self.recovered), "sentence": self.sentence}
+
+    def table(self) -> pd.DataFrame:
+        """One row per tier: ``tier, model, AUROC, AUROC 95% CI, AUPRC, AUPRC 95% CI`` (for the page)."""
+        return pd.DataFrame([{"tier": r["name"], "model": r["label"], "AUROC": r["auroc"],
+                              "AUROC CI": _ci_text(r["auroc_ci"]), "AUPRC": r["auprc"],
+                              "AUPRC CI": _ci_text(r["auprc_ci"])} for r in self.to_dict()["rows"]])
+
+
+@dataclass(frozen=True)
+class MissingnessResult:
+    """A model on *when* variables were measured alone vs the same model on the values (same test rows).
+
+    Attributes
+    ----------
+    model, label : str
+        The order-free model (tier a's), refitted on ``FeatureConfig(summaries="missingness_only")``.
+    auroc_missingness, auroc_values, auprc_missingness, auprc_values : float
+    ci : dict of str to (low, high)
+        ``"auroc_missingness"``, ``"auroc_values"``, ``"auprc_missingness"``, ``"auprc_values"``.
+    difference, ci_low, ci_high, p_value : float
+        ``auroc_values - auroc_missingness`` with its paired bootstrap CI.
+    share : float
+        ``(auroc_missingness - 0.5) / (auroc_values - 0.5)``: the share of the values model's AUROC
+        above chance that the measurement pattern alone reaches (NaN if the values model is at chance).
+    sentence : str
+    """
+
+    model: str
+    label: str
+    auroc_missingness: float
+    auroc_values: float
+    auprc_missingness: float
+    auprc_values: float
+    ci: dict
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    share: float
+    sentence: str
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "label": self.label,
+                "auroc_missingness": _num(self.auroc_missingness), "auroc_missingness_ci":
+                    _pair(self.ci["auroc_missingness"]),
+                "auroc_values": _num(self.auroc_values), "auroc_values_ci": _pair(self.ci["auroc_values"]),
+                "auprc_missingness": _num(self.auprc_missingness), "auprc_missingness_ci":
+                    _pair(self.ci["auprc_missingness"]),
+                "auprc_values": _num(self.auprc_values), "auprc_values_ci": _pair(self.ci["auprc_values"]),
+                "values_minus_missingness": _num(self.difference), "values_minus_missingness_ci":
+                    [_num(self.ci_low), _num(self.ci_high)], "p_value": _num(self.p_value),
+                "share_above_chance": _num(self.share), "sentence": self.sentence}
+
+
+@dataclass(frozen=True)
 class TimeOrderResult:
     """Everything :func:`run_timeorder` measured.
 
@@ -313,6 +445,10 @@ class TimeOrderResult:
         ``train``, ``validation``, ``test``.
     seconds : float
         Wall time of the analysis.
+    tiers : TierResult or None
+        ``None`` when ``config.tiers`` is off or ``models`` holds no order-free model.
+    missingness : MissingnessResult or None
+        Same condition.
     """
 
     ablation: AblationResult
@@ -323,6 +459,8 @@ class TimeOrderResult:
     data_fingerprint: str
     n_patients: dict
     seconds: float
+    tiers: TierResult | None = None
+    missingness: MissingnessResult | None = None
 
     def to_dict(self) -> dict:
         """The content of ``timeorder.json`` (JSON-able; NaN becomes ``None``)."""
@@ -339,7 +477,9 @@ class TimeOrderResult:
                 "gap": None if self.gap is None else self.gap.to_dict(),
                 "verdict": self.verdict, "config": self.config.to_dict(),
                 "data_fingerprint": self.data_fingerprint, "n_patients": dict(self.n_patients),
-                "seconds": round(float(self.seconds), 2)}
+                "seconds": round(float(self.seconds), 2),
+                "tiers": None if self.tiers is None else self.tiers.to_dict(),
+                "missingness": None if self.missingness is None else self.missingness.to_dict()}
 
 
 def _num(v):
@@ -349,6 +489,11 @@ def _num(v):
 
 def _pair(p) -> list:
     return [_num(p[0]), _num(p[1])]
+
+
+def _ci_text(pair) -> str:
+    lo, hi = pair
+    return "n/a" if lo is None or hi is None else f"[{lo:.3f}, {hi:.3f}]"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -556,12 +701,13 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
                                 label=f"{h:g} h") for h in hours]
     if abl.name not in config.models:            # the ablation model was not among the compared ones
         requests.append(ProtocolRequest(work, (abl,), splits, builder, label="ablation: on ordered hours"))
-    report(f"ablation: shuffling hours within each patient (seed {config.random_state})", 0.0)
+    main, rest = _progress_parts(report, config, sum(len(r.specs) for r in requests) + 1)
+    main(f"ablation: shuffling hours within each patient (seed {config.random_state})", 0.0)
     shuffled = shuffle_time_bins(work, window_hours=window, bin_hours=config.features.bin_hours,
                                  random_state=config.random_state, variables=builder.variables_)
     requests.append(ProtocolRequest(shuffled, (abl,), splits, builder, label="ablation: retrained on shuffled hours"))
     results = run_protocols(requests, evaluation=config.evaluation, preset=config.preset,
-                            random_state=config.random_state, model_params=params, progress=report, backend=backend)
+                            random_state=config.random_state, model_params=params, progress=main, backend=backend)
 
     rows, full = [], None
     for h, res in zip(hours, results):
@@ -593,10 +739,13 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
         # the gap compares model families; only the ablation isolates order
         verdict += (" Since shuffling the hours costs the sequence model nothing, this gap comes from how the "
                     "models use the values (levels, missingness), not from time order.")
+    seq = (gap.sequence_model, full.test[gap.sequence_model].y_proba) if gap is not None else (abl.name, p_a)
+    tiers, missing = _tiers(work, splits, config.features_at(window), config, full, kinds, seq, ys["test"], rest,
+                            backend, idx=idx)
     report("done", 1.0)
     return TimeOrderResult(ablation=ablation, horizons=horizons, gap=gap, verdict=verdict, config=config,
                            data_fingerprint=fingerprint, n_patients={k: int(len(v)) for k, v in splits.items()},
-                           seconds=time.perf_counter() - t_start)
+                           seconds=time.perf_counter() - t_start, tiers=tiers, missingness=missing)
 
 
 def _auprc(y: np.ndarray, p: np.ndarray) -> float:
@@ -703,13 +852,14 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     requests = [ProtocolRequest(work, tuple(specs), splits, builder, label=f"{window:g} h")]
     if abl.name not in config.models:
         requests.append(ProtocolRequest(work, (abl,), splits, builder, label="ablation: on ordered hours"))
-    report(f"ablation: shuffling hours within each patient (seed {config.random_state})", 0.0)
+    main, rest = _progress_parts(report, config, sum(len(r.specs) for r in requests) + 1)
+    main(f"ablation: shuffling hours within each patient (seed {config.random_state})", 0.0)
     shuffled, positions = shuffle_time_bins(work, window_hours=window, bin_hours=config.features.bin_hours,
                                             random_state=config.random_state, variables=builder.variables_,
                                             return_positions=True)
     requests.append(ProtocolRequest(shuffled, (abl,), splits, builder, label="ablation: retrained on shuffled hours"))
     results = run_protocols(requests, evaluation=config.evaluation, preset=config.preset,
-                            random_state=config.random_state, model_params=params, progress=report, backend=backend)
+                            random_state=config.random_state, model_params=params, progress=main, backend=backend)
     full, retrained = results[0], results[-1]
     ordered = full if abl.name in full.models else results[1]
     test = full.features["test"]
@@ -753,8 +903,162 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     gap = _gap(full, config.models, kinds, y, ci_level, clusters=boot)
     verdict = "Online task (a risk every hour; AUROC pooled over test patient-hours, CIs over patients). " + \
         ablation.verdict + (" " + gap.verdict if gap is not None else "")
+    seq = (gap.sequence_model, full.test[gap.sequence_model].y_proba) if gap is not None else (abl.name, p_a)
+    tiers, missing = _tiers(work, splits, config.features, config, full, kinds, seq, y, rest, backend, clusters=boot)
     report("done", 1.0)
     return TimeOrderResult(ablation=ablation, horizons=horizons, gap=gap, verdict=verdict, config=config,
                            data_fingerprint=cohort.fingerprint(),
                            n_patients={k: int(len(v)) for k, v in splits.items()},
-                           seconds=time.perf_counter() - t_start)
+                           seconds=time.perf_counter() - t_start, tiers=tiers, missingness=missing)
+
+
+# ----------------------------------------------------------------------------------------------
+# tiers and informative missingness
+# ----------------------------------------------------------------------------------------------
+def _tier_kinds(config: TimeOrderConfig) -> tuple[str, tuple[str, ...]]:
+    """Preset of the tier fits (at most quick) and which summaries they refit (order-free too when the
+    preset differs from the analysis', so the three tiers use the same model sizes)."""
+    preset = "quick" if config.preset == "full" else config.preset
+    return preset, ("time_aware", "missingness_only") + (("order_free",) if preset != config.preset else ())
+
+
+def _progress_parts(report: Progress, config: TimeOrderConfig, n_main: int) -> tuple[Progress, Progress]:
+    """``report`` split in two monotone parts: the main batch of fits, then the tier fits (by fit count)."""
+    has_tab = any(registry.get(n).input_kind == "tabular" for n in config.models)
+    n_tiers = len(_tier_kinds(config)[1]) if config.tiers and has_tab else 0
+    cut = n_main / (n_main + n_tiers)
+
+    def main(msg: str, frac: float) -> None:
+        report(msg, cut * frac)
+
+    def rest(msg: str, frac: float) -> None:
+        report(msg, cut + (1 - cut) * frac)
+    return main, rest
+
+
+def _tiers(cohort: Cohort, splits: dict, features: FeatureConfig, config: TimeOrderConfig, full, kinds: dict,
+           seq: tuple, y: np.ndarray, progress: Progress, backend, idx=None, clusters=None):
+    """Tiers (a) / (b) / (c) and the missingness-only model on the test rows of ``full`` (same order).
+
+    ``seq`` is ``(name, test risks)`` of tier (c). The refits run the protocol on ``splits`` with the
+    best order-free model of ``full`` (by validation AUROC) and ``features`` with other ``summaries``.
+    """
+    from core.evaluation import cluster_bootstrap_metrics, cluster_paired_bootstrap
+    tab = [n for n in config.models if kinds[n] == "tabular"]
+    if not (config.tiers and tab):
+        return None, None
+    name = max(tab, key=lambda n: np.nan_to_num(full.validation[n].metrics["auroc"], nan=-1.0))
+    spec = registry.get(name)
+    preset, refit = _tier_kinds(config)
+    requests = [ProtocolRequest(cohort, (spec,), splits, replace(features, summaries=k),
+                                label=f"tiers: {k.replace('_', '-')} summaries") for k in refit]
+    res = run_protocols(requests, evaluation=config.evaluation, preset=preset, random_state=config.random_state,
+                        progress=progress, backend=backend, keep_features=False)
+    p = {"order_free": full.test[name].y_proba}
+    for k, r in zip(refit, res):
+        if not np.array_equal(r.test[name].y_true, y):
+            raise CohortError("The tier refits were not scored on the same test rows; this is a bug, please report "
+                              "it with the data's layout.")
+        p[k] = r.test[name].y_proba
+    p["sequence"] = seq[1]
+    ci_level = config.evaluation.ci_level
+    if clusters is not None:
+        def metrics(q):
+            return cluster_bootstrap_metrics(y, q, 0.5, clusters, ci_level)
+
+        def paired(qa, qb):
+            return cluster_paired_bootstrap(y, qa, qb, clusters, "auroc", ci_level)
+    else:
+        def metrics(q):
+            return bootstrap_metrics(y, q, 0.5, idx, ci_level)
+
+        def paired(qa, qb):
+            return paired_bootstrap(y, qa, qb, idx, "auroc", ci_level)
+    auroc = {k: _auc(y, q) for k, q in p.items()}
+    auprc = {k: _auprc(y, q) for k, q in p.items()}
+    ci = {}
+    for k, q in p.items():
+        b = metrics(q)
+        ci[f"auroc_{k}"], ci[f"auprc_{k}"] = b["auroc"], b["auprc"]
+    diffs = {"time_aware_minus_order_free": paired(p["time_aware"], p["order_free"]),
+             "sequence_minus_order_free": paired(p["sequence"], p["order_free"]),
+             "sequence_minus_time_aware": paired(p["sequence"], p["time_aware"])}
+    seq_label = registry.get(seq[0]).label
+    gain = diffs["sequence_minus_order_free"]
+    recovered = diffs["time_aware_minus_order_free"]["difference"] / gain["difference"] \
+        if describe_evidence(gain["ci_low"], gain["ci_high"]) == "positive" else float("nan")
+    tiers = TierResult(model=name, label=spec.label, sequence_model=seq[0], sequence_label=seq_label, preset=preset,
+                       auroc={k: auroc[k] for k, _ in TIERS}, auprc={k: auprc[k] for k, _ in TIERS},
+                       ci={k: v for k, v in ci.items() if not k.endswith("missingness_only")}, differences=diffs,
+                       recovered=recovered, sentence=_tier_sentence(spec.label, seq_label, diffs, recovered))
+    mv = paired(p["order_free"], p["missingness_only"])
+    a_m, a_v = auroc["missingness_only"], auroc["order_free"]
+    share = (a_m - 0.5) / (a_v - 0.5) if np.isfinite(a_v) and a_v > 0.5 else float("nan")
+    m_ci = {"auroc_missingness": ci["auroc_missingness_only"], "auroc_values": ci["auroc_order_free"],
+            "auprc_missingness": ci["auprc_missingness_only"], "auprc_values": ci["auprc_order_free"]}
+    missing = MissingnessResult(model=name, label=spec.label, auroc_missingness=a_m, auroc_values=a_v,
+                                auprc_missingness=auprc["missingness_only"], auprc_values=auprc["order_free"],
+                                ci=m_ci, difference=mv["difference"], ci_low=mv["ci_low"], ci_high=mv["ci_high"],
+                                p_value=mv["p_value"], share=share,
+                                sentence=_missingness_sentence(spec.label, a_m, a_v, m_ci, mv, share))
+    return tiers, missing
+
+
+def _tier_sentence(label: str, seq_label: str, diffs: dict, recovered: float) -> str:
+    """Where the sequence model's gain over order-free summaries comes from, in words (numbers with CIs)."""
+    b, c, cb = (diffs[k] for k in ("time_aware_minus_order_free", "sequence_minus_order_free",
+                                   "sequence_minus_time_aware"))
+    ev_b, ev_c, ev_cb = (describe_evidence(d["ci_low"], d["ci_high"]) for d in (b, c, cb))
+
+    def num(d):
+        return f"{d['difference']:+.3f} {_fmt_ci(d['ci_low'], d['ci_high'])}"
+    if ev_c == "positive":
+        share = f"; {recovered:.0%} recovered" if ev_b == "positive" else ""
+        head = (f"Time-aware summaries recover {num(b)} of the {num(c)} AUROC points the {seq_label} gains over "
+                f"order-free summaries ({label} on both{share})")
+        if ev_b == "positive" and ev_cb != "positive":
+            tail = ("most of the advantage of order here is *when* things happen, which hand-made features can "
+                    f"carry (what remains for the {seq_label}, {num(cb)}, is not significant)")
+        elif ev_b == "positive":
+            tail = (f"part of the advantage is *when* things happen, but the {seq_label} still gains {num(cb)} over "
+                    "the time-aware summaries: it uses more of the order than these features hold")
+        elif ev_b == "negative":
+            tail = "the time-aware features made the order-free model worse, so they do not explain the advantage"
+        else:
+            tail = ("no evidence that these hand-made timing features carry the advantage (their CI includes "
+                    f"zero): the {seq_label} uses the order in ways they do not capture, or the sample is too small "
+                    "to tell")
+        return f"{head}: {tail}."
+    what = {"negative": f"the {seq_label} does significantly worse than order-free summaries ({num(c)} AUROC)",
+            "none": f"the {seq_label} does not significantly beat order-free summaries ({num(c)} AUROC, CI includes "
+                    "zero)"}[ev_c]
+    extra = {"positive": f"even so, time-aware summaries lift the {label} by {num(b)}: knowing *when* things "
+                         "happened helps the classical model",
+             "negative": f"time-aware summaries change the {label} by {num(b)} (worse: the extra features cost more "
+                         "than they add here)",
+             "none": f"time-aware summaries change the {label} by {num(b)}, no evidence that timing adds to the "
+                     "order-free summaries"}[ev_b]
+    return f"There is no significant order advantage to explain: {what}; {extra}."
+
+
+def _missingness_sentence(label: str, a_m: float, a_v: float, ci: dict, mv: dict, share: float) -> str:
+    """How much of the signal is in *when* things were measured, in words."""
+    lo, hi = ci["auroc_missingness"]
+    head = (f"A {label} fitted on when variables were measured alone (no values) reaches AUROC {a_m:.3f} "
+            f"[{lo:.3f}, {hi:.3f}], against {a_v:.3f} [{ci['auroc_values'][0]:.3f}, {ci['auroc_values'][1]:.3f}] "
+            "for the same model on the values")
+    if not np.isfinite(share):
+        return head + ": the values model is no better than chance, so no share of its signal can be given."
+    part = f"{share:.0%} of the values model's AUROC above chance (0.5)"
+    if np.isfinite(lo) and lo > 0.5:
+        meaning = ("so a large part of the signal is in *when* things were measured" if share >= 0.5 else
+                   "so some of the signal is in *when* things were measured")
+    else:
+        meaning = "but its CI includes chance, so there is no evidence that the measurement pattern alone carries signal"
+    ev = describe_evidence(mv["ci_low"], mv["ci_high"])
+    values = {"positive": f"the values add {mv['difference']:+.3f} {_fmt_ci(mv['ci_low'], mv['ci_high'])}",
+              "negative": f"the values model is worse by {-mv['difference']:.3f} "
+                          f"{_fmt_ci(mv['ci_low'], mv['ci_high'])}",
+              "none": f"the values add {mv['difference']:+.3f} {_fmt_ci(mv['ci_low'], mv['ci_high'])}, not "
+                      "significant"}[ev]
+    return f"{head}: {part}, {meaning}; {values}."

@@ -1,4 +1,5 @@
-"""Time order: does the ORDER of the hours matter on this cohort? Ablation, early prediction, gap, verdict."""
+"""Time order: does the ORDER of the hours matter on this cohort? Ablation, early prediction, gap, verdict,
+the tiers (order-free / time-aware summaries / sequence model) and informative missingness."""
 import streamlit as st
 
 from app import jobs, state
@@ -32,6 +33,14 @@ with st.expander("What the three analyses mean (read this first)"):
    uses the *sequence* may pull ahead as hours accumulate, or may not.
 3. **The gap.** The best sequence model against the best order-free model (each chosen on validation
    patients), compared on the same test patients: paired bootstrap interval and DeLong's test.
+4. **Three tiers.** Where does a gap come from? The best order-free model on (a) order-free summaries and
+   (b) *time-aware* summaries (per variable: hour of the minimum and of the maximum, slope in each quarter of the
+   window, mean / last / count over the last 6 and 12 hours; online, from data up to each hour only), against
+   (c) the best sequence model, on the same test patients. If (b) closes most of the gap, the advantage of order is
+   *when* things happen, which hand-made features can carry.
+5. **Informative missingness.** The same order-free model fitted on *when* variables were measured alone (counts,
+   measured hours, hours since the last measurement, measurement rate; no value at all) against the same model on
+   the values: how much of the signal is in the measurement pattern.
 
 **Two correct answers.** On the synthetic **demo** cohort the outcome depends, by construction, on *which of two
 episodes came first* (hypotension then a lactate/heart-rate spike is dangerous, the reverse is not): adding the true
@@ -54,6 +63,9 @@ n_max = c[3].number_input("Patients (subset, for speed)", 100, 100_000, 2000, st
 preset = c[0].selectbox("Model sizes", ["quick", "full"], key="timeorder.preset",
                         help="quick: smaller models; full: the benchmarked sizes")
 seed = c[1].number_input("Seed", 0, 100_000, 0, key="timeorder.seed")
+with_tiers = c[2].checkbox("Tiers and missingness", value=True, key="timeorder.tiers",
+                           help="also refit the best order-free model on time-aware summaries and on when variables "
+                                "were measured (2 extra fits, quick sizes at most)")
 
 if st.button("Run the time-order analysis", type="primary", key="timeorder.run"):
     try:
@@ -61,7 +73,8 @@ if st.button("Run the time-order analysis", type="primary", key="timeorder.run")
             model=model, models=tuple(names) or ("gru",), horizons_hours=tuple(hours) or (48,), preset=preset,
             max_patients=int(n_max), split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=int(seed)),
             features=FeatureConfig(task="online", window_hours=336) if cohort.is_online else FeatureConfig(),
-            evaluation=EvaluationConfig(n_bootstrap=1000, random_state=int(seed)), random_state=int(seed))
+            evaluation=EvaluationConfig(n_bootstrap=1000, random_state=int(seed)), random_state=int(seed),
+            tiers=bool(with_tiers))
     except (CoreError, ValueError) as err:
         show_error(err)
         st.stop()
@@ -95,6 +108,20 @@ c[1].plotly_chart(plots.timeorder_forest_figure(result), width="stretch")
 metric = st.radio("Early-prediction metric", ["auroc", "auprc"], horizontal=True, key="timeorder.metric",
                   format_func=str.upper)
 st.plotly_chart(plots.horizon_figure(result.horizons, metric), width="stretch")
+tiers, missing = getattr(result, "tiers", None), getattr(result, "missingness", None)
+if tiers is not None:
+    st.subheader("Where the gain comes from: three tiers and informative missingness")
+    st.markdown(tiers.sentence)
+    st.markdown(missing.sentence)
+    c = st.columns([3, 2])
+    c[0].plotly_chart(plots.tiers_figure(tiers, missing), width="stretch")
+    c[1].dataframe(tiers.table(), hide_index=True)
+    c[1].caption(f"Full horizon, the same test patients as above; the tier fits use the {tiers.preset} preset. "
+                 f"Missingness only: {missing.auroc_missingness:.3f}, "
+                 + ("share of the values model's AUROC above 0.5 not defined." if missing.share != missing.share
+                    else f"{missing.share:.0%} of the values model's AUROC above 0.5."))
+elif result.config.tiers:
+    st.info("The tiers need an order-free model: add one (e.g. logistic regression) to the models above.")
 with st.expander("All numbers"):
     st.dataframe(result.horizons, hide_index=True)
     st.json(result.to_dict()["ablation"], expanded=False)

@@ -1,7 +1,8 @@
 """``python -m core timeorder EVENTS --labels LABELS --target COL --out DIR [--model gru] [--horizons ...]``.
 
 Measures how much time order matters on the data (order ablation, early prediction, sequence vs
-order-free gap; see :mod:`core.timeorder`), writes ``DIR/timeorder.json`` and prints the verdict.
+order-free gap, the three tiers order-free / time-aware summaries / sequence model and the
+missingness-only model; see :mod:`core.timeorder`), writes ``DIR/timeorder.json`` and prints the verdict.
 A progress bar goes to stderr.
 """
 from __future__ import annotations
@@ -67,6 +68,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--reuse", action="store_true",
                    help="if DIR/timeorder.json holds the same analysis (same data, settings, seed and code), print "
                         "its verdict instead of computing it again")
+    p.add_argument("--no-tiers", action="store_true",
+                   help="skip the tiers (order-free vs time-aware summaries vs sequence model) and the "
+                        "missingness-only model (two or three extra quick fits of the best order-free model)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_arguments(p)
     add_backend_arguments(p)
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                                  features=features, preset=args.preset,
                                  split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=args.seed),
                                  evaluation=EvaluationConfig(n_bootstrap=args.bootstrap, random_state=args.seed),
-                                 max_patients=args.max_patients, random_state=args.seed)
+                                 max_patients=args.max_patients, random_state=args.seed, tiers=not args.no_tiers)
     except CoreError:
         raise
     except ValueError as err:       # a config check: the message already says how to fix it
@@ -133,5 +137,10 @@ def run(args: argparse.Namespace) -> int:
     board = result.horizons.pivot(index="model", columns="hours", values="auroc")
     print("\nTest AUROC by hours of data available:")
     print(board.to_string(float_format=lambda v: f"{v:.3f}"))
+    if result.tiers is not None:
+        print(f"\nTiers (full horizon, same test patients; {result.tiers.preset} preset):")
+        print(result.tiers.table().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(result.tiers.sentence)
+        print("\nInformative missingness: " + result.missingness.sentence)
     print(f"\nWritten {path} ({result.seconds:.0f} s).")
     return 0

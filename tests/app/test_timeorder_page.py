@@ -33,7 +33,28 @@ def test_timeorder_page_runs_tiny_analysis():
     result = at.session_state[state.TIMEORDER_RESULT]
     assert result.config == tiny and set(result.horizons["hours"]) == {12.0, 48.0}
     assert any("Verdict" in m.value for m in [*at.success, *at.info, *at.warning])
-    assert len(at.get("plotly_chart")) >= 3
+    assert len(at.get("plotly_chart")) >= 4                  # ablation, forest, horizons, tiers
+    # the tiers: a heading, the two sentences, the table with CIs
+    assert any("three tiers" in h.value for h in at.subheader)
+    shown = " ".join(m.value for m in at.markdown)
+    assert "summaries" in shown and "measured" in shown
+    tables = [df.value for df in at.dataframe]
+    tier_table = next(t for t in tables if "tier" in t.columns)
+    assert list(tier_table["tier"]) == ["order-free summaries", "time-aware summaries", "sequence model"]
+    assert tier_table["AUROC CI"].str.startswith("[").all()
+    assert result.tiers is not None and result.missingness is not None
+
+
+def test_timeorder_page_without_tiers():
+    tiny = TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12,), max_patients=120, preset="test",
+                           evaluation=EvaluationConfig(n_bootstrap=20), tiers=False)
+    at = _page("app/pages/timeorder.py", **{state.TIMEORDER_CONFIG_OVERRIDE: tiny})
+    at.button(key="timeorder.run").click().run()
+    finish_jobs(at)
+    assert not at.exception and not at.error
+    assert at.session_state[state.TIMEORDER_RESULT].tiers is None
+    assert not any("three tiers" in h.value for h in at.subheader)
+    assert len(at.get("plotly_chart")) == 3
 
 
 def test_models_page_trains_and_shows_gates():

@@ -233,6 +233,23 @@ def test_cli_writes_timeorder_json(cli_files, capsys):
     assert d["horizons"]["hours"] == [4.0, 8.0] and d["ablation"]["model"] == "gru"
     assert "time order" in captured.err          # the tqdm bar on stderr
     assert "AUROC" in captured.out and d["verdict"] in captured.out
+    # the tiers and the missingness-only model: in the JSON with CIs and printed
+    assert [r["tier"] for r in d["tiers"]["rows"]] == ["order_free", "time_aware", "sequence"]
+    assert all(len(r["auroc_ci"]) == 2 for r in d["tiers"]["rows"])
+    assert d["tiers"]["sentence"] in captured.out and d["missingness"]["sentence"] in captured.out
+    assert "Tiers (full horizon" in captured.out
+
+
+def test_cli_no_tiers(cli_files, capsys):
+    out = cli_files / "out-no-tiers"
+    rc = main(["timeorder", str(cli_files / "events.csv"), "--labels", str(cli_files / "labels.csv"), "--target",
+               "died", "--out", str(out), "--preset", "test", "--models", "lr,gru", "--horizons", "8",
+               "--window-hours", "8", "--bootstrap", "20", "--no-tiers", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err[-2000:]
+    d = json.loads((out / "timeorder.json").read_text())
+    assert d["tiers"] is None and d["missingness"] is None and d["config"]["tiers"] is False
+    assert "Tiers" not in captured.out
 
 
 def test_cli_missing_file_exits_2_without_traceback(tmp_path):
