@@ -1,0 +1,435 @@
+"""A self-contained HTML report of one saved run (``python -m core report RUN --out report.html``).
+
+One file that opens without any network request: plotly.js is inlined once, in one ``<script>``
+(:func:`plotly.offline.get_plotlyjs`), every figure is written with ``include_plotlyjs=False`` and
+``full_html=False``, and there are no external fonts, style sheets or images. Every string that comes
+from the data (target, variable names, folder names, anything read from the run's JSON files) is
+``html.escape``'d; plotly labels are escaped by :mod:`core.plots`.
+
+It holds what the run folder saved (:mod:`core.runs`): the data summary (target, task, variables, data
+fingerprint), the split (patients per split, prevalence), every model's test metrics with 95% CIs, the
+paired tests in words (:meth:`core.runs.Run.evaluations`), ROC / PR / calibration and decision curves
+(:mod:`core.decision`), the cross-validation summary when ``train --cv`` saved one, the time-order
+verdict when a ``timeorder.json`` of the same data is in or next to the run folder, library versions,
+the configuration, and the TRIPOD+AI checklist items with where this report answers each (or that the
+author must).
+
+What it does not hold, and says so: the validation report of the data (training only runs on data with
+no blocking error, but the findings are not saved with a run) and explanations (the Explain page and
+``python -m core explain`` compute them from the data, which a run does not contain).
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from core.exceptions import CoreError
+
+__all__ = ["build_report", "write_report", "find_timeorder", "TRIPOD_AI_ITEMS"]
+
+_NOT_ANSWERED = "not answered by this tool: the author must add it"
+
+#: TRIPOD+AI (Collins GS et al., BMJ 2024;385:e078378) items, short topics, and the report section that
+#: answers each (None: the author must add it). Only items this report really answers point to a section.
+TRIPOD_AI_ITEMS = (
+    ("1", "Title: development/evaluation of a prediction model, target population, outcome", None),
+    ("2", "Abstract (TRIPOD+AI for Abstracts)", None),
+    ("3a", "Background: healthcare context, rationale, existing models", None),
+    ("3b", "Target population, intended purpose and users", None),
+    ("3c", "Known health inequalities between sociodemographic groups", None),
+    ("4", "Objectives: development and/or validation", None),
+    ("5a", "Data sources, rationale, representativeness", None),
+    ("5b", "Dates of data collection, accrual, follow-up", None),
+    ("6a", "Setting, number and location of centres", None),
+    ("6b", "Eligibility criteria", None),
+    ("6c", "Treatments received and how they were handled", None),
+    ("7", "Data preparation: pre-processing and quality checking",
+     "data (variables, window; the validation findings themselves are not saved: see there) and configuration"),
+    ("8a", "Outcome definition and time horizon", "data (target, task shape, hours used or predicted)"),
+    ("8b", "Qualifications of outcome assessors", None),
+    ("8c", "Blinding of outcome assessment", None),
+    ("9a", "Choice of initial predictors", "data (variables the models read; why they were chosen: author)"),
+    ("9b", "Definition of predictors, how and when measured", "data (features computed from the hours used)"),
+    ("9c", "Qualifications of predictor assessors", None),
+    ("10", "Sample size and its justification", "split (patients and events per split; justification: author)"),
+    ("11", "Missing data handling", "data (missingness is encoded as masks and time since last observation)"),
+    ("12a", "How the data were used: partitioning", "split"),
+    ("12b", "Predictor handling: functional form, rescaling, standardisation", "configuration"),
+    ("12c", "Model type, building steps, hyper-parameters, internal validation", "models and configuration"),
+    ("12d", "Heterogeneity across clusters (hospitals, countries)", None),
+    ("12e", "Performance measures and plots, model comparison", "metrics, paired tests, curves, decision curves"),
+    ("12f", "Model updating (e.g. recalibration)", "models and metrics (whether the models were refitted on "
+                                                   "training + validation patients; no recalibration)"),
+    ("12g", "How predictions were calculated (code, object, API)", "reproducibility"),
+    ("13", "Class imbalance methods", "configuration (stay task: no re-weighting; online task: the recurrent "
+                                      "models up-weight positive hours, see the README)"),
+    ("14", "Fairness approaches", None),
+    ("15", "Model output and thresholds", "metrics (probabilities; each threshold chosen on validation patients)"),
+    ("16", "Differences between development and evaluation data", "split (one data set, split by patient)"),
+    ("17", "Ethical approval and consent", None),
+    ("18a", "Funding", None),
+    ("18b", "Conflicts of interest", None),
+    ("18c", "Protocol", None),
+    ("18d", "Registration", None),
+    ("18e", "Data sharing", None),
+    ("18f", "Code sharing", "reproducibility (library versions, request key; where the code is: author)"),
+    ("19", "Patient and public involvement", None),
+    ("20a", "Flow of participants, numbers with and without the outcome", "split"),
+    ("20b", "Characteristics of the data (predictors, events, missing data)",
+     "data and split (counts only; characteristics per group: author)"),
+    ("20c", "Evaluation vs development data: predictor distributions", None),
+    ("21", "Participants and events in each analysis", "split"),
+    ("22", "Full model specification (object, code) for new predictions", "reproducibility (the run folder)"),
+    ("23a", "Performance with confidence intervals (and key subgroups)", "metrics and curves (subgroups: author)"),
+    ("23b", "Heterogeneity in performance across clusters", None),
+    ("24", "Model updating results", None),
+    ("25", "Interpretation, including fairness", None),
+    ("26", "Limitations", None),
+    ("27a", "Handling poor-quality or missing input data in practice", None),
+    ("27b", "User interaction and expertise required", None),
+    ("27c", "Next steps for future research", None),
+)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;
+color:#222;line-height:1.45;padding:0 16px}
+h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:2em}
+table{border-collapse:collapse;margin:8px 0;font-size:.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;
+vertical-align:top}th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.note{color:#555;font-size:.92em}.warn{background:#fff4e5;border-left:4px solid #f0a030;padding:6px 10px}
+nav ol{columns:2}code{background:#f5f5f5;padding:0 3px}.figure{margin:12px 0;page-break-inside:avoid}
+@media print{section{page-break-before:always}nav,button,.no-print,.modebar{display:none!important}
+body{max-width:none;margin:0}}
+"""
+
+
+def _e(value) -> str:
+    """Plain text for HTML (quotes too)."""
+    return html.escape(str(value), quote=True)
+
+
+def _f(v, digits: int = 3) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return f"{v:.{digits}f}" if np.isfinite(v) else ""
+
+
+def _table(header, rows, num_cols=()) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f'<td class="num">{_e(c)}</td>' if i in num_cols else f"<td>{_e(c)}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(fig) -> str:
+    body = fig.to_html(include_plotlyjs=False, full_html=False, config={"displaylogo": False, "responsive": True})
+    return f'<div class="figure">{body}</div>'
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def find_timeorder(run_dir: str | Path, fingerprint: str) -> tuple[Path | None, list[Path]]:
+    """A ``timeorder.json`` of the same data in or next to ``run_dir``: in the folder, beside it, or in a
+    sibling folder (``python -m core timeorder --out DIR`` writes ``DIR/timeorder.json``).
+
+    Returns
+    -------
+    (path or None, other_data)
+        The newest one whose ``data_fingerprint`` is the run's, and those found for other data (not used).
+    """
+    folder = Path(run_dir)
+    candidates = [folder / "timeorder.json", folder.parent / "timeorder.json",
+                  *sorted(folder.parent.glob("*/timeorder.json"))]
+    same, other = [], []
+    for p in dict.fromkeys(candidates):
+        if not p.is_file() or p.is_symlink():
+            continue
+        d = _read_json(p)
+        if isinstance(d, dict) and str(d.get("data_fingerprint", "")) == str(fingerprint) and fingerprint:
+            same.append(p)
+        else:
+            other.append(p)
+    same.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return (same[0] if same else None), other
+
+
+def _prevalence_rows(run, online: bool) -> list:
+    pr = run.predictions
+    rows = []
+    first = (run.config.get("models") or [None])[0]
+    for split in ("train", "validation", "test"):
+        ids = run.splits.get(split, [])
+        d = pr[(pr["split"] == split) & (pr["model"] == first)] if len(pr) and first is not None else pr.iloc[:0]
+        if not len(d):
+            rows.append([split, f"{len(ids):,}", "", "", "not saved in the run (only validation and test "
+                                                       "predictions are kept)" if split == "train" else ""])
+            continue
+        if online:
+            pos_pat = d.loc[d["y_true"] == 1, "patient_id"].nunique()
+            rows.append([split, f"{len(ids):,}", f"{len(d):,} hours, {int(d['y_true'].sum()):,} positive",
+                         f"{d['y_true'].mean():.3%} of hours", f"{pos_pat:,} patients with a positive hour"])
+        else:
+            rows.append([split, f"{len(ids):,}", f"{int(d['y_true'].sum()):,} events", f"{d['y_true'].mean():.3f}",
+                         ""])
+    return rows
+
+
+def _metrics_table(run, results, online: bool) -> str:
+    saved = run.metrics.get("models", {})
+    keys = ["auroc", "auprc", "brier", "log_loss", "sensitivity", "specificity", "ppv", "npv", "min_se_ppv"]
+    header = ["model", "AUROC", "AUPRC", "Brier", "log-loss", "sensitivity", "specificity", "PPV", "NPV",
+              "min(Se, PPV)", "threshold"]
+    alarm = ["alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day"]
+    if online:
+        header += ["alarmed before onset", "median warning (h)", "false alarms / patient-day"]
+    header.append("training (s)")
+    rows = []
+    for name in run.config.get("models", []):
+        m = saved.get(name, {})
+        label = results[name].label if name in results else m.get("label", name)
+        r = [label]
+        for k in keys:
+            ci = m.get(f"{k}_ci") or [None, None]
+            r.append(f"{_f(m.get(k))} [{_f(ci[0])}, {_f(ci[1])}]" if ci[0] is not None else _f(m.get(k)))
+        r.append(_f(m.get("threshold")))
+        if online:
+            r += [_f(m.get(k), 2) for k in alarm]
+        r.append(_f(m.get("train_seconds"), 1))
+        rows.append(r)
+    return _table(header, rows, num_cols=set(range(1, len(header))))
+
+
+def _timeorder_section(run, timeorder: Path | None) -> str:
+    fp = str(run.config.get("fingerprint", ""))
+    if timeorder is not None:
+        found, other = Path(timeorder), []
+        d = _read_json(found)
+        if not isinstance(d, dict):
+            return f"<p>{_e(found)} could not be read as a timeorder.json: not computed.</p>"
+    else:
+        found, other = find_timeorder(run.folder, fp)
+        d = _read_json(found) if found is not None else None
+    if not isinstance(d, dict):
+        extra = (f" ({len(other)} timeorder.json file(s) nearby were computed on other data and are not shown.)"
+                 if other else "")
+        return ("<p><b>Not computed.</b> No timeorder.json of this run's data was found in or next to the run folder"
+                f".{_e(extra)} Run <code>python -m core timeorder DATA --out DIR</code> with DIR beside the run "
+                "folder, then build the report again.</p>")
+    out = [f"<p><b>Verdict.</b> {_e(d.get('verdict', ''))}</p>"]
+    if str(d.get("data_fingerprint", "")) != fp:
+        out.append(f'<p class="warn">This timeorder.json was computed on other data (fingerprint '
+                   f'{_e(d.get("data_fingerprint"))}, the run\'s is {_e(fp)}).</p>')
+    a = d.get("ablation") or {}
+    rows = []
+    if a:
+        rows.append(["ablation: ordered hours", _f(a.get("auroc_ordered"))])
+        rows.append(["ablation: retrained on shuffled hours", _f(a.get("auroc_shuffled"))])
+        rows.append(["ablation: ordered model on shuffled hours", _f(a.get("auroc_shuffled_test"))])
+    g = d.get("gap") or {}
+    if g:
+        ci = g.get("ci") or [None, None]
+        rows.append([f"gap: {g.get('sequence_label', g.get('best_sequence', ''))} - "
+                     f"{g.get('order_free_label', g.get('best_order_free', ''))}",
+                     f"{_f(g.get('diff'))} [{_f(ci[0])}, {_f(ci[1])}]"])
+    if rows:
+        out.append(_table(["measurement (test AUROC)", "value"], rows, num_cols={1}))
+    n = d.get("n_patients") or {}
+    out.append(f'<p class="note">From {_e(found.name)} in {_e(found.parent)}; its own split ('
+               + ", ".join(f"{_e(k)} {_e(v)}" for k, v in n.items()) + " patients), so its AUROCs differ from the "
+               "metrics above.</p>")
+    return "".join(out)
+
+
+def _cv_section(run) -> str:
+    cv = _read_json(run.folder / "cv.json")
+    if not isinstance(cv, dict) or not isinstance(cv.get("models"), dict):
+        return "<p>Not run (<code>train --cv K</code> saves it).</p>"
+    rows = [[name, _f(m.get("auroc_mean")), _f(m.get("auroc_std")), _f(m.get("auprc_mean")), _f(m.get("auprc_std"))]
+            for name, m in cv["models"].items() if isinstance(m, dict)]
+    return (f"<p>{_e(cv.get('n_folds'))}-fold cross-validation on all labelled patients "
+            f"({_e(cv.get('preset'))} preset, seed {_e(cv.get('seed'))}):</p>"
+            + _table(["model", "AUROC mean", "AUROC sd", "AUPRC mean", "AUPRC sd"], rows, num_cols={1, 2, 3, 4}))
+
+
+def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int = 200) -> str:
+    """The report of a reopened run (:func:`core.runs.load_run`) as one self-contained HTML page.
+
+    Parameters
+    ----------
+    run : core.runs.Run
+    timeorder : path, optional
+        A ``timeorder.json`` to include; default: one of the same data in or next to the run folder
+        (:func:`find_timeorder`), else the section says "not computed".
+    n_bootstrap : int
+        Resamples of the decision curves' band (patients; 0 = no band).
+
+    Returns
+    -------
+    str
+        The HTML text (about 5 MB, most of it plotly.js).
+    """
+    import plotly.offline
+
+    from core import plots
+    from core.decision import HOW_TO_READ, curves_from_results
+
+    results, comparisons = run.evaluations()
+    cfg = run.config
+    online = run.online
+    name = run.folder.name
+    sections = []
+
+    # -- data
+    b = run.builder
+    variables = list(getattr(b, "variables_", []))
+    static = list(getattr(b, "static_columns_", []))
+    feat = cfg.get("features", {})
+    horizon = (f"every hour of each stay up to {_f(feat.get('window_hours'), 0)} h is predicted from the data up to "
+               "and including it (online task; a row is a patient-hour)" if online else
+               f"one prediction per stay from its first {_f(feat.get('window_hours'), 0)} h (stay task)")
+    sections.append(("data", "Data", "".join([
+        _table(["item", "value"], [
+            ["target (outcome)", cfg.get("target", "")], ["task", horizon],
+            ["time-series variables", f"{len(variables)}: " + ", ".join(map(str, variables))],
+            ["static attributes", f"{len(static)}: " + ", ".join(map(str, static)) if static else "none"],
+            ["data fingerprint", cfg.get("fingerprint", "")],
+            ["hour bin", f"{_f(feat.get('bin_hours'), 2)} h"]]),
+        "<p><b>Validation report.</b> Not saved with the run. Training only runs on data whose validation found no "
+        "blocking error (<code>core.ingest.load_cohort</code>), but the warnings and excluded-row counts are not "
+        "kept in the run folder: run <code>python -m core validate DATA ...</code> on the same file (the data "
+        "fingerprint above identifies it) and attach its report.</p>",
+        "<p class=\"note\">Missing values: the recurrent models see an observation mask and the hours since the "
+        "last observation; the classical models see counts and hours since last seen, with the remaining gaps "
+        "imputed from training patients only.</p>"])))
+
+    # -- split
+    n = cfg.get("split", {})
+    sections.append(("split", "Split", "".join([
+        f"<p>Patients, not rows, are split (stratified, seed {_e(n.get('random_state', cfg.get('random_state')))}): "
+        f"validation {_e(n.get('validation_size'))}, test {_e(n.get('test_size'))} of the patients. Features are "
+        "fitted on training patients, thresholds and the reference model chosen on validation patients, metrics "
+        "computed on test patients only.</p>",
+        _table(["split", "patients", "rows / events", "prevalence", "note"], _prevalence_rows(run, online),
+               num_cols={1})])))
+
+    # -- models and metrics
+    unit = "test patient-hours (CIs from a bootstrap over patients)" if online else "test patients"
+    ref = cfg.get("reference")
+    ref_label = results[ref].label if ref in results else ref
+    sections.append(("metrics", "Models and metrics", "".join([
+        f"<p>Every model's metrics on the {unit}, with 95% bootstrap intervals "
+        f"({_e(cfg.get('evaluation', {}).get('n_bootstrap'))} resamples); the threshold of each model was chosen on "
+        f"validation patients ({_e(cfg.get('evaluation', {}).get('threshold_rule'))} rule). Preset "
+        f"{_e(cfg.get('preset'))}, seed {_e(cfg.get('random_state'))}"
+        + (", models refitted on training + validation patients for prediction (metrics are those of the models "
+           "fitted on training patients)" if run.refitted or cfg.get("refit") else "") + ".</p>",
+        _metrics_table(run, results, online),
+        _figure(plots.leaderboard_figure(results)) if results else ""])))
+
+    # -- paired tests
+    if comparisons:
+        kind = "paired bootstrap over patients" if online else "DeLong's test, paired bootstrap interval"
+        body = (f"<p>Each model against the best classical model on validation ({_e(ref_label)}), {kind}:</p><ul>"
+                + "".join(f"<li>{_e(c.sentence)}</li>" for c in comparisons) + "</ul>")
+    else:
+        body = "<p>No paired test: the run has a single model.</p>"
+    sections.append(("tests", "Paired tests", body))
+
+    # -- curves
+    curves = curves_from_results(results, n_bootstrap=n_bootstrap, random_state=int(cfg.get("random_state", 0))) \
+        if results else None
+    parts = [_figure(plots.roc_figure(results)), _figure(plots.pr_figure(results)),
+             _figure(plots.calibration_figure(results))] if results else ["<p>No test predictions saved.</p>"]
+    sections.append(("curves", "ROC, precision-recall and calibration", "".join(parts)))
+    if curves is not None:
+        useful = []
+        for m in curves.net_benefit:
+            r = curves.useful_range(m)
+            useful.append([curves.labels.get(m, m), "never" if r is None else f"{r[0]:.2f} to {r[1]:.2f}"])
+        dparts = [f"<p>{_e(HOW_TO_READ)}</p>",
+                  f"<p class=\"note\">Rows: test {_e(curves.unit)}s (n = {curves.n_rows:,}, prevalence "
+                  f"{curves.prevalence:.3f}); band: {n_bootstrap} bootstrap resamples over patients.</p>"
+                  if n_bootstrap else "",
+                  _figure(plots.decision_curve_figure(curves)),
+                  _table(["model", "thresholds where it beats treat-all and treat-none (0.01-0.99)"], useful)]
+        sections.append(("decision", "Decision curves", "".join(dparts)))
+
+    # -- time order, CV, explanations
+    sections.append(("timeorder", "Time order", _timeorder_section(run, timeorder)))
+    sections.append(("cv", "Cross-validation", _cv_section(run)))
+    sections.append(("explain", "Explanations", "<p><b>Not computed.</b> Explanations are not saved with a run: "
+                     "they are computed from the data (which the run folder does not hold) on the Explain page or "
+                     f"with <code>python -m core explain {_e(run.folder)} DATA --model NAME --out attr.csv</code>."
+                     "</p>"))
+
+    # -- reproducibility
+    manifest = run.folder / "manifest.json"
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else ""
+    vers = [[k, v] for k, v in (run.versions or {}).items()]
+    conf_rows = [[k, json.dumps(cfg.get(k), sort_keys=True)] for k in ("features", "split", "evaluation")]
+    sections.append(("reproducibility", "Reproducibility", "".join([
+        _table(["item", "value"], [["run folder", run.folder], ["created", cfg.get("created", "")],
+                                   ["models", ", ".join(map(str, cfg.get("models", [])))],
+                                   ["request key (same data, settings, seed, code)", cfg.get("request", "")],
+                                   ["data fingerprint", cfg.get("fingerprint", "")],
+                                   ["SHA-256 of manifest.json (hashes of every file of the run)", digest]]),
+        "<p>Library versions:</p>", _table(["library", "version"], vers),
+        "<p>Configuration:</p>", _table(["setting", "value"], conf_rows),
+        "<p class=\"note\">New patients are scored with <code>python -m core predict RUN DATA --out pred.csv</code>; "
+        "the models are in the run folder (scikit-learn models in skops format, torch models as state_dicts).</p>"])))
+
+    # -- TRIPOD+AI
+    rows = [[item, topic, where if where else _NOT_ANSWERED] for item, topic, where in TRIPOD_AI_ITEMS]
+    sections.append(("tripod", "TRIPOD+AI checklist",
+                     "<p>TRIPOD+AI (Collins GS et al., BMJ 2024;385:e078378): where this report answers each item. "
+                     "Most items concern the study, not the computation, and only the author can answer them.</p>"
+                     + _table(["item", "topic", "answered in this report"], rows)))
+
+    nav = "<nav><ol>" + "".join(f'<li><a href="#{k}">{_e(t)}</a></li>' for k, t, _ in sections) + "</ol></nav>"
+    body = "".join(f'<section id="{k}"><h2>{_e(t)}</h2>{b}</section>' for k, t, b in sections)
+    title = f"Chronoscope run report: {name}"
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style>"
+            f"<script>{plotly.offline.get_plotlyjs()}</script></head><body>"
+            f"<h1>{_e(title)}</h1><p class=\"note\">Target {_e(cfg.get('target', ''))}; "
+            f"{len(cfg.get('models', []))} model(s); created {_e(cfg.get('created', ''))}. For research and audit, "
+            "not diagnosis.</p>" + nav + body + "</body></html>")
+
+
+def write_report(run_dir: str | Path, out: str | Path, *, timeorder: str | Path | None = None) -> Path:
+    """Reopen the run ``run_dir`` (all its checks: :func:`core.runs.load_run`) and write its report to ``out``.
+
+    Raises
+    ------
+    RunError
+        The run is missing, incomplete or was changed after saving.
+    CoreError
+        ``out`` is an existing folder or cannot be written; ``timeorder`` does not exist.
+    """
+    from core.export import check_out_file
+    from core.runs import load_run
+
+    path = check_out_file(out, example="report.html")
+    if timeorder is not None and not Path(timeorder).is_file():
+        raise CoreError(f"--timeorder {timeorder} is not a file; pass the timeorder.json written by "
+                        "`python -m core timeorder --out DIR` (DIR/timeorder.json), or leave it out.")
+    text = build_report(load_run(run_dir), timeorder=timeorder)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise CoreError(f"Cannot write {path} ({err.strerror or err}). Pass a file path in a folder you can write "
+                        "to, e.g. --out results/report.html.") from None
+    return path
