@@ -23,7 +23,7 @@ __all__ = ["load_source", "load_estimate", "load_current_cohort", "events_arg", 
            "lengths",
            "patient_values", "runs_dir", "run_match", "job_manager", "list_saved_runs", "open_run", "patient_risk",
            "load_run_recurrent", "EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run",
-           "explain_patient"]
+           "explain_patient", "decision_curves", "run_report"]
 
 
 def _source_key(source: DataSource) -> tuple:
@@ -342,3 +342,29 @@ def delete_user_run(path: str) -> None:
     delete_run(p, p.parent)
     for fn in (_open_run, _load_explain_run, _load_run_recurrent, _patient_risk, _run_match, _explain_patient):
         fn.clear()
+
+
+# -- Compare page: decision curves and the HTML report of the open run ----------------------------
+def _summary_key(summary) -> str:
+    """Owner and run folder: a run's test predictions never change once saved (a new training is a new folder)."""
+    return f"{auth.owner()}/{summary.folder}"
+
+
+@st.cache_data(hash_funcs={"core.runs.RunSummary": _summary_key}, max_entries=8, show_spinner=False)
+def decision_curves(summary):
+    """Decision curves of a run's test predictions (``core.decision.curves_from_results``; band: 200 resamples
+    of patients)."""
+    from core.decision import curves_from_results
+    return curves_from_results(summary.results)
+
+
+def run_report(path: str):
+    """A function building the self-contained HTML report of one of the current user's runs, for a deferred
+    download button (built only when clicked: the file holds plotly.js, about 5 MB). The owner is checked now."""
+    checked = check_owned(path)
+
+    def build() -> str:
+        from core.report import build_report
+        from core.runs import load_run
+        return build_report(load_run(checked))
+    return build

@@ -6,6 +6,7 @@ import streamlit as st
 from app import cache, jobs, state
 from app.components import gui_text, plain, require_cohort, show_error
 from core import plots
+from core.decision import HOW_TO_READ
 from core.evaluation import threshold_metrics
 from core.exceptions import CoreError
 from core.export import safe_csv
@@ -146,10 +147,13 @@ if summary.comparisons:
     st.markdown(f"**Paired tests against the best classical model on validation ({ref})**, {kind}:")
     st.markdown("\n".join(f"- {c.sentence}" for c in summary.comparisons))
 
-tabs = st.tabs(["ROC", "Precision-recall", "Calibration"])
+tabs = st.tabs(["ROC", "Precision-recall", "Calibration", "Decision curves"])
 tabs[0].plotly_chart(plots.roc_figure(summary.results), width="stretch")
 tabs[1].plotly_chart(plots.pr_figure(summary.results), width="stretch")
 tabs[2].plotly_chart(plots.calibration_figure(summary.results), width="stretch")
+tabs[3].caption(HOW_TO_READ + (" Online run: a row is a test patient-hour; the band resamples patients." if online
+                               else ""))
+tabs[3].plotly_chart(plots.decision_curve_figure(cache.decision_curves(summary)), width="stretch")
 
 st.subheader("Decision threshold")
 c = st.columns([1, 2])
@@ -167,3 +171,8 @@ d[0].download_button("Metrics (JSON)", json.dumps(summary.metrics, indent=2), "m
                      mime="application/json", key="compare.dl_metrics")
 d[1].download_button("Predictions (CSV)", safe_csv(summary.predictions), "predictions.csv", mime="text/csv",
                      key="compare.dl_predictions")
+if summary.folder is not None:
+    st.download_button("Report (HTML, opens offline)", cache.run_report(str(summary.folder)),
+                       f"{summary.folder.name}-report.html", mime="text/html", key="compare.dl_report",
+                       help="One self-contained file: data summary, split, metrics with CIs, paired tests, curves, "
+                            "decision curves, time order, versions and the TRIPOD+AI checklist. Built when clicked.")

@@ -1,6 +1,8 @@
 """Compare page: trains on a tiny uploaded cohort with the test preset, shows results, reopens the run."""
+import re
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.state import COMPARE_SUMMARY, DATA_SOURCE, DataSource
@@ -136,3 +138,33 @@ def test_the_timeline_marks_kept_implausible_values_and_uses_edited_code_meaning
     assert any(m.value == "woman (site A)" for m in at.metric), [m.value for m in at.metric]
     spec = at.get("plotly_chart")[0].proto.spec
     assert "outside the plausible range" in spec
+
+
+def test_decision_curves_and_the_report_download_of_the_open_run(tmp_path, monkeypatch):
+    from core.experiment import run_experiment
+    from core.report import build_report
+    from core.runs import load_run, save_run
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    cohort = make_tiny_cohort(n_patients=60, seed=4)
+    save_run(run_experiment(cohort, ["lr", "gbm"], preset="test"), tmp_path / "runs" / "dca-run")
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("app/pages/compare.py").run()
+    at.button(key="compare.open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(t.label == "Decision curves" for t in at.tabs), [t.label for t in at.tabs]
+    assert any("net benefit" in c.value and "treat all" in c.value for c in at.caption), [c.value for c in at.caption]
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    dca = [s for s in specs if "Decision curves" in s]
+    assert len(dca) == 1 and '"name":"treat all"' in dca[0] and '"name":"logistic regression"' in dca[0]
+    buttons = [b for b in at.get("download_button") if "Report (HTML" in b.proto.label]
+    assert len(buttons) == 1, [b.proto.label for b in at.get("download_button")]
+    # what the button's deferred function builds (login off: the owner check needs no session)
+    from app.cache import run_report
+    from core.exceptions import CoreError
+    text = run_report(str(tmp_path / "runs" / "dca-run"))()
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")     # plotly's div ids
+    assert uuid.sub("id", text) == uuid.sub("id", build_report(load_run(tmp_path / "runs" / "dca-run")))
+    assert "logistic regression" in text and "gradient boosting" in text and "dca-run" in text
+    with pytest.raises(CoreError, match="not found among your runs"):
+        run_report(str(tmp_path / "elsewhere" / "dca-run"))
