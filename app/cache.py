@@ -346,8 +346,16 @@ def delete_user_run(path: str) -> None:
 
 # -- Compare page: decision curves and the HTML report of the open run ----------------------------
 def _summary_key(summary) -> str:
-    """Owner and run folder: a run's test predictions never change once saved (a new training is a new folder)."""
-    return f"{auth.owner()}/{summary.folder}"
+    """Owner, run folder and a digest of the test risks (a folder trained again, or a run without a folder,
+    never gets another run's curves)."""
+    import hashlib
+
+    import numpy as np
+    h = hashlib.sha256()
+    for name, ev in summary.results.items():
+        h.update(str(name).encode())
+        h.update(np.ascontiguousarray(ev.y_proba, dtype=np.float64).tobytes())
+    return f"{auth.owner()}/{summary.folder}/{h.hexdigest()}"
 
 
 @st.cache_data(hash_funcs={"core.runs.RunSummary": _summary_key}, max_entries=8, show_spinner=False)
@@ -368,3 +376,19 @@ def run_report(path: str):
         from core.runs import load_run
         return build_report(load_run(checked))
     return build
+
+
+# -- Patient timeline: temporal what-if (core.whatif) ----------------------------------------------
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=64, show_spinner="Scoring the what-if...")
+def _patient_whatif(path: str, cohort: Cohort, patient_id: str, edits: tuple):
+    """One patient's risks before and after ``edits`` (tuples ``(kind, variable, hour, value)``) under a run
+    (``core.whatif.whatif``)."""
+    from core.whatif import Edit, whatif
+    return whatif(_load_explain_run(path), cohort, patient_id, [Edit(*e) for e in edits])
+
+
+def patient_whatif(path: str, cohort: Cohort, patient_id: str, edits):
+    """A ``core.whatif.WhatIfResult`` for one patient under a run of the current user (cached per run,
+    data, patient and the list of edits)."""
+    key = tuple((e.kind, e.variable, e.hour, e.value) for e in edits)
+    return _patient_whatif(check_owned(path), cohort, str(patient_id), key)

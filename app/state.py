@@ -85,3 +85,6 @@ EXPLAIN_REQUEST = "explain.request"
 #: the user's code meanings (variable, code, meaning), a DataFrame edited on the Timeline page;
 #: absent until edited (the built-in core.plausibility.CODES apply).
 CODE_TABLE = "timeline.code_table"
+#: the what-if edits stacked on the Timeline page: {patient id: [core.whatif.Edit, ...]} (this session only).
+WHATIF_EDITS = "timeline.whatif_edits"
+__all__ += ["WHATIF_EDITS"]

@@ -577,3 +577,29 @@ def decision_curve_figure(curves) -> go.Figure:
                       yaxis_title=f"net benefit (per {per})", height=420,
                       yaxis=dict(range=[-0.25 * top, 1.1 * top]), xaxis=dict(range=[0, float(t.max())]), **_LAYOUT)
     return fig
+
+
+# -- temporal what-if (Patient timeline page; core.whatif) --------------------------------------
+__all__ += ["whatif_figure"]
+
+
+def whatif_figure(result) -> go.Figure:
+    """Every model's risk before (dashed) and after (solid) a what-if, one colour per model, with a grey
+    line at the earliest edited hour. ``result`` is a :class:`core.whatif.WhatIfResult`; model names are
+    escaped as text."""
+    fig = go.Figure()
+    for col in [c for c in result.original.columns if c != "time_hours"]:
+        label, color = _model_label(col), _MODEL_COLORS.get(str(col), "#333333")
+        fig.add_scatter(x=result.original["time_hours"], y=result.original[col], mode="lines", legendgroup=label,
+                        name=f"{label} (original)", line=dict(color=color, dash="dash", width=1.5),
+                        hovertemplate=f"{label}, original: risk %{{y:.1%}} at %{{x:.1f}} h<extra></extra>")
+        if col in result.edited.columns:
+            fig.add_scatter(x=result.edited["time_hours"], y=result.edited[col], mode="lines", legendgroup=label,
+                            name=f"{label} (what-if)", line=dict(color=color, width=2.5),
+                            hovertemplate=f"{label}, what-if: risk %{{y:.1%}} at %{{x:.1f}} h<extra></extra>")
+    if result.first_hour is not None:
+        fig.add_vline(x=float(result.first_hour), line=dict(color="#7f7f7f", width=1, dash="dot"))
+    fig.update_layout(title=_text(f"Patient {result.patient_id}: risk, original (dashed) and what-if (solid)"),
+                      xaxis_title="hours since admission", yaxis=dict(range=[0, 1], tickformat=".0%", title="risk"),
+                      height=380, **_LAYOUT)
+    return fig

@@ -2,13 +2,14 @@
 
 Once a run trained on this data exists, every model's risk sits above the vitals: hour by hour for
 an online run (the positive label window shaded), the risk trajectory (the risk from the data up to
-each hour) for a stay run.
+each hour) for a stay run. "What if..." edits the patient's measurements (a copy) and shows every
+model's risk again beside the original (core.whatif).
 """
 import streamlit as st
 
 from app import cache, state
 from app.components import gui_text, plain, require_cohort
-from core import explore, plots
+from core import explore, plots, whatif
 from core.exceptions import CoreError
 from core.plausibility import code_table, codes_from_table, describe_value
 
@@ -81,10 +82,60 @@ def _usable(path: str) -> bool:
         return False
 
 
+def _whatif_panel(run, path: str) -> None:
+    """Stack edits of this patient's measurements; draw every model's risk before and after them."""
+    stacks = st.session_state.setdefault(state.WHATIF_EDITS, {})
+    edits = stacks.setdefault(pid, [])
+    names = whatif.edit_variables(events, run)
+    window = float(run.builder.config.window_hours)
+    with st.expander("What if...", expanded=bool(edits)):
+        st.caption("Change this patient's measurements and see every model's risk again (your data are not "
+                   f"changed). Hours since admission, 0 to {window:g} h (the run's window); 'edit' and 'remove' "
+                   "need the hour of a measurement (within 30 s: see Raw observations below).")
+        with st.form("timeline.whatif_form", clear_on_submit=False):
+            f = st.columns([1.2, 1.5, 1, 1])
+            kind = f[0].selectbox("Change", whatif.KINDS, key="timeline.whatif_kind",
+                                  format_func=lambda k: {"edit": "edit a value", "add": "add a measurement",
+                                                         "remove": "remove a measurement",
+                                                         "drop_variable": "drop a variable"}[k])
+            variable = f[1].selectbox("Variable", names, key="timeline.whatif_variable")
+            hour = f[2].number_input("Hour", value=0.0, step=1.0, format="%.2f", key="timeline.whatif_hour")
+            value = f[3].number_input("Value", value=None, format="%.4g", key="timeline.whatif_value",
+                                      help="The new value (edit, add); ignored when removing")
+            if st.form_submit_button("Add this change"):
+                try:
+                    edit = whatif.Edit(kind, variable, hour, value, variables=tuple(names), window_hours=window)
+                    whatif.apply_edits(events, [*edits, edit], patient_id=pid)     # refused here, not later
+                    edits.append(edit)
+                except CoreError as err:
+                    st.error(gui_text(err))
+        for i, e in enumerate(list(edits)):
+            r = st.columns([6, 1])
+            r[0].text(f"{i + 1}. {e.describe()}")
+            r[1].button("Remove", key=f"timeline.whatif_remove.{i}", on_click=edits.pop, args=(i,))
+        if not edits:
+            return
+        b = st.columns([1, 1, 5])
+        b[0].button("Undo last", key="timeline.whatif_undo", on_click=edits.pop)
+        b[1].button("Reset", key="timeline.whatif_reset", on_click=edits.clear)
+        try:
+            res = cache.patient_whatif(path, cohort, pid, edits)
+        except CoreError as err:
+            st.error(gui_text(err))
+            return
+        st.plotly_chart(plots.whatif_figure(res), width="stretch", key="timeline.whatif_chart")
+        st.caption(("Risk at the last scored hour" if res.online else "Stay risk (the last point)")
+                   + "; largest change: the biggest move at any hour, and where. Risks before the first edited "
+                   "hour are unchanged: the models only read the data up to each hour.")
+        st.dataframe(res.summary(), hide_index=True, key="timeline.whatif_table",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("original risk", "what-if risk", "change", "largest change")})
+
+
 if summary is not None and summary.folder is not None and str(summary.folder) not in [r["path"] for r in runs] \
         and _usable(str(summary.folder)):
     runs.insert(0, {"path": str(summary.folder), "name": summary.folder.name, "models": list(summary.results)})
-risk, thresholds = None, None
+risk, thresholds, run = None, None, None
 if runs:
     paths = [r["path"] for r in runs]
     default = paths.index(str(summary.folder)) if summary is not None and str(summary.folder) in paths else 0
@@ -104,6 +155,7 @@ if runs:
                 + " Dotted lines: each model's threshold, chosen on validation patients.")
         except CoreError as err:
             st.warning(f"This run cannot score this patient: {gui_text(err)}")
+            run = None
 else:
     st.caption("Train models on the Compare page to see every model's risk for this patient above the vitals.")
 present = sorted(events["variable"].astype(str).unique())
@@ -113,5 +165,7 @@ chosen = st.multiselect("Variables", present, default=explore.default_timeline_v
 st.plotly_chart(plots.timeline_figure(events, chosen, title=f"Patient {pid}: markers are actual observations",
                                       risk=risk, shade=explore.label_windows(cohort, pid), thresholds=thresholds),
                 width="stretch")
+if run is not None and risk is not None:
+    _whatif_panel(run, path)
 with st.expander("Raw observations"):
     st.dataframe(events, hide_index=True)

@@ -1,0 +1,91 @@
+"""Patient timeline, "What if...": stack an edit, see every model's risk change; a bad hour says why."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.state import DATA_SOURCE, WHATIF_EDITS, DataSource
+from core.config import DataConfig
+from tests.app.helpers import unescape
+from tests.conftest import make_tiny_cohort
+from tests.core.test_cli_train import _write_long
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """An upload of the tiny fixture and a run trained on exactly those data (lr, gbm, gru; test preset)."""
+    from core.experiment import run_experiment
+    from core.ingest import validate_data
+    from core.runs import save_run
+    folder = tmp_path_factory.mktemp("whatif")
+    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=3), folder)
+    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
+                        DataConfig(target="died"))
+    cohort, _ = validate_data(source.events[0], source.labels, config=source.config)
+    save_run(run_experiment(cohort, ["lr", "gbm", "gru"], preset="test"), folder / "runs" / "tiny-run")
+    return source, cohort, folder / "runs"
+
+
+def _timeline(trained, monkeypatch) -> AppTest:
+    source, _, runs = trained
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(runs))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.session_state[DATA_SOURCE] = source
+    at.run()
+    at.switch_page("app/pages/timeline.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _submit(at: AppTest, kind: str, variable: str, hour: float, value: float | None) -> AppTest:
+    at.selectbox(key="timeline.whatif_kind").set_value(kind)
+    at.selectbox(key="timeline.whatif_variable").set_value(variable)
+    at.number_input(key="timeline.whatif_hour").set_value(hour)
+    if value is not None:
+        at.number_input(key="timeline.whatif_value").set_value(value)
+    next(b for b in at.button if b.label == "Add this change").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _table(at: AppTest):
+    return next(d.value for d in at.dataframe if "what-if risk" in d.value.columns)
+
+
+def test_an_edit_changes_the_risk_and_can_be_undone(trained, monkeypatch):
+    _, cohort, _ = trained
+    at = _timeline(trained, monkeypatch)
+    pid = at.selectbox(key="timeline.patient").value
+    ev = cohort.patient_events(pid)
+    hour = float(ev.loc[ev["variable"] == "HR", "time_hours"].iloc[1])
+    _submit(at, "edit", "HR", hour, 300.0)
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.session_state[WHATIF_EDITS][pid]) == 1
+    table = _table(at)
+    assert list(table["model"]) == ["lr", "gbm", "gru"]
+    assert (table["largest change"].abs() > 1e-6).any(), table
+    assert any(f"HR at {hour:g} h set to 300" in t.value for t in at.text)
+    fig = at.get("plotly_chart")[-1].proto.spec
+    assert "(original)" in fig and "(what-if)" in fig and '"dash":"dash"' in fig
+    _submit(at, "add", "Lactate", 2.0, 9.0)                     # stacked
+    assert len(at.session_state[WHATIF_EDITS][pid]) == 2
+    at.button(key="timeline.whatif_undo").click().run()         # undo the last one
+    assert len(at.session_state[WHATIF_EDITS][pid]) == 1
+    at.button(key="timeline.whatif_reset").click().run()        # and reset
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[WHATIF_EDITS][pid] == []
+    assert not any("what-if risk" in d.value.columns for d in at.dataframe)
+
+
+def test_a_bad_hour_or_a_missing_measurement_shows_the_message(trained, monkeypatch):
+    at = _timeline(trained, monkeypatch)
+    pid = at.selectbox(key="timeline.patient").value
+    _submit(at, "add", "HR", 100.0, 90.0)
+    errors = [unescape(e.value) for e in at.error]
+    assert any("Hour 100 is outside the run's window (0 to 48 h)" in e for e in errors), errors
+    _submit(at, "remove", "HR", 47.5, None)
+    errors = [unescape(e.value) for e in at.error]
+    assert any("No HR measurement at 47.5 h" in e and "pick one of those hours" in e for e in errors), errors
+    assert at.session_state[WHATIF_EDITS][pid] == []                  # nothing refused was stacked
