@@ -369,11 +369,12 @@ def decision_curves(summary):
 def run_report(path: str):
     """A function building the self-contained HTML report of one of the current user's runs, for a deferred
     download button (built only when clicked: the file holds plotly.js, about 5 MB). The owner is checked now."""
+    # imported here, in the page's run: the function runs later on a thread of the server
+    from core.report import build_report
+    from core.runs import load_run
     checked = check_owned(path)
 
     def build() -> str:
-        from core.report import build_report
-        from core.runs import load_run
         return build_report(load_run(checked))
     return build
 

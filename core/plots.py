@@ -546,7 +546,9 @@ def decision_curve_figure(curves) -> go.Figure:
     computed), plus treat-all (dashed) and treat-none (zero). ``curves`` is a :class:`core.decision.DecisionCurves`.
 
     The y-axis is cut a little below zero: treat-all falls steeply at high thresholds and would flatten
-    the models' curves.
+    the models' curves. The x-axis shows thresholds up to a little past the last one where some model has a
+    positive net benefit (at least 0-0.1; the rest is a double-click away): at a low prevalence (1% of
+    patient-hours) the whole story lies below 0.1.
     """
     t = np.asarray(curves.thresholds, dtype=float)
     order = np.argsort(t)
@@ -575,7 +577,8 @@ def decision_curve_figure(curves) -> go.Figure:
     band = f", {curves.ci_level:.0%} bootstrap band over patients" if curves.ci else ""
     fig.update_layout(title=f"Decision curves (test {per}s{band})", xaxis_title="threshold probability",
                       yaxis_title=f"net benefit (per {per})", height=420,
-                      yaxis=dict(range=[-0.25 * top, 1.1 * top]), xaxis=dict(range=[0, float(t.max())]), **_LAYOUT)
+                      yaxis=dict(range=[-0.25 * top, 1.1 * top]), xaxis=dict(range=[0, _dca_xmax(curves, t, order)]),
+                      **_LAYOUT)
     return fig
 
 
@@ -603,3 +606,13 @@ def whatif_figure(result) -> go.Figure:
                       xaxis_title="hours since admission", yaxis=dict(range=[0, 1], tickformat=".0%", title="risk"),
                       height=380, **_LAYOUT)
     return fig
+
+
+def _dca_xmax(curves, t: np.ndarray, order: np.ndarray) -> float:
+    """Right end of the decision-curve x-axis: 1.25 x the last threshold where a model's net benefit is positive,
+    at least 0.1 (all thresholds when none is)."""
+    nb = np.array([np.asarray(v)[order] for v in curves.net_benefit.values()])
+    pos = t[(nb > 0).any(axis=0)] if nb.size else t[:0]
+    if not len(pos):
+        return float(t.max())
+    return float(min(t.max(), max(0.1, 1.25 * pos.max())))

@@ -26,7 +26,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import plotly.offline
 
+from core import plots
+from core.decision import HOW_TO_READ, curves_from_results
 from core.exceptions import CoreError
 
 __all__ = ["build_report", "write_report", "find_timeorder", "TRIPOD_AI_ITEMS"]
@@ -279,11 +282,6 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
     str
         The HTML text (about 5 MB, most of it plotly.js).
     """
-    import plotly.offline
-
-    from core import plots
-    from core.decision import HOW_TO_READ, curves_from_results
-
     results, comparisons = run.evaluations()
     cfg = run.config
     online = run.online
