@@ -81,11 +81,12 @@ TRIPOD_AI_ITEMS = (
     ("18e", "Data sharing", None),
     ("18f", "Code sharing", "reproducibility (library versions, request key; where the code is: author)"),
     ("19", "Patient and public involvement", None),
-    ("20a", "Flow of participants, numbers with and without the outcome", "split"),
+    ("20a", "Flow of participants, numbers with and without the outcome",
+     "split (patients per split; events of validation and test patients: a run keeps no training labels)"),
     ("20b", "Characteristics of the data (predictors, events, missing data)",
      "data and split (counts only; characteristics per group: author)"),
     ("20c", "Evaluation vs development data: predictor distributions", None),
-    ("21", "Participants and events in each analysis", "split"),
+    ("21", "Participants and events in each analysis", "split (training events: author, from the data)"),
     ("22", "Full model specification (object, code) for new predictions", "reproducibility (the run folder)"),
     ("23a", "Performance with confidence intervals (and key subgroups)", "metrics and curves (subgroups: author)"),
     ("23b", "Heterogeneity in performance across clusters", None),
@@ -354,13 +355,14 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
         useful = []
         for m in curves.net_benefit:
             r = curves.useful_range(m)
-            useful.append([curves.labels.get(m, m), "never" if r is None else f"{r[0]:.2f} to {r[1]:.2f}"])
+            useful.append([curves.labels.get(m, m), "never" if r is None else f"{r[0]:g} to {r[1]:g}"])
         dparts = [f"<p>{_e(HOW_TO_READ)}</p>",
                   f"<p class=\"note\">Rows: test {_e(curves.unit)}s (n = {curves.n_rows:,}, prevalence "
                   f"{curves.prevalence:.3f}); band: {n_bootstrap} bootstrap resamples over patients.</p>"
                   if n_bootstrap else "",
                   _figure(plots.decision_curve_figure(curves)),
-                  _table(["model", "thresholds where it beats treat-all and treat-none (0.01-0.99)"], useful)]
+                  _table(["model", f"thresholds where it beats treat-all and treat-none "
+                                   f"({curves.thresholds.min():g}-{curves.thresholds.max():g})"], useful)]
         sections.append(("decision", "Decision curves", "".join(dparts)))
 
     # -- time order, CV, explanations

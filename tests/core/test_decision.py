@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.decision import DEFAULT_THRESHOLDS, decision_curves, net_benefit, threshold_grid, treat_all
+from core.decision import (DEFAULT_THRESHOLDS, curves_from_results, decision_curves, default_thresholds, net_benefit,
+                           threshold_grid, treat_all)
 from core.evaluation import ClusterBootstrap
 
 # A seeded example and what dcurves 1.1.7 (`dca`) gave for it (recorded, so the check holds without dcurves too).
@@ -136,3 +137,21 @@ def test_the_cluster_resample_by_hand_is_one_of_the_draws():
            * t / (1 - t)) / w.sum()
     np.testing.assert_allclose(dc.ci["m"][0], nb0)
     np.testing.assert_allclose(dc.ci["m"][1], nb0)
+
+
+def test_a_low_prevalence_gets_a_finer_grid_near_zero_and_results_of_a_run_work():
+    from core.config import EvaluationConfig
+    from core.evaluation import evaluate
+    assert np.array_equal(default_thresholds([0, 1]), DEFAULT_THRESHOLDS)
+    fine = default_thresholds([0] * 99 + [1])
+    assert fine[0] == 0.001 and 0.013 in fine and fine[-1] == 0.99 and np.all(np.diff(fine) > 0)
+    rng = np.random.default_rng(1)
+    pid = np.repeat([f"p{i}" for i in range(20)], 10)
+    y = (rng.random(200) < 0.03).astype(int)
+    y[:2] = 1
+    risk = np.clip(0.02 + 0.2 * y + rng.normal(0, 0.02, 200), 0, 1)
+    res = {"lr": evaluate("lr", y, risk, 0.1, pid, EvaluationConfig(n_bootstrap=0), label="logistic regression",
+                         times=np.tile(np.arange(10.0), 20))}
+    dc = curves_from_results(res, n_bootstrap=20)
+    assert dc.unit == "patient-hour" and len(dc.thresholds) == len(fine) and dc.labels == {"lr": "logistic regression"}
+    np.testing.assert_allclose(dc.net_benefit["lr"], net_benefit(y, risk, dc.thresholds))
