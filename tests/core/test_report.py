@@ -159,3 +159,20 @@ def test_report_opens_offline_in_a_browser(stay_report, tmp_path):
             browser.close()
     assert requests == [page_file.as_uri()], requests                         # the file itself, nothing else
     assert not errors, errors
+
+
+def test_report_of_a_set_a_run(tmp_path):
+    data = Path(__file__).resolve().parents[2].parent / "shared/data/physionet2012"
+    if not (data / "set-a.csv.gz").is_file():
+        pytest.skip("../shared/data/physionet2012 not found: the real-data report test needs the shared PhysioNet "
+                    "2012 set A")
+    run_dir = tmp_path / "seta"
+    assert main(["train", str(data / "set-a.csv.gz"), "--labels", str(data / "outcomes-a.csv"), "--target",
+                 "in_hospital_death", "--out", str(run_dir), "--preset", "test", "--models", "lr,gbm",
+                 "--bootstrap", "50", "--no-progress"]) == 0
+    out = tmp_path / "seta.html"
+    assert main(["report", str(run_dir), "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "in_hospital_death" in text and "600" in text and "GCS" in text and "gradient boosting" in text
+    assert "vs logistic regression" in text or "vs gradient boosting" in text
+    assert not _EXTERNAL.findall(_without_plotly(text))
