@@ -239,8 +239,9 @@ class WhatIfResult:
     edited: pd.DataFrame
     first_hour: float | None
 
-    def summary(self) -> pd.DataFrame:
-        """One row per model: ``model``, ``original risk``, ``what-if risk`` (the last point: the stay's
+    def summary(self, labels: bool = False) -> pd.DataFrame:
+        """One row per model: ``model`` (its registry name; in words, e.g. "logistic regression", when
+        ``labels``), ``original risk``, ``what-if risk`` (the last point: the stay's
         risk, or online the last scored hour's), ``change``, and the ``largest change`` over the hours both
         tables have, with its hour (``at hour``, NaN when nothing changed)."""
         both = self.original.merge(self.edited, on="time_hours", how="inner", suffixes=("", " (what-if)"))
@@ -250,11 +251,19 @@ class WhatIfResult:
             after = float(self.edited[name].iloc[-1]) if len(self.edited) and name in self.edited else np.nan
             diff = (both[f"{name} (what-if)"] - both[name]).to_numpy() if f"{name} (what-if)" in both else []
             big = int(np.argmax(np.abs(diff))) if len(diff) and np.nanmax(np.abs(diff)) > 0 else None
-            rows.append({"model": name, "original risk": before, "what-if risk": after, "change": after - before,
+            rows.append({"model": _label(name) if labels else name, "original risk": before, "what-if risk": after, "change": after - before,
                          "largest change": float(diff[big]) if big is not None else 0.0,
                          "at hour": float(both["time_hours"].iat[big]) if big is not None else np.nan})
         return pd.DataFrame(rows, columns=["model", "original risk", "what-if risk", "change", "largest change",
                                            "at hour"])
+
+
+def _label(name: str) -> str:
+    from core.models import registry
+    try:
+        return registry.get(str(name)).label
+    except ValueError:
+        return str(name)
 
 
 def _first_hour(events: pd.DataFrame, edits) -> float | None:

@@ -127,7 +127,7 @@ def _whatif_panel(run, path: str) -> None:
         st.caption(("Risk at the last scored hour" if res.online else "Stay risk (the last point)")
                    + "; largest change: the biggest move at any hour, and where. Risks before the first edited "
                    "hour are unchanged: the models only read the data up to each hour.")
-        st.dataframe(res.summary(), hide_index=True, key="timeline.whatif_table",
+        st.dataframe(res.summary(labels=True), hide_index=True, key="timeline.whatif_table",
                      column_config={c: st.column_config.NumberColumn(format="%.3f")
                                     for c in ("original risk", "what-if risk", "change", "largest change")})
 

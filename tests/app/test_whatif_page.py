@@ -64,7 +64,7 @@ def test_an_edit_changes_the_risk_and_can_be_undone(trained, monkeypatch):
     assert not at.error, [e.value for e in at.error]
     assert len(at.session_state[WHATIF_EDITS][pid]) == 1
     table = _table(at)
-    assert list(table["model"]) == ["lr", "gbm", "gru"]
+    assert list(table["model"]) == ["logistic regression", "gradient boosting", "GRU"]
     assert (table["largest change"].abs() > 1e-6).any(), table
     assert any(f"HR at {hour:g} h set to 300" in t.value for t in at.text)
     fig = at.get("plotly_chart")[-1].proto.spec
