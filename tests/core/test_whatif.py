@@ -213,3 +213,17 @@ def test_set_a_edits_are_causal(tmp_path):
             later = res.original.merge(res.edited, on="time_hours", suffixes=("", "_w"))
             changed |= {m for m in run.models if not np.allclose(later[m], later[f"{m}_w"], rtol=0, atol=1e-9)}
     assert changed, "no edit changed any risk on set A"
+
+
+def test_the_whatif_figure_draws_original_dashed_and_escapes_names():
+    from core.plots import whatif_figure
+    from core.whatif import WhatIfResult
+    table = pd.DataFrame({"time_hours": [1.0, 2.0], "lr": [0.1, 0.2], "<img src=x>": [0.3, 0.4]})
+    res = WhatIfResult("<b>p1</b>", (Edit("add", "HR", 1.5, 90),), False, table, table.assign(lr=[0.1, 0.5]), 1.5)
+    fig = whatif_figure(res)
+    dashes = {t.name: t.line.dash for t in fig.data}
+    assert dashes == {"logistic regression (original)": "dash", "logistic regression (what-if)": None,
+                      "&lt;img src=x&gt; (original)": "dash", "&lt;img src=x&gt; (what-if)": None}
+    assert fig.data[0].line.color == fig.data[1].line.color
+    spec = fig.to_json()
+    assert "<img" not in spec and "<b>p1" not in spec and "&lt;b&gt;p1" in spec
