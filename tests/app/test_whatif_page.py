@@ -89,3 +89,28 @@ def test_a_bad_hour_or_a_missing_measurement_shows_the_message(trained, monkeypa
     errors = [unescape(e.value) for e in at.error]
     assert any("No HR measurement at 47.5 h" in e and "pick one of those hours" in e for e in errors), errors
     assert at.session_state[WHATIF_EDITS][pid] == []                  # nothing refused was stacked
+
+
+def test_an_online_run_gets_the_what_if_too(tmp_path, monkeypatch):
+    """Hourly data with a label column and a run on them: an edit moves the risk of later hours only."""
+    from core.experiment import run_experiment
+    from core.ingest import validate_data
+    from core.runs import save_run
+    from tests.conftest import make_online_cohort
+    from tests.core.test_online import _wide_csv
+    _wide_csv(make_online_cohort(40, seed=4), tmp_path / "hourly.csv")
+    source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
+                        DataConfig(task="online", target="Event", horizon_hours=6))
+    cohort, _ = validate_data(source.events[0], None, config=source.config)
+    save_run(run_experiment(cohort, ["lr", "gru"], preset="test"), tmp_path / "runs" / "online-run")
+    at = _timeline((source, cohort, tmp_path / "runs"), monkeypatch)
+    assert any("risk at every hour" in c.value for c in at.caption), [c.value for c in at.caption]
+    pid = at.selectbox(key="timeline.patient").value
+    ev = cohort.patient_events(pid)
+    hour = float(ev.loc[ev["variable"] == "HR", "time_hours"].iloc[4])
+    _submit(at, "edit", "HR", hour, 300.0)
+    assert not at.error, [e.value for e in at.error]
+    table = _table(at)
+    assert list(table["model"]) == ["logistic regression", "GRU"]
+    assert (table["at hour"] >= hour).all() and (table["largest change"].abs() > 1e-6).any(), table
+    assert any("Risk at the last scored hour" in c.value for c in at.caption)
