@@ -27,13 +27,14 @@
    chosen by *validation* AUROC, compared on the test patients (paired bootstrap and DeLong).
 
 4. **Three tiers** (``TimeOrderConfig.tiers``). Where does the gap come from? At the full horizon, on
-   the same test rows: (a) the best order-free model on order-free summaries, (b) the *same* model
-   refitted on time-aware summaries (``FeatureConfig(summaries="time_aware")``: hour of the min and
-   the max, slope per sub-window, last-k-hours statistics; online, from data up to each hour only)
-   and (c) the best sequence model. ``b - a`` against ``c - a`` says how much of the sequence
-   model's advantage hand-made timing features recover.
+   the same test rows: (a) the best order-free model on order-free summaries, (b) the order-free
+   models refitted on time-aware summaries (``FeatureConfig(summaries="time_aware")``: hour of the
+   min and the max, slope per sub-window, last-k-hours statistics; online, from data up to each
+   hour only), the best again chosen by validation AUROC, and (c) the best sequence model.
+   ``b - a`` against ``c - a`` says how much of the sequence model's advantage hand-made timing
+   features recover.
 
-5. **Informative missingness.** The same order-free model refitted on *when* variables were
+5. **Informative missingness.** Tier (a)'s model refitted on *when* variables were
    measured alone (``summaries="missingness_only"``: counts, measured bins, hours since the last
    measurement, measurement rate; no value at all) against the same model on the values (tier a).
 
@@ -126,7 +127,8 @@ class TimeOrderConfig:
         Seed of the subset, the shuffle and the models.
     tiers : bool
         Also measure the three tiers (order-free / time-aware summaries / sequence model) and the
-        missingness-only model: two or three extra fits of the best order-free model, at most quick sizes.
+        missingness-only model: each order-free model refitted on time-aware summaries and the best one
+        on missingness only (one more with ``preset="full"``), at most quick sizes.
 
     Raises
     ------
@@ -328,7 +330,9 @@ class TierResult:
     Attributes
     ----------
     model, label : str
-        The order-free model of tiers (a) and (b) (best by validation AUROC), refitted on each.
+        Tier (a): the best order-free model (by validation AUROC) on order-free summaries.
+    time_aware_model, time_aware_label : str
+        Tier (b): the best of the same order-free models refitted on time-aware summaries (validation AUROC).
     sequence_model, sequence_label : str
         Tier (c): the best sequence model (the gap's), or the ablation's ordered model.
     preset : str
@@ -350,6 +354,8 @@ class TierResult:
 
     model: str
     label: str
+    time_aware_model: str
+    time_aware_label: str
     sequence_model: str
     sequence_label: str
     preset: str
@@ -361,14 +367,16 @@ class TierResult:
     sentence: str
 
     def to_dict(self) -> dict:
-        rows = [{"tier": key, "name": words, "model": self.sequence_model if key == "sequence" else self.model,
-                 "label": self.sequence_label if key == "sequence" else self.label,
+        model = {"order_free": (self.model, self.label), "time_aware": (self.time_aware_model, self.time_aware_label),
+                 "sequence": (self.sequence_model, self.sequence_label)}
+        rows = [{"tier": key, "name": words, "model": model[key][0], "label": model[key][1],
                  "auroc": _num(self.auroc[key]), "auroc_ci": _pair(self.ci[f"auroc_{key}"]),
                  "auprc": _num(self.auprc[key]), "auprc_ci": _pair(self.ci[f"auprc_{key}"])} for key, words in TIERS]
         diffs = {k: {"diff": _num(d["difference"]), "ci": [_num(d["ci_low"]), _num(d["ci_high"])],
                      "p_value": _num(d["p_value"]), "evidence": describe_evidence(d["ci_low"], d["ci_high"])}
                  for k, d in self.differences.items()}
-        return {"model": self.model, "label": self.label, "sequence_model": self.sequence_model,
+        return {"model": self.model, "label": self.label, "time_aware_model": self.time_aware_model,
+                "time_aware_label": self.time_aware_label, "sequence_model": self.sequence_model,
                 "sequence_label": self.sequence_label, "preset": self.preset, "rows": rows, "differences": diffs,
                 "recovered_fraction": _num(self.recovered), "sentence": self.sentence}
 
@@ -924,8 +932,8 @@ def _tier_kinds(config: TimeOrderConfig) -> tuple[str, tuple[str, ...]]:
 
 def _progress_parts(report: Progress, config: TimeOrderConfig, n_main: int) -> tuple[Progress, Progress]:
     """``report`` split in two monotone parts: the main batch of fits, then the tier fits (by fit count)."""
-    has_tab = any(registry.get(n).input_kind == "tabular" for n in config.models)
-    n_tiers = len(_tier_kinds(config)[1]) if config.tiers and has_tab else 0
+    n_tab = sum(registry.get(n).input_kind == "tabular" for n in config.models)
+    n_tiers = n_tab + len(_tier_kinds(config)[1]) - 1 if config.tiers and n_tab else 0
     cut = n_main / (n_main + n_tiers)
 
     def main(msg: str, frac: float) -> None:
@@ -940,8 +948,10 @@ def _tiers(cohort: Cohort, splits: dict, features: FeatureConfig, config: TimeOr
            seq: tuple, y: np.ndarray, progress: Progress, backend, idx=None, clusters=None):
     """Tiers (a) / (b) / (c) and the missingness-only model on the test rows of ``full`` (same order).
 
-    ``seq`` is ``(name, test risks)`` of tier (c). The refits run the protocol on ``splits`` with the
-    best order-free model of ``full`` (by validation AUROC) and ``features`` with other ``summaries``.
+    ``seq`` is ``(name, test risks)`` of tier (c). The refits run the protocol on ``splits`` with
+    ``features`` of other ``summaries``: every order-free model on time-aware summaries (tier b: the best
+    by validation AUROC), the best order-free model of ``full`` (tier a) on missingness only (and on
+    order-free summaries again when the tier preset differs from the analysis').
     """
     from core.evaluation import cluster_bootstrap_metrics, cluster_paired_bootstrap
     tab = [n for n in config.models if kinds[n] == "tabular"]
@@ -950,16 +960,22 @@ def _tiers(cohort: Cohort, splits: dict, features: FeatureConfig, config: TimeOr
     name = max(tab, key=lambda n: np.nan_to_num(full.validation[n].metrics["auroc"], nan=-1.0))
     spec = registry.get(name)
     preset, refit = _tier_kinds(config)
-    requests = [ProtocolRequest(cohort, (spec,), splits, replace(features, summaries=k),
-                                label=f"tiers: {k.replace('_', '-')} summaries") for k in refit]
-    res = run_protocols(requests, evaluation=config.evaluation, preset=preset, random_state=config.random_state,
-                        progress=progress, backend=backend, keep_features=False)
+    tab_specs = tuple(registry.get(n) for n in tab)
+    requests = [ProtocolRequest(cohort, tab_specs if k == "time_aware" else (spec,), splits,
+                                replace(features, summaries=k), label=f"tiers: {k.replace('_', '-')} summaries")
+                for k in refit]
+    res = dict(zip(refit, run_protocols(requests, evaluation=config.evaluation, preset=preset,
+                                        random_state=config.random_state, progress=progress, backend=backend,
+                                        keep_features=False)))
+    ta = res["time_aware"]
+    ta_name = max(tab, key=lambda n: np.nan_to_num(ta.validation[n].metrics["auroc"], nan=-1.0))
     p = {"order_free": full.test[name].y_proba}
-    for k, r in zip(refit, res):
-        if not np.array_equal(r.test[name].y_true, y):
+    for k, r in res.items():
+        used = ta_name if k == "time_aware" else name
+        if not np.array_equal(r.test[used].y_true, y):
             raise CohortError("The tier refits were not scored on the same test rows; this is a bug, please report "
                               "it with the data's layout.")
-        p[k] = r.test[name].y_proba
+        p[k] = r.test[used].y_proba
     p["sequence"] = seq[1]
     ci_level = config.evaluation.ci_level
     if clusters is not None:
@@ -987,10 +1003,13 @@ def _tiers(cohort: Cohort, splits: dict, features: FeatureConfig, config: TimeOr
     gain = diffs["sequence_minus_order_free"]
     recovered = diffs["time_aware_minus_order_free"]["difference"] / gain["difference"] \
         if describe_evidence(gain["ci_low"], gain["ci_high"]) == "positive" else float("nan")
-    tiers = TierResult(model=name, label=spec.label, sequence_model=seq[0], sequence_label=seq_label, preset=preset,
+    ta_label = registry.get(ta_name).label
+    tiers = TierResult(model=name, label=spec.label, time_aware_model=ta_name, time_aware_label=ta_label,
+                       sequence_model=seq[0], sequence_label=seq_label, preset=preset,
                        auroc={k: auroc[k] for k, _ in TIERS}, auprc={k: auprc[k] for k, _ in TIERS},
                        ci={k: v for k, v in ci.items() if not k.endswith("missingness_only")}, differences=diffs,
-                       recovered=recovered, sentence=_tier_sentence(spec.label, seq_label, diffs, recovered))
+                       recovered=recovered,
+                       sentence=_tier_sentence(spec.label, ta_label, seq_label, diffs, recovered))
     mv = paired(p["order_free"], p["missingness_only"])
     a_m, a_v = auroc["missingness_only"], auroc["order_free"]
     share = (a_m - 0.5) / (a_v - 0.5) if np.isfinite(a_v) and a_v > 0.5 else float("nan")
@@ -1004,18 +1023,20 @@ def _tiers(cohort: Cohort, splits: dict, features: FeatureConfig, config: TimeOr
     return tiers, missing
 
 
-def _tier_sentence(label: str, seq_label: str, diffs: dict, recovered: float) -> str:
+def _tier_sentence(label: str, ta_label: str, seq_label: str, diffs: dict, recovered: float) -> str:
     """Where the sequence model's gain over order-free summaries comes from, in words (numbers with CIs)."""
     b, c, cb = (diffs[k] for k in ("time_aware_minus_order_free", "sequence_minus_order_free",
                                    "sequence_minus_time_aware"))
     ev_b, ev_c, ev_cb = (describe_evidence(d["ci_low"], d["ci_high"]) for d in (b, c, cb))
+    models = f"{label} on both" if ta_label == label else f"{label} on order-free, {ta_label} on time-aware summaries"
+    who = f"the {label}'s" if ta_label == label else f"the best order-free model's ({label} -> {ta_label})"
 
     def num(d):
         return f"{d['difference']:+.3f} {_fmt_ci(d['ci_low'], d['ci_high'])}"
     if ev_c == "positive":
         share = f"; {recovered:.0%} recovered" if ev_b == "positive" else ""
         head = (f"Time-aware summaries recover {num(b)} of the {num(c)} AUROC points the {seq_label} gains over "
-                f"order-free summaries ({label} on both{share})")
+                f"order-free summaries ({models}{share})")
         if ev_b == "positive" and ev_cb != "positive":
             tail = ("most of the advantage of order here is *when* things happen, which hand-made features can "
                     f"carry (what remains for the {seq_label}, {num(cb)}, is not significant)")
@@ -1032,19 +1053,19 @@ def _tier_sentence(label: str, seq_label: str, diffs: dict, recovered: float) ->
     what = {"negative": f"the {seq_label} does significantly worse than order-free summaries ({num(c)} AUROC)",
             "none": f"the {seq_label} does not significantly beat order-free summaries ({num(c)} AUROC, CI includes "
                     "zero)"}[ev_c]
-    extra = {"positive": f"even so, time-aware summaries lift the {label} by {num(b)}: knowing *when* things "
-                         "happened helps the classical model",
-             "negative": f"time-aware summaries change the {label} by {num(b)} (worse: the extra features cost more "
-                         "than they add here)",
-             "none": f"time-aware summaries change the {label} by {num(b)}, no evidence that timing adds to the "
-                     "order-free summaries"}[ev_b]
+    extra = {"positive": f"even so, time-aware summaries lift {who} AUROC by {num(b)}: knowing *when* "
+                         "things happened helps the classical model",
+             "negative": f"time-aware summaries change {who} AUROC by {num(b)} (worse: the extra features "
+                         "cost more than they add here)",
+             "none": f"time-aware summaries change {who} AUROC by {num(b)}, no evidence that timing adds to "
+                     "the order-free summaries"}[ev_b]
     return f"There is no significant order advantage to explain: {what}; {extra}."
 
 
 def _missingness_sentence(label: str, a_m: float, a_v: float, ci: dict, mv: dict, share: float) -> str:
     """How much of the signal is in *when* things were measured, in words."""
     lo, hi = ci["auroc_missingness"]
-    head = (f"A {label} fitted on when variables were measured alone (no values) reaches AUROC {a_m:.3f} "
+    head = (f"The same {label} model fitted on when variables were measured alone (no values) reaches AUROC {a_m:.3f} "
             f"[{lo:.3f}, {hi:.3f}], against {a_v:.3f} [{ci['auroc_values'][0]:.3f}, {ci['auroc_values'][1]:.3f}] "
             "for the same model on the values")
     if not np.isfinite(share):

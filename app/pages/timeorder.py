@@ -33,12 +33,12 @@ with st.expander("What the three analyses mean (read this first)"):
    uses the *sequence* may pull ahead as hours accumulate, or may not.
 3. **The gap.** The best sequence model against the best order-free model (each chosen on validation
    patients), compared on the same test patients: paired bootstrap interval and DeLong's test.
-4. **Three tiers.** Where does a gap come from? The best order-free model on (a) order-free summaries and
-   (b) *time-aware* summaries (per variable: hour of the minimum and of the maximum, slope in each quarter of the
-   window, mean / last / count over the last 6 and 12 hours; online, from data up to each hour only), against
-   (c) the best sequence model, on the same test patients. If (b) closes most of the gap, the advantage of order is
+4. **Three tiers.** Where does a gap come from? (a) The best order-free model on order-free summaries, (b) the
+   best of the same models refitted on *time-aware* summaries (per variable: hour of the minimum and of the maximum,
+   slope in each quarter of the window, mean / last / count over the last 6 and 12 hours; online, from data up to
+   each hour only), against (c) the best sequence model, on the same test patients. If (b) closes most of the gap, the advantage of order is
    *when* things happen, which hand-made features can carry.
-5. **Informative missingness.** The same order-free model fitted on *when* variables were measured alone (counts,
+5. **Informative missingness.** Tier (a)'s model refitted on *when* variables were measured alone (counts,
    measured hours, hours since the last measurement, measurement rate; no value at all) against the same model on
    the values: how much of the signal is in the measurement pattern.
 
@@ -64,8 +64,8 @@ preset = c[0].selectbox("Model sizes", ["quick", "full"], key="timeorder.preset"
                         help="quick: smaller models; full: the benchmarked sizes")
 seed = c[1].number_input("Seed", 0, 100_000, 0, key="timeorder.seed")
 with_tiers = c[2].checkbox("Tiers and missingness", value=True, key="timeorder.tiers",
-                           help="also refit the best order-free model on time-aware summaries and on when variables "
-                                "were measured (2 extra fits, quick sizes at most)")
+                           help="also refit the order-free models on time-aware summaries and the best one on when "
+                                "variables were measured (quick sizes at most)")
 
 if st.button("Run the time-order analysis", type="primary", key="timeorder.run"):
     try:

@@ -70,7 +70,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "its verdict instead of computing it again")
     p.add_argument("--no-tiers", action="store_true",
                    help="skip the tiers (order-free vs time-aware summaries vs sequence model) and the "
-                        "missingness-only model (two or three extra quick fits of the best order-free model)")
+                        "missingness-only model (each order-free model refitted on time-aware summaries, the "
+                        "best one on missingness only; quick sizes at most)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_data_arguments(p)
     add_backend_arguments(p)

@@ -193,7 +193,7 @@ def test_tiers_in_timeorder_json_with_cis(stay_result):
                                      "sequence_minus_time_aware"}
     for diff in t["differences"].values():
         assert diff["ci"][0] <= diff["diff"] <= diff["ci"][1] and diff["evidence"] in ("positive", "negative", "none")
-    assert t["model"] == "lr" and t["sequence_model"] == "gru" and t["preset"] == "test" and t["sentence"]
+    assert t["model"] == t["time_aware_model"] == "lr" and t["sequence_model"] == "gru" and t["preset"] == "test" and t["sentence"]
     # tier (a) is the analysis's own order-free model, tier (c) the gap's sequence model: the same numbers
     full = r.horizons[r.horizons["hours"] == 12.0].set_index("model")
     assert t["rows"][0]["auroc"] == pytest.approx(full.loc["lr", "auroc"])
@@ -242,3 +242,24 @@ def test_online_tiers_with_patient_cis():
     for row in d["tiers"]["rows"]:
         assert all(np.isfinite(v) for v in row["auroc_ci"])
     assert np.isfinite(d["missingness"]["auroc_missingness"])
+
+
+def _d(diff, lo, hi):
+    return {"difference": diff, "ci_low": lo, "ci_high": hi, "p_value": 0.01}
+
+
+@pytest.mark.parametrize("b, c, cb, expect", [
+    (_d(0.08, 0.04, 0.12), _d(0.10, 0.05, 0.15), _d(0.02, -0.01, 0.05), "most of the advantage of order here is *when*"),
+    (_d(0.03, 0.01, 0.05), _d(0.10, 0.05, 0.15), _d(0.07, 0.03, 0.11), "still gains +0.070"),
+    (_d(-0.01, -0.03, 0.01), _d(0.10, 0.05, 0.15), _d(0.11, 0.06, 0.16), "no evidence that these hand-made timing"),
+    (_d(0.01, -0.01, 0.03), _d(0.01, -0.02, 0.04), _d(0.0, -0.02, 0.02), "no significant order advantage"),
+])
+def test_tier_sentence_wording(b, c, cb, expect):
+    from core.timeorder import _tier_sentence
+    diffs = {"time_aware_minus_order_free": b, "sequence_minus_order_free": c, "sequence_minus_time_aware": cb}
+    text = _tier_sentence("logistic regression", "gradient boosting", "GRU", diffs, b["difference"] / c["difference"])
+    assert expect in text
+    assert "logistic regression" in text and "gradient boosting" in text
+    if c["ci_low"] > 0:
+        assert f"recover {b['difference']:+.3f}" in text and "AUROC points the GRU gains" in text
+        assert ("recovered" in text) == (b["ci_low"] > 0)
