@@ -26,11 +26,12 @@ import pandas as pd
 from core.cohort import Cohort, make_cohort
 from core.exceptions import CoreError
 
-__all__ = ["KINDS", "HOUR_TOLERANCE", "Edit", "WhatIfError", "WhatIfResult", "apply_edits", "whatif",
-           "edit_variables"]
+__all__ = ["KINDS", "HOUR_TOLERANCE", "Edit", "WhatIfError", "WhatIfResult", "apply_edits", "apply_static",
+           "check_edits", "whatif", "edit_variables"]
 
-#: what an edit can do: change a measured value, add a measurement, remove one, remove a whole variable.
-KINDS = ("edit", "add", "remove", "drop_variable")
+#: what an edit can do: change a measured value, add a measurement, remove one, remove a whole variable,
+#: or set a static attribute (Age, ...: it holds from the first hour, so every risk may change).
+KINDS = ("edit", "add", "remove", "drop_variable", "static")
 #: a measurement is "at" an hour when its time is within 30 seconds of it (times from HH:MM exports are
 #: fractions such as 1.1167 h that nobody types exactly).
 HOUR_TOLERANCE = 1.0 / 120.0
@@ -58,15 +59,17 @@ class Edit:
 
     Parameters
     ----------
-    kind : {"edit", "add", "remove", "drop_variable"}
+    kind : {"edit", "add", "remove", "drop_variable", "static"}
         ``"edit"``: set the value of the measurement(s) of ``variable`` at ``hour``; ``"add"``: a new
         measurement ``value`` of ``variable`` at ``hour``; ``"remove"``: delete the measurement(s) of
-        ``variable`` at ``hour``; ``"drop_variable"``: delete every measurement of ``variable``.
+        ``variable`` at ``hour``; ``"drop_variable"``: delete every measurement of ``variable``;
+        ``"static"``: set the static attribute ``variable`` (e.g. Age) to ``value``.
     variable : str
     hour : float, optional
-        Hours on the events' time axis (required except for ``"drop_variable"``, where it is ignored).
+        Hours on the events' time axis (required except for ``"drop_variable"`` and ``"static"``, where
+        it is ignored).
     value : float, optional
-        The new value (required for ``"edit"`` and ``"add"``, ignored otherwise).
+        The new value (required for ``"edit"``, ``"add"`` and ``"static"``, ignored otherwise).
     variables : tuple of str, optional
         Context, not part of the edit: the variables that may be named (e.g. the patient's). When given,
         an unknown ``variable`` is refused with the list.
@@ -108,7 +111,7 @@ class Edit:
                 shown = ", ".join(known[:30]) + (f" and {len(known) - 30} more" if len(known) > 30 else "")
                 raise WhatIfError(f"Unknown variable {self.variable!r} for this what-if. Choose one of: "
                                   f"{shown or '(none: the patient has no measurements)'}.")
-        if self.kind == "drop_variable":
+        if self.kind in ("drop_variable", "static"):
             object.__setattr__(self, "hour", None)
         else:
             if self.hour is None:
@@ -122,12 +125,12 @@ class Edit:
                 raise WhatIfError(f"Hour {hour:g} is outside the run's window (0 to {float(self.window_hours):g} h): "
                                   "the run never sees data after it. Pick an hour within the window.")
             object.__setattr__(self, "hour", hour)
-        if self.kind in ("edit", "add"):
+        if self.kind in ("edit", "add", "static"):
+            example = (f"Edit('static', {self.variable!r}, value=70)" if self.kind == "static" else
+                       f"Edit({self.kind!r}, {self.variable!r}, {self.hour:g}, 120)")
             if self.value is None:
-                raise WhatIfError(f"A {self.kind!r} edit needs the new value; got none. "
-                                  f"Example: Edit({self.kind!r}, {self.variable!r}, {self.hour:g}, 120).")
-            object.__setattr__(self, "value", _number(self.value, "value", f"Edit({self.kind!r}, "
-                                                      f"{self.variable!r}, {self.hour:g}, 120)"))
+                raise WhatIfError(f"A {self.kind!r} edit needs the new value; got none. Example: {example}.")
+            object.__setattr__(self, "value", _number(self.value, "value", example))
         else:
             object.__setattr__(self, "value", None)
 
@@ -139,14 +142,17 @@ class Edit:
             return f"{self.variable} {self.value:g} added at {self.hour:g} h"
         if self.kind == "remove":
             return f"{self.variable} at {self.hour:g} h removed"
+        if self.kind == "static":
+            return f"{self.variable} (static) set to {self.value:g}"
         return f"{self.variable} dropped (every measurement)"
 
 
 def edit_variables(events: pd.DataFrame, run=None) -> list[str]:
-    """The variables an edit may name: the patient's, plus (to add a measurement) the run's time series."""
+    """The variables an edit may name: the patient's, plus (to add a measurement) the run's time series and
+    static attributes."""
     names = set(events["variable"].astype(str).unique())
     if run is not None:
-        names |= set(map(str, run.builder.variables_))
+        names |= set(map(str, run.builder.variables_)) | set(map(str, run.builder.static_columns_))
     return sorted(names)
 
 
@@ -196,6 +202,8 @@ def apply_edits(events: pd.DataFrame, edits, patient_id: str | None = None) -> p
         if not isinstance(edit, Edit):
             raise WhatIfError(f"Each edit must be a core.whatif.Edit; got {type(edit).__name__}. "
                               "Example: Edit('edit', 'HR', 5.0, 120).")
+        if edit.kind == "static":          # not an event: see apply_static
+            continue
         if edit.kind == "drop_variable":
             same = ev["variable"].to_numpy() == edit.variable
             if not same.any():
@@ -213,6 +221,36 @@ def apply_edits(events: pd.DataFrame, edits, patient_id: str | None = None) -> p
         else:
             ev = ev[~_matching(ev, edit)]
     return ev.sort_values("time_hours", kind="stable").reset_index(drop=True)
+
+
+def apply_static(static: pd.DataFrame, edits, patient_id: str, columns=()) -> pd.DataFrame:
+    """A copy of one patient's static row with the ``"static"`` edits applied (other kinds are ignored).
+
+    Parameters
+    ----------
+    static : DataFrame
+        The patient's row of ``Cohort.static`` (or empty: a row of NaN is made).
+    edits : sequence of Edit
+    patient_id : str
+    columns : sequence of str
+        The static attributes the run reads (a patient without a row gets these columns).
+
+    Raises
+    ------
+    WhatIfError
+        An edit names an attribute that is neither in ``static`` nor in ``columns``.
+    """
+    out = static.iloc[:1].copy() if len(static) else pd.DataFrame(
+        np.nan, index=pd.Index([str(patient_id)], name="patient_id"), columns=list(static.columns) or list(columns))
+    for edit in edits:
+        if edit.kind != "static":
+            continue
+        known = list(out.columns) + [c for c in columns if c not in out.columns]
+        if edit.variable not in known:
+            raise WhatIfError(f"{edit.variable!r} is not a static attribute of this patient or run. Static attributes: "
+                              f"{', '.join(map(str, known)) or 'none'}.")
+        out[edit.variable] = float(edit.value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -269,7 +307,9 @@ def _label(name: str) -> str:
 def _first_hour(events: pd.DataFrame, edits) -> float | None:
     hours = []
     for e in edits:
-        if e.kind == "drop_variable":
+        if e.kind == "static":
+            hours.append(0.0)              # a static attribute holds from the first hour
+        elif e.kind == "drop_variable":
             t = events.loc[events["variable"].astype(str) == e.variable, "time_hours"]
             if len(t):
                 hours.append(float(t.min()))
@@ -311,6 +351,19 @@ def _scored_rows(cohort: Cohort, patient_id: str, run, extra_hours) -> pd.DataFr
     return pd.DataFrame({"patient_id": patient_id, "time_hours": np.unique(times[keep])})
 
 
+def check_edits(run, cohort: Cohort, patient_id: str, edits) -> None:
+    """Raise the :class:`WhatIfError` :func:`whatif` would raise for ``edits`` on this patient, without scoring
+    (cheap: the page checks each new edit before stacking it)."""
+    pid = str(patient_id)
+    window = float(run.builder.config.window_hours)
+    for e in edits:
+        if e.hour is not None and e.hour > window + 1e-9:
+            raise WhatIfError(f"Hour {e.hour:g} is outside the run's window (0 to {window:g} h): the run never sees "
+                              "data after it. Pick an hour within the window.")
+    apply_edits(cohort.patient_events(pid), edits, patient_id=pid)
+    apply_static(cohort.static.loc[cohort.static.index.intersection([pid])], edits, pid, run.builder.static_columns_)
+
+
 def whatif(run, cohort: Cohort, patient_id: str, edits) -> WhatIfResult:
     """Score ``patient_id`` before and after ``edits`` with every model of ``run``.
 
@@ -338,21 +391,19 @@ def whatif(run, cohort: Cohort, patient_id: str, edits) -> WhatIfResult:
     """
     pid = str(patient_id)
     edits = tuple(edits)
-    window = float(run.builder.config.window_hours)
-    for e in edits:
-        if e.hour is not None and e.hour > window + 1e-9:
-            raise WhatIfError(f"Hour {e.hour:g} is outside the run's window (0 to {window:g} h): the run never sees "
-                              "data after it. Pick an hour within the window.")
     events = cohort.patient_events(pid)[["patient_id", "time_hours", "variable", "value"]]
     if not len(events) and pid not in cohort.static.index:
         raise WhatIfError(f"Patient {pid!r} is not in the data. Pick one of the patients listed on the page.")
+    check_edits(run, cohort, pid, edits)
     edited = apply_edits(events, edits, patient_id=pid)
     static = cohort.static.loc[cohort.static.index.intersection([pid])]
+    static_after = apply_static(static, edits, pid, run.builder.static_columns_) \
+        if any(e.kind == "static" for e in edits) else static
     if run.online:
         rows = _scored_rows(cohort, pid, run, [e.hour for e in edits if e.kind == "add"])
         original = _online_table(run, events, static, rows)
-        after = _online_table(run, edited, static, rows)
+        after = _online_table(run, edited, static_after, rows)
     else:
         original = run.risk_trajectory(events, static)
-        after = run.risk_trajectory(edited, static)
+        after = run.risk_trajectory(edited, static_after)
     return WhatIfResult(pid, edits, bool(run.online), original, after, _first_hour(events, edits))

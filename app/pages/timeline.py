@@ -91,13 +91,15 @@ def _whatif_panel(run, path: str) -> None:
     with st.expander("What if...", expanded=bool(edits)):
         st.caption("Change this patient's measurements and see every model's risk again (your data are not "
                    f"changed). Hours since admission, 0 to {window:g} h (the run's window); 'edit' and 'remove' "
-                   "need the hour of a measurement (within 30 s: see Raw observations below).")
+                   "need the hour of a measurement (within 30 s: see Raw observations below); a static attribute (Age, "
+                   "...) holds from the first hour, so its hour is ignored.")
         with st.form("timeline.whatif_form", clear_on_submit=False):
             f = st.columns([1.2, 1.5, 1, 1])
             kind = f[0].selectbox("Change", whatif.KINDS, key="timeline.whatif_kind",
                                   format_func=lambda k: {"edit": "edit a value", "add": "add a measurement",
                                                          "remove": "remove a measurement",
-                                                         "drop_variable": "drop a variable"}[k])
+                                                         "drop_variable": "drop a variable",
+                                                         "static": "set a static attribute"}[k])
             variable = f[1].selectbox("Variable", names, key="timeline.whatif_variable")
             hour = f[2].number_input("Hour", value=0.0, step=1.0, format="%.2f", key="timeline.whatif_hour")
             value = f[3].number_input("Value", value=None, format="%.4g", key="timeline.whatif_value",
@@ -105,7 +107,7 @@ def _whatif_panel(run, path: str) -> None:
             if st.form_submit_button("Add this change"):
                 try:
                     edit = whatif.Edit(kind, variable, hour, value, variables=tuple(names), window_hours=window)
-                    whatif.apply_edits(events, [*edits, edit], patient_id=pid)     # refused here, not later
+                    whatif.check_edits(run, cohort, pid, [*edits, edit])     # refused here, not later
                     edits.append(edit)
                 except CoreError as err:
                     st.error(gui_text(err))

@@ -1,4 +1,5 @@
-"""Patient timeline, "What if...": stack an edit, see every model's risk change; a bad hour says why."""
+"""Patient timeline, "What if...": stack edits (measurements, a static attribute), see every model's risk
+change; a bad hour says why; an online run too."""
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,10 @@ def test_a_bad_hour_or_a_missing_measurement_shows_the_message(trained, monkeypa
     errors = [unescape(e.value) for e in at.error]
     assert any("No HR measurement at 47.5 h" in e and "pick one of those hours" in e for e in errors), errors
     assert at.session_state[WHATIF_EDITS][pid] == []                  # nothing refused was stacked
+    _submit(at, "static", "Age", 0.0, 95.0)                          # a static attribute: the hour is ignored
+    assert not at.error, [e.value for e in at.error]
+    assert any("Age (static) set to 95" in t.value for t in at.text)
+    assert (_table(at)["change"].abs() > 0).any()
 
 
 def test_an_online_run_gets_the_what_if_too(tmp_path, monkeypatch):

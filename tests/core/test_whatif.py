@@ -227,3 +227,22 @@ def test_the_whatif_figure_draws_original_dashed_and_escapes_names():
     assert fig.data[0].line.color == fig.data[1].line.color
     spec = fig.to_json()
     assert "<img" not in spec and "<b>p1" not in spec and "&lt;b&gt;p1" in spec
+
+
+@pytest.mark.parametrize("which", ["stay", "online"])
+def test_a_static_attribute_can_be_edited(which, stay, online):
+    """Age holds from the first hour: the logistic regression moves at every hour; the same Age moves nothing."""
+    cohort, run = stay if which == "stay" else online
+    pid = next(p for p in cohort.patient_ids if np.isfinite(cohort.static.loc[p, "Age"]))
+    age = float(cohort.static.loc[pid, "Age"])
+    assert Edit("static", "Age", 3.0, 90).describe() == "Age (static) set to 90"
+    res = whatif(run, cohort, pid, [Edit("static", "Age", value=age + 40)])
+    assert res.first_hour == 0.0
+    assert (np.abs(res.edited["lr"] - res.original["lr"]) > 1e-9).all()
+    same = whatif(run, cohort, pid, [Edit("static", "Age", value=age)])
+    pd.testing.assert_frame_equal(same.edited, same.original)
+    assert cohort.static.loc[pid, "Age"] == age                               # the cohort is not changed
+    with pytest.raises(WhatIfError, match="'Height' is not a static attribute.*Static attributes: Age"):
+        whatif(run, cohort, pid, [Edit("static", "Height", value=170)])
+    with pytest.raises(WhatIfError, match="A 'static' edit needs the new value"):
+        Edit("static", "Age")
