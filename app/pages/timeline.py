@@ -88,7 +88,7 @@ def _whatif_panel(run, path: str) -> None:
     edits = stacks.setdefault(pid, [])
     names = whatif.edit_variables(events, run)
     window = float(run.builder.config.window_hours)
-    with st.expander("What if...", expanded=bool(edits)):
+    with st.expander("What if…", expanded=bool(edits)):
         st.caption("Change this patient's measurements and see every model's risk again (your data are not "
                    f"changed). Hours since admission, 0 to {window:g} h (the run's window); 'edit' and 'remove' "
                    "need the hour of a measurement (within 30 s: see Raw observations below); a static attribute (Age, "
