@@ -263,3 +263,14 @@ def test_tier_sentence_wording(b, c, cb, expect):
     if c["ci_low"] > 0:
         assert f"recover {b['difference']:+.3f}" in text and "AUROC points the GRU gains" in text
         assert ("recovered" in text) == (b["ci_low"] > 0)
+
+
+@pytest.mark.parametrize("summaries", ["time_aware", "missingness_only"])
+def test_summaries_out_of_core_equal_in_memory(summaries, tmp_path):
+    cohort = make_online_cohort(n_patients=30)
+    fb = FeatureBuilder(FeatureConfig(task="online", window_hours=30, summaries=summaries)).fit(
+        cohort, cohort.patient_ids)
+    mem, disk = fb.transform(cohort), fb.transform(cohort, out_dir=tmp_path / "f")
+    assert isinstance(disk.X_tab, np.memmap)
+    np.testing.assert_array_equal(mem.X_tab, disk.X_tab)
+    np.testing.assert_array_equal(mem.X_seq, disk.X_seq)
