@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
@@ -134,6 +135,22 @@ def training_request(cohort: Cohort, models=None, *, preset: str = "full", featu
     return config
 
 
+def split_counts(cohort: Cohort, splits: dict) -> dict:
+    """Patients (and, stay task, positive patients) per split: what a report needs of the training side.
+
+    A run keeps only validation and test labels (in its predictions); this is the one count of the
+    training patients it saves.
+    """
+    out = {}
+    for name, ids in splits.items():
+        row = {"patients": int(len(ids))}
+        if cohort.labels is not None and not cohort.is_online:
+            y = cohort.labels.reindex(pd.Index([str(i) for i in ids]))
+            row["positives"] = int((y == 1).sum())
+        out[name] = row
+    return out
+
+
 def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", features: FeatureConfig | None = None,
                    split: SplitConfig | None = None, evaluation: EvaluationConfig | None = None,
                    random_state: int = 0, refit: bool = False, progress: Progress | None = None,
@@ -194,7 +211,8 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     return ExperimentResult(builder=res.builder, models=res.models, splits=splits, test=test_res,
                             validation=val_res, comparisons=comparisons, reference=reference,
                             train_seconds=res.train_seconds, config=config, fingerprint=cohort.fingerprint(),
-                            refit=refitted)
+                            refit=refitted, extra={"data_report": cohort.report.to_dict(),
+                                                   "split_counts": split_counts(cohort, splits)})
 
 
 def _pick_reference(names, val_res: dict) -> str | None:

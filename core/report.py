@@ -14,9 +14,10 @@ verdict when a ``timeorder.json`` of the same data is in or next to the run fold
 the configuration, and the TRIPOD+AI checklist items with where this report answers each (or that the
 author must).
 
-What it does not hold, and says so: the validation report of the data (training only runs on data with
-no blocking error, but the findings are not saved with a run) and explanations (the Explain page and
-``python -m core explain`` compute them from the data, which a run does not contain).
+The validation report of the training data comes from the run's ``data_report.json`` (kept since
+runs save it; an older run's report says it is not there). What it does not hold, and says so:
+explanations (the Explain page and ``python -m core explain`` compute them from the data, which a run
+does not contain).
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ TRIPOD_AI_ITEMS = (
     ("6b", "Eligibility criteria", None),
     ("6c", "Treatments received and how they were handled", None),
     ("7", "Data preparation: pre-processing and quality checking",
-     "data (variables, window; the validation findings themselves are not saved: see there) and configuration"),
+     "data (variables, window, the validation report: rows read, used and excluded by reason, every finding) "
+     "and configuration"),
     ("8a", "Outcome definition and time horizon", "data (target, task shape, hours used or predicted)"),
     ("8b", "Qualifications of outcome assessors", None),
     ("8c", "Blinding of outcome assessment", None),
@@ -82,11 +84,12 @@ TRIPOD_AI_ITEMS = (
     ("18f", "Code sharing", "reproducibility (library versions, request key; where the code is: author)"),
     ("19", "Patient and public involvement", None),
     ("20a", "Flow of participants, numbers with and without the outcome",
-     "split (patients per split; events of validation and test patients: a run keeps no training labels)"),
+     "split (patients and events per split; training events from the run's data report, stay task) and data "
+     "(rows excluded by reason)"),
     ("20b", "Characteristics of the data (predictors, events, missing data)",
      "data and split (counts only; characteristics per group: author)"),
     ("20c", "Evaluation vs development data: predictor distributions", None),
-    ("21", "Participants and events in each analysis", "split (training events: author, from the data)"),
+    ("21", "Participants and events in each analysis", "split (patients and events per split)"),
     ("22", "Full model specification (object, code) for new predictions", "reproducibility (the run folder)"),
     ("23a", "Performance with confidence intervals (and key subgroups)", "metrics and curves (subgroups: author)"),
     ("23b", "Heterogeneity in performance across clusters", None),
@@ -168,6 +171,31 @@ def find_timeorder(run_dir: str | Path, fingerprint: str) -> tuple[Path | None, 
     return (same[0] if same else None), other
 
 
+def _validation_section(run) -> str:
+    """The saved validation report of the training data: row accounting and every finding."""
+    saved = (run.data_report or {}).get("report") if run.data_report else None
+    if not saved:
+        return ("<p><b>Validation report.</b> Not in this run (saved by a version that did not keep it). Training "
+                "only runs on data whose validation found no blocking error; run <code>python -m core validate DATA "
+                "...</code> on the same file (the data fingerprint above identifies it) and attach its report.</p>")
+    excluded = saved.get("rows_excluded") or {}
+    parts = [f"<p><b>Validation report</b> of the data the run was trained on: {int(saved.get('rows_read', 0)):,} rows "
+             f"read, {int(saved.get('rows_used', 0)):,} used, {sum(int(v) for v in excluded.values()):,} excluded.</p>"]
+    if excluded:
+        parts.append(_table(["excluded rows, by reason", "rows"],
+                            [[k, f"{int(v):,}"] for k, v in sorted(excluded.items(), key=lambda kv: -int(kv[1]))],
+                            num_cols={1}))
+    findings = saved.get("findings") or []
+    if findings:
+        parts.append(_table(["level", "finding", "count", "examples", "how to fix"],
+                            [[f.get("level", ""), f.get("message", ""), f"{int(f.get('count') or 0):,}",
+                              "; ".join(map(str, f.get("examples") or [])), f.get("fix", "")] for f in findings],
+                            num_cols={2}))
+    else:
+        parts.append("<p>No findings: every row was used as it was.</p>")
+    return "".join(parts)
+
+
 def _prevalence_rows(run, online: bool) -> list:
     pr = run.predictions
     rows = []
@@ -176,6 +204,12 @@ def _prevalence_rows(run, online: bool) -> list:
         ids = run.splits.get(split, [])
         d = pr[(pr["split"] == split) & (pr["model"] == first)] if len(pr) and first is not None else pr.iloc[:0]
         if not len(d):
+            saved = ((run.data_report or {}).get("split_counts") or {}).get(split) or {}
+            if "positives" in saved and saved.get("patients"):
+                k, m = int(saved["positives"]), int(saved["patients"])
+                rows.append([split, f"{len(ids):,}", f"{k:,} events", f"{k / m:.3f}", "no predictions kept for "
+                             "training patients; counts from the run's data report"])
+                continue
             rows.append([split, f"{len(ids):,}", "", "", "not saved in the run (only validation and test "
                                                        "predictions are kept)" if split == "train" else ""])
             continue
@@ -304,10 +338,7 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
             ["static attributes", f"{len(static)}: " + ", ".join(map(str, static)) if static else "none"],
             ["data fingerprint", cfg.get("fingerprint", "")],
             ["hour bin", f"{_f(feat.get('bin_hours'), 2)} h"]]),
-        "<p><b>Validation report.</b> Not saved with the run. Training only runs on data whose validation found no "
-        "blocking error (<code>core.ingest.load_cohort</code>), but the warnings and excluded-row counts are not "
-        "kept in the run folder: run <code>python -m core validate DATA ...</code> on the same file (the data "
-        "fingerprint above identifies it) and attach its report.</p>",
+        _validation_section(run),
         "<p class=\"note\">Missing values: the recurrent models see an observation mask and the hours since the "
         "last observation; the classical models see counts and hours since last seen, with the remaining gaps "
         "imputed from training patients only.</p>"])))

@@ -243,6 +243,10 @@ def _write_run(result, folder: Path) -> None:
     _dump(folder / "versions.json", _versions())
     _dump(folder / "split.json", {k: [str(i) for i in v] for k, v in result.splits.items()})
     _dump(folder / "metrics.json", jsonable(result.metrics_dict()))
+    extra = getattr(result, "extra", None) or {}
+    if extra.get("data_report") is not None:      # the validation report of the data it was trained on
+        _dump(folder / "data_report.json", jsonable({"report": extra["data_report"],
+                                                     "split_counts": extra.get("split_counts", {})}))
     rows = []
     for split_name, res in (("validation", result.validation), ("test", result.test)):
         for name, ev in res.items():
@@ -494,6 +498,10 @@ class Run:
     versions : dict
     refitted : bool
         Whether ``models`` are the refits on training + validation patients (``train --refit``).
+    data_report : dict or None
+        ``data_report.json``: the validation report of the data the run was trained on (``report``:
+        :meth:`core.validation.ValidationReport.to_dict`) and patients per split (``split_counts``);
+        None for runs saved before it was kept.
     """
 
     folder: Path
@@ -506,6 +514,7 @@ class Run:
     predictions: pd.DataFrame
     versions: dict = field(default_factory=dict)
     refitted: bool = False
+    data_report: dict | None = None
 
     @property
     def fitted(self):
@@ -691,7 +700,8 @@ def load_run(run_dir: str | Path, models=None) -> Run:
     except (OSError, ValueError):
         preds = pd.read_csv(folder / "predictions.csv", dtype={"patient_id": str}) \
             if (folder / "predictions.csv").exists() else pd.DataFrame()
-    return Run(folder, config, metrics, splits, builder, loaded, thresholds, preds, versions, refitted)
+    data_report = read_json(folder / "data_report.json") if "data_report.json" in manifest["files"] else None
+    return Run(folder, config, metrics, splits, builder, loaded, thresholds, preds, versions, refitted, data_report)
 
 
 def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) -> list[dict]:

@@ -176,3 +176,31 @@ def test_report_of_a_set_a_run(tmp_path):
     assert "in_hospital_death" in text and "600" in text and "GCS" in text and "gradient boosting" in text
     assert "vs logistic regression" in text or "vs gradient boosting" in text
     assert not _EXTERNAL.findall(_without_plotly(text))
+
+
+def test_run_keeps_its_validation_report_and_the_report_shows_it(tmp_path):
+    """A training on a file with a non-numeric value: the run's data_report.json holds the finding and the
+    row accounting, load_run reads it (manifest-checked), and the HTML report shows both and the training
+    patients' events."""
+    events, labels = _write_long(make_tiny_cohort(n_patients=40, seed=5), tmp_path)
+    text = events.read_text().splitlines()
+    text.append("p0003,01:00,HR,not-a-number")
+    events.write_text("\n".join(text) + "\n")
+    run_dir = tmp_path / "run"
+    assert main(["train", str(events), "--labels", str(labels), "--target", "died", "--out", str(run_dir),
+                 "--preset", "test", "--models", "lr", "--bootstrap", "20", "--no-progress"]) == 0
+    run = load_run(run_dir)
+    saved = run.data_report["report"]
+    assert saved["rows_read"] == saved["rows_used"] + sum(saved["rows_excluded"].values())
+    assert sum(saved["rows_excluded"].values()) >= 1
+    assert any("not-a-number" in " ".join(f["examples"]) for f in saved["findings"])
+    counts = run.data_report["split_counts"]
+    assert counts["train"]["patients"] == len(run.splits["train"])
+    html_text = build_report(run)
+    assert "Validation report</b> of the data the run was trained on" in html_text
+    assert f"{saved['rows_read']:,} rows read" in html_text and "not-a-number" in html_text
+    k, m = counts["train"]["positives"], counts["train"]["patients"]
+    assert f"{k:,} events" in html_text and f"{k / m:.3f}" in html_text
+    (run_dir / "data_report.json").write_text("{}")                 # tampered: the run is refused
+    with pytest.raises(Exception, match="data_report.json"):
+        load_run(run_dir)
