@@ -103,7 +103,7 @@ def _whatif_panel(run, path: str) -> None:
             variable = f[1].selectbox("Variable", names, key="timeline.whatif_variable")
             hour = f[2].number_input("Hour", value=0.0, step=1.0, format="%.2f", key="timeline.whatif_hour")
             value = f[3].number_input("Value", value=None, format="%.4g", key="timeline.whatif_value",
-                                      help="The new value (edit, add); ignored when removing")
+                                      help="The new value (edit, add, static attribute); ignored when removing or dropping")
             if st.form_submit_button("Add this change"):
                 try:
                     edit = whatif.Edit(kind, variable, hour, value, variables=tuple(names), window_hours=window)

@@ -58,6 +58,7 @@ def _table(at: AppTest):
 def test_an_edit_changes_the_risk_and_can_be_undone(trained, monkeypatch):
     _, cohort, _ = trained
     at = _timeline(trained, monkeypatch)
+    assert [e.label for e in at.expander if e.label.startswith("What if")] == ["What if…"]
     pid = at.selectbox(key="timeline.patient").value
     ev = cohort.patient_events(pid)
     hour = float(ev.loc[ev["variable"] == "HR", "time_hours"].iloc[1])
