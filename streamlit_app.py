@@ -16,6 +16,7 @@ PAGES = {
                st.Page("app/pages/timeorder.py", title="Time order", icon=":material/swap_horiz:"),
                st.Page("app/pages/models.py", title="How RNNs work", icon=":material/school:"),
                st.Page("app/pages/explain.py", title="Explain", icon=":material/psychology:"),
+               st.Page("app/pages/predict.py", title="Predict", icon=":material/online_prediction:"),
                st.Page("app/pages/jobs.py", title="Jobs", icon=":material/pending_actions:")],
 }
 

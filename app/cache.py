@@ -393,3 +393,18 @@ def patient_whatif(path: str, cohort: Cohort, patient_id: str, edits):
     data, patient and the list of edits)."""
     key = tuple((e.kind, e.variable, e.hour, e.value) for e in edits)
     return _patient_whatif(check_owned(path), cohort, str(patient_id), key)
+
+
+# -- Predict page -------------------------------------------------------------------------------
+def prediction_runs() -> list[dict]:
+    """The runs the current user can score new patients with, newest first: the saved ones, this server's
+    unsaved ones, and the run open on the Compare page; each with a ``label`` for a picker."""
+    from app import state
+    runs = list_saved_runs()
+    summary = st.session_state.get(state.COMPARE_SUMMARY)
+    if summary is not None and summary.folder is not None and str(summary.folder) not in [r["path"] for r in runs]:
+        runs.insert(0, {"path": str(summary.folder), "name": summary.folder.name, "models": list(summary.results),
+                        "saved": False})
+    for r in runs:
+        r["label"] = f"{r['name']} ({len(r['models'])} models{'' if r.get('saved') else ', not saved'})"
+    return runs

@@ -140,8 +140,15 @@ def _explain(cohort, params: dict, progress):
     return [r for chunk in out for r in chunk]
 
 
+def _predict(cohort, params: dict, progress):
+    """Score new patients with a saved run (:func:`core.predict.predict_patients`)."""
+    from core.predict import predict_patients
+    return predict_patients(params["run"], cohort, models=params.get("models"), progress=progress)
+
+
 #: job kind -> ``fn(cohort, params, progress) -> result``.
-JOB_KINDS: dict[str, Callable] = {"train": _train, "timeorder": _timeorder, "gates": _gates, "explain": _explain}
+JOB_KINDS: dict[str, Callable] = {"train": _train, "timeorder": _timeorder, "gates": _gates, "explain": _explain,
+                                  "predict": _predict}
 
 
 def _send(conn, message) -> None:

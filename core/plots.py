@@ -16,7 +16,7 @@ __all__ = ["coverage_figure", "missingness_figure", "sampling_figure", "sequence
            "roc_figure", "pr_figure", "calibration_figure", "confusion_figure", "leaderboard_figure",
            "ablation_figure", "horizon_figure", "timeorder_forest_figure", "gate_heatmap_figure", "gate_lines_figure",
            "importance_figure", "agreement_figure", "time_importance_figure", "patient_attribution_figure",
-           "waterfall_figure", "tiers_figure", "decision_curve_figure"]
+           "waterfall_figure", "tiers_figure", "decision_curve_figure", "risk_distribution_figure"]
 
 OUTCOME_COLORS = {"positive": "#d62728", "negative": "#1f77b4", "unlabelled": "#7f7f7f"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
@@ -616,3 +616,21 @@ def _dca_xmax(curves, t: np.ndarray, order: np.ndarray) -> float:
     if not len(pos):
         return float(t.max())
     return float(min(t.max(), max(0.1, 1.25 * pos.max())))
+
+
+def risk_distribution_figure(scores: pd.DataFrame, thresholds: dict) -> go.Figure:
+    """Predict page: each model's risks of the scored patients (patient-hours for an online run) as a
+    histogram, with the model's saved threshold as a dashed line of the same colour.
+
+    ``scores`` is :attr:`core.predict.PredictionResult.scores` (``model, risk``).
+    """
+    fig = go.Figure()
+    for name, t in thresholds.items():
+        r = scores.loc[scores["model"] == name, "risk"].to_numpy(dtype=float)
+        color = _MODEL_COLORS.get(str(name), "#7f7f7f")
+        fig.add_trace(go.Histogram(x=r, name=_model_label(name), opacity=0.55, marker_color=color,
+                                   xbins=dict(start=0.0, end=1.0, size=0.02)))
+        fig.add_vline(x=float(t), line=dict(color=color, dash="dash", width=1.5))
+    fig.update_layout(barmode="overlay", title="Risks of the scored patients (dashed: each model's threshold)",
+                      xaxis_title="risk", yaxis_title="count", xaxis=dict(range=[0, 1]), **_LAYOUT)
+    return fig

@@ -548,7 +548,7 @@ class Run:
                            f"(for example {', '.join(m.missing[:5])}).")
         return m
 
-    def score(self, cohort: Cohort, patient_ids=None, models=None) -> pd.DataFrame:
+    def score(self, cohort: Cohort, patient_ids=None, models=None, features: FeatureSet | None = None) -> pd.DataFrame:
         """Risk of every patient (every patient-hour for an online run) under every model.
 
         Raises RunError when none of the run's variables is in ``cohort`` (:meth:`check_data`), or when a
@@ -563,7 +563,7 @@ class Run:
         """
         from core.protocol import predict_units
         self.check_data(cohort)
-        fs = self.features(cohort, patient_ids)
+        fs = features if features is not None else self.features(cohort, patient_ids)   # built once by callers that loop
         rows = []
         for name in models or list(self.models):
             risk = predict_units(self.models[name], registry.get(name).input_kind, fs)

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from core.export import check_out_file, safe_csv
     from core.ingest import load_cohort
     from core.models.registry import parse_names
+    from core.predict import predict_patients
     from core.runs import load_run
 
     check_out_file(args.out, example="predictions.csv")     # before any work: an existing folder is exit 2
@@ -55,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
         cohort = load_cohort(args.events, None, config=config)
     else:
         cohort = load_cohort(args.events, None, config=config)
-    mismatch = run_.check_data(cohort).sentence()
-    if mismatch:
-        print(f"warning: {mismatch}", file=sys.stderr)
-    preds = run_.score(cohort)
+    result = predict_patients(run_, cohort)            # the Predict page's code path too
+    if result.match:
+        print(f"warning: {result.match}", file=sys.stderr)
+    preds = result.scores
     path = safe_csv(preds, args.out)
     n = preds["patient_id"].nunique()
     which = "refitted on training + validation patients" if run_.refitted else "fitted on training patients"

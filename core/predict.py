@@ -1,0 +1,158 @@
+"""Score new patients with a saved run: the one code path of ``python -m core predict`` and the Predict page.
+
+:func:`predict_patients` reopens a run folder (manifest-checked, :func:`core.runs.load_run`), scores every
+patient of a cohort (every patient-hour for an online run) under each of its models and returns a
+:class:`PredictionResult`: the long table the CLI writes (``patient_id, [time,] model, risk, predicted``)
+plus, for people, one row per patient (:meth:`PredictionResult.patients`): each model's risk and whether
+it is flagged (risk >= the threshold saved with the model, chosen on the run's validation patients).
+
+Labels are never needed and never read: the data config drops the run's target before loading
+(:func:`data_config_for`), so a label column in the new file is not a feature.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from core.cohort import Cohort
+from core.config import DataConfig
+from core.models import registry
+
+__all__ = ["PredictionResult", "predict_patients", "data_config_for"]
+
+Progress = Callable[[str, float], None]
+
+
+def data_config_for(run_online: bool, config: DataConfig | None = None) -> DataConfig:
+    """The data config new patients are read with: the user's mapping, the run's task shape, no target.
+
+    An online run scores every hour that has a row; a stay run one risk per stay. ``target`` is always
+    None: what the new file may hold as a label is never read as a feature.
+    """
+    base = config or DataConfig(target=None)
+    if run_online:
+        return replace(base, task="online", target=None, horizon_hours=None)
+    return replace(base, task="stay", target=None, horizon_hours=None)
+
+
+@dataclass
+class PredictionResult:
+    """Risks of new patients under every model of one run.
+
+    Attributes
+    ----------
+    run_name : str
+    online : bool
+        One row per patient-hour (``time``) rather than per patient.
+    models : list of str
+        Registry names, in the run's order.
+    labels : dict name -> label ("gradient boosting", ...)
+    thresholds : dict name -> float
+        The run's saved decision thresholds (chosen on its validation patients).
+    scores : DataFrame
+        ``patient_id, [time,] model, risk, predicted``: what ``python -m core predict`` writes.
+    match : str
+        How the data compare with the run's training data ("" when they match).
+    refitted : bool
+        The models are the refits on training + validation patients.
+    """
+
+    run_name: str
+    online: bool
+    models: list
+    labels: dict
+    thresholds: dict
+    scores: pd.DataFrame
+    match: str = ""
+    refitted: bool = False
+    n_patients: int = field(default=0)
+
+    def patients(self) -> pd.DataFrame:
+        """One row per patient: ``patient_id``, then per model ``<label> risk`` and ``<label> flagged``.
+
+        Stay run: the stay's risk. Online run: the risk at the patient's last scored hour, plus the
+        highest risk, the first flagged hour (NaN when never) and the number of flagged hours.
+        Sorted by the first model's risk, highest first.
+        """
+        s = self.scores
+        if not len(s):
+            return pd.DataFrame(columns=["patient_id"])
+        out = None
+        for name in self.models:
+            d = s[s["model"] == name]
+            lab = self.labels[name]
+            if self.online:
+                d = d.sort_values(["patient_id", "time"], kind="stable")
+                g = d.groupby("patient_id", sort=False)
+                flagged_t = d["time"].where(d["predicted"] == 1)
+                part = pd.DataFrame({
+                    f"{lab} risk (last hour)": g["risk"].last(),
+                    f"{lab} highest risk": g["risk"].max(),
+                    f"{lab} first flagged hour": flagged_t.groupby(d["patient_id"], sort=False).min(),
+                    f"{lab} flagged hours": g["predicted"].sum().astype(int),
+                    f"{lab} flagged": g["predicted"].max().astype(bool)})
+            else:
+                part = pd.DataFrame({f"{lab} risk": d["risk"].to_numpy(),
+                                     f"{lab} flagged": d["predicted"].to_numpy().astype(bool)},
+                                    index=d["patient_id"].to_numpy())
+            out = part if out is None else out.join(part, how="outer")
+        out.index.name = "patient_id"
+        first = out.columns[0]
+        return out.sort_values(first, ascending=False, kind="stable").reset_index()
+
+    def flagged(self) -> dict:
+        """``{model: number of patients flagged}`` (online: flagged at any hour)."""
+        s = self.scores
+        return {name: int(s.loc[(s["model"] == name) & (s["predicted"] == 1), "patient_id"].nunique())
+                for name in self.models}
+
+
+def predict_patients(run_dir, cohort: Cohort, models=None,
+                     progress: Progress | None = None) -> PredictionResult:
+    """Score every patient of ``cohort`` with the run in ``run_dir``.
+
+    Parameters
+    ----------
+    run_dir : str, Path or core.runs.Run
+        A run folder (``python -m core train --out``, or one the app saved), or a run already reopened.
+    cohort : Cohort
+        The new patients, read with :func:`data_config_for` (no labels needed).
+    models : sequence of str, optional
+        A subset of the run's models (default: all).
+    progress : callable ``(message, fraction)``, optional
+
+    Returns
+    -------
+    PredictionResult
+
+    Raises
+    ------
+    RunError
+        The run fails its checks (changed or missing files), none of its variables is in the data, or a
+        model gives a NaN risk (:meth:`core.runs.Run.score`).
+    """
+    from core.runs import Run, load_run
+    if progress is not None:
+        progress("reopening the run", 0.0)
+    run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, models=list(models) if models else None)
+    match = run.check_data(cohort).sentence()
+    names = list(run.models)
+    if progress is not None:
+        progress(f"building the features of {cohort.n_patients:,} patients", 0.0)
+    fs = run.features(cohort)
+    parts = []
+    for i, name in enumerate(names):
+        if progress is not None:
+            progress(f"scoring {cohort.n_patients:,} patients with {registry.get(name).label}", i / max(len(names), 1))
+        parts.append(run.score(cohort, models=[name], features=fs))
+    if progress is not None:
+        progress("done", 1.0)
+    scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["patient_id", "model", "risk", "predicted"])
+    return PredictionResult(run_name=run.name, online=run.online, models=names,
+                            labels={n: registry.get(n).label for n in names},
+                            thresholds={n: float(run.thresholds[n]) for n in names}, scores=scores, match=match,
+                            refitted=run.refitted, n_patients=int(np.asarray(cohort.patient_ids).size))

@@ -1,0 +1,135 @@
+"""Predict page: guidance without a run; an upload scored with a saved run gives the CLI's risks, flags
+match the saved thresholds, a bad row gets the Data page's report, the CSV is spreadsheet-safe; an
+online run scores every hour."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.state import DATA_SOURCE, PREDICT_RESULT, DataSource
+from core.cli import main
+from core.config import DataConfig
+from core.export import safe_csv
+from tests.app.helpers import finish_jobs, unescape
+from tests.conftest import make_online_cohort, make_tiny_cohort
+from tests.core.test_cli_train import _write_long
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run trained (CLI) on one tiny cohort, and the events of *other* patients to score (ids 'q...')."""
+    folder = tmp_path_factory.mktemp("predict")
+    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=3), folder)
+    runs = folder / "runs"
+    assert main(["train", str(events), "--labels", str(labels), "--target", "died", "--out", str(runs / "tiny"),
+                 "--preset", "test", "--models", "lr,gbm,gru", "--bootstrap", "20", "--no-progress"]) == 0
+    new, _ = _write_long(make_tiny_cohort(n_patients=25, seed=11), folder, prefix="q", labels=False)
+    return runs, new, folder
+
+
+def _page(monkeypatch, tmp_path, runs: Path) -> AppTest:
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(runs))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path))        # a fresh server folder: no unsaved runs
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app/pages/predict.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _upload_as_current(at: AppTest, path: Path) -> AppTest:
+    """The Data page's upload of ``path`` (no labels), then 'The data loaded on the Data page'."""
+    at.session_state[DATA_SOURCE] = DataSource("upload", ((path.name, path.read_bytes()),), None,
+                                               DataConfig(target=None))
+    at.radio(key="predict.where").set_value("The data loaded on the Data page").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _score(at: AppTest) -> AppTest:
+    next(b for b in at.button if b.label.startswith("Score the") and b.key == "predict.go").click().run()
+    finish_jobs(at)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_without_a_run_the_page_says_how_to_make_one(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path, tmp_path / "no-runs")
+    text = " ".join(unescape(i.value) for i in at.info)
+    assert "No run to score with yet" in text and "Save run" in text
+    assert not at.dataframe
+
+
+def test_scored_risks_equal_the_cli_and_flags_follow_the_thresholds(trained, monkeypatch, tmp_path):
+    runs, new, folder = trained
+    at = _page(monkeypatch, tmp_path, runs)
+    at = _score(_upload_as_current(at, new))
+    key, result = at.session_state[PREDICT_RESULT]
+    out = folder / "cli.csv"
+    assert main(["predict", str(runs / "tiny"), str(new), "--out", str(out)]) == 0
+    cli = pd.read_csv(out, dtype={"patient_id": str})
+    page = result.scores.sort_values(["model", "patient_id"]).reset_index(drop=True)
+    cli = cli.sort_values(["model", "patient_id"]).reset_index(drop=True)
+    assert list(page["patient_id"]) == list(cli["patient_id"]) and set(page["patient_id"].str[0]) == {"q"}
+    np.testing.assert_allclose(page["risk"].to_numpy(), cli["risk"].to_numpy(), rtol=0, atol=1e-12)
+    for name, t in result.thresholds.items():
+        d = page[page["model"] == name]
+        assert (d["predicted"].to_numpy() == (d["risk"].to_numpy() >= t)).all()
+    # the page's table: one row per patient, highest first risk first, flags as the thresholds say
+    table = next(d.value for d in at.dataframe if "logistic regression risk" in d.value.columns)
+    assert len(table) == 25 and table["logistic regression risk"].is_monotonic_decreasing
+    lr = page[page["model"] == "lr"].set_index("patient_id")
+    flags = table.set_index("patient_id")["logistic regression flagged"]
+    assert (flags.to_numpy() == (lr["risk"].reindex(flags.index) >= result.thresholds["lr"]).to_numpy()).all()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Flagged by GRU"] == f"{int(page.loc[page['model'] == 'gru', 'predicted'].sum())} of 25"
+    assert at.get("plotly_chart"), "distribution and trajectory charts"
+
+
+def test_a_bad_row_gets_the_data_page_report(trained, monkeypatch, tmp_path):
+    runs, new, folder = trained
+    bad = folder / "bad.csv"
+    bad.write_text(new.read_text() + "q0001,01:00,HR,oops\n")
+    at = _score(_upload_as_current(_page(monkeypatch, tmp_path, runs), bad))
+    text = " ".join(unescape(w.value) for w in at.warning)
+    assert "oops" in text and "HR" in text                      # the finding with its example, as on the Data page
+    _, result = at.session_state[PREDICT_RESULT]
+    assert result.n_patients == 25                               # the bad row excluded, not the patient
+
+
+def test_the_csv_escapes_text_cells():
+    from core.predict import PredictionResult
+    scores = pd.DataFrame({"patient_id": ["=cmd|' /C calc'!A0", "p2"], "model": "lr", "risk": [0.7, -0.1 + 0.2],
+                           "predicted": [1, 0]})
+    result = PredictionResult("r", False, ["lr"], {"lr": "logistic regression"}, {"lr": 0.5}, scores)
+    text = safe_csv(result.scores)
+    assert "'=cmd" in text and ",0.7," in text
+    assert "'=cmd" in safe_csv(result.patients())
+
+
+def test_an_online_run_scores_every_hour(monkeypatch, tmp_path):
+    cohort = make_online_cohort(n_patients=40, seed=2)
+    wide = cohort.events.pivot_table(index=["patient_id", "time_hours"], columns="variable", values="value").reset_index()
+    hours = cohort.hour_labels.set_index(["patient_id", "time_hours"])["label"]
+    wide["SepsisLabel"] = hours.reindex(pd.MultiIndex.from_frame(wide[["patient_id", "time_hours"]])).fillna(0).to_numpy()
+    events = tmp_path / "hourly.csv"
+    wide.rename(columns={"time_hours": "time"}).to_csv(events, index=False)
+    runs = tmp_path / "runs"
+    assert main(["train", str(events), "--task", "online", "--target", "SepsisLabel", "--horizon-hours", "6",
+                 "--out", str(runs / "online"), "--preset", "test", "--models", "lr,gru", "--bootstrap", "20",
+                 "--no-progress"]) == 0
+    at = _score(_upload_as_current(_page(monkeypatch, tmp_path / "srv", runs), events))
+    _, result = at.session_state[PREDICT_RESULT]
+    assert result.online and "time" in result.scores.columns
+    assert main(["predict", str(runs / "online"), str(events), "--out", str(tmp_path / "cli.csv")]) == 0
+    cli = pd.read_csv(tmp_path / "cli.csv", dtype={"patient_id": str})
+    assert len(result.scores) == len(cli) == 2 * len(cohort.hour_labels)      # every scored hour, both models
+    keys = ["model", "patient_id", "time"]
+    np.testing.assert_allclose(result.scores.sort_values(keys)["risk"].to_numpy(),
+                               cli.sort_values(keys)["risk"].to_numpy(), rtol=0, atol=1e-12)
+    table = next(d.value for d in at.dataframe if "GRU first flagged hour" in d.value.columns)
+    assert len(table) == 40
