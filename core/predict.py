@@ -21,7 +21,7 @@ from core.cohort import Cohort
 from core.config import DataConfig
 from core.models import registry
 
-__all__ = ["PredictionResult", "predict_patients", "data_config_for"]
+__all__ = ["PredictionResult", "predict_patients", "data_config_for", "risk_trajectories"]
 
 Progress = Callable[[str, float], None]
 
@@ -58,6 +58,10 @@ class PredictionResult:
         How the data compare with the run's training data ("" when they match).
     refitted : bool
         The models are the refits on training + validation patients.
+    n_patients : int
+    seen : dict split -> int
+        How many of the scored patients (by id) were among the run's own training / validation / test
+        patients (their risks are not those of new patients: the models were fitted or tuned on them).
     """
 
     run_name: str
@@ -69,6 +73,16 @@ class PredictionResult:
     match: str = ""
     refitted: bool = False
     n_patients: int = field(default=0)
+    seen: dict = field(default_factory=dict)
+
+    def seen_sentence(self) -> str:
+        """Plain words when some scored patients were the run's own patients ("" when none were)."""
+        fitted = self.seen.get("train", 0) + self.seen.get("validation", 0)
+        if not fitted:
+            return ""
+        return (f"{fitted:,} of these {self.n_patients:,} patients have the ids of the run's training or validation "
+                "patients: if they are the same people, the models were fitted or tuned on them and their risks "
+                "look better than a new patient's would. Judge the run on new patients (or its test metrics).")
 
     def patients(self) -> pd.DataFrame:
         """One row per patient: ``patient_id``, then per model ``<label> risk`` and ``<label> flagged``.
@@ -150,9 +164,63 @@ def predict_patients(run_dir, cohort: Cohort, models=None,
         parts.append(run.score(cohort, models=[name], features=fs))
     if progress is not None:
         progress("done", 1.0)
+    ids = set(np.asarray(cohort.patient_ids).astype(str))
+    seen = {k: len(ids & set(np.asarray(v).astype(str))) for k, v in run.splits.items()}
     scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["patient_id", "model", "risk", "predicted"])
     return PredictionResult(run_name=run.name, online=run.online, models=names,
                             labels={n: registry.get(n).label for n in names},
                             thresholds={n: float(run.thresholds[n]) for n in names}, scores=scores, match=match,
-                            refitted=run.refitted, n_patients=int(np.asarray(cohort.patient_ids).size))
+                            refitted=run.refitted, n_patients=int(np.asarray(cohort.patient_ids).size), seen=seen)
+
+
+def risk_trajectories(run, cohort: Cohort, patient_ids=None, progress: Progress | None = None) -> pd.DataFrame:
+    """Stay run: every patient's risk from the data up to each hour (:meth:`core.runs.Run.risk_trajectory`).
+
+    Parameters
+    ----------
+    run : core.runs.Run
+        A reopened stay run.
+    cohort : Cohort
+    patient_ids : sequence of str, optional
+        Default: every patient of ``cohort``.
+    progress : callable ``(message, fraction)``, optional
+
+    Returns
+    -------
+    DataFrame ``patient_id, time_hours, model, risk, predicted`` (one row per patient, step and model;
+    ``predicted`` is 1 when ``risk >= `` the model's saved threshold). The last step of a patient is
+    the stay's risk, the number :func:`predict_patients` gives.
+
+    Raises
+    ------
+    RunError
+        The run predicts every hour (an online run: its scores already are per hour), or
+        :meth:`core.runs.Run.score` refuses the data.
+    """
+    from core.exceptions import RunError
+    if run.online:
+        raise RunError(f"Run {run.name} predicts every hour already: its predictions are per patient-hour, so "
+                       "there is no separate trajectory. Leave out --trajectory.")
+    run.check_data(cohort)
+    ids = [str(p) for p in (patient_ids if patient_ids is not None else cohort.patient_ids)]
+    parts = []
+    for i, pid in enumerate(ids):
+        if progress is not None and (i % 10 == 0 or i == len(ids) - 1):
+            progress(f"risk trajectories: patient {i + 1:,} of {len(ids):,}", i / max(len(ids), 1))
+        t = run.risk_table(cohort, pid)
+        if not len(t):
+            continue
+        long = t.melt(id_vars="time_hours", var_name="model", value_name="risk")
+        long.insert(0, "patient_id", pid)
+        parts.append(long)
+    if not parts:
+        return pd.DataFrame(columns=["patient_id", "time_hours", "model", "risk", "predicted"])
+    if progress is not None:
+        progress("risk trajectories: done", 1.0)
+    out = pd.concat(parts, ignore_index=True)
+    thresholds = out["model"].map({n: float(t) for n, t in run.thresholds.items()})
+    out["predicted"] = (out["risk"].to_numpy(dtype=float) >= thresholds.to_numpy(dtype=float)).astype(int)
+    order = {n: i for i, n in enumerate(run.models)}
+    out["_m"] = out["model"].map(order)
+    return out.sort_values(["patient_id", "time_hours", "_m"], kind="stable").drop(columns="_m").reset_index(drop=True)

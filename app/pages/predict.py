@@ -88,6 +88,8 @@ if held is None or held[0] != key:
 result = held[1]
 
 flagged = result.flagged()
+if result.seen_sentence():
+    st.warning(result.seen_sentence())
 c = st.columns(max(len(result.models), 1))
 for i, name in enumerate(result.models):
     c[i].metric(f"Flagged by {result.labels[name]}", f"{flagged[name]:,} of {result.n_patients:,}",
@@ -104,7 +106,10 @@ d[1].download_button("One row per patient (CSV)", safe_csv(table), "patients.csv
                      key="predict.download_patients")
 
 st.subheader("One patient's risk over time")
-pid = st.selectbox("Patient (highest risk first)", table["patient_id"].astype(str).tolist(), key="predict.patient")
+ids = table["patient_id"].astype(str).tolist()
+# the browser gets at most 1,000 ids (the highest risks: the patients a person looks at first)
+pid = st.selectbox("Patient (highest risk first" + (f"; the top 1,000 of {len(ids):,}" if len(ids) > 1000 else "") + ")",
+                   ids[:1000], key="predict.patient")
 try:
     risk = cache.patient_risk(path, cohort, pid)
 except CoreError as err:

@@ -32,6 +32,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("events", help="events file, folder or zip of the patients to score")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--models", help="comma-separated subset of the run's models (default: all)")
+    p.add_argument("--trajectory", action="store_true",
+                   help="stay runs: write each patient's risk from the data up to every hour (patient_id, "
+                        "time_hours, model, risk, predicted) instead of one risk per stay")
     add_data_arguments(p, labels=False)
     return p
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from core.export import check_out_file, safe_csv
     from core.ingest import load_cohort
     from core.models.registry import parse_names
-    from core.predict import predict_patients
+    from core.predict import data_config_for, predict_patients, risk_trajectories
     from core.runs import load_run
 
     check_out_file(args.out, example="predictions.csv")     # before any work: an existing folder is exit 2
@@ -50,19 +53,33 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CoreError(str(err)) from None
     run_ = load_run(args.run_dir, models=names)
-    if run_.online:
-        # every hour with a row is scored; the run's label column is dropped, never used as a feature
-        config = replace(config, task="online", target=None)
-        cohort = load_cohort(args.events, None, config=config)
-    else:
-        cohort = load_cohort(args.events, None, config=config)
+    if args.trajectory and run_.online:        # before reading the data: refused at once
+        raise CoreError(f"Run {run_.name} predicts every hour already (an online run), so its output is per "
+                        "patient-hour; leave out --trajectory.")
+    # the run's task shape, no target (the Predict page reads its uploads the same way): an online run scores
+    # every hour with a row; the run's label column is dropped, never used as a feature
+    cohort = load_cohort(args.events, None, config=data_config_for(run_.online, config))
     result = predict_patients(run_, cohort)            # the Predict page's code path too
-    if result.match:
-        print(f"warning: {result.match}", file=sys.stderr)
+    for line in (result.match, result.seen_sentence()):
+        if line:
+            print(f"warning: {line}", file=sys.stderr)
     preds = result.scores
+    if args.trajectory:         # about 55 ms per patient (demo, lr + gbm + gru): worth a bar
+        from core.commands.common import progress_bar
+        bar = progress_bar(cohort.n_patients, "risk trajectories", unit="patient")
+        done = [0]
+
+        def step(message: str, fraction: float) -> None:
+            n = int(round(fraction * cohort.n_patients))
+            bar.update(n - done[0])
+            done[0] = n
+        preds = risk_trajectories(run_, cohort, progress=step)
+        bar.close()
     path = safe_csv(preds, args.out)
     n = preds["patient_id"].nunique()
     which = "refitted on training + validation patients" if run_.refitted else "fitted on training patients"
     hours = f", {len(preds) // max(len(run_.models), 1):,} patient-hours" if run_.online else ""
+    if args.trajectory:
+        hours = f", risk trajectories ({len(preds) // max(len(run_.models), 1):,} patient-steps)"
     print(f"Scored {n} patients{hours} with {len(run_.models)} model(s) from {run_.folder} ({which}); wrote {path}.")
     return 0

@@ -13,8 +13,9 @@ from core.cli import main
 from core.config import DataConfig
 from core.export import safe_csv
 from tests.app.helpers import finish_jobs, unescape
-from tests.conftest import make_online_cohort, make_tiny_cohort
+from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
+from tests.core.test_predict import _online_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,24 +113,28 @@ def test_the_csv_escapes_text_cells():
 
 
 def test_an_online_run_scores_every_hour(monkeypatch, tmp_path):
-    cohort = make_online_cohort(n_patients=40, seed=2)
-    wide = cohort.events.pivot_table(index=["patient_id", "time_hours"], columns="variable", values="value").reset_index()
-    hours = cohort.hour_labels.set_index(["patient_id", "time_hours"])["label"]
-    wide["SepsisLabel"] = hours.reindex(pd.MultiIndex.from_frame(wide[["patient_id", "time_hours"]])).fillna(0).to_numpy()
-    events = tmp_path / "hourly.csv"
-    wide.rename(columns={"time_hours": "time"}).to_csv(events, index=False)
-    runs = tmp_path / "runs"
-    assert main(["train", str(events), "--task", "online", "--target", "SepsisLabel", "--horizon-hours", "6",
-                 "--out", str(runs / "online"), "--preset", "test", "--models", "lr,gru", "--bootstrap", "20",
-                 "--no-progress"]) == 0
-    at = _score(_upload_as_current(_page(monkeypatch, tmp_path / "srv", runs), events))
+    run_dir, events = _online_run(tmp_path)
+    at = _score(_upload_as_current(_page(monkeypatch, tmp_path / "srv", run_dir.parent), events))
     _, result = at.session_state[PREDICT_RESULT]
     assert result.online and "time" in result.scores.columns
-    assert main(["predict", str(runs / "online"), str(events), "--out", str(tmp_path / "cli.csv")]) == 0
-    cli = pd.read_csv(tmp_path / "cli.csv", dtype={"patient_id": str})
-    assert len(result.scores) == len(cli) == 2 * len(cohort.hour_labels)      # every scored hour, both models
-    keys = ["model", "patient_id", "time"]
-    np.testing.assert_allclose(result.scores.sort_values(keys)["risk"].to_numpy(),
-                               cli.sort_values(keys)["risk"].to_numpy(), rtol=0, atol=1e-12)
+    out = tmp_path / "cli.csv"                                  # every hour with a row, as the CLI scores it
+    assert main(["predict", str(run_dir), str(events), "--out", str(out)]) == 0
+    pd.testing.assert_frame_equal(result.scores.reset_index(drop=True), pd.read_csv(out, dtype={"patient_id": str}),
+                                  check_dtype=False, rtol=0, atol=1e-12)
     table = next(d.value for d in at.dataframe if "GRU first flagged hour" in d.value.columns)
     assert len(table) == 40
+    assert "SepsisLabel" in " ".join(unescape(w.value) for w in at.warning)   # the label column: ignored, said so
+
+
+def test_without_an_upload_it_says_what_to_upload_and_scores_the_demo(trained, monkeypatch, tmp_path):
+    runs, _, _ = trained
+    at = _page(monkeypatch, tmp_path, runs)
+    assert "Upload the events of the patients to score" in " ".join(unescape(i.value) for i in at.info)
+    assert not at.dataframe
+    at.button(key="predict.demo").click().run()
+    finish_jobs(at)
+    assert not at.exception, [e.value for e in at.exception]
+    (_, _, _, kind), result = at.session_state[PREDICT_RESULT]
+    assert kind == "demo" and result.n_patients == 2000 and set(result.models) == {"lr", "gbm", "gru"}
+    assert at.button(key="predict.go").label == "Score the demo patients"
+    assert len(at.get("plotly_chart")) == 2                    # the distribution and one patient's trajectory
