@@ -3,7 +3,7 @@ the risk trajectory of one patient, and a spreadsheet-safe CSV (the same rows as
 import streamlit as st
 
 from app import cache, jobs, state
-from app.components import gui_text, load_with_status, plain, render_report
+from app.components import gui_text, load_with_status, render_report
 from app.state import DataSource, get_source
 from core import plots
 from core.exceptions import CoreError
@@ -26,7 +26,7 @@ if not runs:
     st.page_link("app/pages/compare.py", label="Open Compare models", icon=":material/leaderboard:")
     st.stop()
 path = st.selectbox("Run", [r["path"] for r in runs], key="predict.run",
-                    format_func=lambda p: next(plain(r["label"]) for r in runs if r["path"] == p))
+                    format_func=lambda p: next(r["label"] for r in runs if r["path"] == p))   # options are plain text
 try:
     run = cache.load_explain_run(path)
 except CoreError as err:
@@ -55,7 +55,7 @@ elif where == CURRENT and get_source().kind == "upload":
 else:
     source = DataSource("demo", (), None, data_config_for(run.online))
 cohort, report = load_with_status(source)
-if cohort is None or report.errors:
+if cohort is None or report.errors or report.warnings:      # anything to act on: shown open, as on the Data page
     render_report(report)
     if cohort is None:
         st.stop()
