@@ -94,12 +94,18 @@ def test_scored_risks_equal_the_cli_and_flags_follow_the_thresholds(trained, mon
 def test_a_bad_row_gets_the_data_page_report(trained, monkeypatch, tmp_path):
     runs, new, folder = trained
     bad = folder / "bad.csv"
-    bad.write_text(new.read_text() + "q0001,01:00,HR,oops\n")
+    # one bad value, and a patient whose id is a spreadsheet formula
+    bad.write_text(new.read_text().replace("q002,", "=cmd,") + "q001,01:00,HR,oops\n")
     at = _score(_upload_as_current(_page(monkeypatch, tmp_path, runs), bad))
     text = " ".join(unescape(w.value) for w in at.warning)
     assert "oops" in text and "HR" in text                      # the finding with its example, as on the Data page
     _, result = at.session_state[PREDICT_RESULT]
     assert result.n_patients == 25                               # the bad row excluded, not the patient
+    assert "=cmd" in set(result.scores["patient_id"])
+    # what the two download buttons send: the id escaped (one row per model; one per patient)
+    for frame in (result.scores, result.patients()):
+        rows = [ln for ln in safe_csv(frame).splitlines() if "cmd" in ln]
+        assert len(rows) == (3 if frame is result.scores else 1) and all(r.startswith("'=cmd,") for r in rows)
 
 
 def test_the_csv_escapes_text_cells():
