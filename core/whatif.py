@@ -277,6 +277,21 @@ class WhatIfResult:
     edited: pd.DataFrame
     first_hour: float | None
 
+    def long_table(self) -> pd.DataFrame:
+        """Every hour of both tables, one row per hour and model: ``time_hours, model, original risk,
+        what-if risk, change`` (NaN where only one version has the hour, e.g. one an edit added)."""
+        rows = []
+        for name in [c for c in self.original.columns if c != "time_hours"]:
+            both = self.original[["time_hours", name]].merge(self.edited[["time_hours", name]], on="time_hours",
+                                                             how="outer", suffixes=(" original", " what-if"))
+            rows.append(pd.DataFrame({"time_hours": both["time_hours"], "model": name,
+                                      "original risk": both[f"{name} original"],
+                                      "what-if risk": both[f"{name} what-if"]}))
+        table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+            columns=["time_hours", "model", "original risk", "what-if risk"])
+        table["change"] = table["what-if risk"] - table["original risk"]
+        return table
+
     def summary(self, labels: bool = False) -> pd.DataFrame:
         """One row per model: ``model`` (its registry name; in words, e.g. "logistic regression", when
         ``labels``), ``original risk``, ``what-if risk`` (the last point: the stay's

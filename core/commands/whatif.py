@@ -80,14 +80,7 @@ def run(args: argparse.Namespace) -> int:
     edits = [parse_edit(e, variables=tuple(names), window_hours=float(run_.builder.config.window_hours))
              for e in args.edit]
     res = whatif(run_, cohort, pid, edits)
-    rows = []
-    for name in [c for c in res.original.columns if c != "time_hours"]:
-        both = res.original[["time_hours", name]].merge(res.edited[["time_hours", name]], on="time_hours",
-                                                        how="outer", suffixes=(" original", " what-if"))
-        rows.append(pd.DataFrame({"time_hours": both["time_hours"], "model": name,
-                                  "original risk": both[f"{name} original"], "what-if risk": both[f"{name} what-if"]}))
-    table = pd.concat(rows, ignore_index=True)
-    table["change"] = table["what-if risk"] - table["original risk"]
+    table = res.long_table()
     path = safe_csv(table, args.out)
     print(f"Patient {pid}: " + "; ".join(e.describe() for e in res.edits))
     for _, r in res.summary(labels=True).iterrows():
