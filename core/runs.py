@@ -61,7 +61,8 @@ from core.models.persist import TRUSTED_SKOPS_TYPES, check_model, describe_model
 
 __all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES",
            "DEFAULT_RUNS_DIR", "RunSummary", "find_run", "copy_run", "read_json", "DataMatch",
-           "match_data", "match_run_folder", "verify_run", "delete_run", "MANIFEST", "RUN_EXTRAS"]
+           "match_data", "match_run_folder", "verify_run", "delete_run", "MANIFEST", "RUN_EXTRAS", "ANALYSES",
+           "attach_files", "read_attached", "list_attached"]
 
 DEFAULT_RUNS_DIR = Path("runs")
 #: alarm metrics of an online run, per model in metrics.json (see core.evaluation.alarm_metrics).
@@ -71,6 +72,10 @@ ALARM_KEYS = ("positive_stays", "alarmed_before_onset", "median_warning_hours", 
 MANIFEST = "manifest.json"
 #: top-level files a command may add to a complete run after saving it (``train --cv``); never read by load_run.
 RUN_EXTRAS = frozenset({"cv.csv", "cv.json"})
+#: the folder of a run that holds analyses computed on it after it was saved (time order, explanations,
+#: cross-validation): files of the run like any other, listed in its manifest (:func:`attach_files`).
+ANALYSES = "analyses"
+_ANALYSIS_NAME = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 #: the fix every tamper message ends with.
 _RESTORE = "Train it again (retrain), or restore the run from a backup."
 
@@ -277,6 +282,89 @@ def _write_run(result, folder: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# analyses attached to a saved run
+# --------------------------------------------------------------------------------------------
+def _check_analysis_name(name: str) -> str:
+    if not isinstance(name, str) or not _ANALYSIS_NAME.match(name) or name.startswith("."):
+        raise RunError(f"An analysis file of a run needs a plain file name (letters, digits, '.', '_', '-'); got "
+                       f"{name!r}. Example: 'timeorder.json'.")
+    return name
+
+
+def attach_files(folder: str | Path, files: dict) -> list[str]:
+    """Add (or replace) analysis files of the complete run ``folder``, under ``analyses/``, and record their
+    SHA-256 in its manifest, so they are covered like the run's own files.
+
+    The run is verified first (a changed run is never extended). Each file is written beside its place and
+    renamed in (owner-only), then the manifest is rewritten the same way; a lock beside the run folder
+    (``.NAME.lock``) keeps two jobs attaching at once from losing each other's entries.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A run folder written by :func:`save_run`.
+    files : dict of str to bytes or str
+        Plain file names (``"timeorder.json"``) and their content.
+
+    Returns
+    -------
+    list of str
+        The files' paths inside the run (``"analyses/timeorder.json"``).
+
+    Raises
+    ------
+    RunError
+        The run fails :func:`verify_run`, or a name is not a plain file name.
+    """
+    import fcntl
+    folder = Path(folder)
+    names = {_check_analysis_name(n): (c.encode() if isinstance(c, str) else bytes(c)) for n, c in files.items()}
+    lock_path = folder.parent / f".{folder.name}.lock"
+    with open(os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = verify_run(folder)
+        place = folder / ANALYSES
+        place.mkdir(mode=0o700, exist_ok=True)
+        written = []
+        for name, content in names.items():
+            tmp = place / f".{name}.part-{os.getpid()}"
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, place / name)
+            rel = f"{ANALYSES}/{name}"
+            manifest["files"][rel] = hashlib.sha256(content).hexdigest()
+            written.append(rel)
+        tmp = folder / f".{MANIFEST}.part-{os.getpid()}"
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            fh.write(json.dumps(manifest, indent=2, allow_nan=False))
+        os.replace(tmp, folder / MANIFEST)
+    return written
+
+
+def read_attached(folder: str | Path, name: str) -> bytes | None:
+    """The content of the analysis file ``name`` of the run ``folder`` (``None`` when it has none).
+
+    Raises RunError when the run fails :func:`verify_run` (the file was changed, added or removed)."""
+    folder = Path(folder)
+    rel = f"{ANALYSES}/{_check_analysis_name(name)}"
+    manifest = verify_run(folder)
+    if rel not in manifest["files"]:
+        return None
+    return (folder / ANALYSES / name).read_bytes()
+
+
+def list_attached(folder: str | Path) -> list[str]:
+    """The names of the run's analysis files (from its manifest; nothing is read or checked here)."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return []
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    prefix = f"{ANALYSES}/"
+    return sorted(r[len(prefix):] for r in (files or {}) if isinstance(r, str) and r.startswith(prefix))
+
+
+# --------------------------------------------------------------------------------------------
 # loading
 # --------------------------------------------------------------------------------------------
 def read_json(path: Path):
@@ -350,7 +438,7 @@ def verify_run(run_dir: str | Path) -> dict:
             raise RunError(f"{rel} in the run folder {folder} was changed after the run was saved (its SHA-256 "
                            f"does not match {MANIFEST}), so it is not trusted and the run is refused. {_RESTORE}")
     listed = set(files) | {MANIFEST}
-    for place in (folder, folder / "models", folder / "models" / "refit"):
+    for place in (folder, folder / "models", folder / "models" / "refit", folder / ANALYSES):
         if place.is_symlink():
             raise RunError(f"{place.relative_to(folder).as_posix()} in the run folder {folder} is a link, not the "
                            f"folder the run saved. {_RESTORE}")
@@ -358,7 +446,7 @@ def verify_run(run_dir: str | Path) -> dict:
             continue
         for p in sorted(place.iterdir()):
             rel = p.relative_to(folder).as_posix()
-            own_dir = rel in ("models", "models/refit") and p.is_dir() and not p.is_symlink()
+            own_dir = rel in ("models", "models/refit", ANALYSES) and p.is_dir() and not p.is_symlink()
             extra = place == folder and rel in RUN_EXTRAS and p.is_file() and not p.is_symlink()
             if rel in listed or own_dir or extra:
                 continue
