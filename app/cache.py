@@ -279,11 +279,12 @@ def _load_explain_run(path: str):
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner="Explaining this patient...")
 def _explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None = None) -> tuple:
-    """(risk after every hour per model, list of ``ExplanationResult`` for one patient; online: at ``hour``)."""
-    from core.explain import explain_models, risk_over_time
+    """(``Run.risk_table`` of the chosen models, list of ``ExplanationResult`` for one patient; online: at ``hour``)."""
+    from core.explain import explain_models
     run = _load_explain_run(path)
-    return risk_over_time(run, cohort, patient_id, list(names)), explain_models(run, list(names), cohort,
-                                                                               [patient_id], hour=hour)
+    table = run.risk_table(cohort, patient_id)
+    risk = table[["time_hours", *[n for n in names if n in table.columns]]]
+    return risk, explain_models(run, list(names), cohort, [patient_id], hour=hour)
 
 
 
