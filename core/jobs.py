@@ -16,8 +16,8 @@ server), never in a page's script, so it survives page changes and browser reloa
 * **Failure.** A :class:`~core.exceptions.CoreError` becomes the job's message as it is; anything
   else becomes "internal error: ..." (the traceback goes to the server log, not to the page).
 
-Job kinds are the functions in :data:`JOB_KINDS`: ``fn(cohort, params, progress) -> result``; the
-result goes back to the manager through the pipe (between our own processes; nothing a user
+A job runs one request of :mod:`core.service.requests` with its runner
+(:func:`core.service.runners.run_request`); :data:`JOB_KINDS` lists the kinds. The result goes back to the manager through the pipe (between our own processes; nothing a user
 supplied is ever unpickled) and is kept in memory for the last :data:`KEEP_FINISHED` jobs.
 """
 from __future__ import annotations
@@ -33,7 +33,6 @@ import traceback
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from core.exceptions import CoreError
 
@@ -66,89 +65,17 @@ def default_slots() -> int:
 
 
 # ----------------------------------------------------------------------------------------------
-# job kinds (run in the worker)
+# the work: a request of core.service, run by its runner in the worker
 # ----------------------------------------------------------------------------------------------
-def _backend(params: dict):
-    from core.engine import make_backend
-    return make_backend(params.get("backend"))
+#: the kinds of work a job can be (``request.kind`` of each request type of :mod:`core.service.requests`).
+JOB_KINDS = ("train", "timeorder", "explain", "predict", "gates", "cv")
 
 
-def _train(cohort, params: dict, progress):
-    """Train and compare, save the run (``runs_dir/name``); returns its ``RunSummary``.
-
-    An identical earlier request (same data, models, settings, seed and code) already saved under
-    ``runs_dir`` is reopened instead (``RunSummary.reused``), unless ``params["reuse"]`` is False.
-    """
-    from core.experiment import default_features, run_experiment, training_request
-    from core.runs import RunSummary, find_run, load_run, save_run
-    kwargs = dict(preset=params.get("preset", "quick"), random_state=int(params.get("seed", 0)),
-                  refit=bool(params.get("refit", False)),
-                  features=params.get("features") or default_features(
-                      cohort, max_hours=float(params.get("max_hours", 336.0))))
-    if params.get("reuse", True):
-        request = training_request(cohort, params["models"], **kwargs)["request"]
-        earlier = next((f for f in (find_run(d, request) for d in params.get("reuse_dirs") or [params["runs_dir"]])
-                        if f is not None), None)
-        if earlier is not None:
-            progress(f"reusing the identical saved run {earlier.name}", 0.5)
-            summary = RunSummary.from_run(load_run(earlier))
-            summary.reused = True
-            return summary
-    result = run_experiment(cohort, params["models"], progress=progress, backend=_backend(params), **kwargs)
-    progress("saving the run", 1.0)
-    folder = save_run(result, Path(params["runs_dir"]) / params["name"])
-    return RunSummary.from_experiment(result, folder)
-
-
-def _timeorder(cohort, params: dict, progress):
-    from core.timeorder import run_timeorder
-    return run_timeorder(cohort, params["config"], progress=progress, backend=_backend(params))
-
-
-def _gates(cohort, params: dict, progress):
-    from core.gates import fit_gate_models
-    kwargs = {k: v for k, v in params.items() if k not in ("backend",)}
-    return fit_gate_models(cohort, progress=progress, backend=_backend(params), **kwargs)
-
-
-def _explain_one(name: str, progress, payload) -> list:
-    """One model's explanations (a backend task: local, or a Ray worker)."""
-    from core.explain import explain_models
-    fitted, cohort, ids, hour = payload
-    if progress is not None:
-        progress(f"explaining {name}", 0.0)
-    return explain_models(fitted, [name], cohort, ids or None, hour=hour)
-
-
-def _explain(cohort, params: dict, progress):
-    """Global explanations of a saved run's models on its test patients, one backend task per model."""
-    from core.explain import patients_at_hour
-    from core.runs import load_run
-    run = load_run(params["run"])
-    run.check_data(cohort)              # refused when none of the run's variables is in the data
-    known = set(cohort.patient_ids)
-    ids = [p for p in map(str, run.splits.get("test", [])) if p in known]
-    hour = params.get("hour")
-    if run.online and ids:
-        ids = patients_at_hour(run, cohort, ids, hour)
-    names = list(params["models"])
-    progress(f"explaining {len(names)} model(s) on {min(len(ids), int(params['n_patients']))} patients", 0.0)
-    out = _backend(params).map(_explain_one, names, [0] * len(names),
-                               {0: (run.fitted, cohort, ids[:int(params["n_patients"])], hour)},
-                               labels=[f"explain {n}" for n in names], progress=progress)
-    progress("done", 1.0)
-    return [r for chunk in out for r in chunk]
-
-
-def _predict(cohort, params: dict, progress):
-    """Score new patients with a saved run (:func:`core.predict.predict_patients`)."""
-    from core.predict import predict_patients
-    return predict_patients(params["run"], cohort, models=params.get("models"), progress=progress)
-
-
-#: job kind -> ``fn(cohort, params, progress) -> result``.
-JOB_KINDS: dict[str, Callable] = {"train": _train, "timeorder": _timeorder, "gates": _gates, "explain": _explain,
-                                  "predict": _predict}
+def _runs_root(request) -> str | None:
+    """The folder a request's training writes its run into (its staging folder is removed if the job dies)."""
+    train = getattr(request, "train", None) if getattr(request, "kind", "") != "train" else request
+    out = getattr(train, "out", "") if train is not None else ""
+    return str(Path(out).parent) if out else None
 
 
 def _send(conn, message) -> None:
@@ -158,7 +85,7 @@ def _send(conn, message) -> None:
         pass
 
 
-def _worker(kind: str, cohort, params: dict, conn) -> None:
+def _worker(request, cohort, backend, conn) -> None:
     """Worker process body: own process group, SIGTERM -> JobCancelled, messages through ``conn``."""
     try:
         os.setsid()                  # cancel signals the whole group (a private Ray instance too)
@@ -181,7 +108,9 @@ def _worker(kind: str, cohort, params: dict, conn) -> None:
                 raise JobCancelled() from None
     try:
         conn.send(("started", os.getpid()))
-        result = JOB_KINDS[kind](cohort, params, progress)
+        from core.engine import make_backend
+        from core.service.runners import run_request
+        result = run_request(request, cohort, progress, make_backend(backend))
         # plain pickle, not multiprocessing's: its torch reductions pass tensors as shared memory that
         # vanishes when this process exits
         conn.send(("done", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
@@ -262,7 +191,8 @@ class JobInfo:
 @dataclass
 class _Job:
     info: JobInfo
-    params: dict
+    request: object
+    backend: object = None
     cohort: object = field(repr=False, default=None)
     process: object = None
     conn: object = None
@@ -295,7 +225,8 @@ class JobManager:
         self._ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
         if sys.platform.startswith("linux"):
             # imported once in the fork server, so a job starts in a fraction of a second
-            self._ctx.set_forkserver_preload(["core.jobs", "core.experiment", "core.timeorder", "core.runs"])
+            self._ctx.set_forkserver_preload(["core.jobs", "core.experiment", "core.timeorder", "core.runs",
+                                             "core.service"])
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="chronoscope-jobs", daemon=True)
@@ -307,36 +238,42 @@ class JobManager:
         """A fresh job id (callers that must record the id before submitting get one here)."""
         return uuid.uuid4().hex[:16]
 
-    def submit(self, kind: str, cohort, params: dict, *, label: str = "", owner: str = "",
-               job_id: str | None = None, key: str | None = None) -> str:
-        """Queue a job and return its id at once (the scheduler thread starts it; nothing here blocks).
+    def submit(self, request, cohort, *, label: str = "", owner: str = "", job_id: str | None = None,
+               backend=None) -> str:
+        """Queue ``request`` (one of :mod:`core.service.requests`) on ``cohort`` and return the job's id at once
+        (the scheduler thread starts it; nothing here blocks).
 
-        ``params`` must be picklable (configs, names, paths). ``key`` (:func:`core.reuse.request_key`)
-        marks identical requests: while one with the same key is queued or running, its id is returned
-        instead (follow that one; nothing starts twice); once one has finished, a new job is recorded as
-        done at once with the same result (``JobInfo.reused_from``). Trainings are reused from their
-        saved run instead (:func:`core.runs.find_run`), so a deleted run is never handed out again.
+        Identical requests (:func:`core.service.runners.request_key`: same kind, settings, data, owner and
+        code) are computed once: while one is queued or running, its id is returned instead (follow that one;
+        nothing starts twice); once one has finished, a new job is recorded as done at once with the same
+        result (``JobInfo.reused_from``). Trainings are reused from their saved run instead (the runner's
+        :func:`core.service.runners.find_trained`), so a deleted run is never handed out again. ``backend``
+        (a :class:`core.engine.BackendConfig`) is where the fits run; it does not change the result.
         """
+        from core.service.runners import request_key
+        kind = getattr(request, "kind", None)
         if kind not in JOB_KINDS:
-            raise ValueError(f"Unknown job kind {kind!r}; one of {sorted(JOB_KINDS)}.")
+            raise TypeError(f"A job runs a request of core.service.requests (kinds {', '.join(JOB_KINDS)}); got "
+                            f"{type(request).__name__}.")
+        key = request_key(request, cohort.fingerprint() if cohort is not None else "", scope=owner)
+        trains = kind == "train" or getattr(request, "train", None) is not None
         jid = job_id or self.new_id()
         now = time.time()
-        info = JobInfo(id=jid, kind=kind, label=label or kind, submitted=now, owner=owner, key=key or "")
+        info = JobInfo(id=jid, kind=kind, label=label or kind, submitted=now, owner=owner, key=key)
         with self._lock:
             if jid in self._jobs:
                 raise ValueError(f"Job id {jid!r} is already in use.")
-            same = [self._jobs[j] for j in reversed(self._order) if key and self._jobs[j].info.key == key]
+            same = [self._jobs[j] for j in reversed(self._order) if self._jobs[j].info.key == key]
             running = next((j for j in same if j.info.active), None)
             if running is not None:
                 return running.info.id
-            done = next((j for j in same if j.info.state == "done" and j.result is not None and kind != "train"),
-                        None)
+            done = next((j for j in same if j.info.state == "done" and j.result is not None and not trains), None)
             if done is not None:
                 info = replace(info, state="done", fraction=1.0, started=now, finished=now,
                                reused_from=done.info.id,
                                message=f"reused the result of an identical earlier job ({done.info.label}, "
                                        f"{done.info.seconds:.0f} s): same data, settings, seed and code")
-            job = _Job(info=info, params=dict(params), cohort=None if done is not None else cohort)
+            job = _Job(info=info, request=request, backend=backend, cohort=None if done is not None else cohort)
             if done is not None:
                 job.result = done.result
             self._jobs[jid] = job
@@ -354,6 +291,12 @@ class JobManager:
                 queued = [j for j in self._order if self._jobs[j].info.state == "queued"]
                 return replace(job.info, queue_position=queued.index(job_id))
             return replace(job.info, pid=job.pid or 0)
+
+    def request(self, job_id: str):
+        """The request a job runs (``None`` for an unknown id)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.request if job is not None else None
 
     def result(self, job_id: str):
         """What a finished job returned (``None`` unless it is done and still kept)."""
@@ -426,9 +369,10 @@ class JobManager:
         if job.conn is not None:
             job.conn.close()
             job.conn = None
-        if state != "done" and job.pid is not None and job.params.get("runs_dir"):
+        root = _runs_root(job.request)
+        if state != "done" and job.pid is not None and root:
             from core.runs import remove_partial_runs       # a killed save leaves only its staging folder
-            remove_partial_runs(job.params["runs_dir"], job.pid)
+            remove_partial_runs(root, job.pid)
         done = [j for j in self._order if self._jobs[j].info.state == "done" and self._jobs[j].result is not None]
         for old in done[:-KEEP_FINISHED]:
             self._jobs[old].result = None
@@ -450,7 +394,7 @@ class JobManager:
     def _start(self, job: _Job) -> None:
         """Start the worker of ``job`` (scheduler thread, outside the lock: the first start takes seconds)."""
         recv, send = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=_worker, args=(job.info.kind, job.cohort, job.params, send),
+        proc = self._ctx.Process(target=_worker, args=(job.request, job.cohort, job.backend, send),
                                  name=f"chronoscope-job-{job.info.id}", daemon=False)
         try:
             proc.start()

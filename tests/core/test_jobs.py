@@ -7,6 +7,7 @@ import time
 import pytest
 
 from core.jobs import JobManager
+from core.service import TrainRequest
 from tests.conftest import make_tiny_cohort
 
 
@@ -18,12 +19,12 @@ def manager():
 
 
 def _train(runs, name, models=("lr",), preset="test"):
-    return {"models": list(models), "preset": preset, "runs_dir": str(runs), "name": name}
+    return TrainRequest(models=tuple(models), preset=preset, out=str(runs / name), reuse_dirs=(str(runs),))
 
 
 def test_a_training_job_saves_its_run_and_returns_the_summary(manager, tmp_path):
     cohort = make_tiny_cohort(60, seed=1)
-    jid = manager.submit("train", cohort, _train(tmp_path, "r1", ("lr", "gru")), label="tiny")
+    jid = manager.submit(_train(tmp_path, "r1", ("lr", "gru")), cohort, label="tiny")
     info = manager.wait(jid, timeout=120)
     assert info.state == "done", info
     summary = manager.result(jid)
@@ -36,7 +37,7 @@ def test_a_training_job_saves_its_run_and_returns_the_summary(manager, tmp_path)
 def test_a_user_error_fails_the_job_with_its_message(manager, tmp_path):
     unlabelled = make_tiny_cohort(30, seed=2)
     unlabelled.labels = None
-    jid = manager.submit("train", unlabelled, _train(tmp_path, "bad"))
+    jid = manager.submit(_train(tmp_path, "bad"), unlabelled)
     info = manager.wait(jid, timeout=120)
     assert info.state == "failed"
     assert "no labelled patients" in info.message           # the CohortError's own words, not a traceback
@@ -46,8 +47,8 @@ def test_a_user_error_fails_the_job_with_its_message(manager, tmp_path):
 
 def test_jobs_queue_and_a_running_job_is_cancelled_within_seconds(manager, tmp_path):
     cohort = make_tiny_cohort(300, n_hours=24, seed=3)
-    slow = manager.submit("train", cohort, {**_train(tmp_path, "slow", ("gru",), "full")})
-    queued = manager.submit("train", cohort, _train(tmp_path, "after"))
+    slow = manager.submit(_train(tmp_path, "slow", ("gru",), "full"), cohort)
+    queued = manager.submit(_train(tmp_path, "after"), cohort)
     t0 = time.monotonic()
     while manager.get(slow).message in ("starting a worker", "waiting for a free worker") and \
             time.monotonic() - t0 < 60:
@@ -71,8 +72,8 @@ def test_a_queued_job_is_cancelled_at_once(tmp_path):
     m = JobManager(slots=1)
     try:
         cohort = make_tiny_cohort(200, n_hours=24, seed=4)
-        first = m.submit("train", cohort, _train(tmp_path, "a", ("gru",), "full"))
-        second = m.submit("train", cohort, _train(tmp_path, "b"))
+        first = m.submit(_train(tmp_path, "a", ("gru",), "full"), cohort)
+        second = m.submit(_train(tmp_path, "b"), cohort)
         assert m.cancel(second).state == "cancelled"
         m.cancel(first)
         assert m.wait(first, timeout=10).state == "cancelled"
@@ -85,8 +86,8 @@ def test_a_queued_job_is_cancelled_at_once(tmp_path):
 def test_unknown_kind_is_refused():
     m = JobManager(slots=1)
     try:
-        with pytest.raises(ValueError, match="Unknown job kind"):
-            m.submit("mine-bitcoin", None, {})
+        with pytest.raises(TypeError, match="request of core.service.requests"):
+            m.submit({"kind": "mine-bitcoin"}, None)
     finally:
         m.shutdown()
 
@@ -103,8 +104,8 @@ def test_a_ray_job_is_cancelled_and_leaves_no_ray_worker(tmp_path):
     m = JobManager(slots=1)
     try:
         cohort = make_tiny_cohort(300, n_hours=24, seed=5)
-        jid = m.submit("train", cohort, {**_train(tmp_path, "ray", ("gru", "lstm"), "full"),
-                                         "backend": BackendConfig("ray", num_cpus=2)})
+        jid = m.submit(_train(tmp_path, "ray", ("gru", "lstm"), "full"), cohort,
+                       backend=BackendConfig("ray", num_cpus=2))
         t0 = time.monotonic()
         while "submitted to Ray" not in m.get(jid).message and time.monotonic() - t0 < 90:
             time.sleep(0.2)

@@ -10,6 +10,7 @@ from core.experiment import training_request
 from core.jobs import JobManager
 from core.reuse import request_key
 from core.runs import find_run, list_runs
+from core.service import GatesRequest, TrainRequest
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
 
@@ -36,15 +37,17 @@ def manager():
 
 def test_an_identical_training_job_reopens_the_saved_run(manager, tmp_path):
     cohort = make_tiny_cohort(60, seed=4)
-    params = {"models": ["lr"], "preset": "test", "runs_dir": str(tmp_path), "seed": 0}
-    first = manager.wait(manager.submit("train", cohort, {**params, "name": "a"}), timeout=120)
+    def train(name, seed=0):
+        return TrainRequest(models=("lr",), preset="test", seed=seed, out=str(tmp_path / name),
+                            reuse_dirs=(str(tmp_path),))
+    first = manager.wait(manager.submit(train("a"), cohort), timeout=120)
     assert first.state == "done" and not first.reused_from
-    second = manager.wait(manager.submit("train", cohort, {**params, "name": "b"}), timeout=120)
+    second = manager.wait(manager.submit(train("b"), cohort), timeout=120)
     assert second.state == "done" and second.reused_from == "a", second
     summary = manager.result(second.id)
     assert summary.reused and summary.folder.name == "a"
     assert not (tmp_path / "b").exists()                                  # no duplicate run folder
-    other = manager.wait(manager.submit("train", cohort, {**params, "seed": 1, "name": "c"}), timeout=120)
+    other = manager.wait(manager.submit(train("c", seed=1), cohort), timeout=120)
     assert not other.reused_from and (tmp_path / "c" / "config.json").exists()   # another seed: trained
     assert [r["name"] for r in list_runs(tmp_path)] == ["c", "a"]
     assert find_run(tmp_path, training_request(cohort, ["lr"], preset="test")["request"]) == tmp_path / "a"
@@ -52,17 +55,16 @@ def test_an_identical_training_job_reopens_the_saved_run(manager, tmp_path):
 
 def test_an_identical_job_reuses_the_finished_result_and_a_running_one_is_shared(manager, tmp_path):
     cohort = make_tiny_cohort(60, seed=5)
-    params = {"cells": ("gru",), "max_patients": 40, "max_epochs": 2, "hidden_size": 4, "random_state": 0}
-    key = request_key("gates", cohort.fingerprint(), params)
-    jid = manager.submit("gates", cohort, params, key=key)
-    assert manager.submit("gates", cohort, params, key=key) == jid        # running: the same job, not a second
+    request = GatesRequest(cells=("gru",), max_patients=40, max_epochs=2, hidden_size=4, random_state=0)
+    jid = manager.submit(request, cohort)
+    assert manager.submit(request, cohort) == jid                         # running: the same job, not a second
     assert manager.wait(jid, timeout=120).state == "done"
-    again = manager.submit("gates", cohort, params, key=key)
+    again = manager.submit(request, cohort)
     info = manager.get(again)
     assert again != jid and info.state == "done" and info.reused_from == jid
     assert manager.result(again) is manager.result(jid)
-    other = manager.submit("gates", cohort, {**params, "random_state": 1},
-                           key=request_key("gates", cohort.fingerprint(), {**params, "random_state": 1}))
+    other = manager.submit(GatesRequest(cells=("gru",), max_patients=40, max_epochs=2, hidden_size=4,
+                                        random_state=1), cohort)
     assert manager.get(other).reused_from == ""
     manager.cancel(other)
 

@@ -1,0 +1,264 @@
+"""Typed requests: one frozen object per kind of work, the only place its defaults are defined.
+
+A page, a CLI command and a job all go page/command -> request -> runner (:mod:`core.service.runners`)
+-> protocol. A request holds everything its result depends on (with the data, given separately as a
+cohort) plus, for trainings, where the run is written (``out``, ``reuse_dirs``: not part of its identity).
+
+Every request has ``kind`` (the job kind), :meth:`identity` (what makes two requests the same, for
+:func:`core.service.runners.request_key`) and :meth:`describe` (one line for a person, for job lists).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from core.config import EvaluationConfig, FeatureConfig, SplitConfig
+from core.models import registry as _registry
+from core.models.base import check_preset
+
+__all__ = ["TrainRequest", "TimeOrderRequest", "ExplainRequest", "PredictRequest", "GatesRequest",
+           "CrossValidateRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
+           "EXPLAIN_QUICK_MODELS"]
+
+#: preset of every training unless the user picks another (the pages' and the CLI's default).
+DEFAULT_PRESET = "quick"
+#: models of a training when none are named: all eight of the registry.
+DEFAULT_MODELS: tuple[str, ...] = _registry.names()
+#: hours of data of the early-prediction curves (the full window is always added).
+DEFAULT_HORIZONS: tuple[float, ...] = (12.0, 24.0, 48.0)
+#: models refitted on the shorter horizons by default (the full-horizon points are the run's own models).
+EARLY_MODELS: tuple[str, ...] = ("lr", "gru")
+#: the quick set the Explain page trains when no run exists on the data.
+EXPLAIN_QUICK_MODELS: tuple[str, ...] = ("lr", "rf", "gbm", "gru")
+
+
+def _names(models, what: str) -> tuple[str, ...]:
+    from core.models import registry
+    names = tuple(dict.fromkeys(str(m).strip().lower() for m in models))
+    if not names:
+        raise ValueError(f"{what} must name at least one model. Example: {what}=('lr', 'gru').")
+    for n in names:
+        registry.get(n)                        # ValueError naming the valid models
+    return names
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Train and compare ``models`` with the protocol; the result is a saved run (:class:`core.runs.RunSummary`).
+
+    Parameters
+    ----------
+    models : tuple of str
+        Registry names (default: all eight).
+    preset : {"test", "quick", "full"}
+    seed : int
+        Seed of the split, the models and the bootstrap.
+    refit : bool
+        Also refit every model on training + validation patients (for prediction).
+    max_hours : float
+        Online task: hours of each stay used and scored.
+    window_hours : float
+        Stay task: the first hours of each stay the models see.
+    features, split, evaluation : configs, optional
+        Replace the defaults (CLI options); ``None``: :func:`core.experiment.default_features` of the cohort,
+        ``SplitConfig(random_state=seed)`` and ``EvaluationConfig()``.
+    out : str
+        The run folder to write (not part of the identity).
+    reuse_dirs : tuple of str
+        Folders whose runs of the identical request are reused instead of training again (empty: never reuse).
+    """
+
+    models: tuple[str, ...] = DEFAULT_MODELS
+    preset: str = DEFAULT_PRESET
+    seed: int = 0
+    refit: bool = False
+    max_hours: float = 336.0
+    window_hours: float = 48.0
+    features: FeatureConfig | None = None
+    split: SplitConfig | None = None
+    evaluation: EvaluationConfig | None = None
+    out: str = field(default="", compare=False)
+    reuse_dirs: tuple[str, ...] = field(default=(), compare=False)
+    kind = "train"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", _names(self.models, "TrainRequest.models"))
+        check_preset(self.preset)
+        if int(self.seed) < 0:
+            raise ValueError(f"TrainRequest.seed must be >= 0; got {self.seed!r}. Example: TrainRequest(seed=0).")
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "reuse_dirs", tuple(str(d) for d in self.reuse_dirs))
+
+    def resolved(self, cohort) -> tuple[FeatureConfig, SplitConfig, EvaluationConfig]:
+        """The feature, split and evaluation configs this request trains with on ``cohort``."""
+        from core.experiment import default_features
+        features = self.features or default_features(cohort, window_hours=self.window_hours, max_hours=self.max_hours)
+        return (features, self.split or SplitConfig(random_state=self.seed),
+                self.evaluation or EvaluationConfig(random_state=self.seed))
+
+    def identity(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("out", "reuse_dirs")}
+
+    def describe(self, n_patients: int) -> str:
+        return (f"Train {len(self.models)} model{'s' * (len(self.models) > 1)} ({self.preset}) on "
+                f"{n_patients:,} patients")
+
+
+@dataclass(frozen=True)
+class TimeOrderRequest:
+    """The time-order analysis (:func:`core.timeorder.run_timeorder`) of a saved run.
+
+    Parameters
+    ----------
+    run : str
+        The run folder; its split, models, preset and seed are used, and the result is kept with it.
+        Empty: ``train`` is trained and saved first, then analysed (one job: the page's button when no
+        run exists on the data yet).
+    model : str
+        Sequence model of the order ablation.
+    horizons_hours : tuple of float
+        Hours of data of the early-prediction curves (the run's full window is always added).
+    early_models : tuple of str
+        Models refitted on the shorter horizons (those of the run; the full-horizon points are the run's).
+    tiers : bool
+        Also the three tiers and the missingness-only model.
+    train : TrainRequest, optional
+        The run to train first when ``run`` is empty.
+    """
+
+    run: str = ""
+    model: str = "gru"
+    horizons_hours: tuple[float, ...] = DEFAULT_HORIZONS
+    early_models: tuple[str, ...] = EARLY_MODELS
+    tiers: bool = True
+    train: TrainRequest | None = None
+    kind = "timeorder"
+
+    def __post_init__(self) -> None:
+        from core.models import registry
+        if registry.get(self.model).input_kind != "sequence":
+            raise ValueError(f"TimeOrderRequest.model must be a sequence model ({', '.join(registry.SEQUENCE)}); "
+                             f"got {self.model!r}. Example: TimeOrderRequest(model='gru').")
+        try:
+            hours = tuple(sorted({float(h) for h in self.horizons_hours}))
+        except (TypeError, ValueError):
+            raise ValueError(f"TimeOrderRequest.horizons_hours must be hours; got {self.horizons_hours!r}. "
+                             "Example: horizons_hours=(12, 24, 48).") from None
+        if not hours or min(hours) <= 0:
+            raise ValueError(f"TimeOrderRequest.horizons_hours must be positive hours; got {self.horizons_hours!r}. "
+                             "Example: horizons_hours=(12, 24, 48).")
+        object.__setattr__(self, "horizons_hours", hours)
+        object.__setattr__(self, "early_models", tuple(dict.fromkeys(str(m) for m in self.early_models)))
+        if not self.run and self.train is None:
+            raise ValueError("TimeOrderRequest needs a run folder (run=...) or a training to make one (train=...).")
+
+    def identity(self) -> dict:
+        d = asdict(self)
+        if self.train is not None:
+            d["train"] = self.train.identity()
+        return d
+
+    def describe(self, n_patients: int) -> str:
+        first = f"train {len(self.train.models)} models ({self.train.preset}), then " if not self.run else ""
+        return f"Time-order analysis ({first}ablation of {self.model}, {len(self.horizons_hours)} horizons) on " \
+               f"{n_patients:,} patients"
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """Explain one model of a saved run on its first ``n_patients`` test patients (kept with the run).
+
+    ``hour``: online runs only, the hour of the stay whose risk is explained.
+    """
+
+    run: str
+    model: str
+    n_patients: int = 50
+    hour: float | None = None
+    kind = "explain"
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise ValueError("ExplainRequest.run must be a run folder. Example: ExplainRequest(run='runs/r1', "
+                             "model='gru').")
+        _names((self.model,), "ExplainRequest.model")
+        if not 1 <= int(self.n_patients) <= 5000:
+            raise ValueError(f"ExplainRequest.n_patients must be between 1 and 5000; got {self.n_patients!r}. "
+                             "Example: ExplainRequest(..., n_patients=50).")
+        object.__setattr__(self, "n_patients", int(self.n_patients))
+        if self.hour is not None:
+            object.__setattr__(self, "hour", float(self.hour))
+
+    def identity(self) -> dict:
+        return asdict(self)
+
+    def describe(self, n_patients: int) -> str:
+        from core.models import registry
+        return f"Explain {registry.get(self.model).label} on {self.n_patients} test patients"
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """Score the patients of a cohort with a saved run (:func:`core.predict.predict_patients`).
+
+    ``source`` names the scored data in words (a file name, "the demo patients"); ``models`` a subset.
+    """
+
+    run: str
+    models: tuple[str, ...] | None = None
+    source: str = field(default="", compare=False)
+    kind = "predict"
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise ValueError("PredictRequest.run must be a run folder. Example: PredictRequest(run='runs/r1').")
+        if self.models is not None:
+            object.__setattr__(self, "models", _names(self.models, "PredictRequest.models"))
+
+    def identity(self) -> dict:
+        return {"run": self.run, "models": self.models}
+
+    def describe(self, n_patients: int) -> str:
+        from pathlib import Path
+        return f"Score {n_patients:,} patients with run {Path(self.run).name}"
+
+
+@dataclass(frozen=True)
+class GatesRequest:
+    """Train a small GRU and LSTM to look inside (:func:`core.gates.fit_gate_models`): the How RNNs work page
+    when the current run has neither."""
+
+    cells: tuple[str, ...] = ("gru", "lstm")
+    max_patients: int | None = 1000
+    hidden_size: int = 16
+    max_epochs: int = 15
+    random_state: int = 0
+    kind = "gates"
+
+    def identity(self) -> dict:
+        return asdict(self)
+
+    def describe(self, n_patients: int) -> str:
+        return f"Train a small {' and '.join(c.upper() for c in self.cells)} on up to " \
+               f"{min(n_patients, self.max_patients or n_patients):,} patients"
+
+
+@dataclass(frozen=True)
+class CrossValidateRequest:
+    """K-fold cross-validation of a saved run's models, preset, features and seed on all its patients; the
+    summary is kept with the run (``cv.json``)."""
+
+    run: str
+    n_folds: int = 5
+    kind = "cv"
+
+    def __post_init__(self) -> None:
+        if int(self.n_folds) < 2:
+            raise ValueError(f"CrossValidateRequest.n_folds must be >= 2; got {self.n_folds!r}. "
+                             "Example: CrossValidateRequest(run=..., n_folds=5).")
+        object.__setattr__(self, "n_folds", int(self.n_folds))
+
+    def identity(self) -> dict:
+        return asdict(self)
+
+    def describe(self, n_patients: int) -> str:
+        return f"{self.n_folds}-fold cross-validation on {n_patients:,} patients"

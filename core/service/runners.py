@@ -1,0 +1,165 @@
+"""One runner per request kind, and the one function that decides "identical request, reuse the result".
+
+``run_request(request, cohort, progress=None, backend=None)`` is what a job's worker process, a CLI
+command and a test call; it dispatches on the request's type to the runner of its kind:
+
+=================  ==============================================================  =================================
+request            runner does                                                     result (and where it is kept)
+=================  ==============================================================  =================================
+TrainRequest       reuse the saved run of the identical request, else train, save  RunSummary (the run folder)
+TimeOrderRequest   the time-order analysis of a saved run (trained first if none)  TimeOrderResult (run's analyses/)
+ExplainRequest     one model's global explanation on the run's test patients       ExplanationResult (run's analyses/)
+PredictRequest     score a cohort with a saved run                                 PredictionResult (the session)
+GatesRequest       train a small GRU and LSTM to look inside                       GateModels (the session)
+CrossValidateRequest  K-fold CV with a run's models, preset, features and seed     DataFrame (run's analyses/cv.json)
+=================  ==============================================================  =================================
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.exceptions import CoreError
+from core.service.requests import (CrossValidateRequest, ExplainRequest, GatesRequest, PredictRequest,
+                                   TimeOrderRequest, TrainRequest)
+
+__all__ = ["run_request", "request_key", "train", "find_trained", "timeorder", "explain", "predict", "gates",
+           "cross_validate_run", "RUNNERS"]
+
+
+def request_key(request, fingerprint: str, scope: str = "") -> str:
+    """The identity of ``request`` on the data ``fingerprint`` for ``scope`` (the user): two requests with the
+    same key give the same result (every seed fixed; :func:`core.reuse.request_key` adds the code version)."""
+    from core.reuse import request_key as key
+    return key(request.kind, fingerprint, request.identity(), scope=scope)
+
+
+def find_trained(request: TrainRequest, cohort) -> Path | None:
+    """The saved run of the identical training (same data, models, settings, seed and code) in
+    ``request.reuse_dirs``, or ``None``."""
+    from core.experiment import training_request
+    from core.runs import find_run
+    if not request.reuse_dirs:
+        return None
+    features, split, evaluation = request.resolved(cohort)
+    key = training_request(cohort, request.models, preset=request.preset, features=features, split=split,
+                           evaluation=evaluation, random_state=request.seed, refit=request.refit)["request"]
+    return next((f for f in (find_run(d, key) for d in request.reuse_dirs) if f is not None), None)
+
+
+def train(request: TrainRequest, cohort, progress=None, backend=None):
+    """Reuse the identical saved run (:func:`find_trained`), else train, compare and save to ``request.out``.
+
+    Returns the run's :class:`core.runs.RunSummary` (``reused`` says which)."""
+    from core.experiment import run_experiment
+    from core.runs import RunSummary, load_run, save_run
+    if not request.out:
+        raise CoreError("TrainRequest.out must name the run folder to write. Example: TrainRequest(out='runs/r1').")
+    earlier = find_trained(request, cohort)
+    if earlier is not None:
+        if progress is not None:
+            progress(f"reusing the identical saved run {earlier.name}", 0.5)
+        summary = RunSummary.from_run(load_run(earlier))
+        summary.reused = True
+        return summary
+    features, split, evaluation = request.resolved(cohort)
+    result = run_experiment(cohort, request.models, preset=request.preset, features=features, split=split,
+                            evaluation=evaluation, random_state=request.seed, refit=request.refit,
+                            progress=progress, backend=backend)
+    if progress is not None:
+        progress("saving the run", 1.0)
+    folder = save_run(result, request.out)
+    return RunSummary.from_experiment(result, folder)
+
+
+def _part(progress, lo: float, hi: float):
+    if progress is None:
+        return None
+    return lambda msg, frac: progress(msg, lo + (hi - lo) * frac)
+
+
+def timeorder(request: TimeOrderRequest, cohort, progress=None, backend=None):
+    """The time-order analysis of the request's run (trained first when the request names none), kept with it."""
+    from core.runs import load_run
+    from core.timeorder import TimeOrderConfig, run_timeorder, save_timeorder
+    folder = request.run
+    if not folder:
+        summary = train(request.train, cohort, _part(progress, 0.0, 0.4), backend)
+        folder = str(summary.folder)
+        progress = _part(progress, 0.4, 1.0)
+    run = load_run(folder)
+    early = tuple(m for m in request.early_models if m in run.models) or tuple(run.models)
+    config = TimeOrderConfig.for_run(run, model=request.model, horizons_hours=request.horizons_hours,
+                                     models=early, tiers=request.tiers)
+    result = run_timeorder(cohort, config, run=run, progress=progress, backend=backend)
+    save_timeorder(folder, result)
+    return result
+
+
+def explain(request: ExplainRequest, cohort, progress=None, backend=None):
+    """One model's global explanation on the run's first test patients, kept with the run."""
+    from core.explain import explain_run_model, save_explanation
+    from core.runs import load_run
+    run = load_run(request.run, models=[request.model])
+    result = explain_run_model(run, request.model, cohort, n_patients=request.n_patients, hour=request.hour,
+                               progress=progress)
+    save_explanation(request.run, result, n_patients=request.n_patients, hour=request.hour,
+                     data_fingerprint=cohort.fingerprint())
+    return result
+
+
+def predict(request: PredictRequest, cohort, progress=None, backend=None):
+    """Score every patient of ``cohort`` with the run (:func:`core.predict.predict_patients`)."""
+    from core.predict import predict_patients
+    return predict_patients(request.run, cohort, models=list(request.models) if request.models else None,
+                            progress=progress)
+
+
+def gates(request: GatesRequest, cohort, progress=None, backend=None):
+    """Small recurrent models to look inside (:func:`core.gates.fit_gate_models`)."""
+    from core.gates import fit_gate_models
+    return fit_gate_models(cohort, cells=request.cells, max_patients=request.max_patients,
+                           hidden_size=request.hidden_size, max_epochs=request.max_epochs,
+                           random_state=request.random_state, progress=progress, backend=backend)
+
+
+def cross_validate_run(request: CrossValidateRequest, cohort, progress=None, backend=None):
+    """K-fold CV with the run's models, preset, features and seed; ``cv.csv`` and ``cv.json`` kept with the run.
+
+    Returns the per-fold DataFrame (:func:`core.experiment.cross_validate`)."""
+    import json
+
+    from core.config import FeatureConfig
+    from core.experiment import cross_validate
+    from core.export import safe_csv
+    from core.runs import attach_files, read_json
+    config = read_json(Path(request.run) / "config.json")
+    features = FeatureConfig(**config["features"])
+    folds = cross_validate(cohort, config["models"], preset=config["preset"], n_folds=request.n_folds,
+                           features=features, random_state=int(config["random_state"]), progress=progress,
+                           backend=backend)
+    summary = folds.groupby("model", sort=False)[["auroc", "auprc"]].agg(["mean", "std"])
+    summary.columns = [f"{m}_{s}" for m, s in summary.columns]
+    attach_files(request.run, {"cv.csv": safe_csv(folds), "cv.json": json.dumps(
+        {"n_folds": request.n_folds, "preset": config["preset"], "seed": int(config["random_state"]),
+         "models": summary.round(4).to_dict(orient="index")}, indent=2)})
+    return folds
+
+
+#: request type -> runner ``fn(request, cohort, progress, backend) -> result``.
+RUNNERS = {TrainRequest: train, TimeOrderRequest: timeorder, ExplainRequest: explain, PredictRequest: predict,
+           GatesRequest: gates, CrossValidateRequest: cross_validate_run}
+
+
+def run_request(request, cohort, progress=None, backend=None):
+    """Run ``request`` on ``cohort`` with the runner of its kind (see the table above).
+
+    Raises
+    ------
+    TypeError
+        ``request`` is not one of the request types of :mod:`core.service.requests`.
+    """
+    runner = RUNNERS.get(type(request))
+    if runner is None:
+        raise TypeError(f"Unknown request {type(request).__name__}; one of "
+                        f"{', '.join(t.__name__ for t in RUNNERS)}.")
+    return runner(request, cohort, progress, backend)
