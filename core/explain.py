@@ -33,6 +33,12 @@ steps) so 500 patients of every model fit in about a minute on 2 cores. Both are
 
 ``additivity_error`` is ``max |sum(attributions) + base_value - prediction|`` over the explained patients.
 
+A saved run's explanations are computed one model at a time, on a click (:func:`explain_run_model`: the
+run's first ``n_patients`` test patients), and kept as files of the run (:func:`save_explanation`,
+:func:`load_explanation`, :func:`saved_explanations`; ``analyses/explain-MODEL-nN[-hH].json``), so they
+outlive the session and the report can summarise them. Their timings estimate the next one
+(:func:`estimate_explain_seconds`). Risk over time is ``core.runs.Run.risk_table``.
+
 Examples
 --------
 >>> res = explain_model(run, "gbm", cohort, ["132539", "132540"])   # doctest: +SKIP
@@ -41,9 +47,12 @@ Examples
 """
 from __future__ import annotations
 
+import json
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -57,7 +66,8 @@ from core.threads import limit_threads
 
 __all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "patients_at_hour",
            "compare_importance", "importance_agreement", "DEFAULT_BACKGROUND", "DEFAULT_NSAMPLES", "MAX_BACKGROUND",
-           "explainer_kind", "default_budget", "risk_over_time"]
+           "explainer_kind", "default_budget", "explain_run_model", "explanation_file", "save_explanation",
+           "load_explanation", "saved_explanations", "estimate_explain_seconds", "SAVED_KEYS", "FEW_PATIENTS"]
 
 #: background patients sampled from the training split, per explainer kind (k-means-summarised to 20
 #: centres for Kernel SHAP; each one a baseline for integrated gradients).
@@ -113,6 +123,9 @@ class ExplanationResult:
         Start of each time step in hours since admission (sequence models only).
     label : str
         Human-readable model name.
+    extra : dict
+        How it was computed: ``explainer`` (kind), ``nsamples``, ``n_background``; ``wall_seconds``
+        (features + explanation) when it came from :func:`explain_run_model`.
     """
 
     model_name: str
@@ -182,12 +195,134 @@ class ExplanationResult:
                              "variable": list(self.variables) * (n * T),
                              "attribution": self.time_attributions.reshape(-1)})
 
+    def to_dict(self) -> dict:
+        """Every field as plain, strict-JSON values (``json.dumps(..., allow_nan=False)`` accepts it).
+
+        Arrays become (nested) lists of Python floats, which ``json`` writes and reads back exactly
+        (shortest round-trip repr). Non-finite numbers, in arrays and scalars alike, are encoded as
+        ``None`` (NaN), ``"inf"`` and ``"-inf"``; :meth:`from_dict` decodes them. ``patient_ids`` and
+        ``variables`` become lists of str, the optional arrays stay ``None`` when absent, and ``extra``
+        is converted recursively (tuples become lists, numpy scalars Python ones; a NaN there comes back
+        as ``None``).
+
+        Examples
+        --------
+        >>> text = json.dumps(res.to_dict(), allow_nan=False)                  # doctest: +SKIP
+        >>> ExplanationResult.from_dict(json.loads(text)).attributions.shape    # doctest: +SKIP
+        (50, 41)
+        """
+        return {"model_name": str(self.model_name), "patient_ids": [str(p) for p in self.patient_ids],
+                "variables": [str(v) for v in self.variables], "attributions": _encode_array(self.attributions),
+                "base_value": _encode_value(self.base_value), "predictions": _encode_array(self.predictions),
+                "output": str(self.output), "method": str(self.method),
+                "additivity_error": _encode_value(self.additivity_error), "seconds": _encode_value(self.seconds),
+                "time_attributions": (None if self.time_attributions is None
+                                      else _encode_array(self.time_attributions)),
+                "times_hours": None if self.times_hours is None else _encode_array(self.times_hours),
+                "label": str(self.label), "extra": _encode_value(self.extra)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExplanationResult:
+        """The result written by :meth:`to_dict` (after a JSON round trip or not).
+
+        Raises
+        ------
+        ValueError
+            A key is missing, or an array does not have the shape its patients, variables and times give.
+        """
+        need = ("model_name", "patient_ids", "variables", "attributions", "base_value", "predictions", "output",
+                "method", "additivity_error", "seconds")
+        missing = [k for k in need if k not in d] if isinstance(d, dict) else list(need)
+        if missing:
+            raise ValueError(f"Not an ExplanationResult dict: {', '.join(missing)} missing. Pass the dict written by "
+                             "ExplanationResult.to_dict (or explain the model again).")
+        ids = np.asarray([str(p) for p in d["patient_ids"]], dtype=object)
+        variables = [str(v) for v in d["variables"]]
+        n, V = len(ids), len(variables)
+        times = None if d.get("times_hours") is None else _decode_array(d["times_hours"], (-1,), "times_hours")
+        time_attr = (None if d.get("time_attributions") is None else
+                     _decode_array(d["time_attributions"], (n, -1 if times is None else len(times), V),
+                                   "time_attributions"))
+        return cls(model_name=str(d["model_name"]), patient_ids=ids, variables=variables,
+                   attributions=_decode_array(d["attributions"], (n, V), "attributions"),
+                   base_value=_decode_value(d["base_value"]),
+                   predictions=_decode_array(d["predictions"], (n,), "predictions"), output=str(d["output"]),
+                   method=str(d["method"]), additivity_error=_decode_value(d["additivity_error"]),
+                   seconds=_decode_value(d["seconds"]), time_attributions=time_attr, times_hours=times,
+                   label=str(d.get("label", "")), extra=_decode_extra(d.get("extra") or {}))
+
     def index_of(self, patient_id) -> int:
         hits = np.flatnonzero(np.asarray(self.patient_ids, dtype=object) == str(patient_id))
         if not len(hits):
             raise CohortError(f"Patient {patient_id!r} was not explained by {self.model_name!r}; explained: "
                               f"{_preview(self.patient_ids)}. Pass it in patient_ids.")
         return int(hits[0])
+
+
+#: how non-finite floats are written in JSON (``to_dict``), and read back.
+_NONFINITE = {"inf": np.inf, "-inf": -np.inf}
+
+
+def _encode_float(x: float):
+    x = float(x)
+    if np.isfinite(x):
+        return x
+    return None if np.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _encode_array(a) -> list:
+    a = np.asarray(a, dtype=float)
+    if np.isfinite(a).all():
+        return a.tolist()                                        # Python floats: exact through json
+    return np.vectorize(_encode_float, otypes=[object])(a).tolist() if a.size else a.tolist()
+
+
+def _encode_value(o):
+    """Scalars and containers (``extra``): numpy to Python, non-finite floats encoded as in :func:`_encode_float`."""
+    if isinstance(o, dict):
+        return {str(k): _encode_value(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, np.ndarray)):
+        return [_encode_value(v) for v in list(o)]
+    if isinstance(o, (bool, np.bool_)):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        return _encode_float(o)
+    return o
+
+
+def _decode_value(v) -> float:
+    if v is None:
+        return float("nan")
+    if isinstance(v, str):
+        if v not in _NONFINITE:
+            raise ValueError(f"Expected a number, null, 'inf' or '-inf' in an explanation; got {v!r}. "
+                             "Explain the model again.")
+        return float(_NONFINITE[v])
+    return float(v)
+
+
+def _decode_array(values, shape: tuple, what: str) -> np.ndarray:
+    flat = np.asarray(values, dtype=object).reshape(-1)
+    if any(v is None or isinstance(v, str) for v in flat):
+        flat = np.array([_decode_value(v) for v in flat], dtype=float)
+    try:
+        return np.asarray(flat, dtype=float).reshape(shape)
+    except ValueError:
+        raise ValueError(f"{what} of the explanation has {flat.size} values, which do not fit the shape "
+                         f"{tuple(shape)} its patients, times and variables give. Explain the model again.") from None
+
+
+def _decode_extra(o):
+    """``extra`` back from :func:`_encode_value` ("inf"/"-inf" -> float; a NaN written as None stays None)."""
+    if isinstance(o, dict):
+        return {k: _decode_extra(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_decode_extra(v) for v in o]
+    if isinstance(o, str) and o in _NONFINITE:
+        return float(_NONFINITE[o])
+    return o
 
 
 def _preview(ids, n: int = 8) -> str:
@@ -790,41 +925,336 @@ def explain_models(run, names, cohort: Cohort, patient_ids=None, *, background=N
     return out
 
 
-def risk_over_time(run, cohort: Cohort, patient_id: str, names=None) -> pd.DataFrame:
-    """Risk after every hour of one patient under each sequence model of a run.
+# --------------------------------------------------------------------------------------------
+# one model of a saved run, on demand; kept with the run (core.runs.attach_files)
+# --------------------------------------------------------------------------------------------
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+_FILE = re.compile(r"^explain-(?P<model>[A-Za-z0-9_]+)-n(?P<n>[0-9]+)(?:-h(?P<hour>[0-9.]+))?\.json$")
+#: keys of a saved explanation file besides the full ``result`` (the metadata :func:`saved_explanations` lists).
+SAVED_KEYS = ("model", "label", "method", "output", "n_patients", "n_explained", "hour", "data_fingerprint", "run",
+              "seconds", "saved")
+
+
+def _check_n_patients(n_patients) -> int:
+    if isinstance(n_patients, (bool, np.bool_)) or not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
+        raise ValueError(f"n_patients must be a whole number of patients >= 1; got {n_patients!r}. "
+                         "Example: n_patients=50.")
+    return int(n_patients)
+
+
+def _check_hour(hour) -> float | None:
+    if hour is None:
+        return None
+    try:
+        h = float(hour)
+    except (TypeError, ValueError):
+        h = float("nan")
+    if not np.isfinite(h) or h < 0:
+        raise ValueError(f"hour must be a number of hours >= 0 (or None for a stay run); got {hour!r}. "
+                         "Example: hour=24.")
+    return h
+
+
+def explanation_file(model: str, n_patients: int, hour: float | None = None) -> str:
+    """The file name, inside a run, of ``model``'s explanation on ``n_patients`` test patients (at ``hour``).
+
+    ``explain-gru-n50.json`` (stay run) or ``explain-gru-n50-h24.json``, ``explain-lr-n50-h24.5.json``
+    (online run at hour 24, 24.5): what was explained is the identity, so the same request finds the same file.
+
+    Raises
+    ------
+    ValueError
+        ``model`` is not a plain model name (letters, digits, ``_``), ``n_patients < 1`` or ``hour < 0``.
+
+    Examples
+    --------
+    >>> explanation_file("gru", 50), explanation_file("lr", 100, 24.0)
+    ('explain-gru-n50.json', 'explain-lr-n100-h24.json')
+    """
+    if not isinstance(model, str) or not _MODEL_NAME.match(model):
+        raise ValueError(f"model must be a registry model name such as 'gru' (letters, digits, '_'); got {model!r}.")
+    name = f"explain-{model}-n{_check_n_patients(n_patients)}"
+    h = _check_hour(hour)
+    if h is not None:
+        name += "-h" + np.format_float_positional(h, trim="-")
+    return name + ".json"
+
+
+def save_explanation(run_folder, result: ExplanationResult, *, n_patients: int, hour: float | None,
+                     data_fingerprint: str) -> str:
+    """Keep ``result`` with its run: the file :func:`explanation_file` under the run's ``analyses/``.
+
+    Written with :func:`core.runs.attach_files` (listed with its SHA-256 in the run's manifest, so it is
+    verified like the run's own files); an earlier file of the same model, patients and hour is replaced.
+
+    File format (strict JSON, UTF-8)::
+
+        {"model": "gru", "label": "GRU", "method": "integrated gradients (...)", "output": "probability",
+         "n_patients": 50,            # as requested (the identity; see n_explained)
+         "n_explained": 48,           # patients actually explained (online: those still in the stay)
+         "hour": 24.0 or null,        # online runs: the hour explained; stay runs: null
+         "data_fingerprint": "...",   # Cohort.fingerprint() of the data explained
+         "run": "quick-2024...",      # the run folder's name
+         "seconds": 3.2,              # wall time: features + explanation (result.seconds if unknown)
+         "saved": "2024-05-01T12:00:00.123",   # local time
+         "importance": {"Lactate": 0.12, "HR": 0.05, ...},   # mean |attribution| per variable, largest first
+         "result": {...}}             # ExplanationResult.to_dict()
 
     Parameters
     ----------
-    run : Run, ExperimentResult, GateModels or FittedRun (see core.protocol.as_fitted)
-    cohort : Cohort
-    patient_id : str
-    names : sequence of str, optional
-        Sequence models to include (default: every sequence model of the run).
+    run_folder : str or Path
+        A saved run (``core.runs.save_run``).
+    result : ExplanationResult
+        From :func:`explain_run_model` (or :func:`explain_model` of that run).
+    n_patients : int
+        The number of test patients asked for (with ``hour``, the identity of the file).
+    hour : float or None
+    data_fingerprint : str
 
     Returns
     -------
-    DataFrame with ``time_hours`` (end of each step) and one column per model (probability);
-    empty (only ``time_hours``) when the run has no sequence model. Online runs: one row per scored
-    hour (its own time) and a column for every model, classical ones included.
+    str
+        The file name (``"explain-gru-n50.json"``), for :func:`load_explanation` and ``core.runs.read_attached``.
+
+    Raises
+    ------
+    RunError
+        The run folder fails ``core.runs.verify_run``.
+    ValueError
+        Bad ``n_patients``, ``hour`` or model name (see :func:`explanation_file`).
     """
-    ids = _check_patients(cohort, [patient_id])
-    run = as_fitted(run)
-    models = run.models
-    if run.builder.config.task == "online":     # every model scores every hour
-        from core.protocol import predict_units
-        fs = run.builder.transform(cohort, ids)
-        out = pd.DataFrame({"time_hours": fs.unit_time})
-        for n in [n for n in (names or list(models)) if n in models]:
-            out[n] = predict_units(models[n], registry.get(n).input_kind, fs)
-        return out
-    names = [n for n in (names or list(models)) if n in models and hasattr(models[n], "predict_proba_over_time")]
-    cfg = run.builder.config
-    out = pd.DataFrame({"time_hours": (np.arange(cfg.n_steps) + 1.0) * cfg.bin_hours})
-    if names:
-        X = run.builder.transform(cohort, ids).X_seq
-        for n in names:
-            out[n] = np.asarray(models[n].predict_proba_over_time(X), dtype=float)[0]
+    from pathlib import Path
+
+    from core.runs import attach_files
+    name = explanation_file(result.model_name, n_patients, hour)
+    imp = result.importance()
+    seconds = result.extra.get("wall_seconds", result.seconds)
+    doc = {"model": str(result.model_name), "label": str(result.label or result.model_name),
+           "method": str(result.method), "output": str(result.output), "n_patients": int(n_patients),
+           "n_explained": len(result.patient_ids), "hour": _check_hour(hour), "data_fingerprint": str(data_fingerprint),
+           "run": Path(run_folder).name, "seconds": _encode_float(seconds),
+           "saved": datetime.now().isoformat(timespec="milliseconds"),
+           "importance": {str(k): _encode_float(v) for k, v in imp.items()}, "result": result.to_dict()}
+    attach_files(run_folder, {name: json.dumps(doc, allow_nan=False, separators=(",", ":"))})
+    return name
+
+
+def _parse_saved(name: str, content: bytes) -> dict:
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or not all(k in doc for k in ("model", "n_patients", "result")):
+        raise RunError(f"The run's analysis file {name} is not an explanation written by this version. "
+                       "Explain the model again (the new file replaces it).")
+    return doc
+
+
+def load_explanation(run_folder, model: str, n_patients: int, hour: float | None = None, *,
+                     data_fingerprint: str | None = None) -> ExplanationResult | None:
+    """The explanation kept with the run for ``model`` on ``n_patients`` test patients (at ``hour``), or None.
+
+    Parameters
+    ----------
+    run_folder : str or Path
+    model, n_patients, hour
+        As given to :func:`save_explanation`.
+    data_fingerprint : str, optional
+        When given, an explanation of other data (another fingerprint) counts as absent (None).
+
+    Raises
+    ------
+    RunError
+        The run fails ``core.runs.verify_run`` (a file changed), or the file is not a saved explanation.
+    """
+    from core.runs import read_attached
+    name = explanation_file(model, n_patients, hour)
+    content = read_attached(run_folder, name)
+    if content is None:
+        return None
+    doc = _parse_saved(name, content)
+    if data_fingerprint is not None and doc.get("data_fingerprint") != data_fingerprint:
+        return None
+    try:
+        return ExplanationResult.from_dict(doc["result"])
+    except ValueError as err:
+        raise RunError(f"The run's analysis file {name} cannot be read: {err}") from None
+
+
+def saved_explanations(run_folder) -> list[dict]:
+    """The explanations kept with a run: their metadata, without the arrays, newest first.
+
+    Returns
+    -------
+    list of dict
+        One per file: :data:`SAVED_KEYS` (``model, label, method, output, n_patients, n_explained, hour,
+        data_fingerprint, run, seconds, saved``) and ``file`` (its name). Sorted by ``saved`` (newest
+        first), then file name. Files that are not explanations of this version are left out with a warning.
+
+    Raises
+    ------
+    RunError
+        The run fails ``core.runs.verify_run``.
+    """
+    import hashlib
+    from pathlib import Path
+
+    from core.runs import ANALYSES, list_attached, read_attached, verify_run
+    folder = Path(run_folder)
+    names = [n for n in list_attached(folder) if _FILE.match(n)]
+    if not names:
+        return []
+    listed = verify_run(folder)["files"]        # one verification for every file (each holds big arrays)
+    out = []
+    for name in names:
+        content = (folder / ANALYSES / name).read_bytes()
+        if hashlib.sha256(content).hexdigest() != listed.get(f"{ANALYSES}/{name}"):
+            content = read_attached(folder, name)       # replaced meanwhile: read it verified
+        try:
+            doc = _parse_saved(name, content or b"")
+        except RunError as err:
+            warnings.warn(str(err), stacklevel=2)
+            continue
+        meta = {k: doc.get(k) for k in SAVED_KEYS}
+        meta["seconds"] = None if meta["seconds"] is None else _decode_value(meta["seconds"])
+        meta["file"] = name
+        out.append(meta)
+    out.sort(key=lambda m: m["file"])
+    out.sort(key=lambda m: str(m["saved"] or ""), reverse=True)
     return out
+
+
+def estimate_explain_seconds(records, model: str, n_patients: int) -> float | None:
+    """Expected seconds to explain ``model`` on ``n_patients`` patients, from earlier measurements.
+
+    The measurement of the same model nearest in patients is scaled linearly in patients. Measurements
+    on the same side of :data:`FEW_PATIENTS` as ``n_patients`` are preferred (the sampled explainers use a
+    larger budget up to there, see :func:`default_budget`); ties go to the larger measurement.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        With ``model``, ``n_patients`` (> 0) and ``seconds`` (finite, >= 0), e.g. :func:`saved_explanations`
+        of any runs (or the ``n_explained`` patients, when a record has it, since those were timed).
+        Other records are ignored.
+    model : str
+    n_patients : int
+
+    Returns
+    -------
+    float or None
+        None when no usable measurement of ``model`` exists.
+
+    Examples
+    --------
+    >>> estimate_explain_seconds([{"model": "gru", "n_patients": 100, "seconds": 8.0}], "gru", 200)
+    16.0
+    """
+    n = _check_n_patients(n_patients)
+    usable = []
+    for r in records:
+        if not isinstance(r, dict) or r.get("model") != model:
+            continue
+        try:
+            done = r.get("n_explained") or r.get("n_patients")
+            m, sec = int(done), float(r.get("seconds"))
+        except (TypeError, ValueError):
+            continue
+        if m > 0 and np.isfinite(sec) and sec >= 0:
+            usable.append((m, sec))
+    if not usable:
+        return None
+    side = [u for u in usable if (u[0] <= FEW_PATIENTS) == (n <= FEW_PATIENTS)]
+    m, sec = min(side or usable, key=lambda u: (abs(u[0] - n), -u[0]))
+    return sec * n / m
+
+
+def explain_run_model(run, name: str, cohort: Cohort, *, n_patients: int, hour: float | None = None,
+                      progress=None, random_state: int = 0) -> ExplanationResult:
+    """One model's global explanation on the run's first ``n_patients`` test patients present in ``cohort``.
+
+    What the explain job runs on each click (one model). Online runs explain each patient's risk at
+    ``hour`` from the test patients still in the stay then (:func:`patients_at_hour`), the first
+    ``n_patients`` of them. Keep the result with :func:`save_explanation`.
+
+    Parameters
+    ----------
+    run : core.runs.Run, or a run folder (str or Path)
+    name : str
+        A model of the run (``"gru"``).
+    cohort : Cohort
+        The data to explain (ideally the run's own, whose training patients are the background).
+    n_patients : int
+        Test patients to explain, in the run's test order (>= 1).
+    hour : float, optional
+        Online runs: the hour explained (required). Stay runs: must be None.
+    progress : callable(message: str, fraction: float), optional
+        Called when the explanation starts (0.0) and ends (1.0).
+    random_state : int
+
+    Returns
+    -------
+    ExplanationResult
+        ``extra["wall_seconds"]`` holds the wall time of features + explanation (imports excluded).
+
+    Raises
+    ------
+    RunError
+        The data do not match the run (``Run.check_data``), ``name`` is not a model of the run, no test
+        patient of the run is in ``cohort``, or an online run without ``hour``.
+    CohortError
+        Online run: no test patient is still in the stay at ``hour``, or ``hour`` is outside the window.
+    ValueError
+        ``n_patients < 1``, ``hour < 0``, or an ``hour`` for a stay run.
+
+    Examples
+    --------
+    >>> res = explain_run_model(load_run("runs/quick"), "gru", cohort, n_patients=50)   # doctest: +SKIP
+    >>> save_explanation(run.folder, res, n_patients=50, hour=None,
+    ...                  data_fingerprint=cohort.fingerprint())                          # doctest: +SKIP
+    'explain-gru-n50.json'
+    """
+    from dataclasses import replace
+    from pathlib import Path
+
+    from core.runs import load_run
+    n = _check_n_patients(n_patients)
+    h = _check_hour(hour)
+    if isinstance(run, (str, Path)):
+        run = load_run(run)
+    run.check_data(cohort)
+    if name not in run.models:
+        raise RunError(f"Model {name!r} is not in the run {run.name}; choose one of: "
+                       f"{', '.join(run.models) or '(none)'}.")
+    if run.online and h is None:
+        raise RunError(f"The run {run.name} predicts every hour of the stay: pass the hour to explain "
+                       f"(between 0 and {run.builder.config.window_hours:g} h), e.g. hour=24.")
+    if not run.online and h is not None:
+        raise ValueError(f"hour is for online runs; the run {run.name} predicts once per stay. Pass hour=None.")
+    known = set(cohort.patient_ids)
+    test = [str(p) for p in run.splits.get("test", [])]
+    ids = [p for p in test if p in known]
+    if not ids:
+        raise RunError(f"None of the {len(test)} test patients of the run {run.name} (e.g. {_preview(test, 3)}) is in "
+                       "the data loaded now, so there is nothing to explain. Load the data the run was trained on, "
+                       "or pick a run trained on these data.")
+    if explainer_kind(run.models[name]) != "gradient":
+        import shap  # noqa: F401 - imported before the clock starts, as in explain()
+    label = registry.REGISTRY[name].label if name in registry.REGISTRY else name
+    t0 = time.perf_counter()
+    if h is not None:
+        ids = patients_at_hour(run, cohort, ids, h)
+        if not ids:
+            raise CohortError(f"No test patient of the run {run.name} is still in the stay at hour {h:g}; "
+                              "pick an earlier hour.")
+    ids = ids[:n]
+    if progress is not None:
+        progress(f"explaining {label} on {len(ids)} test patient(s)", 0.0)
+    res = explain_models(run, [name], cohort, ids, hour=h, random_state=random_state)[0]
+    res = replace(res, extra={**res.extra, "wall_seconds": time.perf_counter() - t0})
+    if progress is not None:
+        progress(f"explained {label} in {res.extra['wall_seconds']:.1f} s", 1.0)
+    return res
 
 
 # --------------------------------------------------------------------------------------------

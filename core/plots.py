@@ -446,13 +446,15 @@ def time_importance_figure(result, top: int = 15) -> go.Figure:
 
 def patient_attribution_figure(events: pd.DataFrame, risk: pd.DataFrame, result, patient_id: str,
                                top: int = 10, n_values: int = 3) -> go.Figure:
-    """One patient: risk after every hour (top), the most influential variables' values, and the
+    """One patient: risk over time (top), the most influential variables' values, and the
     signed attribution heatmap (variable x hour) of one sequence model, on a shared time axis.
 
     Parameters
     ----------
     events : DataFrame (``time_hours, variable, value``) of the patient
-    risk : DataFrame from :func:`core.explain.risk_over_time`
+    risk : DataFrame from :meth:`core.runs.Run.risk_table`
+        ``time_hours`` + one risk column per model (or only ``time_hours``). The explained model's
+        risk is drawn bold; any other model's thin and faded, for comparison.
     result : ExplanationResult of a sequence model that includes ``patient_id``
     """
     one = result.patient(patient_id)
@@ -468,9 +470,14 @@ def patient_attribution_figure(events: pd.DataFrame, risk: pd.DataFrame, result,
                         subplot_titles=["risk after each hour"] + [_text(v) for v in shown] +
                                        [f"{result.label or result.model_name}: attribution "
                                         f"({result.output}; red raises risk)"])
-    for col in risk.columns.drop("time_hours"):
-        fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines+markers", name=str(col), row=1, col=1,
-                        hovertemplate=f"{col}: %{{y:.1%}} after %{{x:.0f}} h<extra></extra>")
+    others = [c for c in risk.columns if c != "time_hours" and c != result.model_name]
+    explained = [result.model_name] if result.model_name in risk.columns else []
+    for col in others + explained:                       # the explained model last: drawn on top
+        main = col == result.model_name or not explained
+        fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines+markers" if main else "lines",
+                        name=_text(col), row=1, col=1, opacity=1.0 if main else 0.45,
+                        line=dict(width=3 if col == result.model_name else 1.5 if main else 1),
+                        hovertemplate=f"{_text(col)}: %{{y:.1%}} after %{{x:.4g}} h<extra></extra>")
     fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
     for i, var in enumerate(shown, start=2):
         sub = events[events["variable"].astype(str) == var].sort_values("time_hours")

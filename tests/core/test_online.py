@@ -190,9 +190,12 @@ def test_cli_online_onset_labels(cohort, tmp_path, capsys):
 
 def test_explain_one_patient_hour_matches_the_scored_risk(cohort, fitted):
     """Online explanations explain exactly the risk that was scored at that hour, for every family."""
-    from core.explain import explain_models, risk_over_time
+    from core.explain import explain_models
+    from core.protocol import predict_units
     patient = str(fitted.splits["test"][1])
-    table = risk_over_time(fitted, cohort, patient)
+    fs = fitted.builder.transform(cohort, [patient])       # the scored risk of every hour (as Run.risk_table)
+    table = pd.DataFrame({"time_hours": fs.unit_time, **{n: predict_units(m, registry.get(n).input_kind, fs)
+                                                         for n, m in fitted.models.items()}})
     hour = float(table["time_hours"].iloc[len(table) // 2])
     results = explain_models(fitted, list(MODELS), cohort, [patient], hour=hour)
     row = table[table["time_hours"] == hour].iloc[0]
