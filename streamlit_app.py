@@ -1,7 +1,7 @@
 """Entry point and router only. Run: streamlit run streamlit_app.py"""
 import streamlit as st
 
-from app import auth
+from app import auth, context
 
 st.set_page_config(page_title="Chronoscope: clinical time series", page_icon="🫀",
                    layout="wide")
@@ -22,4 +22,5 @@ PAGES = {
 
 auth.require_login()            # login form until someone is logged in (login is off for the local demo)
 auth.sidebar()                  # who is logged in, "Log out", the research-only note
+context.sidebar()               # the current data and the current run
 st.navigation(PAGES).run()

@@ -97,7 +97,7 @@ def _login_form() -> None:
         submitted = st.form_submit_button("Log in", type="primary")
     if not submitted:
         return
-    from app.cache import login_throttle
+    from app.resources import login_throttle
     throttle = login_throttle()
     wait = throttle.wait(name)
     if wait > 0:

@@ -1,4 +1,8 @@
-"""The ONLY place with ``st.cache_data`` / ``st.cache_resource``: thin wrappers around core.
+"""Data and run caches (``st.cache_data`` / ``st.cache_resource``): thin wrappers around core.
+
+Process-wide singletons are in :mod:`app.resources`; the user's runs (folders, ownership) in
+:mod:`app.workspace`, whose owner-checked functions are the pages' way to the run caches below (keyed by the
+run folder and the time its manifest last changed).
 
 The cohort is cached with ``st.cache_resource`` (one shared, read-only object) because copying a
 1.7 M-row frame on every rerun would make the timeline sluggish; pages never mutate it.
@@ -10,20 +14,19 @@ import pandas as pd
 import streamlit as st
 
 from app import auth
+from app.resources import scratch_root
 from app.state import DataSource, get_source
 from core import explore
 from core.cohort import Cohort
 from core.duck import EngineConfig, estimate_seconds
 from core.demo import DEMO_TARGET, demo_paths
 from core.ingest import inspect_columns, validate_data
-from core.exceptions import CoreError
 from core.validation import ValidationReport
 
-__all__ = ["load_source", "load_estimate", "load_current_cohort", "events_arg", "inspect_upload", "missingness", "coverage", "sampling",
-           "lengths",
-           "patient_values", "runs_dir", "run_match", "job_manager", "list_saved_runs", "open_run", "patient_risk",
-           "load_run_recurrent", "EXPLAIN_QUICK_MODELS", "EXPLAIN_QUICK_PRESET", "explain_runs", "load_explain_run",
-           "explain_patient", "decision_curves", "run_report"]
+__all__ = ["load_source", "load_estimate", "load_current_cohort", "events_arg", "inspect_upload", "missingness",
+           "coverage", "sampling", "lengths", "patient_values", "open_run", "load_run", "load_run_recurrent", "run_match",
+           "patient_risk", "explain_patient", "patient_whatif", "decision_curves", "load_timeorder",
+           "saved_explanations", "load_explanation", "clear_runs"]
 
 
 def _source_key(source: DataSource) -> tuple:
@@ -52,7 +55,9 @@ def _on_disk(name: str, content: bytes, digest: str):
     """A large upload written once to the user's scratch folder (0600, removed when the server stops), so
     DuckDB reads it with bounded memory instead of pandas parsing it in memory. The upload is not changed."""
     import os
-    folder = scratch_dir() / "uploads" / digest
+    import tempfile
+    folder = scratch_root(os.environ.get("CHRONOSCOPE_TMP_DIR") or tempfile.gettempdir()) / (auth.owner() or "local") \
+        / "uploads" / digest
     path = folder / "upload.bin"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -137,215 +142,88 @@ def patient_values(cohort: Cohort, variable: str, stat: str) -> pd.DataFrame:
     return explore.per_patient_summary(cohort, variable, stat)
 
 
-# -- Compare page: training is never cached (it is an action); reopened runs are ----------------
-def runs_dir():
-    """The current user's saved runs: $CHRONOSCOPE_RUNS_DIR (default ``runs/``), and with login on its
-    ``users/<owner>/`` sub-folder."""
-    import os
-    from pathlib import Path
-    root = Path(os.environ.get("CHRONOSCOPE_RUNS_DIR", "runs"))
-    who = auth.owner()
-    return root / "users" / who if who else root
-
-
-@st.cache_resource(show_spinner=False)
-def _scratch_root(base_dir: str):
-    """This server's temporary folder (unsaved runs), owner-only, removed when the server stops.
-
-    ``$CHRONOSCOPE_TMP_DIR`` (default: the system temp folder) / ``chronoscope-server-<pid>``. Folders of
-    servers that are no longer running are removed when a server starts.
-    """
-    import atexit
-    import os
-    import shutil
-    from pathlib import Path
-    base = Path(base_dir)
-    base.mkdir(parents=True, exist_ok=True)
-    for old in base.glob("chronoscope-server-*"):
-        try:
-            pid = int(old.name.rsplit("-", 1)[1])
-            os.kill(pid, 0)                        # still running: leave it
-        except (ValueError, ProcessLookupError):
-            shutil.rmtree(old, ignore_errors=True)
-        except PermissionError:
-            pass
-    root = base / f"chronoscope-server-{os.getpid()}"
-    root.mkdir(mode=0o700, exist_ok=True)
-    atexit.register(shutil.rmtree, root, True)
-    return root
-
-
-def scratch_dir():
-    """Where the current user's unsaved runs live until they save them or the server stops."""
-    import os
-    import tempfile
-    return _scratch_root(os.environ.get("CHRONOSCOPE_TMP_DIR") or tempfile.gettempdir()) / (auth.owner() or "local")
-
-
-def check_owned(path: str) -> str:
-    """``path`` when it is a run of the current user (saved or not); CoreError otherwise."""
-    from pathlib import Path
-    p = Path(path).resolve()
-    for root in (runs_dir(), scratch_dir()):
-        if p.parent == Path(root).resolve():
-            return path
-    raise CoreError("This run was not found among your runs. Pick one of the runs listed on the Compare page.")
-
-
-@st.cache_resource(show_spinner=False)
-def login_throttle():
-    """One :class:`core.users.LoginThrottle` for the whole server: repeated failures slow down every session
-    trying that name."""
-    from core.users import LoginThrottle
-    return LoginThrottle()
-
-
-@st.cache_resource(show_spinner=False)
-def job_manager():
-    """The one :class:`core.jobs.JobManager` of this server (shared by every session; see app/jobs.py)."""
-    from core.jobs import JobManager
-    return JobManager()
-
-
-def list_saved_runs() -> list[dict]:
-    """The current user's runs, newest first: saved ones (``"saved": True``) and this server's unsaved ones."""
-    from core.runs import list_runs
-    runs = [{**r, "saved": True} for r in list_runs(runs_dir())]
-    runs += [{**r, "saved": False} for r in list_runs(scratch_dir())]
-    return sorted(runs, key=lambda r: r["created"], reverse=True)
-
-
+# -- runs: cached by folder and manifest time (callers pass through app.workspace, which checks the owner) ----
 @st.cache_resource(max_entries=4, show_spinner="Reopening the run...")
-def _open_run(path: str):
+def open_run(path: str, stamp: float):
     """A saved run's ``RunSummary`` (shared, read-only)."""
-    from core.runs import RunSummary, load_run
-    return RunSummary.from_run(load_run(path))
+    from core.runs import RunSummary, load_run as load
+    return RunSummary.from_run(load(path))
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's models...")
+def load_run(path: str, stamp: float):
+    """A saved run with all its models (a ``core.runs.Run``; shared, read-only)."""
+    from core.runs import load_run as load
+    return load(path)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's recurrent models...")
+def load_run_recurrent(path: str, names: tuple, stamp: float):
+    """A saved run with only its recurrent models loaded (a ``core.runs.Run``; shared, read-only)."""
+    from core.runs import load_run as load
+    return load(path, models=list(names))
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner=False)
-def _run_match(path: str, cohort: Cohort):
+def run_match(path: str, cohort: Cohort, stamp: float):
     """How the current data compare with a saved run's training data (``core.runs.DataMatch``)."""
     from core.runs import match_run_folder
     return match_run_folder(path, cohort)
 
 
-@st.cache_data(max_entries=64, show_spinner="Scoring the patient hour by hour...",
-               hash_funcs={Cohort: _cohort_key})
-def _patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
-    """A run's risk per hour for one patient: every hour of an online run, the risk trajectory of a stay
-    run (``core.runs.Run.risk_table``)."""
-    return _load_explain_run(path).risk_table(cohort, patient_id)
-
-
-
-
-# -- Models page: a saved run's recurrent models to look inside -----------------------------------
-@st.cache_resource(max_entries=2, show_spinner="Loading the run's recurrent models...")
-def _load_run_recurrent(path: str, names: tuple):
-    """A saved run with only its recurrent models loaded (a ``core.runs.Run``; shared, read-only)."""
-    from core.runs import load_run
-    return load_run(path, models=list(names))
-
-
-
-
-# -- Explain page: explanations are cached per (run folder, cohort, models, patients) -------------
-EXPLAIN_QUICK_MODELS = ("lr", "rf", "gbm", "gru")
-#: preset of the one-click training on the Explain page (tests use "test").
-EXPLAIN_QUICK_PRESET = "quick"
-
-
-def explain_runs(cohort: Cohort) -> list[dict]:
-    """Saved runs trained on this cohort (same data fingerprint), newest first."""
-    import json
-    from pathlib import Path
-    fp = _cohort_key(cohort)
-    out = []
-    for r in list_saved_runs():
-        try:
-            if json.loads((Path(r["path"]) / "config.json").read_text()).get("fingerprint") == fp:
-                out.append(r)
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-@st.cache_resource(max_entries=2, show_spinner="Loading the run's models...")
-def _load_explain_run(path: str):
-    """A saved run with all its models (a ``core.runs.Run``; shared, read-only)."""
-    from core.runs import load_run
-    return load_run(path)
+@st.cache_data(max_entries=64, show_spinner="Scoring the patient hour by hour...", hash_funcs={Cohort: _cohort_key})
+def patient_risk(path: str, cohort: Cohort, patient_id: str, stamp: float) -> pd.DataFrame:
+    """A run's risk per hour for one patient (``core.runs.Run.risk_table``, the one risk-over-time function)."""
+    return load_run(path, stamp).risk_table(cohort, patient_id)
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner="Explaining this patient...")
-def _explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None = None) -> tuple:
-    """(``Run.risk_table`` of the chosen models, list of ``ExplanationResult`` for one patient; online: at ``hour``)."""
+def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None, stamp: float) -> tuple:
+    """(risk per hour of the chosen models, list of ``ExplanationResult`` for one patient; online: at ``hour``)."""
     from core.explain import explain_models
-    run = _load_explain_run(path)
-    table = run.risk_table(cohort, patient_id)
-    risk = table[["time_hours", *[n for n in names if n in table.columns]]]
+    run = load_run(path, stamp)
+    risk = run.risk_table(cohort, patient_id)
+    risk = risk[["time_hours", *[n for n in names if n in risk.columns]]]
     return risk, explain_models(run, list(names), cohort, [patient_id], hour=hour)
 
 
+@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=64, show_spinner="Scoring the what-if...")
+def patient_whatif(path: str, cohort: Cohort, patient_id: str, edits: tuple, stamp: float):
+    """One patient's risks before and after ``edits`` (tuples ``(kind, variable, hour, value)``) under a run
+    (``core.whatif.whatif``)."""
+    from core.whatif import Edit, whatif
+    return whatif(load_run(path, stamp), cohort, patient_id, [Edit(*e) for e in edits])
 
 
-# -- the public, owner-checked entry points of the run caches above -------------------------------
-# (cached by path, and a path is inside one user's folders; the check refuses any other path)
-def open_run(path: str):
-    """A run of the current user as a ``RunSummary`` (shared, read-only)."""
-    return _open_run(check_owned(path))
+@st.cache_data(max_entries=16, show_spinner=False)
+def load_timeorder(path: str, stamp: float):
+    """The time-order analysis kept with a run (``None`` when none was run on it)."""
+    from core.timeorder import load_timeorder as load
+    return load(path)
 
 
-def run_match(path: str, cohort: Cohort):
-    """How the current data compare with one of the current user's runs (``core.runs.DataMatch``)."""
-    return _run_match(check_owned(path), cohort)
+@st.cache_data(max_entries=16, show_spinner=False)
+def saved_explanations(path: str, stamp: float) -> list[dict]:
+    """What explanations a run keeps (model, patients, hour, seconds; no arrays)."""
+    from core.explain import saved_explanations as saved
+    return saved(path)
 
 
-def patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
-    """One patient's risk per hour under a run of the current user (``core.runs.Run.risk_table``)."""
-    return _patient_risk(check_owned(path), cohort, patient_id)
+@st.cache_data(max_entries=32, show_spinner=False)
+def load_explanation(path: str, model: str, n_patients: int, hour: float | None, stamp: float):
+    """One model's global explanation kept with a run (``None`` when not computed)."""
+    from core.explain import load_explanation as load
+    return load(path, model, n_patients, hour)
 
 
-def load_run_recurrent(path: str, names: tuple):
-    """A run of the current user with only its recurrent models loaded."""
-    return _load_run_recurrent(check_owned(path), names)
-
-
-def load_explain_run(path: str):
-    """A run of the current user with all its models (a ``core.runs.Run``)."""
-    return _load_explain_run(check_owned(path))
-
-
-def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None = None) -> tuple:
-    """(risk after every hour per model, explanations) of one patient under a run of the current user."""
-    return _explain_patient(check_owned(path), cohort, names, patient_id, hour)
-
-
-def save_user_run(path: str):
-    """Save one of the current user's unsaved runs (moved into their runs folder); returns its RunSummary."""
-    import shutil
-    from pathlib import Path
-
-    from core.runs import copy_run
-    src = Path(check_owned(path))
-    dst = runs_dir() / src.name
-    copy_run(src, dst)
-    shutil.rmtree(src, ignore_errors=True)
-    return open_run(str(dst))
-
-
-def delete_user_run(path: str) -> None:
-    """Delete one of the current user's runs (saved or not) with all its files; cached copies are dropped."""
-    from pathlib import Path
-
-    from core.runs import delete_run
-    p = Path(check_owned(path))
-    delete_run(p, p.parent)
-    for fn in (_open_run, _load_explain_run, _load_run_recurrent, _patient_risk, _run_match, _explain_patient):
+def clear_runs() -> None:
+    """Drop every cached run (after a delete)."""
+    for fn in (open_run, load_run, load_run_recurrent, run_match, patient_risk, explain_patient, patient_whatif,
+               load_timeorder, saved_explanations, load_explanation):
         fn.clear()
 
 
-# -- Compare page: decision curves and the HTML report of the open run ----------------------------
+# -- Compare page: decision curves of the open run -------------------------------------------------------
 def _summary_key(summary) -> str:
     """Owner, run folder and a digest of the test risks (a folder trained again, or a run without a folder,
     never gets another run's curves)."""
@@ -365,47 +243,3 @@ def decision_curves(summary):
     of patients)."""
     from core.decision import curves_from_results
     return curves_from_results(summary.results)
-
-
-def run_report(path: str):
-    """A function building the self-contained HTML report of one of the current user's runs, for a deferred
-    download button (built only when clicked: the file holds plotly.js, about 5 MB). The owner is checked now."""
-    # imported here, in the page's run: the function runs later on a thread of the server
-    from core.report import build_report
-    from core.runs import load_run
-    checked = check_owned(path)
-
-    def build() -> str:
-        return build_report(load_run(checked))
-    return build
-
-
-# -- Patient timeline: temporal what-if (core.whatif) ----------------------------------------------
-@st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=64, show_spinner="Scoring the what-if...")
-def _patient_whatif(path: str, cohort: Cohort, patient_id: str, edits: tuple):
-    """One patient's risks before and after ``edits`` (tuples ``(kind, variable, hour, value)``) under a run
-    (``core.whatif.whatif``)."""
-    from core.whatif import Edit, whatif
-    return whatif(_load_explain_run(path), cohort, patient_id, [Edit(*e) for e in edits])
-
-
-def patient_whatif(path: str, cohort: Cohort, patient_id: str, edits):
-    """A ``core.whatif.WhatIfResult`` for one patient under a run of the current user (cached per run,
-    data, patient and the list of edits)."""
-    key = tuple((e.kind, e.variable, e.hour, e.value) for e in edits)
-    return _patient_whatif(check_owned(path), cohort, str(patient_id), key)
-
-
-# -- Predict page -------------------------------------------------------------------------------
-def prediction_runs() -> list[dict]:
-    """The runs the current user can score new patients with, newest first: the saved ones, this server's
-    unsaved ones, and the run open on the Compare page; each with a ``label`` for a picker."""
-    from app import state
-    runs = list_saved_runs()
-    summary = st.session_state.get(state.COMPARE_SUMMARY)
-    if summary is not None and summary.folder is not None and str(summary.folder) not in [r["path"] for r in runs]:
-        runs.insert(0, {"path": str(summary.folder), "name": summary.folder.name, "models": list(summary.results),
-                        "saved": False})
-    for r in runs:
-        r["label"] = f"{r['name']} ({len(r['models'])} models{'' if r.get('saved') else ', not saved'})"
-    return runs

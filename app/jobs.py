@@ -1,7 +1,7 @@
 """Long work as background jobs on every page: submit, follow live, cancel, pick up the result.
 
 A page submits its work with :func:`submit` (it runs in a worker process of the server's one
-:class:`core.jobs.JobManager`, see ``app/cache.job_manager``), then calls :func:`follow` on every
+:class:`core.jobs.JobManager`, see ``app/resources.job_manager``), then calls :func:`follow` on every
 run. While the job is queued or running, :func:`follow` draws a live ``st.status`` with a
 progress bar and a **Cancel** button (a fragment that polls every second); when it has finished it
 returns the result once, so the page can keep it in its session state. The job's id is kept in
@@ -14,13 +14,14 @@ import uuid
 
 import streamlit as st
 
-from app import auth, cache, state
+from app import auth, state, workspace
+from app.resources import job_manager  # noqa: F401  (pages: jobs.job_manager())
 from app.components import gui_text, gui_words, plain
 from core.engine import BackendConfig
 from core.jobs import JobInfo
 
-__all__ = ["submit", "submit_training", "follow", "session_jobs", "get_backend", "set_backend", "cancel",
-           "describe_state", "measured_duration", "results_scope"]
+__all__ = ["submit", "training_request", "follow", "session_jobs", "get_backend", "set_backend", "cancel",
+           "describe_state", "measured_duration", "latest_result"]
 
 _STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
            "cancelled": "cancelled"}
@@ -41,29 +42,20 @@ def _remember(job_id: str) -> None:
         ids.append(job_id)
 
 
-def submit(page: str, kind: str, cohort, params: dict, label: str) -> str:
-    """Queue ``kind`` with ``params`` on ``cohort`` as ``page``'s current job; returns the job id."""
-    from core.reuse import request_key
-    manager = cache.job_manager()
+def submit(page: str, request, cohort, label: str = "") -> str:
+    """Queue ``request`` (a :mod:`core.service.requests` object) on ``cohort`` as ``page``'s current job; returns
+    the job id. An identical request already queued or running is followed instead (core.jobs decides)."""
+    manager = job_manager()
     jid = manager.new_id()
     _remember(jid)                 # recorded first: a page change during this run must not lose the job
     st.session_state[f"{page}.job"] = jid
-    # identical requests (same data, settings, seed and code) are computed once: see core.reuse
-    key = request_key(kind, cohort.fingerprint(), {k: v for k, v in params.items()
-                                                   if k not in ("name", "runs_dir", "reuse_dirs")},
-                      scope=results_scope())
-    got = manager.submit(kind, cohort, {**params, "backend": get_backend()}, label=label, owner=auth.owner(),
-                         job_id=jid, key=key)
-    if got != jid:                 # the same request is already running: follow that job
+    got = manager.submit(request, cohort, label=label or request.describe(cohort.n_patients), owner=auth.owner(),
+                         job_id=jid, backend=get_backend())
+    if got != jid:                 # the same request is already running: follow that one
         _remember(got)
         st.session_state[f"{page}.job"] = jid = got
     st.query_params["job"] = jid
     return jid
-
-
-def results_scope() -> str:
-    """Whose results a request may reuse: the current user's (everything on this server with login off)."""
-    return auth.owner()
 
 
 def _data_name() -> str:
@@ -76,29 +68,46 @@ def _data_name() -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:40] or "upload"
 
 
-def submit_training(page: str, cohort, names, preset: str, seed: int, refit: bool = False,
-                    max_hours: float = 336.0, save: bool = False) -> str:
-    """Train and compare ``names`` as a run with a unique name that says what it was trained on (date, data,
-    preset, models): saved under ``cache.runs_dir()`` when ``save``, else in this server's temporary folder
-    (``cache.scratch_dir()``, removed when the server stops; the Compare page can save it later). An
-    identical earlier run of this user, saved or not, is reused."""
+def training_request(names, preset: str, seed: int, refit: bool = False, max_hours: float = 336.0,
+                     save: bool = False):
+    """The :class:`core.service.TrainRequest` of a page's training: a new run with a unique name that says what it
+    was trained on (date, data, preset, models), saved under the user's runs when ``save``, else in this server's
+    temporary folder (the Compare page can save it later); an identical earlier run of this user, saved or not, is
+    reused. ``state.TRAIN_OVERRIDE`` (tests) replaces fields."""
+    from dataclasses import replace
+
+    from core.service import TrainRequest
     name = (f"{time.strftime('%Y%m%d-%H%M%S')}-{_data_name()}-{preset}-{'-'.join(names)}"[:110]
             + f"-{uuid.uuid4().hex[:6]}")
-    params = {"models": list(names), "preset": preset, "seed": int(seed), "refit": bool(refit),
-              "max_hours": float(max_hours), "runs_dir": str(cache.runs_dir() if save else cache.scratch_dir()),
-              "reuse_dirs": [str(cache.runs_dir()), str(cache.scratch_dir())], "name": name}
-    return submit(page, "train", cohort, params,
-                  f"Train {len(names)} model{'s' * (len(names) > 1)} ({preset}) on {cohort.n_patients:,} patients")
+    request = TrainRequest(models=tuple(names), preset=preset, seed=int(seed), refit=bool(refit),
+                           max_hours=float(max_hours), out=workspace.new_run_folder(name, save),
+                           reuse_dirs=(str(workspace.runs_dir()), str(workspace.scratch_dir())))
+    override = st.session_state.get(state.TRAIN_OVERRIDE)
+    return replace(request, **override) if override else request
+
+
+def latest_result(kind: str, match) -> tuple[JobInfo | None, object]:
+    """The newest finished job of this user of ``kind`` whose request satisfies ``match(request)``, and its
+    result (``(None, None)`` when there is none): results survive page changes and reloads while the server
+    keeps them."""
+    manager = job_manager()
+    for info in manager.list(owner=auth.owner()):
+        if info.kind == kind and info.state == "done":
+            request = manager.request(info.id)
+            result = manager.result(info.id)
+            if request is not None and result is not None and match(request):
+                return info, result
+    return None, None
 
 
 def cancel(job_id: str) -> None:
-    cache.job_manager().cancel(job_id)
+    job_manager().cancel(job_id)
 
 
 def session_jobs() -> list[JobInfo]:
     """This session's jobs, newest first (only the current user's, whatever the session holds)."""
     ids = st.session_state.get(state.JOBS, [])
-    return cache.job_manager().list(ids=set(ids), owner=auth.owner()) if ids else []
+    return job_manager().list(ids=set(ids), owner=auth.owner()) if ids else []
 
 
 def describe_state(info: JobInfo, markdown: bool = True) -> str:
@@ -122,7 +131,7 @@ def _page_job(page: str, kinds: tuple) -> str | None:
     jid = st.session_state.get(key)
     if jid is None:                              # after a browser reload: the id in the URL
         q = st.query_params.get("job")
-        info = cache.job_manager().get(q) if q else None
+        info = job_manager().get(q) if q else None
         if info is not None and info.kind in kinds and info.owner == auth.owner():   # never another user's
             st.session_state[key] = jid = q
             _remember(q)
@@ -131,7 +140,7 @@ def _page_job(page: str, kinds: tuple) -> str | None:
 
 @st.fragment(run_every=1.0)
 def _live(job_id: str) -> None:
-    info = cache.job_manager().get(job_id)
+    info = job_manager().get(job_id)
     if info is None or not info.active:
         st.rerun()                               # the whole page, which now shows the result
         return
@@ -141,7 +150,7 @@ def _live(job_id: str) -> None:
     c = box.columns([1, 4])
     if c[0].button("Cancel", key=f"jobs.cancel.{job_id}", help="Stop this job within a few seconds; a "
                    "cancelled training saves nothing"):
-        cache.job_manager().cancel(job_id)
+        job_manager().cancel(job_id)
         st.rerun()
     c[1].caption("You can open other pages meanwhile; the job keeps running and this page picks it up again.")
 
@@ -155,7 +164,7 @@ def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
     jid = _page_job(page, kinds)
     if jid is None:
         return None, None
-    manager = cache.job_manager()
+    manager = job_manager()
     info = manager.get(jid)
     if info is not None and info.owner != auth.owner():
         info = None
@@ -185,7 +194,7 @@ def follow(page: str, kinds: tuple) -> tuple[JobInfo | None, object]:
 def measured_duration(kind: str) -> str:
     """How long the last finished job of ``kind`` took on this server, in words ("" when none has run yet):
     time estimates on pages are measurements of this machine, never guesses."""
-    done = [i for i in cache.job_manager().list(owner=auth.owner())
+    done = [i for i in job_manager().list(owner=auth.owner())
             if i.kind == kind and i.state == "done" and not i.reused_from]
     if not done:
         return ""

@@ -7,9 +7,8 @@ import streamlit as st
 
 from core.config import DataConfig
 
-__all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source", "COMPARE_SUMMARY", "TIMEORDER_RESULT",
-           "TIMEORDER_CONFIG_OVERRIDE", "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "BACKEND",
-           "EXPLAIN_RESULTS", "EXPLAIN_REQUEST", "CODE_TABLE", "LOADED_SOURCE"]
+__all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source", "TIMEORDER_CONFIG_OVERRIDE", "TRAIN_OVERRIDE",
+           "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "BACKEND", "CODE_TABLE", "LOADED_SOURCE"]
 
 #: the DataSource the whole app is working on (demo by default).
 DATA_SOURCE = "data_source"
@@ -55,20 +54,26 @@ def get_source() -> DataSource:
 
 
 def set_source(source: DataSource) -> None:
+    """Make ``source`` the current data. Other data than before also clears the current run (the next page
+    picks the newest run trained on the new data, if any: app/context.py)."""
+    old = st.session_state.get(DATA_SOURCE)
+    if old is None or (old.kind, old.digests, repr(old.config)) != (source.kind, source.digests, repr(source.config)):
+        st.session_state.pop(CURRENT_RUN, None)
     st.session_state[DATA_SOURCE] = source
 
-# -- Compare page ------------------------------------------------------------------------------
-#: the RunSummary shown on the Compare page (just trained or reopened).
-COMPARE_SUMMARY = "compare.summary"
 
-#: the TimeOrderResult shown on the Time-order page (last run in this session).
-TIMEORDER_RESULT = "timeorder.result"
-#: optional TimeOrderConfig that replaces the page's widgets (tests use it for a tiny, fast run).
+#: the folder of the run the whole app is working on (set by a training or "Open this run"; see app/context.py).
+CURRENT_RUN = "current_run"
+__all__ += ["CURRENT_RUN"]
+
+# -- pages ------------------------------------------------------------------------------------
+#: optional dict of TimeOrderRequest fields that replace the page's widgets (tests use it for a tiny, fast run).
 TIMEORDER_CONFIG_OVERRIDE = "timeorder.config_override"
-#: where the Models page's recurrent models come from: a reopened Run or a core.gates.GateModels
-#: (both have ``builder``, ``models`` and ``splits``).
+#: optional dict of TrainRequest fields that replace the pages' training widgets (tests: preset "test").
+TRAIN_OVERRIDE = "train.override"
+#: the Models page's small GRU/LSTM when the current run has neither: (data fingerprint, core.gates.GateModels).
 MODELS_GATE_SOURCE = "models.gate_source"
-#: optional dict of cache.train_gate_models keyword overrides (tests use it for a tiny, fast run).
+#: optional dict of GatesRequest fields (tests use it for a tiny, fast run).
 MODELS_TRAIN_OVERRIDE = "models.train_override"
 
 # -- jobs (app/jobs.py) -------------------------------------------------------------------------
@@ -76,10 +81,6 @@ MODELS_TRAIN_OVERRIDE = "models.train_override"
 JOBS = "jobs.ids"
 #: the BackendConfig new jobs use (the Jobs page's setting; local by default).
 BACKEND = "jobs.backend_config"
-#: Explain page: {(run path, data fingerprint, models, n patients, hour): [ExplanationResult]} of this session.
-EXPLAIN_RESULTS = "explain.results"
-#: Explain page: the request whose explanation job was submitted last.
-EXPLAIN_REQUEST = "explain.request"
 
 # -- Timeline page ------------------------------------------------------------------------------
 #: the user's code meanings (variable, code, meaning), a DataFrame edited on the Timeline page;
@@ -88,7 +89,7 @@ CODE_TABLE = "timeline.code_table"
 #: the what-if edits stacked on the Timeline page: {patient id: [core.whatif.Edit, ...]} (this session only).
 WHATIF_EDITS = "timeline.whatif_edits"
 __all__ += ["WHATIF_EDITS"]
-#: the Predict page's last result: (run path, data digests, core.predict.PredictionResult) (this session only).
+#: the Predict page's last scoring: (PredictRequest, data digests, what was scored in words, PredictionResult).
 PREDICT_RESULT = "predict.result"
 #: set by the Predict page's "Score the demo patients" (no upload yet): switch to the demo and score it at once.
 PREDICT_DEMO_REQUESTED = "predict.demo_requested"

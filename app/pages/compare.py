@@ -3,7 +3,7 @@ import json
 
 import streamlit as st
 
-from app import cache, jobs, state
+from app import cache, context, jobs, workspace
 from app.components import gui_text, plain, require_cohort, show_error
 from core import plots
 from core.decision import HOW_TO_READ
@@ -40,17 +40,17 @@ with st.form("compare.form"):
     submitted = st.form_submit_button("Train and compare", type="primary")
 
 if submitted and names:
-    jobs.submit_training("compare", cohort, tuple(names), preset, int(seed), refit=refit, max_hours=float(max_hours),
-                         save=bool(save))
+    jobs.submit("compare", jobs.training_request(tuple(names), preset, int(seed), refit=refit,
+                                                max_hours=float(max_hours), save=bool(save)), cohort)
 elif submitted:
     st.warning("Choose at least one model.")
 info, done = jobs.follow("compare", ("train",))
 if done is not None:
-    st.session_state[state.COMPARE_SUMMARY] = done
+    context.set_current_run(done.folder)          # the new run is the current run of every page
     if not done.reused:           # a reused run: jobs.follow has said so
         st.success(f"Trained {len(done.results)} models in {info.seconds:.0f} s: run {plain(done.folder.name)}.")
 
-runs = cache.list_saved_runs()
+runs = workspace.list_user_runs()
 if runs:
     here = cohort.fingerprint()
     runs = sorted(runs, key=lambda r: r.get("fingerprint") != here)      # runs on this very data first (stable)
@@ -65,37 +65,45 @@ if runs:
         pick = st.selectbox("Run", [r["path"] for r in runs], key="compare.run", format_func=_describe)
         picked = next(r for r in runs if r["path"] == pick)
         c = st.columns([1, 1, 2])
-        if c[0].button("Open this run", key="compare.open"):
+        if c[0].button("Open this run", key="compare.open", help="Make it the current run of every page"):
             try:
-                st.session_state[state.COMPARE_SUMMARY] = cache.open_run(pick)
+                workspace.open_run(pick)
+                context.set_current_run(pick)
             except CoreError as err:
                 show_error(err)
         sure = c[2].checkbox("Yes, delete it with all its files", key=f"compare.delete_sure.{pick}")
         if c[1].button("Delete this run", key="compare.delete", disabled=not sure):
             try:
-                cache.delete_user_run(pick)
+                workspace.delete_user_run(pick)
             except CoreError as err:
                 show_error(err)
             else:
-                opened = st.session_state.get(state.COMPARE_SUMMARY)
-                if opened is not None and str(opened.folder) == pick:
-                    st.session_state.pop(state.COMPARE_SUMMARY)
+                current = context.current_run()
+                if current is None or current["path"] == pick:
+                    context.set_current_run(None)
                 st.rerun()
         st.caption(("Saved" if picked["saved"] else "Not saved (removed when the server stops)")
                    + ". Deleting removes the run folder and every file in it.")
 
-summary = st.session_state.get(state.COMPARE_SUMMARY)
-if summary is None:
+current = context.current_run(cohort)
+if current is None:
     if info is None or not info.active:
         st.info("Choose models and a preset, then press **Train and compare**; or open an earlier run. "
                 + jobs.measured_duration("train"))
     st.stop()
+try:
+    summary = workspace.open_run(current["path"])
+except CoreError as err:
+    show_error(err)
+    st.stop()
 
-if summary.folder is not None and summary.folder.parent.resolve() == cache.scratch_dir().resolve():
+if not current["saved"]:
     c = st.columns([1, 4])
     if c[0].button("Save this run", key="compare.save_now"):
         try:
-            st.session_state[state.COMPARE_SUMMARY] = summary = cache.save_user_run(str(summary.folder))
+            folder = workspace.save_user_run(str(summary.folder))
+            context.set_current_run(folder)
+            summary = workspace.open_run(str(folder))
         except CoreError as err:
             show_error(err)
         else:
@@ -105,7 +113,7 @@ if summary.folder is not None and summary.folder.parent.resolve() == cache.scrat
                      "server stops.")
 if summary.folder is not None:
     try:
-        mismatch = plain(cache.run_match(str(summary.folder), cohort).sentence())
+        mismatch = plain(workspace.run_match(str(summary.folder), cohort).sentence())
     except CoreError as err:
         mismatch = f"This run's files could not be compared with the current data ({gui_text(err)})."
     if mismatch:
@@ -157,10 +165,14 @@ tabs[3].plotly_chart(plots.decision_curve_figure(cache.decision_curves(summary))
 
 st.subheader("Decision threshold")
 c = st.columns([1, 2])
-name = c[0].selectbox("Model", list(summary.results), key="compare.threshold_model",
+run_name = summary.folder.name          # widget keys carry the run: another run starts at its own thresholds
+name = c[0].selectbox("Model", list(summary.results), key=f"compare.threshold_model.{run_name}",
                       format_func=lambda n: summary.results[n].label)
 ev = summary.results[name]
-thr = c[0].slider("Threshold", 0.0, 1.0, float(round(ev.threshold, 3)), step=0.005, key=f"compare.thr.{name}")
+thr = c[0].slider("Threshold", 0.0, 1.0, float(round(ev.threshold, 3)), step=0.005,
+                  key=f"compare.thr.{run_name}.{name}",
+                  help=f"Starts at the threshold chosen on validation patients ({ev.threshold:.3f}, as in the "
+                       "leaderboard).")
 m = threshold_metrics(ev.y_true, ev.y_proba, thr)
 for k, label in (("sensitivity", "Sensitivity"), ("specificity", "Specificity"), ("ppv", "PPV"), ("npv", "NPV")):
     c[0].metric(label, f"{m[k]:.3f}")
@@ -172,7 +184,8 @@ d[0].download_button("Metrics (JSON)", json.dumps(summary.metrics, indent=2), "m
 d[1].download_button("Predictions (CSV)", safe_csv(summary.predictions), "predictions.csv", mime="text/csv",
                      key="compare.dl_predictions")
 if summary.folder is not None:
-    st.download_button("Report (HTML, opens offline)", cache.run_report(str(summary.folder)),
+    st.download_button("Report (HTML, opens offline)", workspace.run_report(str(summary.folder)),
                        f"{summary.folder.name}-report.html", mime="text/html", key="compare.dl_report",
                        help="One self-contained file: data summary, split, metrics with CIs, paired tests, curves, "
-                            "decision curves, time order, versions and the TRIPOD+AI checklist. Built when clicked.")
+                            "decision curves, and every analysis kept with this run (time order, explanations, "
+                            "cross-validation), versions and the TRIPOD+AI checklist. Built when clicked.")

@@ -1,12 +1,13 @@
 """How RNNs work: RNN, LSTM and GRU for a newcomer, then a trained model's gates along one patient's stay."""
 import streamlit as st
 
-from app import cache, jobs, state
-from app.components import gui_text, require_cohort, show_error
+from app import context, jobs, state, workspace
+from app.components import gui_text, plain, require_cohort, show_error
 from core import plots
 from core.exceptions import CoreError
 from core.gates import patient_trace
 from core.models import registry
+from core.service import GatesRequest
 
 E2E_CLICKS = ["Train a small GRU and LSTM"]
 
@@ -44,27 +45,29 @@ st.markdown("**Per-hour risk (target replication).** Our networks are trained to
 cohort = require_cohort()
 
 st.subheader("Inside a trained network")
-source = st.session_state.get(state.MODELS_GATE_SOURCE)
-summary = st.session_state.get(state.COMPARE_SUMMARY)
 gated = ("gru", "lstm")
-if source is None and summary is not None and getattr(summary, "folder", None) is not None:
-    have = tuple(n for n in gated if n in summary.results)
-    if have:
-        try:
-            source = cache.load_run_recurrent(str(summary.folder), have)
-            st.caption(f"Models from the latest run on the Compare page: {summary.folder.name}")
-        except CoreError as err:
-            st.warning(f"The latest run's models could not be opened ({gui_text(err)}); train a small pair below.")
+run = context.run_on_data(cohort)
+source = None
+have = tuple(n for n in gated if run is not None and n in run["models"])
+if have:
+    try:
+        source = workspace.load_run_recurrent(run["path"], have)
+        st.caption(f"Models of the current run {plain(run['name'])}")
+    except CoreError as err:
+        st.warning(f"The current run's models could not be opened ({gui_text(err)}); train a small pair below.")
 if st.button("Train a small GRU and LSTM", key="models.train",
              help="16-unit networks on up to 1,000 patients of the current cohort"):
-    kw = st.session_state.get(state.MODELS_TRAIN_OVERRIDE) or {}
-    jobs.submit("models", "gates", cohort, dict(kw), "Train a small GRU and LSTM")
+    jobs.submit("models", GatesRequest(**(st.session_state.get(state.MODELS_TRAIN_OVERRIDE) or {})), cohort)
 info, done = jobs.follow("models", ("gates",))
 if done is not None:
-    st.session_state[state.MODELS_GATE_SOURCE] = source = done
+    st.session_state[state.MODELS_GATE_SOURCE] = (cohort.fingerprint(), done)
+small = st.session_state.get(state.MODELS_GATE_SOURCE)
+if small is not None and small[0] == cohort.fingerprint() and (source is None or done is not None):
+    source = small[1]                  # the small pair, trained on this very data
+    st.caption("The small GRU and LSTM trained on this page (16 units).")
 if source is None:
-    st.info("No trained GRU or LSTM yet. Press **Train a small GRU and LSTM** (or train them on the Compare "
-            "page) to see their gates open and close along a patient's stay.")
+    st.info("No trained GRU or LSTM on this data yet. Press **Train a small GRU and LSTM** (or train them on the "
+            "Compare page) to see their gates open and close along a patient's stay.")
     st.stop()
 
 models = {n: m for n, m in source.models.items() if n in gated}

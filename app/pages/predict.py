@@ -2,33 +2,49 @@
 the risk trajectory of one patient, and a spreadsheet-safe CSV (the same rows as ``python -m core predict``)."""
 import streamlit as st
 
-from app import cache, jobs, state
-from app.components import gui_text, load_with_status, render_report
+from app import context, jobs, state, workspace
+from app.components import gui_text, load_with_status, plain, render_report
 from app.state import DataSource, get_source
 from core import plots
 from core.exceptions import CoreError
 from core.export import safe_csv
 from core.models import registry
 from core.predict import data_config_for
+from core.service import PredictRequest
 
 # No E2E_CLICKS: on a fresh server no run exists yet when the browser check reaches this page (the trainings it
 # starts elsewhere are still queued), so a declared button would be missing; the page then shows its guidance.
 DEMO, UPLOAD, CURRENT = "The demo patients (bundled)", "Upload new patients", "The data loaded on the Data page"
 
+def _held_result(path: str):
+    """The last scoring of run ``path`` in this session, else the newest one this server keeps for the user
+    (after a reload): ``(PredictRequest, data digests, PredictionResult)`` or ``None``."""
+    held = st.session_state.get(state.PREDICT_RESULT)
+    if held is not None and held[0] is not None and held[0].run == path:
+        return held
+    info, result = jobs.latest_result("predict", lambda r: r.run == path)
+    return None if info is None else (jobs.job_manager().request(info.id), (), result)
+
+
 st.title("Predict")
 st.caption("Score patients a run has never seen: no labels needed (a label column in the file is never read). "
            "Each model flags a patient when its risk reaches the threshold saved with the run, chosen on the "
            "run's validation patients.")
-runs = cache.prediction_runs()
+runs = workspace.list_user_runs()
+for r in runs:
+    r["label"] = f"{r['name']} ({len(r['models'])} models{'' if r.get('saved') else ', not saved'})"
 if not runs:
     st.info("No run to score with yet. Train models on **Compare models** (tick **Save run** to keep it), then "
             "come back here.")
     st.page_link("app/pages/compare.py", label="Open Compare models", icon=":material/leaderboard:")
     st.stop()
-path = st.selectbox("Run", [r["path"] for r in runs], key="predict.run",
-                    format_func=lambda p: next(r["label"] for r in runs if r["path"] == p))   # options are plain text
+current = context.current_run()
+paths = [r["path"] for r in runs]
+path = st.selectbox("Run", paths, key="predict.run", index=paths.index(current["path"]) if current and current[
+    "path"] in paths else 0, format_func=lambda p: next(r["label"] for r in runs if r["path"] == p),
+    help="The current run first; any of your runs can score new patients")   # options are plain text
 try:
-    run = cache.load_explain_run(path)
+    run = workspace.load_run(path)
 except CoreError as err:
     st.error(gui_text(err))
     st.stop()
@@ -41,51 +57,58 @@ if where == UPLOAD:
     up = st.file_uploader("Events of the new patients (same layouts as the Data page; labels not needed)",
                           type=["csv", "gz", "parquet", "zip", "txt", "tsv", "psv"], accept_multiple_files=True,
                           key="predict.events")
-    if not up:
+    if not up and _held_result(path) is not None:
+        source = None                   # nothing new uploaded: the last scoring of this run is shown below
+    elif not up:
         st.info("Upload the events of the patients to score: one table (long or wide: patient id, time, and the "
                 "run's variables), a zip, or the per-patient PhysioNet files. They are checked exactly as on the "
                 "Data page; columns are detected automatically. Or score the bundled demo patients.")
         st.button("Score the demo patients", key="predict.demo",
                   on_click=lambda: st.session_state.update({"predict.where": DEMO, state.PREDICT_DEMO_REQUESTED: True}))
         st.stop()
-    source = DataSource("upload", tuple((f.name, f.getvalue()) for f in up), None, data_config_for(run.online))
+    else:
+        source = DataSource("upload", tuple((f.name, f.getvalue()) for f in up), None, data_config_for(run.online))
 elif where == CURRENT and get_source().kind == "upload":
     current = get_source()           # the Data page's mapping; its target and labels are dropped
     source = DataSource("upload", current.events, None, data_config_for(run.online, current.config))
 else:
     source = DataSource("demo", (), None, data_config_for(run.online))
-cohort, report = load_with_status(source)
-if cohort is None or report.errors or report.warnings:      # anything to act on: shown open, as on the Data page
-    render_report(report)
-    if cohort is None:
-        st.stop()
-else:
-    with st.expander(f"Validation report: {report.rows_used:,} of {report.rows_read:,} rows used", expanded=False):
+if source is not None:
+    cohort, report = load_with_status(source)
+    if cohort is None or report.errors or report.warnings:      # anything to act on: shown open, as on the Data page
         render_report(report)
-try:
-    match = cache.run_match(path, cohort)
-except CoreError as err:
-    st.error(gui_text(err))
-    st.stop()
-if not match.usable:
-    st.error(gui_text(match.sentence()))
-    st.stop()
-if match.sentence():
-    st.warning(gui_text(match.sentence()))
-
-key = (path, source.digests, repr(source.config), source.kind)
-label = "Score the demo patients" if source.kind == "demo" else f"Score the {cohort.n_patients:,} patients"
-requested = st.session_state.pop(state.PREDICT_DEMO_REQUESTED, False) and source.kind == "demo"
-if st.button(label, type="primary", key="predict.go") or requested:
-    jobs.submit("predict", "predict", cohort, {"run": path},
-                f"Score {cohort.n_patients:,} patients with {len(run.models)} model(s) of {run.name}")
+        if cohort is None:
+            st.stop()
+    else:
+        with st.expander(f"Validation report: {report.rows_used:,} of {report.rows_read:,} rows used", expanded=False):
+            render_report(report)
+    try:
+        match = workspace.run_match(path, cohort)
+    except CoreError as err:
+        st.error(gui_text(err))
+        st.stop()
+    if not match.usable:
+        st.error(gui_text(match.sentence()))
+        st.stop()
+    if match.sentence():
+        st.warning(gui_text(match.sentence()))
+    what = "the demo patients" if source.kind == "demo" else ", ".join(n for n, _ in source.events)
+    label = "Score the demo patients" if source.kind == "demo" else f"Score the {cohort.n_patients:,} patients"
+    requested = st.session_state.pop(state.PREDICT_DEMO_REQUESTED, False) and source.kind == "demo"
+    if st.button(label, type="primary", key="predict.go") or requested:
+        jobs.submit("predict", PredictRequest(run=path, source=what), cohort,
+                    f"Score {cohort.n_patients:,} patients with {len(run.models)} model(s) of {run.name}")
 info, done = jobs.follow("predict", ("predict",))
 if done is not None:
-    st.session_state[state.PREDICT_RESULT] = (key, done)
-held = st.session_state.get(state.PREDICT_RESULT)
-if held is None or held[0] != key:
+    request = jobs.job_manager().request(info.id)
+    st.session_state[state.PREDICT_RESULT] = (request, source.digests if source is not None else (), done)
+held = _held_result(path)
+if held is None or (source is not None and held[1] != source.digests):
     st.stop()
-result = held[1]
+request, _, result = held
+st.info(f"Scored: {plain(request.source or 'uploaded patients')} with run {plain(run.name)}.")
+if source is None:
+    cohort = None                      # the scored data are not loaded now: no per-patient trajectory below
 
 flagged = result.flagged()
 if result.seen_sentence():
@@ -106,12 +129,15 @@ d[1].download_button("One row per patient (CSV)", safe_csv(table), "patients.csv
                      key="predict.download_patients")
 
 st.subheader("One patient's risk over time")
+if cohort is None:
+    st.caption("Upload the scored patients again (or pick their source above) to see one patient's risk over time.")
+    st.stop()
 ids = table["patient_id"].astype(str).tolist()
 # the browser gets at most 1,000 ids (the highest risks: the patients a person looks at first)
 pid = st.selectbox("Patient (highest risk first" + (f"; the top 1,000 of {len(ids):,}" if len(ids) > 1000 else "") + ")",
                    ids[:1000], key="predict.patient")
 try:
-    risk = cache.patient_risk(path, cohort, pid)
+    risk = workspace.patient_risk(path, cohort, pid)
 except CoreError as err:
     st.warning(f"This run cannot score this patient hour by hour: {gui_text(err)}")
 else:

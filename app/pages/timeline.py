@@ -7,7 +7,7 @@ model's risk again beside the original (core.whatif).
 """
 import streamlit as st
 
-from app import cache, state
+from app import context, state, workspace
 from app.components import gui_text, plain, require_cohort
 from core import explore, plots, whatif
 from core.exceptions import CoreError
@@ -71,16 +71,8 @@ with st.expander("What the codes mean (edit for your data)"):
         st.rerun()
 
 # the risk panel: a run trained on this very data (the one open on Compare first)
-summary = st.session_state.get(state.COMPARE_SUMMARY)
-fingerprint = cohort.fingerprint()
-runs = [r for r in cache.list_saved_runs() if r.get("fingerprint") == fingerprint]
-
-def _usable(path: str) -> bool:
-    try:
-        return cache.run_match(path, cohort).usable
-    except CoreError:
-        return False
-
+current = context.run_on_data(cohort)
+runs = workspace.runs_on_data(cohort.fingerprint())
 
 def _whatif_panel(run, path: str) -> None:
     """Stack edits of this patient's measurements; draw every model's risk before and after them."""
@@ -121,7 +113,7 @@ def _whatif_panel(run, path: str) -> None:
         b[0].button("Undo last", key="timeline.whatif_undo", on_click=edits.pop)
         b[1].button("Reset", key="timeline.whatif_reset", on_click=edits.clear)
         try:
-            res = cache.patient_whatif(path, cohort, pid, edits)
+            res = workspace.patient_whatif(path, cohort, pid, edits)
         except CoreError as err:
             st.error(gui_text(err))
             return
@@ -134,20 +126,17 @@ def _whatif_panel(run, path: str) -> None:
                                     for c in ("original risk", "what-if risk", "change", "largest change")})
 
 
-if summary is not None and summary.folder is not None and str(summary.folder) not in [r["path"] for r in runs] \
-        and _usable(str(summary.folder)):
-    runs.insert(0, {"path": str(summary.folder), "name": summary.folder.name, "models": list(summary.results)})
 risk, thresholds, run = None, None, None
 if runs:
     paths = [r["path"] for r in runs]
-    default = paths.index(str(summary.folder)) if summary is not None and str(summary.folder) in paths else 0
+    default = paths.index(current["path"]) if current is not None and current["path"] in paths else 0
     path = st.selectbox("Risk from run", paths + [""], index=default, key="timeline.run",
                         format_func=lambda p: next((f"{r['name']} ({len(r['models'])} models)" for r in runs
                                                     if r["path"] == p), "none"))
     if path:
         try:
-            run = cache.load_explain_run(path)
-            risk = cache.patient_risk(path, cohort, pid)
+            run = workspace.load_run(path)
+            risk = workspace.patient_risk(path, cohort, pid)
             thresholds = {n: t for n, t in run.thresholds.items() if n in risk.columns}
             online = run.online
             st.caption("Top panel: each model's risk " + (

@@ -15,6 +15,7 @@ from core.commands.common import (add_backend_arguments, add_data_arguments, bac
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.exceptions import CohortError, CoreError, RunError
 from core.models import registry
+from core.service import DEFAULT_PRESET, CrossValidateRequest, TrainRequest, run_request
 
 __all__ = ["add_parser", "run", "TqdmProgress"]
 
@@ -64,7 +65,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder to write (created)")
     p.add_argument("--models", default=",".join(registry.names()),
                    help=f"comma-separated models from {','.join(registry.names())} (default: all)")
-    p.add_argument("--preset", choices=["full", "quick", "test"], default="full",
+    p.add_argument("--preset", choices=["full", "quick", "test"], default=DEFAULT_PRESET,
                    help="model sizes: full (benchmarked), quick (seconds), test (tiny)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the models and the bootstrap")
     p.add_argument("--window-hours", type=float, default=48.0,
@@ -95,10 +96,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from core.engine import make_backend
-    from core.experiment import run_experiment
     from core.ingest import load_cohort
     from core.models.registry import parse_names
-    from core.runs import save_run
 
     try:  # bad names / option values are user errors: exit 2 with the message, no traceback
         names = parse_names(args.models)
@@ -127,35 +126,27 @@ def run(args: argparse.Namespace) -> int:
         if args.cv:
             _cross_validate(cohort, names, args, features, Path(args.out), backend)
         return 0
+    request = TrainRequest(models=names, preset=args.preset, seed=args.seed, refit=args.refit, features=features,
+                           split=split, evaluation=evaluation, out=str(args.out))
     bar = None if args.no_progress else TqdmProgress(names)
     try:
-        result = run_experiment(cohort, names, preset=args.preset, features=features, split=split,
-                                evaluation=evaluation, random_state=args.seed, refit=args.refit, progress=bar,
-                                backend=backend)
+        summary = run_request(request, cohort, bar, backend)
     finally:
         if bar is not None:
             bar.close()
-    folder = save_run(result, args.out)
-    board = result.leaderboard()
-    cols = [c for c in ("model", "auroc", "auroc_low", "auroc_high", "auprc", "brier", "min_se_ppv", "threshold",
-                        "alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day",
-                        "train_seconds") if c in board]
+    folder = summary.folder
     if features.task == "online":
-        n_hours = len(next(iter(result.test.values())).y_true)
-        print(f"Online task: metrics pooled over {n_hours:,} test patient-hours of {len(result.splits['test']):,} "
-              "patients; 95% CIs from a bootstrap over patients.")
-    print(board[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if result.comparisons:
-        print(f"\nPaired comparisons with the best classical model on validation ({result.reference}):")
-        for c in result.comparisons:
-            print("  " + c.sentence)
+        first = next(iter(summary.results.values()))
+        print(f"Online task: metrics pooled over {len(first.y_true):,} test patient-hours of "
+              f"{len(set(first.patient_ids)):,} patients; 95% CIs from a bootstrap over patients.")
+    _print_summary(summary)
     if args.cv:
         _cross_validate(cohort, names, args, features, folder, backend)
     if args.refit:
-        print(f"Refitted {len(result.refit)} model(s) on training + validation patients (models/refit/); predict uses "
+        print(f"Refitted {len(summary.results)} model(s) on training + validation patients (models/refit/); predict uses "
               "them. The metrics above are those of the models fitted on training patients only.")
     print(f"\nRun saved to {folder} (metrics.json, predictions.csv, models/"
-          + (", cv.csv, cv.json" if args.cv else "") + ").")
+          + (", analyses/cv.csv, analyses/cv.json" if args.cv else "") + ").")
     return 0
 
 
@@ -184,35 +175,33 @@ def _reuse(cohort, names, args, features, split, evaluation) -> bool:
     summary = RunSummary.from_run(load_run(out))
     print(f"Reused the saved run {source} (same data, models, settings, seed and code, so the same numbers); "
           "nothing was retrained." + (f" Copied to {out}." if source != out else ""))
-    board = summary.leaderboard()
-    print(board.drop(columns=[c for c in ("train seconds",) if c in board]).to_string(
-        index=False, float_format=lambda v: f"{v:.3f}"))
-    if summary.comparisons:
-        print(f"\nPaired comparisons with the best classical model on validation ({summary.reference}):")
-        for c in summary.comparisons:
-            print("  " + c.sentence)
+    _print_summary(summary, timings=False)
     print(f"\nRun: {out}")
     return True
 
 
+def _print_summary(summary, timings: bool = True) -> None:
+    """The leaderboard (``RunSummary.leaderboard``: the Compare page's table) and the paired tests, as text."""
+    board = summary.leaderboard()
+    if not timings:
+        board = board.drop(columns=[c for c in ("train seconds",) if c in board])
+    print(board.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if summary.comparisons:
+        print(f"\nPaired comparisons with the best classical model on validation ({summary.reference}):")
+        for c in summary.comparisons:
+            print("  " + c.sentence)
+
+
 def _cross_validate(cohort, names, args, features, folder, backend=None) -> None:
-    """K-fold CV on all labelled patients: a steadier estimate than one test split, saved beside the run."""
-    import json
-
-    from core.experiment import cross_validate
-    from core.export import safe_csv
-
+    """K-fold CV on all labelled patients with the run's models, preset, features and seed: a steadier estimate
+    than one test split, kept with the run (``analyses/cv.csv``, ``analyses/cv.json``, in its manifest)."""
     bar = None if args.no_progress else TqdmProgress([f"fold {k + 1}/{args.cv}" for k in range(args.cv)])
     try:
-        folds = cross_validate(cohort, names, preset=args.preset, n_folds=args.cv, features=features,
-                               random_state=args.seed, progress=bar, backend=backend)
+        folds = run_request(CrossValidateRequest(run=str(folder), n_folds=args.cv), cohort, bar, backend)
     finally:
         if bar is not None:
             bar.close()
-    safe_csv(folds, folder / "cv.csv")
     summary = folds.groupby("model", sort=False)[["auroc", "auprc"]].agg(["mean", "std"])
     summary.columns = [f"{m}_{s}" for m, s in summary.columns]
-    (folder / "cv.json").write_text(json.dumps({"n_folds": args.cv, "preset": args.preset, "seed": args.seed,
-                                                "models": summary.round(4).to_dict(orient="index")}, indent=2))
-    print(f"\n{args.cv}-fold cross-validation (mean, sd):")
+    print(f"\n{args.cv}-fold cross-validation (mean, sd), kept with the run (analyses/cv.json):")
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))

@@ -11,7 +11,7 @@ __all__ = ["finish_jobs", "session_job_states", "unescape"]
 
 def session_job_states(at: AppTest) -> dict:
     """``{job id: state}`` of the jobs the session of ``at`` submitted."""
-    from app.cache import job_manager
+    from app.resources import job_manager
     from app.state import JOBS
     ids = at.session_state[JOBS] if JOBS in at.session_state else []
     return {i: job_manager().get(i).state for i in ids}

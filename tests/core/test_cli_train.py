@@ -110,9 +110,11 @@ def test_train_cross_validation_writes_fold_results(trained, tmp_path, capsys):
                "--out", str(out), "--preset", "test", "--models", "lr,gru", "--bootstrap", "20", "--cv", "2",
                "--no-progress"])
     assert rc == 0
-    folds = pd.read_csv(out / "cv.csv")
+    from core.runs import verify_run
+    assert "analyses/cv.json" in verify_run(out)["files"]          # kept with the run, in its manifest
+    folds = pd.read_csv(out / "analyses" / "cv.csv")
     assert len(folds) == 2 * 2 and set(folds["model"]) == {"lr", "gru"} and folds["auroc"].between(0, 1).all()
-    summary = json.loads((out / "cv.json").read_text())
+    summary = json.loads((out / "analyses" / "cv.json").read_text())
     assert summary["n_folds"] == 2
     np.testing.assert_allclose(summary["models"]["lr"]["auroc_mean"],
                                folds.loc[folds["model"] == "lr", "auroc"].mean(), atol=1e-4)

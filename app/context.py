@@ -1,0 +1,69 @@
+"""The session's current data and current run, shown in the sidebar on every page.
+
+The current run is the one a training of this session made or the user opened; changing the data clears it
+(``state.set_source``), and then the newest of the user's runs trained on the new data becomes current, if
+any. Every page that shows results shows those of the current data and the current run only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app import cache, state, workspace
+from app.components import plain
+
+__all__ = ["current_run", "set_current_run", "sidebar", "run_on_data"]
+
+
+def set_current_run(path: str | Path | None) -> None:
+    """Make the run in ``path`` the current run (``None``: none)."""
+    if path is None:
+        st.session_state.pop(state.CURRENT_RUN, None)
+    else:
+        st.session_state[state.CURRENT_RUN] = str(workspace.check_owned(path))
+
+
+def current_run(cohort=None) -> dict | None:
+    """The current run's listing entry (path, name, models, fingerprint, saved...), or ``None``.
+
+    With none chosen (a new session, or the data changed), the newest of the user's runs trained on
+    ``cohort`` becomes current."""
+    path = st.session_state.get(state.CURRENT_RUN)
+    if path:
+        info = workspace.run_info(path)
+        if info is not None:
+            return info
+        st.session_state.pop(state.CURRENT_RUN, None)          # deleted meanwhile
+    if cohort is None:
+        return None
+    runs = workspace.runs_on_data(cohort.fingerprint())
+    if not runs:
+        return None
+    st.session_state[state.CURRENT_RUN] = runs[0]["path"]
+    return runs[0]
+
+
+def run_on_data(cohort) -> dict | None:
+    """The current run if it was trained on ``cohort`` (same data fingerprint), else ``None``."""
+    run = current_run(cohort)
+    return run if run is not None and cohort is not None and run.get("fingerprint") == cohort.fingerprint() else None
+
+
+def sidebar() -> None:
+    """Current data and current run, in the sidebar of every page (cheap: nothing is loaded here that the
+    page would not load anyway)."""
+    source = state.get_source()
+    loaded = cache.load_estimate(source) is None or st.session_state.get(state.LOADED_SOURCE) == source.digests
+    cohort = cache.load_source(source)[0] if loaded else None
+    box = st.sidebar.container(border=True)
+    box.markdown(f"**Data:** {plain(source.label)}"
+                 + (f" ({cohort.n_patients:,} patients)" if cohort is not None else ""))
+    run = current_run(cohort)
+    if run is None:
+        box.caption("**Run:** none yet on this data. Train on *Compare models*.")
+        return
+    here = cohort is not None and run.get("fingerprint") == cohort.fingerprint()
+    box.markdown(f"**Run:** {plain(run['name'])}")
+    box.caption(("trained on this data" if here else "trained on OTHER data")
+                + ("" if run.get("saved") else "; not saved"))
