@@ -9,15 +9,16 @@ from the data (target, variable names, folder names, anything read from the run'
 It holds what the run folder saved (:mod:`core.runs`): the data summary (target, task, variables, data
 fingerprint), the split (patients per split, prevalence), every model's test metrics with 95% CIs, the
 paired tests in words (:meth:`core.runs.Run.evaluations`), ROC / PR / calibration and decision curves
-(:mod:`core.decision`), the cross-validation summary when ``train --cv`` saved one, the time-order
-verdict when a ``timeorder.json`` of the same data is in or next to the run folder, library versions,
-the configuration, and the TRIPOD+AI checklist items with where this report answers each (or that the
-author must).
+(:mod:`core.decision`), the cross-validation summary when ``train --cv`` saved one (attached to the run, or
+``cv.json`` beside its files), the time-order verdict (the run's own ``analyses/timeorder.json``, else a
+``timeorder.json`` of the same data next to the run folder), the explanations attached to the run
+(``analyses/explain-*.json``: the 10 most important variables per model), library versions, the
+configuration, and the TRIPOD+AI checklist items with where this report answers each (or that the author
+must). Only the run's name is shown, never a path of the machine that built the report.
 
 The validation report of the training data comes from the run's ``data_report.json`` (kept since
-runs save it; an older run's report says it is not there). What it does not hold, and says so:
-explanations (the Explain page and ``python -m core explain`` compute them from the data, which a run
-does not contain).
+runs save it; an older run's report says it is not there). What the run does not hold (no time-order
+analysis, no explanation attached), the report says is not computed, and how to compute it.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ import plotly.offline
 from core import plots
 from core.decision import HOW_TO_READ, curves_from_results
 from core.exceptions import CoreError
+from core.runs import ANALYSES, list_attached, read_attached
+from core.timeorder import TIMEORDER_FILE
 
 __all__ = ["build_report", "write_report", "find_timeorder", "TRIPOD_AI_ITEMS"]
 
@@ -248,22 +251,43 @@ def _metrics_table(run, results, online: bool) -> str:
     return _table(header, rows, num_cols=set(range(1, len(header))))
 
 
+def _attached_json(run, name: str):
+    """The run's attached analysis ``name`` (``analyses/NAME``, verified against its manifest) as JSON, or None."""
+    raw = read_attached(run.folder, name)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
 def _timeorder_section(run, timeorder: Path | None) -> str:
+    """The time-order verdict: the given file, else the run's own (attached), else one of the same data nearby.
+
+    Only file and folder *names* are shown, never a path of the machine the report was built on."""
     fp = str(run.config.get("fingerprint", ""))
+    other: list = []
     if timeorder is not None:
-        found, other = Path(timeorder), []
-        d = _read_json(found)
+        found = Path(timeorder)
+        where, d = f"{found.name} (given with --timeorder)", _read_json(found)
         if not isinstance(d, dict):
-            return f"<p>{_e(found)} could not be read as a timeorder.json: not computed.</p>"
+            return f"<p>{_e(found.name)} could not be read as a timeorder.json: not computed.</p>"
     else:
-        found, other = find_timeorder(run.folder, fp)
-        d = _read_json(found) if found is not None else None
+        d, where = _attached_json(run, TIMEORDER_FILE), f"{ANALYSES}/{TIMEORDER_FILE} of this run"
+        if not isinstance(d, dict):
+            found, other = find_timeorder(run.folder, fp)
+            d = _read_json(found) if found is not None else None
+            where = "" if found is None else (f"{found.name} in the run folder" if found.parent == run.folder else
+                                               f"{found.name} beside the run folder" if found.parent == run.folder.parent
+                                               else f"{found.parent.name}/{found.name} beside the run folder")
     if not isinstance(d, dict):
         extra = (f" ({len(other)} timeorder.json file(s) nearby were computed on other data and are not shown.)"
                  if other else "")
-        return ("<p><b>Not computed.</b> No timeorder.json of this run's data was found in or next to the run folder"
-                f".{_e(extra)} Run <code>python -m core timeorder DATA --out DIR</code> with DIR beside the run "
-                "folder, then build the report again.</p>")
+        return ("<p><b>Not computed.</b> This run has no time-order analysis attached, and no timeorder.json of its "
+                f"data was found next to it.{_e(extra)} Run <code>python -m core timeorder DATA --run "
+                f"{_e(run.name)} --out DIR</code> (on the data it was trained on) to analyse this run and attach the "
+                "result, then build the report again.</p>")
     out = [f"<p><b>Verdict.</b> {_e(d.get('verdict', ''))}</p>"]
     if str(d.get("data_fingerprint", "")) != fp:
         out.append(f'<p class="warn">This timeorder.json was computed on other data (fingerprint '
@@ -283,14 +307,24 @@ def _timeorder_section(run, timeorder: Path | None) -> str:
     if rows:
         out.append(_table(["measurement (test AUROC)", "value"], rows, num_cols={1}))
     n = d.get("n_patients") or {}
-    out.append(f'<p class="note">From {_e(found.name)} in {_e(found.parent)}; its own split ('
-               + ", ".join(f"{_e(k)} {_e(v)}" for k, v in n.items()) + " patients), so its AUROCs differ from the "
-               "metrics above.</p>")
+    counts = ", ".join(f"{_e(k)} {_e(v)}" for k, v in n.items())
+    request = str(run.config.get("request") or "")
+    if d.get("run") and (d.get("run_request") == request if request and d.get("run_request") else
+                         d.get("run") == run.name):
+        out.append(f'<p class="note">From {_e(where)}: computed on this run\'s split ({counts} patients) and fitted '
+                   "models, so the ordered arm and the gap are the metrics above; only the shuffled arm, the shorter "
+                   "horizons and the tiers were refitted, on the same split and seed.</p>")
+        out.extend(f'<p class="note">{_e(note)}</p>' for note in d.get("notes") or [])
+    else:
+        out.append(f'<p class="note">From {_e(where)}; its own split ({counts} patients), so its AUROCs differ from '
+                   "the metrics above.</p>")
     return "".join(out)
 
 
 def _cv_section(run) -> str:
-    cv = _read_json(run.folder / "cv.json")
+    cv = _attached_json(run, "cv.json")
+    if not isinstance(cv, dict):
+        cv = _read_json(run.folder / "cv.json")
     if not isinstance(cv, dict) or not isinstance(cv.get("models"), dict):
         return "<p>Not run (<code>train --cv K</code> saves it).</p>"
     rows = [[name, _f(m.get("auroc_mean")), _f(m.get("auroc_std")), _f(m.get("auprc_mean")), _f(m.get("auprc_std"))]
@@ -298,6 +332,41 @@ def _cv_section(run) -> str:
     return (f"<p>{_e(cv.get('n_folds'))}-fold cross-validation on all labelled patients "
             f"({_e(cv.get('preset'))} preset, seed {_e(cv.get('seed'))}):</p>"
             + _table(["model", "AUROC mean", "AUROC sd", "AUPRC mean", "AUPRC sd"], rows, num_cols={1, 2, 3, 4}))
+
+
+def _importance_rows(importance, top: int = 10) -> list:
+    """The ``top`` variables by mean |attribution| (numbers only; anything else in the file is skipped)."""
+    pairs = []
+    for k, v in (importance or {}).items():
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(v):
+            pairs.append((str(k), v))
+    pairs.sort(key=lambda kv: -kv[1])
+    return [[k, f"{v:.4g}"] for k, v in pairs[:top]]
+
+
+def _explain_section(run) -> str:
+    """The explanations attached to the run (``analyses/explain-*.json``): the top 10 variables of each."""
+    names = [n for n in list_attached(run.folder) if n.startswith("explain-") and n.endswith(".json")]
+    if not names:
+        return ("<p><b>Not computed.</b> No explanation is attached to this run: compute them on the Explain page or "
+                f"with <code>python -m core explain {_e(run.name)} DATA --model NAME</code>, then build the report "
+                "again.</p>")
+    parts = ["<p>Mean absolute attribution per variable over the explained patients (larger: the variable moves "
+             "the model's risk more), the 10 largest per model; computed after training and kept with the run.</p>"]
+    for n in names:
+        d = _attached_json(run, n)
+        if not isinstance(d, dict) or not isinstance(d.get("importance"), dict):
+            parts.append(f"<p>{_e(n)} could not be read as an explanation (it needs model, method and importance).</p>")
+            continue
+        label = d.get("label") or d.get("model") or n
+        parts.append(f"<h3>{_e(label)}</h3><p class=\"note\">{_e(d.get('method', ''))}, over "
+                     f"{_e(d.get('n_patients', '?'))} patients ({_e(ANALYSES)}/{_e(n)}).</p>"
+                     + _table(["variable", "mean |attribution|"], _importance_rows(d["importance"]), num_cols={1}))
+    return "".join(parts)
 
 
 def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int = 200) -> str:
@@ -399,10 +468,7 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
     # -- time order, CV, explanations
     sections.append(("timeorder", "Time order", _timeorder_section(run, timeorder)))
     sections.append(("cv", "Cross-validation", _cv_section(run)))
-    sections.append(("explain", "Explanations", "<p><b>Not computed.</b> Explanations are not saved with a run: "
-                     "they are computed from the data (which the run folder does not hold) on the Explain page or "
-                     f"with <code>python -m core explain {_e(run.folder)} DATA --model NAME --out attr.csv</code>."
-                     "</p>"))
+    sections.append(("explain", "Explanations", _explain_section(run)))
 
     # -- reproducibility
     manifest = run.folder / "manifest.json"
@@ -410,7 +476,7 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
     vers = [[k, v] for k, v in (run.versions or {}).items()]
     conf_rows = [[k, json.dumps(cfg.get(k), sort_keys=True)] for k in ("features", "split", "evaluation")]
     sections.append(("reproducibility", "Reproducibility", "".join([
-        _table(["item", "value"], [["run folder", run.folder], ["created", cfg.get("created", "")],
+        _table(["item", "value"], [["run", run.name], ["created", cfg.get("created", "")],
                                    ["models", ", ".join(map(str, cfg.get("models", [])))],
                                    ["request key (same data, settings, seed, code)", cfg.get("request", "")],
                                    ["data fingerprint", cfg.get("fingerprint", "")],

@@ -45,6 +45,14 @@ tiers compare like with like).
 Patients are split once (train / validation / test, stratified, seeded) and the split is shared by
 every horizon, model and arm; bootstrap resamples of the test patients are shared too (paired).
 
+**On a saved run** (``run_timeorder(cohort, TimeOrderConfig.for_run(run), run=run)``) the split, the
+feature builder, the preset, the seed and the models are the run's: the ordered arm of the ablation,
+every full-horizon point and both arms of the gap are the run's own fitted models and the risks it
+saved (so their AUROCs are those of its metrics.json); only what must be refitted is (the shuffled arm,
+the shorter horizons of the stay task, the tiers and the missingness model), on the run's split and seed.
+:func:`save_timeorder` keeps the result with the run (``analyses/timeorder.json``), :func:`load_timeorder`
+reads it back.
+
 Examples
 --------
 >>> res = run_timeorder(cohort, TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12, 48)))  # doctest: +SKIP
@@ -53,8 +61,10 @@ On this cohort keeping time order adds +0.112 AUROC [+0.081, +0.145] ...
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -62,17 +72,20 @@ import pandas as pd
 
 from core.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.evaluation import bootstrap_metrics, delong_test, paired_bootstrap
-from core.exceptions import CohortError
+from core.evaluation import (ClusterBootstrap, bootstrap_indices, bootstrap_metrics, delong_test, evaluate,
+                             paired_bootstrap)
+from core.exceptions import CohortError, RunError
+from core.export import jsonable
 from core.models import registry
 from core.models.base import check_preset
 from core.engine import Backend
-from core.features import FeatureBuilder
-from core.protocol import ProtocolRequest, predict_units, run_protocols, split_by_patient, subsample_patients
+from core.features import FeatureBuilder, FeatureSet
+from core.protocol import (ProtocolRequest, ProtocolResult, predict_units, run_protocols, split_by_patient,
+                           subsample_patients)
 
 __all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "TierResult", "MissingnessResult",
            "run_timeorder", "shuffle_time_bins", "valid_lengths", "describe_evidence", "SHUFFLE_DESCRIPTION",
-           "TIERS", "Progress"]
+           "TIERS", "Progress", "save_timeorder", "load_timeorder", "TIMEORDER_FILE"]
 
 #: ``progress(message, fraction_done)``, fraction over the whole analysis in [0, 1].
 Progress = Callable[[str, float], None]
@@ -129,6 +142,10 @@ class TimeOrderConfig:
         Also measure the three tiers (order-free / time-aware summaries / sequence model) and the
         missingness-only model: each order-free model refitted on time-aware summaries and the best one
         on missingness only (one more with ``preset="full"``), at most quick sizes.
+    early_models : tuple of str, optional
+        Stay task: the models refitted on the horizons shorter than the full window (fewer refits);
+        ``None`` = all of ``models``. The full-window points, the gap and the tiers use all of ``models``.
+        Online, every point comes from the full-window models, so all of them are scored early too.
 
     Raises
     ------
@@ -154,6 +171,7 @@ class TimeOrderConfig:
     max_patients: int | None = None
     random_state: int = 0
     tiers: bool = True
+    early_models: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.tiers, (bool, np.bool_)):
@@ -171,6 +189,13 @@ class TimeOrderConfig:
         for m in models:
             registry.get(m)
         object.__setattr__(self, "models", models)
+        if self.early_models is not None:
+            early = tuple(dict.fromkeys(str(m).strip().lower() for m in self.early_models))
+            if not early or any(m not in models for m in early):
+                raise ValueError(f"TimeOrderConfig.early_models must be some of the models ({', '.join(models)}); got "
+                                 f"{self.early_models!r}. Example: TimeOrderConfig(models=('lr', 'gbm', 'gru'), "
+                                 "early_models=('lr', 'gru')).")
+            object.__setattr__(self, "early_models", early)
         check_preset(self.preset)
         try:
             hours = tuple(float(h) for h in self.horizons_hours)
@@ -211,7 +236,94 @@ class TimeOrderConfig:
         d["models"] = list(self.models)
         d["horizons_hours"] = list(self.horizons_hours)
         d["sequence_params"] = {k: v for k, v in self.sequence_params}
+        d["early_models"] = None if self.early_models is None else list(self.early_models)
         return d
+
+    def models_at(self, hours: float) -> tuple[str, ...]:
+        """The models scored at ``hours``: all of ``models`` at the full window (and online), else the early ones."""
+        if hours >= self.window_hours or self.features.task == "online" or self.early_models is None:
+            return self.models
+        return self.early_models
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TimeOrderConfig":
+        """The config :meth:`to_dict` wrote (JSON lists back to tuples; unknown keys ignored)."""
+        return cls(model=d.get("model", "gru"), models=tuple(d.get("models", cls.models)),
+                   horizons_hours=tuple(d.get("horizons_hours", cls.horizons_hours)),
+                   features=_dataclass_from(FeatureConfig, d.get("features") or {}),
+                   preset=d.get("preset", "quick"), sequence_params=tuple((d.get("sequence_params") or {}).items()),
+                   split=_dataclass_from(SplitConfig, d.get("split") or {}),
+                   evaluation=_dataclass_from(EvaluationConfig, d.get("evaluation") or {}),
+                   max_patients=d.get("max_patients"), random_state=int(d.get("random_state", 0)),
+                   tiers=bool(d.get("tiers", True)),
+                   early_models=None if d.get("early_models") is None else tuple(d["early_models"]))
+
+    @classmethod
+    def for_run(cls, run, *, model: str = "gru", horizons_hours=None, tiers: bool = True,
+                n_bootstrap: int | None = None, models=None) -> "TimeOrderConfig":
+        """The analysis of a saved run (:func:`core.runs.load_run`), for ``run_timeorder(..., run=run)``.
+
+        Everything but the ablation model, the horizons and the tiers comes from the run: its models (the
+        early-prediction curves and the gap), its features (the full horizon is the run's window, the same
+        bins, stay or online task), preset, seed, split and evaluation; no patient subset and no extra
+        recurrent parameters (the run's networks were trained without the seed ensemble, and the retrained
+        shuffled arm must be made exactly like them).
+
+        Parameters
+        ----------
+        run : core.runs.Run
+        model : str
+            Sequence model of the order ablation (trained on the run's split when the run lacks it).
+        horizons_hours : tuple of float, optional
+            Early-prediction horizons (default ``(6, 12, 24, 36, 48)``, clipped to the run's window).
+        tiers : bool
+        n_bootstrap : int, optional
+            Resamples of every CI. Default: the run's own, so the full-horizon CIs are the run's (1000 when
+            the run was evaluated with fewer than 20).
+        models : tuple of str, optional
+            Stay task: the run's models refitted on the shorter horizons (``early_models``; default all). The
+            full-window points, the gap and the tiers always use every model of the run (no refit).
+
+        Returns
+        -------
+        TimeOrderConfig
+
+        Raises
+        ------
+        RunError
+            The run's config.json lacks its preset, seed, models, split or evaluation.
+        ValueError
+            ``model``, ``horizons_hours`` or ``n_bootstrap`` is invalid (as for the constructor), or ``models``
+            names a model the run does not have.
+
+        Examples
+        --------
+        >>> run = load_run("runs/my_run")                                                    # doctest: +SKIP
+        >>> cfg = TimeOrderConfig.for_run(run, model="gru", horizons_hours=(6, 12, 24))      # doctest: +SKIP
+        >>> res = run_timeorder(cohort, cfg, run=run)                                        # doctest: +SKIP
+        """
+        cfg = run.config
+        try:
+            evaluation = _dataclass_from(EvaluationConfig, cfg["evaluation"])
+            split = _dataclass_from(SplitConfig, cfg["split"])
+            preset, seed, run_models = str(cfg["preset"]), int(cfg["random_state"]), tuple(cfg["models"])
+        except (KeyError, TypeError):
+            raise RunError(f"The run {run.name} does not record its preset, seed, models, split and evaluation in "
+                           "config.json (saved by an older version?): retrain it to analyse its time order.") from None
+        if n_bootstrap is None:
+            n_bootstrap = evaluation.n_bootstrap if evaluation.n_bootstrap >= 20 else 1000
+        return cls(model=model, models=run_models,
+                   horizons_hours=cls.horizons_hours if horizons_hours is None else horizons_hours,
+                   features=run.builder.config, preset=preset, sequence_params=(), split=split,
+                   evaluation=replace(evaluation, n_bootstrap=int(n_bootstrap)), max_patients=None,
+                   random_state=seed, tiers=tiers, early_models=None if models is None else tuple(models))
+
+
+def _dataclass_from(cls, d: dict):
+    """``cls(**d)`` for a config dataclass read from JSON: unknown keys dropped, lists back to tuples."""
+    from dataclasses import fields
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in dict(d).items() if k in names})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -264,6 +376,29 @@ class AblationResult:
     y_true: np.ndarray = field(repr=False, default=None)
     proba: dict = field(repr=False, default_factory=dict)
     patient_ids: np.ndarray = field(repr=False, default=None)
+    #: test rows and positive rows (from ``y_true`` when it is there; a result read back from JSON keeps the counts).
+    n_test: int = -1
+    n_test_positive: int = -1
+
+    def __post_init__(self) -> None:
+        if self.y_true is not None:
+            object.__setattr__(self, "n_test", int(len(self.y_true)))
+            object.__setattr__(self, "n_test_positive", int(np.sum(self.y_true)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AblationResult":
+        """The result :meth:`to_dict` wrote: every number and CI (the per-row arrays are not kept in the JSON)."""
+        ci = {f"{m}_{arm}": _unpair(d.get(f"{m}_{arm}_ci")) for m in ("auroc", "auprc") for arm in _ARMS}
+        return cls(model=d["model"], label=d.get("label", d["model"]), auroc_ordered=_float(d.get("auroc_ordered")),
+                   auroc_shuffled=_float(d.get("auroc_shuffled")),
+                   auroc_shuffled_test=_float(d.get("auroc_shuffled_test")), ci=ci,
+                   auprc={arm: _float(d.get(f"auprc_{arm}")) for arm in _ARMS}, delta=_float(d.get("delta")),
+                   delta_ci=_unpair(d.get("delta_ci")), delta_p=_float(d.get("delta_p")),
+                   delong_p=_float(d.get("delong_p")), delta_shuffled_test=_float(d.get("delta_shuffled_test")),
+                   delta_shuffled_test_ci=_unpair(d.get("delta_shuffled_test_ci")),
+                   delta_shuffled_test_p=_float(d.get("delta_shuffled_test_p")), evidence=d.get("evidence", "none"),
+                   verdict=d.get("verdict", ""), n_test=int(d.get("n_test", -1)),
+                   n_test_positive=int(d.get("n_test_positive", -1)))
 
     def to_dict(self) -> dict:
         return {"model": self.model, "label": self.label,
@@ -280,8 +415,8 @@ class AblationResult:
                 "auprc_shuffled": _num(self.auprc["shuffled"]), "auprc_shuffled_ci": _pair(self.ci["auprc_shuffled"]),
                 "auprc_shuffled_test": _num(self.auprc["shuffled_test"]),
                 "auprc_shuffled_test_ci": _pair(self.ci["auprc_shuffled_test"]),
-                "evidence": self.evidence, "verdict": self.verdict, "n_test": int(len(self.y_true)),
-                "n_test_positive": int(np.sum(self.y_true)), "shuffle": SHUFFLE_DESCRIPTION}
+                "evidence": self.evidence, "verdict": self.verdict, "n_test": int(self.n_test),
+                "n_test_positive": int(self.n_test_positive), "shuffle": SHUFFLE_DESCRIPTION}
 
 
 @dataclass(frozen=True)
@@ -315,6 +450,12 @@ class GapResult:
     delong_p: float
     evidence: str
     verdict: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GapResult":
+        """The result :meth:`to_dict` wrote."""
+        text = ("sequence_model", "order_free_model", "sequence_label", "order_free_label", "evidence", "verdict")
+        return cls(**{k: (str(d.get(k, "")) if k in text else _float(d.get(k))) for k in cls.__dataclass_fields__})
 
     def to_dict(self) -> dict:
         d = {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -365,6 +506,21 @@ class TierResult:
     differences: dict
     recovered: float
     sentence: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TierResult":
+        """The result :meth:`to_dict` wrote."""
+        rows = {r["tier"]: r for r in d.get("rows", [])}
+        ci = {f"{m}_{k}": _unpair(rows[k].get(f"{m}_ci")) for k, _ in TIERS for m in ("auroc", "auprc")}
+        diffs = {k: {"difference": _float(v.get("diff")), "ci_low": _unpair(v.get("ci"))[0],
+                     "ci_high": _unpair(v.get("ci"))[1], "p_value": _float(v.get("p_value"))}
+                 for k, v in (d.get("differences") or {}).items()}
+        return cls(model=d["model"], label=d["label"], time_aware_model=d["time_aware_model"],
+                   time_aware_label=d["time_aware_label"], sequence_model=d["sequence_model"],
+                   sequence_label=d["sequence_label"], preset=d["preset"],
+                   auroc={k: _float(rows[k].get("auroc")) for k, _ in TIERS},
+                   auprc={k: _float(rows[k].get("auprc")) for k, _ in TIERS}, ci=ci, differences=diffs,
+                   recovered=_float(d.get("recovered_fraction")), sentence=d.get("sentence", ""))
 
     def to_dict(self) -> dict:
         model = {"order_free": (self.model, self.label), "time_aware": (self.time_aware_model, self.time_aware_label),
@@ -420,6 +576,19 @@ class MissingnessResult:
     share: float
     sentence: str
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "MissingnessResult":
+        """The result :meth:`to_dict` wrote."""
+        ci = {k: _unpair(d.get(f"{k}_ci")) for k in ("auroc_missingness", "auroc_values", "auprc_missingness",
+                                                      "auprc_values")}
+        lo, hi = _unpair(d.get("values_minus_missingness_ci"))
+        return cls(model=d["model"], label=d["label"], auroc_missingness=_float(d.get("auroc_missingness")),
+                   auroc_values=_float(d.get("auroc_values")), auprc_missingness=_float(d.get("auprc_missingness")),
+                   auprc_values=_float(d.get("auprc_values")), ci=ci,
+                   difference=_float(d.get("values_minus_missingness")), ci_low=lo, ci_high=hi,
+                   p_value=_float(d.get("p_value")), share=_float(d.get("share_above_chance")),
+                   sentence=d.get("sentence", ""))
+
     def to_dict(self) -> dict:
         return {"model": self.model, "label": self.label,
                 "auroc_missingness": _num(self.auroc_missingness), "auroc_missingness_ci":
@@ -457,6 +626,12 @@ class TimeOrderResult:
         ``None`` when ``config.tiers`` is off or ``models`` holds no order-free model.
     missingness : MissingnessResult or None
         Same condition.
+    run : str
+        The name of the saved run it analysed (its split and fitted models), ``""`` when it trained its own.
+    run_request : str
+        That run's request key (``config.json``), so the result is attached only to that run.
+    notes : tuple of str
+        What was done differently from the run (e.g. an ablation model the run lacks, trained here).
     """
 
     ablation: AblationResult
@@ -469,6 +644,44 @@ class TimeOrderResult:
     seconds: float
     tiers: TierResult | None = None
     missingness: MissingnessResult | None = None
+    run: str = ""
+    run_request: str = ""
+    notes: tuple = ()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TimeOrderResult":
+        """The result :meth:`to_dict` wrote (``timeorder.json``): every number, CI, sentence and the config, enough
+        for every time-order figure of :mod:`core.plots` and the page (not the per-row test risks).
+
+        Raises
+        ------
+        ValueError
+            ``d`` is not a time-order result (no ablation, horizons or config).
+        """
+        try:
+            rows = [{"model": name, "label": m["label"], "kind": m["kind"], "hours": float(pt["hours"]),
+                     "auroc": _float(pt.get("auroc")), "auroc_low": _unpair(pt.get("auroc_ci"))[0],
+                     "auroc_high": _unpair(pt.get("auroc_ci"))[1], "auprc": _float(pt.get("auprc")),
+                     "auprc_low": _unpair(pt.get("auprc_ci"))[0], "auprc_high": _unpair(pt.get("auprc_ci"))[1],
+                     "validation_auroc": _float(pt.get("validation_auroc")),
+                     "train_seconds": _float(pt.get("train_seconds"))}
+                    for name, m in d["horizons"]["models"].items() for pt in m["points"]]
+            horizons = pd.DataFrame(rows, columns=_HORIZON_COLUMNS)
+            horizons = horizons.sort_values("hours", kind="stable").reset_index(drop=True)  # hour by hour, as computed
+            return cls(ablation=AblationResult.from_dict(d["ablation"]), horizons=horizons,
+                       gap=None if d.get("gap") is None else GapResult.from_dict(d["gap"]),
+                       verdict=d.get("verdict", ""), config=TimeOrderConfig.from_dict(d["config"]),
+                       data_fingerprint=str(d.get("data_fingerprint", "")),
+                       n_patients={k: int(v) for k, v in (d.get("n_patients") or {}).items()},
+                       seconds=_float(d.get("seconds")),
+                       tiers=None if d.get("tiers") is None else TierResult.from_dict(d["tiers"]),
+                       missingness=None if d.get("missingness") is None else MissingnessResult.from_dict(
+                           d["missingness"]),
+                       run=str(d.get("run") or ""), run_request=str(d.get("run_request") or ""),
+                       notes=tuple(d.get("notes") or ()))
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"This is not a time-order result (timeorder.json): {type(err).__name__} {err}. Use a "
+                             "file written by python -m core timeorder or save_timeorder.") from None
 
     def to_dict(self) -> dict:
         """The content of ``timeorder.json`` (JSON-able; NaN becomes ``None``)."""
@@ -487,7 +700,15 @@ class TimeOrderResult:
                 "data_fingerprint": self.data_fingerprint, "n_patients": dict(self.n_patients),
                 "seconds": round(float(self.seconds), 2),
                 "tiers": None if self.tiers is None else self.tiers.to_dict(),
-                "missingness": None if self.missingness is None else self.missingness.to_dict()}
+                "missingness": None if self.missingness is None else self.missingness.to_dict(),
+                "run": self.run, "run_request": self.run_request, "notes": list(self.notes)}
+
+
+#: the three arms of the ablation, as keys of its ``ci`` and ``auprc``.
+_ARMS = ("ordered", "shuffled", "shuffled_test")
+#: the columns of ``TimeOrderResult.horizons``.
+_HORIZON_COLUMNS = ["model", "label", "kind", "hours", "auroc", "auroc_low", "auroc_high", "auprc", "auprc_low",
+                    "auprc_high", "validation_auroc", "train_seconds"]
 
 
 def _num(v):
@@ -495,8 +716,17 @@ def _num(v):
     return v if np.isfinite(v) else None
 
 
+def _float(v) -> float:
+    """A JSON number back to float (``None``, written for NaN, back to NaN)."""
+    return float("nan") if v is None else float(v)
+
+
 def _pair(p) -> list:
     return [_num(p[0]), _num(p[1])]
+
+
+def _unpair(p) -> tuple:
+    return (float("nan"), float("nan")) if not p else (_float(p[0]), _float(p[1]))
 
 
 def _ci_text(pair) -> str:
@@ -652,7 +882,7 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
-def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
+def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *, run=None,
                   progress: Progress | None = None, backend: Backend | None = None) -> TimeOrderResult:
     """Measure how much time order matters on ``cohort``: ablation, early prediction and the gap.
 
@@ -661,6 +891,15 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     cohort : Cohort
         Labelled (binary) cohort.
     config : TimeOrderConfig, optional
+        With ``run``: :meth:`TimeOrderConfig.for_run` (the default); any other setting is refused.
+    run : core.runs.Run, optional
+        Analyse this saved run (:func:`core.runs.load_run`) on the data it was trained on: its split, feature
+        builder, preset, seed and models. The ordered arm of the ablation, every full-horizon point and both
+        arms of the gap are the run's own fitted models, with the test and validation risks it saved (the
+        same numbers as its metrics.json); only the shuffled arm (the ablation model retrained on shuffled
+        hours with the run's builder, preset and seed), the shorter horizons (stay task), the tiers and the
+        missingness model are fitted here, on the run's split. Without ``run`` the analysis draws its own
+        split (and optional patient subset) and trains everything.
     progress : callable(message, fraction), optional
         Called per model and per epoch; ``fraction`` covers the whole analysis.
     backend : Backend, optional
@@ -670,25 +909,31 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     Returns
     -------
     TimeOrderResult
+        ``run`` holds the run's name ("" without one).
 
     Raises
     ------
     CohortError
         No labels, too few patients of an outcome, or a test split with one outcome only.
+    RunError
+        ``run`` was trained on other data (another data fingerprint), ``config`` contradicts the run, or
+        the run's saved predictions do not cover its split.
 
     Examples
     --------
     >>> res = run_timeorder(cohort, TimeOrderConfig(models=("lr", "gru"), horizons_hours=(24, 48)))  # doctest: +SKIP
     >>> res.ablation.delta, res.ablation.delta_ci                                                   # doctest: +SKIP
+    >>> run = load_run("runs/my_run")                                                               # doctest: +SKIP
+    >>> res = run_timeorder(cohort, TimeOrderConfig.for_run(run, horizons_hours=(12, 24)), run=run)  # doctest: +SKIP
     """
-    config = config or TimeOrderConfig()
+    config = _check_run(cohort, config, run) if run is not None else (config or TimeOrderConfig())
     if config.features.task == "online":
-        return _run_online(cohort, config, progress, backend)
+        return _run_online(cohort, config, progress, backend, run)
     report = progress or (lambda msg, frac: None)
     t_start = time.perf_counter()
     fingerprint = cohort.fingerprint()
-    work = subsample_patients(cohort, config.max_patients, config.random_state)
-    splits = split_by_patient(work, config.split)
+    work = cohort if run is not None else subsample_patients(cohort, config.max_patients, config.random_state)
+    splits = dict(run.splits) if run is not None else split_by_patient(work, config.split)
     ys = {k: work.labels.loc[v].to_numpy().astype(int) for k, v in splits.items()}
     if len(np.unique(ys["test"])) < 2:
         raise CohortError("The test patients hold only one outcome, so AUROC is undefined. Use more patients "
@@ -696,17 +941,19 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     hours = config.hours()
     window = config.window_hours
     kinds = {n: registry.get(n).input_kind for n in config.models}
-    specs = [registry.get(n) for n in config.models]
     params = {n: dict(config.sequence_params) for n in config.models if kinds[n] == "sequence"} \
         if config.sequence_params else None
     ci_level = config.evaluation.ci_level
 
     # Every fit of the analysis is independent once the window's builder is fitted on the training
     # patients (the shuffled arm keeps its permutation-invariant statistics): one batch of requests.
+    # A saved run already holds the full window's fits (its builder and models): only the rest is fitted.
     abl = registry.get(config.model)
-    builder = FeatureBuilder(config.features_at(window)).fit(work, splits["train"])
-    requests = [ProtocolRequest(work, tuple(specs), splits, builder if h == window else config.features_at(h),
-                                label=f"{h:g} h") for h in hours]
+    builder = run.builder if run is not None else FeatureBuilder(config.features_at(window)).fit(work, splits["train"])
+    fit_hours = [h for h in hours if run is None or h < window]
+    requests = [ProtocolRequest(work, tuple(registry.get(n) for n in config.models_at(h)), splits,
+                                builder if h == window else config.features_at(h), label=f"{h:g} h")
+                for h in fit_hours]
     if abl.name not in config.models:            # the ablation model was not among the compared ones
         requests.append(ProtocolRequest(work, (abl,), splits, builder, label="ablation: on ordered hours"))
     main, rest = _progress_parts(report, config, sum(len(r.specs) for r in requests) + 1)
@@ -717,21 +964,29 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     results = run_protocols(requests, evaluation=config.evaluation, preset=config.preset,
                             random_state=config.random_state, model_params=params, progress=main, backend=backend)
 
-    rows, full = [], None
-    for h, res in zip(hours, results):
-        for spec in specs:
+    by_hours = dict(zip(fit_hours, results))
+    if run is not None:
+        by_hours[window] = _from_run(run, work, splits, config, abl.name)
+    rows = []
+    for h in hours:
+        res = by_hours[h]
+        for spec in (registry.get(n) for n in config.models_at(h)):
             ev = res.test[spec.name]
             rows.append({"model": spec.name, "label": spec.label, "kind": "sequence" if kinds[spec.name] == "sequence"
                          else "order-free", "hours": h, "auroc": ev.metrics["auroc"], "auroc_low": ev.ci["auroc"][0],
                          "auroc_high": ev.ci["auroc"][1], "auprc": ev.metrics["auprc"], "auprc_low": ev.ci["auprc"][0],
                          "auprc_high": ev.ci["auprc"][1], "validation_auroc": res.validation[spec.name].metrics["auroc"],
                          "train_seconds": res.train_seconds[spec.name]})
-        if h == window:
-            full = res
-    horizons = pd.DataFrame(rows)
+    horizons = pd.DataFrame(rows, columns=_HORIZON_COLUMNS)
+    full = by_hours[window]
     retrained = results[-1]
     ordered = full if abl.name in full.models else results[-2]
     idx = full.bootstrap
+    for res in (full, ordered, retrained):
+        for ev in res.test.values():
+            if not np.array_equal(ev.y_true, ys["test"]):
+                raise CohortError("The arms of the analysis were not scored on the same test patients in the same "
+                                  "order; this is a bug, please report it with the data's layout.")
 
     # -- ablation ---------------------------------------------------------------------------
     p_a = ordered.test[abl.name].y_proba
@@ -750,10 +1005,131 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *,
     seq = (gap.sequence_model, full.test[gap.sequence_model].y_proba) if gap is not None else (abl.name, p_a)
     tiers, missing = _tiers(work, splits, config.features_at(window), config, full, kinds, seq, ys["test"], rest,
                             backend, idx=idx)
+    notes = _run_notes(run, abl, config)
     report("done", 1.0)
-    return TimeOrderResult(ablation=ablation, horizons=horizons, gap=gap, verdict=verdict, config=config,
-                           data_fingerprint=fingerprint, n_patients={k: int(len(v)) for k, v in splits.items()},
-                           seconds=time.perf_counter() - t_start, tiers=tiers, missingness=missing)
+    return TimeOrderResult(ablation=ablation, horizons=horizons, gap=gap, verdict=" ".join([verdict, *notes]),
+                           config=config, data_fingerprint=fingerprint,
+                           n_patients={k: int(len(v)) for k, v in splits.items()},
+                           seconds=time.perf_counter() - t_start, tiers=tiers, missingness=missing,
+                           run="" if run is None else run.name,
+                           run_request="" if run is None else str(run.config.get("request") or ""), notes=notes)
+
+
+# ----------------------------------------------------------------------------------------------
+# a saved run: its config, split, saved risks and fitted models
+# ----------------------------------------------------------------------------------------------
+#: the settings an analysis of a run takes from the run (TimeOrderConfig.for_run); the rest are free.
+_RUN_FIELDS = ("models", "features", "preset", "sequence_params", "split", "evaluation", "max_patients", "random_state")
+
+
+def _check_run(cohort: Cohort, config: TimeOrderConfig | None, run) -> TimeOrderConfig:
+    """``config`` (default :meth:`TimeOrderConfig.for_run`) after checking it and ``cohort`` against ``run``."""
+    expected = TimeOrderConfig.for_run(run) if config is None else TimeOrderConfig.for_run(
+        run, model=config.model, horizons_hours=config.horizons_hours, tiers=config.tiers,
+        n_bootstrap=config.evaluation.n_bootstrap)
+    bad = [] if config is None else [f for f in _RUN_FIELDS if getattr(config, f) != getattr(expected, f)]
+    if bad:
+        what = "; ".join(f"{f} is {getattr(config, f)!r}, the run's {getattr(expected, f)!r}" for f in bad)
+        raise RunError(f"This time-order config contradicts the run {run.name} ({what}). The analysis of a run uses "
+                       "the run's split, features, models, preset and seed; build its config from the run: "
+                       "TimeOrderConfig.for_run(run, model='gru', horizons_hours=(6, 12, 24)).")
+    fp, have = str(run.config.get("fingerprint", "")), cohort.fingerprint()
+    if have != fp:
+        raise RunError(f"This run ({run.name}) was trained on other data (data fingerprint {fp}; these data's is "
+                       f"{have}): load the data it was trained on (the same file, labels, target and options) to "
+                       "analyse its time order, or train a run on these data first.")
+    return config or expected
+
+
+def _from_run(run, cohort: Cohort, splits: dict, config: TimeOrderConfig, abl_name: str) -> ProtocolResult:
+    """The run's own full-horizon results, as the protocol would give them: the validation and test risks it
+    saved, aligned by patient (and hour) to the rows of the run's builder on ``cohort``, thresholds as saved,
+    the test resample the protocol draws (so the metrics and CIs are those of its metrics.json), and the
+    ablation's fitted model when the run has it."""
+    builder = run.builder
+    fsets = {k: builder.transform(cohort, splits[k]) for k in ("validation", "test")}
+    ys = {k: builder.targets(cohort, fs) for k, fs in fsets.items()}
+    val, test = fsets["validation"], fsets["test"]
+    ev_cfg = config.evaluation
+    idx = clusters = None
+    if test.online:
+        clusters = ClusterBootstrap.from_config(test.unit_ids, ev_cfg)
+    else:
+        idx = bootstrap_indices(len(ys["test"]), ev_cfg.n_bootstrap, ev_cfg.random_state)
+    no_ci = EvaluationConfig(n_bootstrap=0)
+    saved = run.metrics.get("models", {})
+    thresholds = run.config.get("thresholds", {})
+    val_res, test_res, seconds = {}, {}, {}
+    for name in config.models:
+        label = registry.get(name).label
+        thr = float(thresholds[name])
+        p_val = _saved_risks(run, name, "validation", val, ys["validation"])
+        p_test = _saved_risks(run, name, "test", test, ys["test"])
+        val_res[name] = evaluate(name, ys["validation"], p_val, thr, val.unit_ids, no_ci, label=label,
+                                 times=val.unit_time)
+        test_res[name] = evaluate(name, ys["test"], p_test, thr, test.unit_ids, ev_cfg, label=label, idx=idx,
+                                  clusters=clusters, times=test.unit_time)
+        seconds[name] = _float((saved.get(name) or {}).get("train_seconds"))
+    models = {abl_name: _run_model(run, abl_name)} if abl_name in config.models else {}
+    return ProtocolResult(builder=builder, models=models, splits=splits, validation=val_res, test=test_res,
+                          train_seconds=seconds, features=fsets, bootstrap=idx, clusters=clusters)
+
+
+def _saved_risks(run, name: str, split: str, fs: FeatureSet, y: np.ndarray) -> np.ndarray:
+    """Model ``name``'s saved risks of ``split`` in the order of ``fs``'s units (matched by patient id, and hour
+    online: the run saved them sorted by patient), after checking that its saved labels are ``y``."""
+    pr = run.predictions
+    d = pr[(pr["split"] == split) & (pr["model"] == name)] if len(pr) else pr
+    unit = "patient-hours" if fs.online else "patients"
+    if fs.online:
+        saved = pd.MultiIndex.from_arrays([d["patient_id"].astype(str).to_numpy(),
+                                           np.round(d["time"].to_numpy(dtype=float), 6)]) if len(d) else pd.Index([])
+        want = pd.MultiIndex.from_arrays([fs.unit_ids.astype(str), np.round(fs.unit_time.astype(float), 6)])
+    else:
+        saved = pd.Index(d["patient_id"].astype(str).to_numpy()) if len(d) else pd.Index([])
+        want = pd.Index(fs.unit_ids.astype(str))
+    pos = saved.get_indexer(want) if len(saved) == len(want) and saved.is_unique else None
+    if pos is None or (pos < 0).any():
+        raise RunError(f"The saved {split} predictions of {name!r} in the run {run.name} do not match its {split} "
+                       f"{unit} on these data one to one ({len(saved)} saved, {len(want)} here): its "
+                       "predictions.parquet is incomplete, or the data were read with other options. Load the data "
+                       "exactly as for training, or retrain the run.")
+    if not np.array_equal(d["y_true"].to_numpy()[pos].astype(int), np.asarray(y, dtype=int)):
+        raise RunError(f"The labels the run {run.name} saved for its {split} {unit} differ from these data's, so "
+                       "its numbers cannot be paired with a refit on them. Load the data it was trained on with the "
+                       "same target and options.")
+    return d["risk"].to_numpy(dtype=float)[pos]
+
+
+def _run_model(run, name: str):
+    """The run's fitted ``name`` that made its saved predictions (never its refit on training + validation
+    patients, ``train --refit``), read and checked against the run's manifest if not loaded yet."""
+    if not run.refitted and name in run.models:
+        return run.models[name]
+    from core.models.persist import check_model, load_model
+    from core.runs import verify_run
+    entry = verify_run(run.folder).get("models", {}).get(name)
+    if not isinstance(entry, dict):
+        raise RunError(f"Model {name!r} is not described in the manifest of the run {run.name}; the run was edited. "
+                       "Train it again (retrain), or restore the run from a backup.")
+    spec = registry.get(name)
+    model = load_model(run.folder / "models", name)
+    check_model(model, entry, f"models/{name}", reference=spec.make(preset="test"))
+    width = len(run.builder.seq_names if spec.input_kind == "sequence" else run.builder.tab_names)
+    if int(getattr(model, "n_features_in_", -1)) != width:
+        raise RunError(f"Model {name!r} of the run {run.name} reads {getattr(model, 'n_features_in_', None)} inputs "
+                       f"but the run's feature builder makes {width}. Train it again (retrain), or restore the run "
+                       "from a backup.")
+    return model
+
+
+def _run_notes(run, abl, config: TimeOrderConfig) -> tuple:
+    """What an analysis of ``run`` did beyond the run's own fits, in words."""
+    if run is None or abl.name in config.models:
+        return ()
+    return (f"The {abl.label} (the ablation model) is not among the run's models, so its ordered arm was trained "
+            f"here on the run's split, features and seed ({config.preset} preset); the gap and the curves use the "
+            "run's models.",)
 
 
 def _auprc(y: np.ndarray, p: np.ndarray) -> float:
@@ -829,7 +1205,7 @@ def _gap(full, models, kinds: dict, y: np.ndarray, ci_level: float, idx=None, cl
 
 
 def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | None,
-                backend: Backend | None = None) -> TimeOrderResult:
+                backend: Backend | None = None, run=None) -> TimeOrderResult:
     """The three measurements on the online task (a label per patient-hour), with patient-level CIs.
 
     * Ablation: the bins are shuffled as for stays, and each hour's label moves with its bin, so
@@ -838,15 +1214,18 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
       is paired with the ordered one hour by hour (each shuffled hour is mapped back to its place).
     * Early in the stay: the full-window models scored on the test hours of the first ``h`` hours.
     * Gap: best sequence vs best order-free model (chosen on validation hours), paired over patients.
+
+    With a saved ``run`` (checked by :func:`run_timeorder`), its split, builder and models: the full window
+    and the early hours are the run's saved risks, only the shuffled arm (and the tiers) are fitted.
     """
-    from core.evaluation import ClusterBootstrap, cluster_bootstrap_metrics
+    from core.evaluation import cluster_bootstrap_metrics
     if not cohort.is_online:
         raise CohortError("The online time-order analysis needs per-hour labels: load the data with the online "
                           "task (a label for every hour), or use stay-task features.")
     report = progress or (lambda msg, frac: None)
     t_start = time.perf_counter()
-    work = subsample_patients(cohort, config.max_patients, config.random_state)
-    splits = split_by_patient(work, config.split)
+    work = cohort if run is not None else subsample_patients(cohort, config.max_patients, config.random_state)
+    splits = dict(run.splits) if run is not None else split_by_patient(work, config.split)
     kinds = {n: registry.get(n).input_kind for n in config.models}
     specs = [registry.get(n) for n in config.models]
     params = {n: dict(config.sequence_params) for n in config.models if kinds[n] == "sequence"} \
@@ -854,10 +1233,11 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     ci_level = config.evaluation.ci_level
     window = config.window_hours
 
-    # one batch of independent fits (see run_timeorder): the window, the ordered arm if needed, the shuffled arm
+    # one batch of independent fits (see run_timeorder): the window (unless a saved run holds it), the ordered
+    # arm if needed, the shuffled arm
     abl = registry.get(config.model)
-    builder = FeatureBuilder(config.features).fit(work, splits["train"])
-    requests = [ProtocolRequest(work, tuple(specs), splits, builder, label=f"{window:g} h")]
+    builder = run.builder if run is not None else FeatureBuilder(config.features).fit(work, splits["train"])
+    requests = [] if run is not None else [ProtocolRequest(work, tuple(specs), splits, builder, label=f"{window:g} h")]
     if abl.name not in config.models:
         requests.append(ProtocolRequest(work, (abl,), splits, builder, label="ablation: on ordered hours"))
     main, rest = _progress_parts(report, config, sum(len(r.specs) for r in requests) + 1)
@@ -868,8 +1248,9 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     requests.append(ProtocolRequest(shuffled, (abl,), splits, builder, label="ablation: retrained on shuffled hours"))
     results = run_protocols(requests, evaluation=config.evaluation, preset=config.preset,
                             random_state=config.random_state, model_params=params, progress=main, backend=backend)
-    full, retrained = results[0], results[-1]
-    ordered = full if abl.name in full.models else results[1]
+    full = _from_run(run, work, splits, config, abl.name) if run is not None else results[0]
+    retrained = results[-1]
+    ordered = full if abl.name in full.models else results[-2]
     test = full.features["test"]
     rows = []
     for h in config.hours():                       # early in the stay: test hours before h
@@ -888,7 +1269,7 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
                          "auroc_high": ci["auroc"][1], "auprc": _auprc(y, p), "auprc_low": ci["auprc"][0],
                          "auprc_high": ci["auprc"][1], "validation_auroc": _auc(vev.y_true[vkeep], vev.y_proba[vkeep]),
                          "train_seconds": full.train_seconds[spec.name]})
-    horizons = pd.DataFrame(rows)
+    horizons = pd.DataFrame(rows, columns=_HORIZON_COLUMNS)
 
     shuf = retrained.features["test"]
     # pair each ordered test hour with the same hour in the shuffled stay
@@ -906,6 +1287,9 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     p_c = predict_units(ordered.models[abl.name], abl.input_kind, shuf)[pair]
     if not np.array_equal(retrained.test[abl.name].y_true[pair], y):
         raise CohortError("The shuffled hours do not carry their own labels; this is a bug, please report it.")
+    if not all(np.array_equal(ev.y_true, y) for ev in full.test.values()):
+        raise CohortError("The arms of the analysis were not scored on the same test hours in the same order; this "
+                          "is a bug, please report it with the data's layout.")
     boot = full.clusters or ClusterBootstrap.from_config(test.unit_ids, config.evaluation)
     ablation = _ablation(abl.name, abl.label, y, test.unit_ids, p_a, p_b, p_c, None, ci_level, clusters=boot)
     gap = _gap(full, config.models, kinds, y, ci_level, clusters=boot)
@@ -913,11 +1297,14 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
         ablation.verdict + (" " + gap.verdict if gap is not None else "")
     seq = (gap.sequence_model, full.test[gap.sequence_model].y_proba) if gap is not None else (abl.name, p_a)
     tiers, missing = _tiers(work, splits, config.features, config, full, kinds, seq, y, rest, backend, clusters=boot)
+    notes = _run_notes(run, abl, config)
     report("done", 1.0)
-    return TimeOrderResult(ablation=ablation, horizons=horizons, gap=gap, verdict=verdict, config=config,
-                           data_fingerprint=cohort.fingerprint(),
+    return TimeOrderResult(ablation=ablation, horizons=horizons, gap=gap, verdict=" ".join([verdict, *notes]),
+                           config=config, data_fingerprint=cohort.fingerprint(),
                            n_patients={k: int(len(v)) for k, v in splits.items()},
-                           seconds=time.perf_counter() - t_start, tiers=tiers, missingness=missing)
+                           seconds=time.perf_counter() - t_start, tiers=tiers, missingness=missing,
+                           run="" if run is None else run.name,
+                           run_request="" if run is None else str(run.config.get("request") or ""), notes=notes)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1083,3 +1470,75 @@ def _missingness_sentence(label: str, a_m: float, a_v: float, ci: dict, mv: dict
               "none": f"the values add {mv['difference']:+.3f} {_fmt_ci(mv['ci_low'], mv['ci_high'])}, not "
                       "significant"}[ev]
     return f"{head}: {part}, {meaning}; {values}."
+
+
+# ----------------------------------------------------------------------------------------------
+# keeping the result with the run
+# ----------------------------------------------------------------------------------------------
+#: the name of the time-order result among a run's attached analyses (``analyses/timeorder.json``).
+TIMEORDER_FILE = "timeorder.json"
+
+
+def save_timeorder(run_folder: str | Path, result: TimeOrderResult) -> str:
+    """Attach ``result`` to the saved run it analysed, as ``analyses/timeorder.json`` (covered by the run's manifest,
+    :func:`core.runs.attach_files`; a previous one is replaced).
+
+    Parameters
+    ----------
+    run_folder : str or Path
+        The run folder (:func:`core.runs.save_run`).
+    result : TimeOrderResult
+        From ``run_timeorder(cohort, config, run=run)`` on this run.
+
+    Returns
+    -------
+    str
+        The file's path inside the run (``"analyses/timeorder.json"``).
+
+    Raises
+    ------
+    RunError
+        ``result`` was not computed on a saved run, or on another run or other data; the run fails
+        :func:`core.runs.verify_run`.
+
+    Examples
+    --------
+    >>> save_timeorder("runs/my_run", run_timeorder(cohort, TimeOrderConfig.for_run(run), run=run))  # doctest: +SKIP
+    'analyses/timeorder.json'
+    """
+    from core.runs import attach_files, read_json
+    folder = Path(run_folder)
+    if not result.run:
+        raise RunError("This time-order result drew its own split and trained its own models, so it belongs to no "
+                       "run and is not attached to one. Analyse the run itself: run_timeorder(cohort, "
+                       "TimeOrderConfig.for_run(run), run=run) (python -m core timeorder DATA --run RUN --out DIR).")
+    cfg = read_json(folder / "config.json")
+    request = str(cfg.get("request") or "")
+    same_run = result.run_request == request if result.run_request and request else result.run == folder.name
+    if str(cfg.get("fingerprint", "")) != result.data_fingerprint or not same_run:
+        raise RunError(f"This time-order result analysed the run {result.run} (data fingerprint "
+                       f"{result.data_fingerprint}), not the run {folder.name}: attach it to the run it was computed on, "
+                       "or analyse this run (run_timeorder(cohort, TimeOrderConfig.for_run(run), run=run)).")
+    text = json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False)
+    return attach_files(folder, {TIMEORDER_FILE: text})[0]
+
+
+def load_timeorder(run_folder: str | Path) -> TimeOrderResult | None:
+    """The time-order result attached to the run (:func:`save_timeorder`), or ``None`` when it has none.
+
+    Raises
+    ------
+    RunError
+        The run fails :func:`core.runs.verify_run` (a file was changed), or its timeorder.json is not a
+        time-order result.
+    """
+    from core.runs import read_attached
+    folder = Path(run_folder)
+    raw = read_attached(folder, TIMEORDER_FILE)
+    if raw is None:
+        return None
+    try:
+        return TimeOrderResult.from_dict(json.loads(raw))
+    except ValueError as err:
+        raise RunError(f"analyses/{TIMEORDER_FILE} of the run {folder.name} cannot be read ({err}). Compute it "
+                       "again: python -m core timeorder DATA --run RUN --out DIR.") from None

@@ -1,9 +1,15 @@
-"""``python -m core timeorder EVENTS --labels LABELS --target COL --out DIR [--model gru] [--horizons ...]``.
+"""``python -m core timeorder EVENTS --labels LABELS --target COL --out DIR [--run RUN] [--model gru] [--horizons ...]``.
 
 Measures how much time order matters on the data (order ablation, early prediction, sequence vs
 order-free gap, the three tiers order-free / time-aware summaries / sequence model and the
 missingness-only model; see :mod:`core.timeorder`), writes ``DIR/timeorder.json`` and prints the verdict.
 A progress bar goes to stderr.
+
+With ``--run RUN`` it analyses that saved run on the data it was trained on (its split, feature builder,
+models, preset and seed: the run's own fitted models give the ordered arm and the gap, so their AUROCs are
+those of its metrics.json) and also attaches the result to the run (``RUN/analyses/timeorder.json``).
+``--models``, ``--preset``, ``--seed``, ``--max-patients``, ``--window-hours`` and ``--max-hours`` then
+come from the run; setting one is an error (exit 2).
 """
 from __future__ import annotations
 
@@ -45,6 +51,11 @@ def _parse_list(text: str, what: str, example: str, cast=str) -> tuple:
     return out
 
 
+#: the options a saved run decides (``--run``), and their defaults (left at these, they do not conflict).
+_RUN_DECIDES = {"models": "lr,svm,rf,gbm,rnn,lstm,gru", "preset": "quick", "seed": 0, "max_patients": None,
+                "window_hours": 48.0, "max_hours": 336.0}
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("timeorder", help="measure how much time order matters (ablation, early prediction, gap)",
                        description="Train a sequence model on ordered and on within-patient shuffled hours, "
@@ -52,19 +63,26 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "model with the best order-free model; write DIR/timeorder.json.")
     p.add_argument("events", help="events file, folder or zip")
     p.add_argument("--out", required=True, help="folder to write timeorder.json into (created)")
+    p.add_argument("--run", default=None, metavar="RUN",
+                   help="analyse this saved run (a train --out folder) on the data it was trained on: its split, "
+                        "models, preset and seed; the result is also attached to the run (analyses/timeorder.json)")
     p.add_argument("--model", default="gru", help="sequence model of the order ablation: gru, lstm, rnn or grud")
-    p.add_argument("--models", default="lr,svm,rf,gbm,rnn,lstm,gru",
-                   help="models of the early-prediction curves and the gap (default: all seven)")
+    p.add_argument("--models", default=_RUN_DECIDES["models"],
+                   help="models of the early-prediction curves and the gap (default: all seven; --run: the run's)")
     p.add_argument("--horizons", default="6,12,24,36,48",
                    help="hours of data for early prediction, comma-separated (clipped to --window-hours)")
-    p.add_argument("--window-hours", type=float, default=48.0, help="the full horizon, hours (stay task)")
-    p.add_argument("--max-hours", type=float, default=336.0,
-                   help="online task (--task online): hours of each stay used and scored")
-    p.add_argument("--preset", choices=["quick", "full", "test"], default="quick",
-                   help="model sizes: quick (default, minutes), full (benchmarked), test (tiny)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the test patients")
-    p.add_argument("--max-patients", type=int, default=None, help="use a stratified subset of this many patients")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the shuffle, the models, the bootstrap")
+    p.add_argument("--window-hours", type=float, default=_RUN_DECIDES["window_hours"],
+                   help="the full horizon, hours (stay task; --run: the run's)")
+    p.add_argument("--max-hours", type=float, default=_RUN_DECIDES["max_hours"],
+                   help="online task (--task online): hours of each stay used and scored (--run: the run's)")
+    p.add_argument("--preset", choices=["quick", "full", "test"], default=_RUN_DECIDES["preset"],
+                   help="model sizes: quick (default, minutes), full (benchmarked), test (tiny); --run: the run's")
+    p.add_argument("--bootstrap", type=int, default=None,
+                   help="bootstrap resamples of the test patients (default 1000; --run: the run's own)")
+    p.add_argument("--max-patients", type=int, default=_RUN_DECIDES["max_patients"],
+                   help="use a stratified subset of this many patients (not with --run: a run's split is all of them)")
+    p.add_argument("--seed", type=int, default=_RUN_DECIDES["seed"],
+                   help="seed of the split, the shuffle, the models, the bootstrap (--run: the run's)")
     p.add_argument("--reuse", action="store_true",
                    help="if DIR/timeorder.json holds the same analysis (same data, settings, seed and code), print "
                         "its verdict instead of computing it again")
@@ -86,24 +104,45 @@ def _saved_request(path: Path) -> str | None:
         return None
 
 
-def run(args: argparse.Namespace) -> int:
+def _config(args, data_config, run):
+    """The analysis's TimeOrderConfig: from the run (``--run``; the options it decides must be left alone), or
+    from the options."""
     from core.config import EvaluationConfig, FeatureConfig, SplitConfig
+    from core.timeorder import TimeOrderConfig
+    horizons = _parse_list(args.horizons, "horizons", "6,12,24,48", float)
+    if run is not None:
+        set_ = [f"--{k.replace('_', '-')}" for k, default in _RUN_DECIDES.items() if getattr(args, k) != default]
+        if set_:
+            raise CoreError(f"{', '.join(set_)} cannot be set with --run: the analysis of a saved run uses the run's "
+                            "models, preset, seed, features and all of its patients. Leave them out (--model, "
+                            "--horizons, --bootstrap and --no-tiers still apply), or analyse the data without --run.")
+        return TimeOrderConfig.for_run(run, model=args.model.strip().lower(), horizons_hours=horizons,
+                                       tiers=not args.no_tiers, n_bootstrap=args.bootstrap)
+    features = FeatureConfig(task="online", window_hours=args.max_hours) if data_config.task == "online" \
+        else FeatureConfig(window_hours=args.window_hours)
+    n_bootstrap = 1000 if args.bootstrap is None else args.bootstrap
+    return TimeOrderConfig(model=args.model.strip().lower(), models=_parse_list(args.models, "models", "lr,gbm,gru"),
+                           horizons_hours=horizons, features=features, preset=args.preset,
+                           split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=args.seed),
+                           evaluation=EvaluationConfig(n_bootstrap=n_bootstrap, random_state=args.seed),
+                           max_patients=args.max_patients, random_state=args.seed, tiers=not args.no_tiers)
+
+
+def run(args: argparse.Namespace) -> int:
     from core.ingest import load_cohort
     from core.engine import make_backend
     from core.reuse import request_key
-    from core.timeorder import TimeOrderConfig, run_timeorder
+    from core.runs import load_run
+    from core.timeorder import run_timeorder, save_timeorder
 
+    saved_run = load_run(args.run) if args.run else None
     try:
         data_config = data_config_from_args(args)
-        features = FeatureConfig(task="online", window_hours=args.max_hours) if data_config.task == "online" \
-            else FeatureConfig(window_hours=args.window_hours)
-        config = TimeOrderConfig(model=args.model.strip().lower(),
-                                 models=_parse_list(args.models, "models", "lr,gbm,gru"),
-                                 horizons_hours=_parse_list(args.horizons, "horizons", "6,12,24,48", float),
-                                 features=features, preset=args.preset,
-                                 split=SplitConfig(validation_size=0.15, test_size=0.2, random_state=args.seed),
-                                 evaluation=EvaluationConfig(n_bootstrap=args.bootstrap, random_state=args.seed),
-                                 max_patients=args.max_patients, random_state=args.seed, tiers=not args.no_tiers)
+        if saved_run is not None and saved_run.online != (data_config.task == "online"):
+            how = "--task online and the same label options" if saved_run.online else "without --task online"
+            raise CoreError(f"The run {saved_run.name} was trained on the {saved_run.builder.config.task} task: read "
+                            f"the data as it was trained on ({how}).")
+        config = _config(args, data_config, saved_run)
     except CoreError:
         raise
     except ValueError as err:       # a config check: the message already says how to fix it
@@ -115,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CoreError(f"--out {out} is a file; give a folder to write timeorder.json into.")
     cohort = load_cohort(args.events, args.labels, config=data_config)
-    request = request_key("timeorder", cohort.fingerprint(), config.to_dict())
+    key = {**config.to_dict(), "run": saved_run.config.get("request")} if saved_run is not None else config.to_dict()
+    request = request_key("timeorder", cohort.fingerprint(), key)
     path = out / "timeorder.json"
     if args.reuse and _saved_request(path) == request:
         saved = json.loads(path.read_text())
@@ -125,12 +165,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     bar = None if args.no_progress else _Bar()
     try:
-        result = run_timeorder(cohort, config, progress=bar, backend=make_backend(backend_from_args(args)))
+        result = run_timeorder(cohort, config, run=saved_run, progress=bar,
+                               backend=make_backend(backend_from_args(args)))
     finally:
         if bar is not None:
             bar.close()
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**result.to_dict(), "request": request}, indent=2))
+    attached = save_timeorder(saved_run.folder, result) if saved_run is not None else None
     print(result.verdict)
     a = result.ablation
     print(f"\nAblation ({a.label}): ordered {a.auroc_ordered:.3f}, retrained on shuffled {a.auroc_shuffled:.3f}, "
@@ -143,5 +185,6 @@ def run(args: argparse.Namespace) -> int:
         print(result.tiers.table().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(result.tiers.sentence)
         print("\nInformative missingness: " + result.missingness.sentence)
-    print(f"\nWritten {path} ({result.seconds:.0f} s).")
+    print(f"\nWritten {path} ({result.seconds:.0f} s)."
+          + (f" Attached to the run {saved_run.name} ({attached})." if attached else ""))
     return 0

@@ -64,6 +64,12 @@ def test_report_holds_every_model_and_its_metrics(stay_run, stay_report):
     assert "not answered by this tool: the author must add it" in stay_report
 
 
+def test_report_shows_no_server_path(stay_run, stay_report):
+    # only the run's name: never where the run (or the data it was trained on) lives on the server
+    assert str(stay_run.parent) not in stay_report and str(stay_run) not in stay_report
+    assert "python -m core explain stay DATA" in stay_report and "--run stay" in stay_report
+
+
 def test_report_makes_no_network_request(stay_report):
     rest = _without_plotly(stay_report)
     assert not _EXTERNAL.findall(rest), _EXTERNAL.findall(rest)[:3]
@@ -102,6 +108,7 @@ def test_timeorder_verdict_of_the_same_data_is_included(stay_run, tmp_path):
     assert found == folder / "to" / "timeorder.json" and other == [folder / "other" / "timeorder.json"]
     text = build_report(load_run(folder / "stay"), n_bootstrap=0)
     assert "Order &lt;matters&gt; here." in text and "elsewhere" not in text and "0.800" in text
+    assert "to/timeorder.json beside the run folder; its own split" in text and str(tmp_path) not in text
 
 
 def test_online_run_report(tmp_path):

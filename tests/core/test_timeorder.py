@@ -175,6 +175,8 @@ def test_shuffle_is_seeded(ragged):
     ({"preset": "huge"}, "preset"),
     ({"max_patients": 3}, "max_patients"),
     ({"horizons_hours": (0.5,)}, "at least one bin"),
+    ({"models": ("lr", "gru"), "early_models": ("gbm",)}, "early_models"),
+    ({"early_models": ()}, "early_models"),
 ])
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -185,6 +187,14 @@ def test_hours_clipped_to_window_and_include_it():
     day = FeatureConfig(window_hours=24)
     assert TimeOrderConfig(horizons_hours=(6, 12, 24, 36, 48), features=day).hours() == (6.0, 12.0, 24.0)
     assert TimeOrderConfig(horizons_hours=(6,), features=day).hours() == (6.0, 24.0)
+
+
+def test_early_models_only_at_the_shorter_horizons():
+    cfg = TimeOrderConfig(models=("lr", "gbm", "gru"), early_models=(" GRU", "lr"), horizons_hours=(6, 12),
+                          features=FeatureConfig(window_hours=12))
+    assert cfg.early_models == ("gru", "lr") and cfg.models_at(6) == ("gru", "lr")
+    assert cfg.models_at(12) == ("lr", "gbm", "gru") and TimeOrderConfig(models=("lr",)).models_at(6) == ("lr",)
+    assert TimeOrderConfig.from_dict(cfg.to_dict()) == cfg
 
 
 def test_describe_evidence():
