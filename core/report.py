@@ -363,8 +363,10 @@ def _explain_section(run) -> str:
             parts.append(f"<p>{_e(n)} could not be read as an explanation (it needs model, method and importance).</p>")
             continue
         label = d.get("label") or d.get("model") or n
+        hour = f", at hour {_f(d['hour'], 1)}" if isinstance(d.get("hour"), (int, float)) else ""
         parts.append(f"<h3>{_e(label)}</h3><p class=\"note\">{_e(d.get('method', ''))}, over "
-                     f"{_e(d.get('n_patients', '?'))} patients ({_e(ANALYSES)}/{_e(n)}).</p>"
+                     f"{_e(d.get('n_explained', d.get('n_patients', '?')))} test patients{_e(hour)} "
+                     f"({_e(ANALYSES)}/{_e(n)}).</p>"
                      + _table(["variable", "mean |attribution|"], _importance_rows(d["importance"]), num_cols={1}))
     return "".join(parts)
 

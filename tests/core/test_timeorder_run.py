@@ -113,6 +113,25 @@ def test_an_ablation_model_the_run_lacks_is_trained_on_its_split_and_said(tmp_pa
     assert r.gap.auroc_sequence == pytest.approx(run.metrics["models"]["rnn"]["auroc"], abs=1e-9)
 
 
+def test_a_refitted_run_is_analysed_with_the_models_that_made_its_numbers(tmp_path):
+    from sklearn.metrics import roc_auc_score
+    from core.protocol import predict_units
+    from core.timeorder import shuffle_time_bins
+    cohort = STAY["make"]()
+    res = run_experiment(cohort, ["lr", "gru"], preset="test", features=STAY["features"],
+                         evaluation=EvaluationConfig(n_bootstrap=20), refit=True)
+    run = load_run(save_run(res, tmp_path / "r"))
+    assert run.refitted                              # run.models are the refits on training + validation patients
+    r = run_timeorder(cohort, TimeOrderConfig.for_run(run, horizons_hours=(12,), tiers=False), run=run)
+    assert r.ablation.auroc_ordered == pytest.approx(run.metrics["models"]["gru"]["auroc"], abs=1e-9)
+    # the "ordered model on shuffled hours" arm is the model fitted on training patients, as the saved risks
+    shuffled = shuffle_time_bins(cohort, window_hours=12, bin_hours=1.0, random_state=0,
+                                 variables=run.builder.variables_)
+    fs = run.builder.transform(shuffled, run.splits["test"])
+    p = predict_units(res.models["gru"], "sequence", fs)
+    assert r.ablation.auroc_shuffled_test == pytest.approx(roc_auc_score(r.ablation.y_true, p), abs=1e-9)
+
+
 # -- JSON, kept with the run --------------------------------------------------------------------
 def test_json_roundtrip_draws_every_figure(analysed):
     from core import plots
@@ -153,7 +172,8 @@ def test_report_reads_the_attached_analysis_and_explanations_without_server_path
     save_timeorder(folder, replace(r, run="my_run"))
     importance = {f"var{i}": float(i) for i in range(12)} | {"<b>HR</b>": 99.0}
     attach_files(folder, {"explain-gru.json": json.dumps({"model": "gru", "label": "GRU", "method": "integrated "
-                                                          "gradients", "n_patients": 18, "importance": importance}),
+                                                          "gradients", "n_patients": 20, "n_explained": 18, "hour": None,
+                                                          "importance": importance}),
                           "cv.json": json.dumps({"n_folds": 3, "preset": "test", "seed": 0, "models": {
                               "lr": {"auroc_mean": 0.777, "auroc_std": 0.01, "auprc_mean": 0.5, "auprc_std": 0.02}}})})
     html = build_report(load_run(folder), n_bootstrap=0)
@@ -163,8 +183,20 @@ def test_report_reads_the_attached_analysis_and_explanations_without_server_path
     explain = html.split('id="explain"')[1].split("</section>")[0]
     assert "&lt;b&gt;HR&lt;/b&gt;" in explain and "var11<" in explain and "var3<" in explain
     assert "var2<" not in explain and "var0<" not in explain           # the top 10 only
-    assert "integrated gradients" in explain and "Not computed" not in explain
+    assert "integrated gradients, over 18 test patients (analyses/explain-gru.json)" in explain
+    assert "Not computed" not in explain
     assert "0.777" in html.split('id="cv"')[1].split("</section>")[0]
+
+
+def test_report_lists_an_explanation_saved_by_core_explain(stay, tmp_path):
+    from core.explain import explain_run_model, save_explanation
+    _, cohort, run, _ = stay
+    folder = shutil.copytree(run.folder, tmp_path / "runs" / "explained")
+    res = explain_run_model(str(folder), "lr", cohort, n_patients=8)
+    save_explanation(folder, res, n_patients=8, hour=None, data_fingerprint=cohort.fingerprint())
+    explain = build_report(load_run(folder), n_bootstrap=0).split('id="explain"')[1].split("</section>")[0]
+    assert "<h3>logistic regression</h3>" in explain and "explain-lr-n8.json" in explain
+    assert explain.count("<tr><td>") == len(run.builder.variables_) + len(run.builder.static_columns_)  # all < 10
 
 
 def test_report_of_a_run_without_analyses_says_how_to_compute_them(online, tmp_path):
