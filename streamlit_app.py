@@ -22,5 +22,6 @@ PAGES = {
 
 auth.require_login()            # login form until someone is logged in (login is off for the local demo)
 auth.sidebar()                  # who is logged in, "Log out", the research-only note
+page = st.navigation(PAGES)     # the navigation first: it is drawn before the data are loaded
 context.sidebar()               # the current data and the current run
-st.navigation(PAGES).run()
+page.run()

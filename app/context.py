@@ -13,15 +13,33 @@ import streamlit as st
 from app import cache, state, workspace
 from app.components import plain
 
-__all__ = ["current_run", "set_current_run", "sidebar", "run_on_data"]
+__all__ = ["current_run", "set_current_run", "sidebar", "run_on_data", "show_note"]
 
 
-def set_current_run(path: str | Path | None) -> None:
-    """Make the run in ``path`` the current run (``None``: none)."""
-    if path is None:
+def set_current_run(path: str | Path | None, note: str = "") -> None:
+    """Make the run in ``path`` the current run (``None``: none). When that changes the current run, the script
+    runs again at once, so the sidebar (drawn before the page) names the new run; ``note`` (Markdown, already
+    escaped) is shown once on the page after that rerun (:func:`show_note`)."""
+    new = None if path is None else str(workspace.check_owned(path))
+    old = st.session_state.get(state.CURRENT_RUN)
+    if new is None:
         st.session_state.pop(state.CURRENT_RUN, None)
     else:
-        st.session_state[state.CURRENT_RUN] = str(workspace.check_owned(path))
+        st.session_state[state.CURRENT_RUN] = new
+    if note:
+        st.session_state[_NOTE] = note
+    if new != old:
+        st.rerun()
+
+
+_NOTE = "context.note"
+
+
+def show_note() -> None:
+    """The note of the last :func:`set_current_run` (once)."""
+    note = st.session_state.pop(_NOTE, None)
+    if note:
+        st.success(note)
 
 
 def current_run(cohort=None) -> dict | None:

@@ -45,10 +45,10 @@ if submitted and names:
 elif submitted:
     st.warning("Choose at least one model.")
 info, done = jobs.follow("compare", ("train",))
-if done is not None:
-    context.set_current_run(done.folder)          # the new run is the current run of every page
-    if not done.reused:           # a reused run: jobs.follow has said so
-        st.success(f"Trained {len(done.results)} models in {info.seconds:.0f} s: run {plain(done.folder.name)}.")
+if done is not None:              # the new run is the current run of every page
+    context.set_current_run(done.folder, "" if done.reused else
+                            f"Trained {len(done.results)} models in {info.seconds:.0f} s: run {plain(done.folder.name)}.")
+context.show_note()
 
 runs = workspace.list_user_runs()
 if runs:
@@ -102,7 +102,8 @@ if not current["saved"]:
     if c[0].button("Save this run", key="compare.save_now"):
         try:
             folder = workspace.save_user_run(str(summary.folder))
-            context.set_current_run(folder)
+            context.set_current_run(folder, f"Saved as run {plain(folder.name)}, readable by you only. Delete it "
+                                            "under Earlier runs.")
             summary = workspace.open_run(str(folder))
         except CoreError as err:
             show_error(err)
@@ -169,7 +170,7 @@ run_name = summary.folder.name          # widget keys carry the run: another run
 name = c[0].selectbox("Model", list(summary.results), key=f"compare.threshold_model.{run_name}",
                       format_func=lambda n: summary.results[n].label)
 ev = summary.results[name]
-thr = c[0].slider("Threshold", 0.0, 1.0, float(round(ev.threshold, 3)), step=0.005,
+thr = c[0].slider("Threshold", 0.0, 1.0, float(round(ev.threshold, 3)), step=0.001, format="%.3f",
                   key=f"compare.thr.{run_name}.{name}",
                   help=f"Starts at the threshold chosen on validation patients ({ev.threshold:.3f}, as in the "
                        "leaderboard).")

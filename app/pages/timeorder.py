@@ -65,9 +65,10 @@ if st.button("Run the time-order analysis", type="primary", key="timeorder.run")
         st.stop()
     jobs.submit("timeorder", request, cohort)
 info, done = jobs.follow("timeorder", ("timeorder",))
-if done is not None and run is None:
-    context.set_current_run(None)                 # the run trained for it: the newest on this data
-    run = context.run_on_data(cohort)
+if done is not None and run is None:              # the run trained for it (the newest on this data) becomes current
+    trained = workspace.runs_on_data(cohort.fingerprint())
+    if trained:
+        context.set_current_run(trained[0]["path"])
 if run is None:
     st.stop()
 try:

@@ -119,3 +119,32 @@ def test_names_from_the_data_are_never_markdown_or_html(tmp_path):
                            str(tmp_path / "shots")], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp")))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+COHERENCE_TOOL = ROOT.parent / "shared" / "tools" / "app_coherence_e2e.py"
+VIEWS = Path(__file__).with_name("views_e2e.py")
+
+
+@pytest.mark.e2e
+def test_no_page_shows_other_data_and_nothing_starts_unasked(tmp_path):
+    """The shared tool: train on the demo, open Explain (no job), Time order's verdict, other data: verdict gone."""
+    if not COHERENCE_TOOL.exists():
+        pytest.skip(f"{COHERENCE_TOOL} not found: the check needs ../shared/tools beside the repo")
+    if _chromium() != "/usr/bin/chromium":
+        pytest.skip("the shared tool expects chromium at /usr/bin/chromium")
+    env = dict(os.environ, CHRONOSCOPE_RUNS_DIR=str(tmp_path / "runs"), CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp"),
+               OUT=str(tmp_path / "shots"))
+    proc = subprocess.run([sys.executable, str(COHERENCE_TOOL), str(ROOT), "serve.py", sys.executable, "--wait", "500"],
+                          capture_output=True, text=True, timeout=1100, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_views_follow_the_current_run_and_data(tmp_path):
+    """Threshold panel after a second training, Predict after a page change, Explain in a new session, How RNNs
+    work after a data change (views_e2e.py)."""
+    chromium = _chromium()
+    env = dict(os.environ, CHRONOSCOPE_RUNS_DIR=str(tmp_path / "runs"), CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp"))
+    proc = subprocess.run([sys.executable, str(VIEWS), str(ROOT), "streamlit_app.py", sys.executable, chromium,
+                           str(tmp_path / "shots")], capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
