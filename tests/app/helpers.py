@@ -6,7 +6,7 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-__all__ = ["finish_jobs", "session_job_states", "unescape"]
+__all__ = ["finish_jobs", "session_job_states", "page_job", "unescape"]
 
 
 def session_job_states(at: AppTest) -> dict:
@@ -15,6 +15,13 @@ def session_job_states(at: AppTest) -> dict:
     from app.state import JOBS
     ids = at.session_state[JOBS] if JOBS in at.session_state else []
     return {i: job_manager().get(i).state for i in ids}
+
+
+def page_job(at: AppTest, page: str) -> tuple:
+    """``(JobInfo, result)`` of the last job the page ``page`` of ``at``'s session submitted (``app.jobs.submit``)."""
+    from app.resources import job_manager
+    jid = at.session_state[f"{page}.job"]
+    return job_manager().get(jid), job_manager().result(jid)
 
 
 def finish_jobs(at: AppTest, timeout: float = 240.0) -> AppTest:

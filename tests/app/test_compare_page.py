@@ -1,81 +1,121 @@
-"""Compare page: trains on a tiny uploaded cohort with the test preset, shows results, reopens the run."""
+"""Compare page: trains on a tiny uploaded cohort with the test preset, shows the current run, reopens it; a
+second training becomes the current run with its own thresholds."""
 import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.state import COMPARE_SUMMARY, DATA_SOURCE, DataSource
+from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
 from core.config import DataConfig
+from core.runs import RunSummary, load_run
 from tests.conftest import make_tiny_cohort
-from tests.app.helpers import finish_jobs
+from tests.app.helpers import finish_jobs, page_job
 from tests.core.test_cli_train import _write_long
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_compare_page_trains_and_reopens(tmp_path, monkeypatch):
+@pytest.fixture(autouse=True)
+def _folders(tmp_path, monkeypatch):
+    """This test's saved runs (``tmp_path / "runs"``) and server folder for unsaved ones (``tmp_path / "tmp"``)."""
     monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
-    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=5), tmp_path)
-    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
-                        DataConfig(target="died"))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "tmp"))
+
+
+def _upload(tmp_path, seed: int) -> DataSource:
+    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=seed), tmp_path)
+    return DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
+                      DataConfig(target="died"))
+
+
+def _compare(source: DataSource | None = None) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
-    at.session_state[DATA_SOURCE] = source
+    if source is not None:
+        at.session_state[DATA_SOURCE] = source
     at.run()
     at.switch_page("app/pages/compare.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    at.multiselect(key="compare.models").set_value(["lr", "gbm", "gru"])
+    return at
+
+
+def _train(at: AppTest, models: list, seed: int = 0, save: bool = False) -> AppTest:
+    """Press **Train and compare** (test preset) and wait for the job."""
+    at.multiselect(key="compare.models").set_value(models)
     at.selectbox(key="compare.preset").set_value("test")
-    at.checkbox(key="compare.save").check()
+    at.number_input(key="compare.seed").set_value(seed)
+    if save:
+        at.checkbox(key="compare.save").check()
     at.button[0].click().run()          # the form's submit button: a background job
     finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    summary = at.session_state[COMPARE_SUMMARY]
-    assert set(summary.results) == {"lr", "gbm", "gru"}
+    return at
+
+
+def _current(at: AppTest) -> Path:
+    """The folder of the session's current run."""
+    return Path(at.session_state[CURRENT_RUN])
+
+
+def test_compare_page_trains_and_reopens(tmp_path):
+    at = _train(_compare(_upload(tmp_path, 5)), ["lr", "gbm", "gru"], save=True)
+    folder = _current(at)                                          # the new run is the current run
+    assert folder.parent == tmp_path / "runs" and set(load_run(folder).models) == {"lr", "gbm", "gru"}
     assert any("vs" in m.value for m in at.markdown)              # paired tests in plain words
     assert len(list((tmp_path / "runs").iterdir())) == 1
-    at.slider(key="compare.thr.lr").set_value(0.2).run()           # threshold slider
+    at.slider(key=f"compare.thr.{folder.name}.lr").set_value(0.2).run()     # threshold slider
     assert not at.exception
     at.button(key="compare.open").click().run()                    # reopen the saved run
     assert not at.exception, [e.value for e in at.exception]
-    assert set(at.session_state[COMPARE_SUMMARY].results) == {"lr", "gbm", "gru"}
-    folder = at.session_state[COMPARE_SUMMARY].folder
+    assert _current(at) == folder and set(at.dataframe[0].value["model"]) == {
+        "logistic regression", "gradient boosting", "GRU"}
     assert folder.stat().st_mode & 0o777 == 0o700 and (folder / "metrics.json").stat().st_mode & 0o777 == 0o600
     assert at.button(key="compare.delete").disabled                # asks first
     at.checkbox(key=f"compare.delete_sure.{folder}").check().run()
     at.button(key="compare.delete").click().run()                  # deleted, with its files
     assert not at.exception, [e.value for e in at.exception]
-    assert not folder.exists() and COMPARE_SUMMARY not in at.session_state
+    assert not folder.exists() and CURRENT_RUN not in at.session_state
 
 
-def test_an_unsaved_run_is_kept_in_the_temporary_folder_until_saved(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "tmp"))
-    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=8), tmp_path)
-    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
-                        DataConfig(target="died"))
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
-    at.session_state[DATA_SOURCE] = source
-    at.run()
-    at.switch_page("app/pages/compare.py").run()
-    at.multiselect(key="compare.models").set_value(["lr"])
-    at.selectbox(key="compare.preset").set_value("test")
-    at.button[0].click().run()
-    finish_jobs(at)
-    folder = at.session_state[COMPARE_SUMMARY].folder
+def test_an_unsaved_run_is_kept_in_the_temporary_folder_until_saved(tmp_path):
+    at = _train(_compare(_upload(tmp_path, 8)), ["lr"])
+    folder = _current(at)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())   # nothing in the runs folder
     assert folder.is_relative_to(tmp_path / "tmp") and (folder / "manifest.json").exists()
     at.button(key="compare.save_now").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    saved = at.session_state[COMPARE_SUMMARY].folder
+    saved = _current(at)                                           # the saved copy is the current run now
     assert saved.parent == tmp_path / "runs" and (saved / "manifest.json").exists() and not folder.exists()
 
 
-def test_a_run_opened_on_other_data_says_so(tmp_path, monkeypatch):
+def test_a_second_training_becomes_the_current_run_with_its_own_thresholds(tmp_path):
+
+    def shown(at: AppTest, folder: Path) -> tuple[float, float, float]:
+        """(slider, leaderboard threshold, the run's saved threshold) of the threshold section's model."""
+        name = at.selectbox(key=f"compare.threshold_model.{folder.name}").value
+        ev = RunSummary.from_run(load_run(folder)).results[name]
+        board = at.dataframe[0].value.set_index("model")
+        return at.slider(key=f"compare.thr.{folder.name}.{name}").value, board.loc[ev.label, "threshold"], ev.threshold
+
+    at = _train(_compare(_upload(tmp_path, 6)), ["lr"])
+    first = _current(at)
+    slider, board, saved = shown(at, first)
+    assert slider == pytest.approx(round(saved, 3)) and board == pytest.approx(saved)
+    at.slider(key=f"compare.thr.{first.name}.lr").set_value(0.9).run()       # the user moves the first run's slider
+    assert not at.exception, [e.value for e in at.exception]
+    _train(at, ["lr"], seed=3)                                     # another split: other thresholds
+    second = _current(at)
+    assert second != first
+    slider, board, saved = shown(at, second)
+    assert slider == pytest.approx(round(saved, 3)) and board == pytest.approx(saved)
+    assert round(saved, 3) != round(RunSummary.from_run(load_run(first)).results["lr"].threshold, 3)
+    assert [s.key for s in at.slider] == [f"compare.thr.{second.name}.lr"]     # the first run's slider is gone
+
+
+def test_a_run_opened_on_other_data_says_so(tmp_path):
     from core.experiment import run_experiment
     from core.runs import save_run
-    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
     save_run(run_experiment(make_tiny_cohort(n_patients=50, seed=2), ["lr"], preset="test"),
              tmp_path / "runs" / "tiny-run")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
@@ -87,27 +127,15 @@ def test_a_run_opened_on_other_data_says_so(tmp_path, monkeypatch):
     assert any("trained on other data" in w for w in warned), warned
 
 
-def test_an_identical_training_is_reused_and_the_timeline_shows_the_risk_trajectory(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
-    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=7), tmp_path)
-    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
-                        DataConfig(target="died"))
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
-    at.session_state[DATA_SOURCE] = source
-    at.run()
-    at.switch_page("app/pages/compare.py").run()
-    at.multiselect(key="compare.models").set_value(["lr", "gru"])
-    at.selectbox(key="compare.preset").set_value("test")
-    at.checkbox(key="compare.save").check()
-    at.button[0].click().run()
-    finish_jobs(at)
-    first = at.session_state[COMPARE_SUMMARY]
-    assert not first.reused
+def test_an_identical_training_is_reused_and_the_timeline_shows_the_risk_trajectory(tmp_path):
+    at = _train(_compare(_upload(tmp_path, 7)), ["lr", "gru"], save=True)
+    _, first = page_job(at, "compare")
+    assert not first.reused and _current(at) == first.folder
     at.button[0].click().run()                                     # the same request again
     finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
-    again = at.session_state[COMPARE_SUMMARY]
-    assert again.reused and again.folder == first.folder
+    _, again = page_job(at, "compare")
+    assert again.reused and again.folder == first.folder and _current(at) == first.folder
     assert any("Nothing was recomputed" in i.value for i in at.info), [i.value for i in at.info]
     assert len(list((tmp_path / "runs").iterdir())) == 1            # no duplicate run
     at.switch_page("app/pages/timeline.py").run()
@@ -140,11 +168,10 @@ def test_the_timeline_marks_kept_implausible_values_and_uses_edited_code_meaning
     assert "outside the plausible range" in spec
 
 
-def test_decision_curves_and_the_report_download_of_the_open_run(tmp_path, monkeypatch):
+def test_decision_curves_and_the_report_download_of_the_open_run(tmp_path):
     from core.experiment import run_experiment
     from core.report import build_report
     from core.runs import load_run, save_run
-    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
     cohort = make_tiny_cohort(n_patients=60, seed=4)
     save_run(run_experiment(cohort, ["lr", "gbm"], preset="test"), tmp_path / "runs" / "dca-run")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
@@ -160,7 +187,7 @@ def test_decision_curves_and_the_report_download_of_the_open_run(tmp_path, monke
     buttons = [b for b in at.get("download_button") if "Report (HTML" in b.proto.label]
     assert len(buttons) == 1, [b.proto.label for b in at.get("download_button")]
     # what the button's deferred function builds (login off: the owner check needs no session)
-    from app.cache import run_report
+    from app.workspace import run_report
     from core.exceptions import CoreError
     text = run_report(str(tmp_path / "runs" / "dca-run"))()
     uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")     # plotly's div ids

@@ -90,6 +90,15 @@ def test_each_user_has_their_own_folders(users, tmp_path):
     b.run()
     assert any("Earlier runs (1" in e.label for e in a.expander), [e.label for e in a.expander]
     assert not any("Earlier runs" in e.label for e in b.expander), [e.label for e in b.expander]
+    # alice's run as the current run: shown to alice, never to bob (the key holds a path; it is owner-checked)
+    from app.state import CURRENT_RUN
+    r1 = str(tmp_path / "runs" / "users" / "alice" / "r1")
+    for at in (a, b):
+        at.session_state[CURRENT_RUN] = r1
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert a.session_state[CURRENT_RUN] == r1 and a.dataframe, "alice sees her run's leaderboard"
+    assert CURRENT_RUN not in b.session_state and not b.dataframe, "bob never sees alice's run"
 
 
 def test_cli_users_add_reads_the_password_from_stdin(tmp_path):

@@ -3,17 +3,20 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from app.state import COMPARE_SUMMARY, DATA_SOURCE, DataSource
+from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
 from core.config import DataConfig
-from tests.app.helpers import finish_jobs
+from core.runs import RunSummary, load_run
+from tests.app.helpers import finish_jobs, session_job_states
 from tests.conftest import make_online_cohort
 from tests.core.test_online import _wide_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _app(tmp_path, n_patients: int, seed: int, **state) -> AppTest:
-    """The app with an uploaded hourly file (label column ``Event``) as its data, after one run."""
+def _app(tmp_path, monkeypatch, n_patients: int, seed: int, **state) -> AppTest:
+    """The app with an uploaded hourly file (label column ``Event``) as its data; runs under ``tmp_path``."""
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "tmp"))
     _wide_csv(make_online_cohort(n_patients, seed=seed), tmp_path / "hourly.csv")
     source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
                         DataConfig(task="online", target="Event", horizon_hours=6))
@@ -25,8 +28,8 @@ def _app(tmp_path, n_patients: int, seed: int, **state) -> AppTest:
     return at
 
 
-def _train(at: AppTest, models: list) -> None:
-    """Train ``models`` (test preset, 40 h stays) on the Compare page."""
+def _train(at: AppTest, models: list) -> Path:
+    """Train ``models`` (test preset, 40 h stays) on the Compare page; the folder of the new (current) run."""
     at.switch_page("app/pages/compare.py").run()
     assert not at.exception, [e.value for e in at.exception]
     at.multiselect(key="compare.models").set_value(models)
@@ -34,16 +37,16 @@ def _train(at: AppTest, models: list) -> None:
     at.number_input(key="compare.max_hours").set_value(40)
     at.button[0].click().run()
     finish_jobs(at)
+    return Path(at.session_state[CURRENT_RUN])
 
 
 def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
-    at = _app(tmp_path, 70, 3)
+    at = _app(tmp_path, monkeypatch, 70, 3)
     assert not at.exception, [e.value for e in at.exception]
-    _train(at, ["lr", "gru"])
+    folder = _train(at, ["lr", "gru"])
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    summary = at.session_state[COMPARE_SUMMARY]
+    summary = RunSummary.from_run(load_run(folder))
     assert summary.online and set(summary.results) == {"lr", "gru"}
     board = at.dataframe[0].value
     assert {"alarmed before onset", "false alarms / patient-day"} <= set(board.columns)
@@ -55,32 +58,39 @@ def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
 
 
 def test_explain_page_on_an_online_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
-    at = _app(tmp_path, 70, 3)
-    _train(at, ["lr", "gbm", "gru"])
+    from core.explain import saved_explanations
+    at = _app(tmp_path, monkeypatch, 70, 3)
+    folder = _train(at, ["lr", "gbm", "gru"])
+    started = session_job_states(at)
     at.switch_page("app/pages/explain.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert session_job_states(at) == started                         # opening the page starts nothing
+    at.selectbox(key=f"explain.model.{folder.name}").set_value("gru")
+    at.number_input(key="explain.n").set_value(10)
+    at.number_input(key="explain.hour").set_value(8).run()
+    at.button(key="explain.go").click().run()
     finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    at.number_input(key="explain.hour").set_value(8).run()
-    finish_jobs(at)
-    assert not at.exception, [e.value for e in at.exception]
+    assert [(r["model"], r["n_patients"], r["hour"]) for r in saved_explanations(folder)] == [("gru", 10, 8.0)]
     assert any("at hour 8" in c.value for c in at.caption)
+    assert at.select_slider(key=f"explain.at.{at.selectbox(key='explain.patient').value}").value == 8
 
 
-def test_timeorder_page_on_online_data(tmp_path):
-    from app.state import TIMEORDER_CONFIG_OVERRIDE, TIMEORDER_RESULT
-    from core.config import EvaluationConfig, FeatureConfig
-    from core.timeorder import TimeOrderConfig
-    tiny = TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12,), preset="test",
-                           features=FeatureConfig(task="online", window_hours=40),
-                           evaluation=EvaluationConfig(n_bootstrap=20))
-    at = _app(tmp_path, 90, 4, **{TIMEORDER_CONFIG_OVERRIDE: tiny})
+def test_timeorder_page_on_online_data(tmp_path, monkeypatch):
+    from app.state import TIMEORDER_CONFIG_OVERRIDE
+    from core.timeorder import load_timeorder
+    at = _app(tmp_path, monkeypatch, 90, 4,
+              **{TIMEORDER_CONFIG_OVERRIDE: {"horizons_hours": (12.0,), "early_models": ("lr",)}})
+    folder = _train(at, ["lr", "gru"])
     at.switch_page("app/pages/timeorder.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("online task" in i.value for i in at.info)
+    assert any("No time-order analysis of the run" in i.value for i in at.info), [i.value for i in at.info]
     at.button(key="timeorder.run").click().run()
     finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state[TIMEORDER_RESULT].verdict.startswith("Online task")
+    result = load_timeorder(folder)                                  # the current (online) run's analysis
+    assert result.verdict.startswith("Online task")
+    assert any(result.verdict in m.value for m in [*at.success, *at.info, *at.warning])

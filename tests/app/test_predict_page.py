@@ -1,6 +1,6 @@
 """Predict page: guidance without a run; an upload scored with a saved run gives the CLI's risks, flags
 match the saved thresholds, a bad row gets the Data page's report, the CSV is spreadsheet-safe; an
-online run scores every hour."""
+online run scores every hour; the current run is the default and its last scoring stays across pages."""
 from pathlib import Path
 
 import numpy as np
@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.state import DATA_SOURCE, PREDICT_RESULT, DataSource
+from app.state import CURRENT_RUN, DATA_SOURCE, PREDICT_RESULT, DataSource
 from core.cli import main
 from core.config import DataConfig
 from core.export import safe_csv
-from tests.app.helpers import finish_jobs, unescape
+from tests.app.helpers import finish_jobs, session_job_states, unescape
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
 from tests.core.test_predict import _online_run
@@ -33,8 +33,13 @@ def trained(tmp_path_factory):
 
 
 def _page(monkeypatch, tmp_path, runs: Path) -> AppTest:
-    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(runs))
-    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path))        # a fresh server folder: no unsaved runs
+    """A new session on the Predict page with its own copy of the runs in ``runs`` (``tmp_path / "runs"``): the
+    server keeps a run's last scoring for the user (``jobs.latest_result``), so each test scores its own folders."""
+    from core.runs import copy_run
+    for run in runs.iterdir() if runs.is_dir() else ():
+        copy_run(run, tmp_path / "runs" / run.name)
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "srv"))   # a fresh server folder: no unsaved runs
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     at.run()
     at.switch_page("app/pages/predict.py").run()
@@ -69,7 +74,8 @@ def test_scored_risks_equal_the_cli_and_flags_follow_the_thresholds(trained, mon
     runs, new, folder = trained
     at = _page(monkeypatch, tmp_path, runs)
     at = _score(_upload_as_current(at, new))
-    key, result = at.session_state[PREDICT_RESULT]
+    request, _, result = at.session_state[PREDICT_RESULT]
+    assert request.run == str(tmp_path / "runs" / "tiny")
     out = folder / "cli.csv"
     assert main(["predict", str(runs / "tiny"), str(new), "--out", str(out)]) == 0
     cli = pd.read_csv(out, dtype={"patient_id": str})
@@ -99,7 +105,7 @@ def test_a_bad_row_gets_the_data_page_report(trained, monkeypatch, tmp_path):
     at = _score(_upload_as_current(_page(monkeypatch, tmp_path, runs), bad))
     text = " ".join(unescape(w.value) for w in at.warning)
     assert "oops" in text and "HR" in text                      # the finding with its example, as on the Data page
-    _, result = at.session_state[PREDICT_RESULT]
+    _, _, result = at.session_state[PREDICT_RESULT]
     assert result.n_patients == 25                               # the bad row excluded, not the patient
     assert "=cmd" in set(result.scores["patient_id"])
     # what the two download buttons send: the id escaped (one row per model; one per patient)
@@ -119,9 +125,10 @@ def test_the_csv_escapes_text_cells():
 
 
 def test_an_online_run_scores_every_hour(monkeypatch, tmp_path):
-    run_dir, events = _online_run(tmp_path)
-    at = _score(_upload_as_current(_page(monkeypatch, tmp_path / "srv", run_dir.parent), events))
-    _, result = at.session_state[PREDICT_RESULT]
+    (tmp_path / "cli").mkdir()
+    run_dir, events = _online_run(tmp_path / "cli")
+    at = _score(_upload_as_current(_page(monkeypatch, tmp_path, run_dir.parent), events))
+    _, _, result = at.session_state[PREDICT_RESULT]
     assert result.online and "time" in result.scores.columns
     out = tmp_path / "cli.csv"                                  # every hour with a row, as the CLI scores it
     assert main(["predict", str(run_dir), str(events), "--out", str(out)]) == 0
@@ -140,7 +147,34 @@ def test_without_an_upload_it_says_what_to_upload_and_scores_the_demo(trained, m
     at.button(key="predict.demo").click().run()
     finish_jobs(at)
     assert not at.exception, [e.value for e in at.exception]
-    (_, _, _, kind), result = at.session_state[PREDICT_RESULT]
-    assert kind == "demo" and result.n_patients == 2000 and set(result.models) == {"lr", "gbm", "gru"}
+    request, _, result = at.session_state[PREDICT_RESULT]
+    assert request.source == "the demo patients" and result.n_patients == 2000 and set(result.models) == {"lr", "gbm", "gru"}
     assert at.button(key="predict.go").label == "Score the demo patients"
     assert len(at.get("plotly_chart")) == 2                    # the distribution and one patient's trajectory
+
+
+def test_the_current_run_is_the_default_and_its_last_scoring_stays_across_pages(trained, monkeypatch, tmp_path):
+    from core.experiment import run_experiment
+    from core.runs import copy_run, save_run
+    runs, new, _ = trained
+    tiny = copy_run(runs / "tiny", tmp_path / "runs" / "tiny")
+    save_run(run_experiment(make_tiny_cohort(n_patients=50, seed=9), ["lr"], preset="test"),
+             tmp_path / "runs" / "newer")                                 # the newest run: listed first
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "srv"))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    at.session_state[CURRENT_RUN] = str(tiny)                             # as "Open this run" on Compare
+    at.run()
+    at.switch_page("app/pages/predict.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="predict.run").value == str(tiny)
+    _score(_upload_as_current(at, new))
+    request, _, result = at.session_state[PREDICT_RESULT]
+    assert request.run == str(tiny) and set(result.models) == {"lr", "gbm", "gru"}
+    at.switch_page("app/pages/cohort.py").run()
+    at.switch_page("app/pages/predict.py").run()                          # back: the last scoring, not scored again
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="predict.run").value == str(tiny)
+    assert any("Scored:" in i.value for i in at.info), [i.value for i in at.info]
+    table = next(d.value for d in at.dataframe if "GRU risk" in d.value.columns)
+    assert len(table) == 25 and len(session_job_states(at)) == 1

@@ -22,6 +22,13 @@ def source():
                       DataConfig(target="in_hospital_death"))
 
 
+@pytest.fixture(autouse=True)
+def _no_runs(tmp_path, monkeypatch):
+    """Empty runs and server folders: the sidebar and the timeline show the current run, never a developer's."""
+    monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "tmp"))
+
+
 def _run(page: str, source: DataSource) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     at.session_state[DATA_SOURCE] = source

@@ -32,6 +32,7 @@ def trained(tmp_path_factory):
 def _timeline(trained, monkeypatch) -> AppTest:
     source, _, runs = trained
     monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(runs))
+    monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(runs.parent / "tmp"))     # no unsaved run of another test
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     at.session_state[DATA_SOURCE] = source
     at.run()

@@ -23,7 +23,11 @@ def test_core_has_no_streamlit_in_source():
     assert not offenders, f"core must not import streamlit: {offenders}"
 
 
-def test_cache_decorators_only_in_app_cache():
+def test_cache_decorators_only_in_app_cache_and_resources():
+    """Data and run caches live in app/cache.py, process-wide singletons in app/resources.py; nowhere else."""
+    allowed = {ROOT / "app" / "cache.py", ROOT / "app" / "resources.py"}
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "app").rglob("*.py")
-                 if p.name != "cache.py" and ("st.cache_data" in p.read_text() or "st.cache_resource" in p.read_text())]
-    assert not offenders, f"st.cache_* belongs in app/cache.py only: {offenders}"
+                 if p not in allowed and ("st.cache_data" in p.read_text() or "st.cache_resource" in p.read_text())]
+    assert not offenders, f"st.cache_* belongs in app/cache.py or app/resources.py only: {offenders}"
+    assert "st.cache_data" not in (ROOT / "app" / "resources.py").read_text(), \
+        "app/resources.py holds st.cache_resource singletons only; st.cache_data wrappers go in app/cache.py"
