@@ -156,7 +156,7 @@ def test_cli_online_train_and_predict(cohort, tmp_path, capsys):
                "--models", "lr,gru", "--preset", "test", "--max-hours", "40", "--bootstrap", "20", "--refit",
                "--no-progress"])
     out = capsys.readouterr().out
-    assert rc == 0 and "patient-hours" in out and "alarmed_before_onset" in out
+    assert rc == 0 and "patient-hours" in out and "alarmed before onset" in out     # the one leaderboard (RunSummary)
     preds = pd.read_csv(run / "predictions.csv")
     assert {"patient_id", "time", "split", "model", "risk", "predicted", "y_true"} <= set(preds.columns)
     new = w.drop(columns=["Event"]).head(40)
