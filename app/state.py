@@ -89,7 +89,7 @@ CODE_TABLE = "timeline.code_table"
 #: the what-if edits stacked on the Timeline page: {patient id: [core.whatif.Edit, ...]} (this session only).
 WHATIF_EDITS = "timeline.whatif_edits"
 __all__ += ["WHATIF_EDITS"]
-#: the Predict page's last scoring: (PredictRequest, data digests, what was scored in words, PredictionResult).
+#: the Predict page's last scoring: (PredictRequest, data digests, PredictionResult); PredictRequest.source names the data.
 PREDICT_RESULT = "predict.result"
 #: set by the Predict page's "Score the demo patients" (no upload yet): switch to the demo and score it at once.
 PREDICT_DEMO_REQUESTED = "predict.demo_requested"
