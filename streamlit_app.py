@@ -3,8 +3,8 @@ import streamlit as st
 
 from app import auth, context
 
-st.set_page_config(page_title="Chronoscope: clinical time series", page_icon="🫀",
-                   layout="wide")
+if __name__ == "__main__":
+    st.set_page_config(page_title="Chronoscope: clinical time series", page_icon="🫀", layout="wide")
 
 PAGES = {
     "Data": [
@@ -20,8 +20,11 @@ PAGES = {
                st.Page("app/pages/jobs.py", title="Jobs", icon=":material/pending_actions:")],
 }
 
-auth.require_login()            # login form until someone is logged in (login is off for the local demo)
-auth.sidebar()                  # who is logged in, "Log out", the research-only note
-page = st.navigation(PAGES)     # the navigation first: it is drawn before the data are loaded
-context.sidebar()               # the current data and the current run
-page.run()
+# Streamlit runs this file as __main__. A job's worker process (core/jobs.py, forkserver) imports it again as
+# __mp_main__, with nobody logged in and no session: it must not draw or load anything there.
+if __name__ == "__main__":
+    auth.require_login()            # login form until someone is logged in (login is off for the local demo)
+    auth.sidebar()                  # who is logged in, "Log out", the research-only note
+    page = st.navigation(PAGES)     # the navigation first: it is drawn before the data are loaded
+    context.sidebar()               # the current data and the current run
+    page.run()

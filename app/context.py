@@ -79,7 +79,7 @@ def sidebar() -> None:
                  + (f" ({cohort.n_patients:,} patients)" if cohort is not None else ""))
     run = current_run(cohort)
     if run is None:
-        box.caption("**Run:** none yet on this data. Train on *Compare models*.")
+        box.caption("No run on this data yet: train one on *Compare models*.")
         return
     here = cohort is not None and run.get("fingerprint") == cohort.fingerprint()
     box.markdown(f"**Run:** {plain(run['name'])}")
