@@ -15,13 +15,13 @@ import uuid
 import streamlit as st
 
 from app import auth, state, workspace
-from app.resources import job_manager  # noqa: F401  (pages: jobs.job_manager())
+from app.resources import job_manager
 from app.components import gui_text, gui_words, plain
 from core.engine import BackendConfig
 from core.jobs import JobInfo
 
 __all__ = ["submit", "training_request", "follow", "session_jobs", "get_backend", "set_backend", "cancel",
-           "describe_state", "measured_duration", "latest_result"]
+           "describe_state", "measured_duration", "latest_result", "request_of"]
 
 _STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
            "cancelled": "cancelled"}
@@ -86,17 +86,22 @@ def training_request(names, preset: str, seed: int, refit: bool = False, max_hou
     return replace(request, **override) if override else request
 
 
-def latest_result(kind: str, match) -> tuple[JobInfo | None, object]:
-    """The newest finished job of this user of ``kind`` whose request satisfies ``match(request)``, and its
-    result (``(None, None)`` when there is none): results survive page changes and reloads while the server
-    keeps them."""
+def request_of(job_id: str):
+    """The request a job of this server runs (``None`` for an unknown id)."""
+    return job_manager().request(job_id)
+
+
+def latest_result(kind: str, match) -> tuple[object, object]:
+    """The request and result of this user's newest finished job of ``kind`` whose request satisfies
+    ``match(request)`` (``(None, None)`` when there is none): results survive page changes and reloads while the
+    server keeps them."""
     manager = job_manager()
     for info in manager.list(owner=auth.owner()):
         if info.kind == kind and info.state == "done":
             request = manager.request(info.id)
             result = manager.result(info.id)
             if request is not None and result is not None and match(request):
-                return info, result
+                return request, result
     return None, None
 
 

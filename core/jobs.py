@@ -212,7 +212,8 @@ class JobManager:
     Examples
     --------
     >>> jobs = JobManager()                                              # doctest: +SKIP
-    >>> jid = jobs.submit("train", cohort, {"models": ["lr"], "runs_dir": "runs", "name": "r1"}, label="LR")
+    >>> from core.service import TrainRequest                           # doctest: +SKIP
+    >>> jid = jobs.submit(TrainRequest(models=("lr",), out="runs/r1"), cohort, label="LR")  # doctest: +SKIP
     >>> jobs.get(jid).state, jobs.get(jid).fraction                      # doctest: +SKIP
     >>> jobs.cancel(jid)                                                 # doctest: +SKIP
     """

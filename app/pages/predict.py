@@ -16,14 +16,15 @@ from core.service import PredictRequest
 # starts elsewhere are still queued), so a declared button would be missing; the page then shows its guidance.
 DEMO, UPLOAD, CURRENT = "The demo patients (bundled)", "Upload new patients", "The data loaded on the Data page"
 
+
 def _held_result(path: str):
     """The last scoring of run ``path`` in this session, else the newest one this server keeps for the user
     (after a reload): ``(PredictRequest, data digests, PredictionResult)`` or ``None``."""
     held = st.session_state.get(state.PREDICT_RESULT)
     if held is not None and held[0] is not None and held[0].run == path:
         return held
-    info, result = jobs.latest_result("predict", lambda r: r.run == path)
-    return None if info is None else (jobs.job_manager().request(info.id), (), result)
+    request, result = jobs.latest_result("predict", lambda r: r.run == path)
+    return None if request is None else (request, (), result)
 
 
 st.title("Predict")
@@ -100,7 +101,7 @@ if source is not None:
                     f"Score {cohort.n_patients:,} patients with {len(run.models)} model(s) of {run.name}")
 info, done = jobs.follow("predict", ("predict",))
 if done is not None:
-    request = jobs.job_manager().request(info.id)
+    request = jobs.request_of(info.id)
     st.session_state[state.PREDICT_RESULT] = (request, source.digests if source is not None else (), done)
 held = _held_result(path)
 if held is None or (source is not None and held[1] != source.digests):

@@ -7,47 +7,19 @@ the page to say the training was cancelled. Exit 0 when it does within 10 s of t
 folder was written, 1 otherwise, 2 when setup fails. Usage: cancel_e2e.py ROOT ENTRY PYTHON CHROMIUM
 """
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+from _browser import start_app, stop_app, wait_for, wait_healthy
 
 root, entry, py, chromium = sys.argv[1:5]
 runs = Path(os.environ["CHRONOSCOPE_RUNS_DIR"])
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-port = s.getsockname()[1]
-s.close()
-srv = subprocess.Popen([py, "-m", "streamlit", "run", entry, "--server.port", str(port), "--server.headless", "true",
-                        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                        "--server.fileWatcherType", "none"],
-                       cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def text(page) -> str:
-    return page.locator('[data-testid="stMain"]').inner_text()
-
-
-def wait_for(page, pred, seconds: float) -> bool:
-    t0 = time.time()
-    while time.time() - t0 < seconds:
-        if pred(text(page)):
-            return True
-        time.sleep(0.25)
-    return False
+srv, port = start_app(root, entry, py)
 
 
 try:
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            break
-        except Exception:
-            time.sleep(0.5)
-    else:
+    if not wait_healthy(port):
         print("server did not start")
         sys.exit(2)
     from playwright.sync_api import sync_playwright
@@ -83,7 +55,4 @@ try:
         print(f"cancelled: the page said so {time.time() - t0:.1f} s after the click; no run folder written")
         sys.exit(0)
 finally:
-    try:
-        os.killpg(srv.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    stop_app(srv)

@@ -6,7 +6,7 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-__all__ = ["finish_jobs", "session_job_states", "page_job", "unescape"]
+__all__ = ["finish_jobs", "session_job_states", "page_job", "unescape", "tiny_upload"]
 
 
 def session_job_states(at: AppTest) -> dict:
@@ -41,3 +41,17 @@ def finish_jobs(at: AppTest, timeout: float = 240.0) -> AppTest:
 def unescape(text: str) -> str:
     """What a person reads in a Markdown element whose user text was escaped (``app.components.plain``)."""
     return re.sub(r"\\(.)", r"\1", text)
+
+
+def tiny_upload(folder, n_patients: int = 60, seed: int = 3):
+    """The tiny synthetic cohort (tests/conftest.py) written to ``folder`` as an upload of long events and labels
+    (target ``died``): ``(DataSource, Cohort)``, the cohort as the app reads that upload."""
+    from app.state import DataSource
+    from core.config import DataConfig
+    from core.ingest import validate_data
+    from tests.conftest import make_tiny_cohort
+    from tests.core.test_cli_train import _write_long
+    events, labels = _write_long(make_tiny_cohort(n_patients=n_patients, seed=seed), folder)
+    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
+                        DataConfig(target="died"))
+    return source, validate_data(source.events[0], source.labels, config=source.config)[0]

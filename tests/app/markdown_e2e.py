@@ -10,24 +10,14 @@ Usage: markdown_e2e.py ROOT ENTRY PYTHON CHROMIUM OUTDIR
 """
 import http.server
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
+
+from _browser import free_port, start_app, stop_app, wait_healthy
 
 root, entry, py, chromium, out = sys.argv[1:6]
 os.makedirs(out, exist_ok=True)
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 hits: list[str] = []
@@ -60,11 +50,7 @@ labels = (f"patient_id,\"[t]({B}/t)\"\n" + "".join(
     f'"{(f"[p{i}]({B}/pid{i})" if i % 2 else f"![p{i}]({B}/pid{i}.png)")}",{i % 2}\n' for i in range(30))).encode()
 events_name = f"![x]({B}/file.png).csv"
 
-port = free_port()
-srv = subprocess.Popen([py, "-m", "streamlit", "run", entry, "--server.port", str(port), "--server.headless", "true",
-                        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                        "--server.fileWatcherType", "none"],
-                       cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+srv, port = start_app(root, entry, py)
 
 
 def idle(page, seconds=120):
@@ -84,13 +70,7 @@ def pointing_at_beacon(page) -> list[str]:
 
 
 try:
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            break
-        except Exception:
-            time.sleep(0.5)
-    else:
+    if not wait_healthy(port):
         print("server did not start")
         sys.exit(2)
     from playwright.sync_api import sync_playwright
@@ -133,7 +113,4 @@ try:
     sys.exit(0)
 finally:
     beacon.shutdown()
-    try:
-        os.killpg(srv.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    stop_app(srv)

@@ -10,8 +10,7 @@ from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
 from core.config import DataConfig
 from core.runs import RunSummary, load_run
 from tests.conftest import make_tiny_cohort
-from tests.app.helpers import finish_jobs, page_job
-from tests.core.test_cli_train import _write_long
+from tests.app.helpers import finish_jobs, page_job, tiny_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,9 +23,7 @@ def _folders(tmp_path, monkeypatch):
 
 
 def _upload(tmp_path, seed: int) -> DataSource:
-    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=seed), tmp_path)
-    return DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
-                      DataConfig(target="died"))
+    return tiny_upload(tmp_path, seed=seed)[0]
 
 
 def _compare(source: DataSource | None = None) -> AppTest:

@@ -6,11 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.state import CURRENT_RUN, DATA_SOURCE, TRAIN_OVERRIDE, DataSource
-from core.config import DataConfig
 from core.explain import saved_explanations
-from tests.app.helpers import finish_jobs, session_job_states
-from tests.conftest import make_tiny_cohort
-from tests.core.test_cli_train import _write_long
+from tests.app.helpers import finish_jobs, session_job_states, tiny_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,12 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def data(tmp_path_factory):
     """A tiny upload, and a comparison (lr, gru; test preset) trained on exactly those data, not yet saved."""
     from core.experiment import run_experiment
-    from core.ingest import validate_data
-    folder = tmp_path_factory.mktemp("explain")
-    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=3), folder)
-    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
-                        DataConfig(target="died"))
-    cohort, _ = validate_data(source.events[0], source.labels, config=source.config)
+    source, cohort = tiny_upload(tmp_path_factory.mktemp("explain"))
     return source, run_experiment(cohort, ["lr", "gru"], preset="test")
 
 

@@ -7,11 +7,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import state
-from core.config import DataConfig, EvaluationConfig
+from core.config import EvaluationConfig
 from core.timeorder import load_timeorder
-from tests.app.helpers import finish_jobs, session_job_states
-from tests.conftest import make_tiny_cohort
-from tests.core.test_cli_train import _write_long
+from tests.app.helpers import finish_jobs, session_job_states, tiny_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = EvaluationConfig(n_bootstrap=20)
@@ -21,12 +19,8 @@ TINY = {"horizons_hours": (3.0,), "early_models": ("lr",)}
 
 def _source(folder: Path, seed: int, n_patients: int = 120) -> tuple[state.DataSource, object]:
     """An upload of a tiny cohort and the cohort the app reads from it."""
-    from core.ingest import validate_data
     folder.mkdir(parents=True)
-    events, labels = _write_long(make_tiny_cohort(n_patients=n_patients, seed=seed), folder)
-    source = state.DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
-                              DataConfig(target="died"))
-    return source, validate_data(source.events[0], source.labels, config=source.config)[0]
+    return tiny_upload(folder, n_patients=n_patients, seed=seed)
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import DATA_SOURCE, WHATIF_EDITS, DataSource
 from core.config import DataConfig
-from tests.app.helpers import unescape
-from tests.conftest import make_tiny_cohort
-from tests.core.test_cli_train import _write_long
+from tests.app.helpers import tiny_upload, unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,13 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def trained(tmp_path_factory):
     """An upload of the tiny fixture and a run trained on exactly those data (lr, gbm, gru; test preset)."""
     from core.experiment import run_experiment
-    from core.ingest import validate_data
     from core.runs import save_run
     folder = tmp_path_factory.mktemp("whatif")
-    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=3), folder)
-    source = DataSource("upload", ((events.name, events.read_bytes()),), (labels.name, labels.read_bytes()),
-                        DataConfig(target="died"))
-    cohort, _ = validate_data(source.events[0], source.labels, config=source.config)
+    source, cohort = tiny_upload(folder)
     save_run(run_experiment(cohort, ["lr", "gbm", "gru"], preset="test"), folder / "runs" / "tiny-run")
     return source, cohort, folder / "runs"
 

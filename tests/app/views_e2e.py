@@ -13,43 +13,18 @@ Usage: views_e2e.py ROOT ENTRY PYTHON CHROMIUM OUT
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from _browser import main_text as text, start_app, stop_app, wait_for, wait_healthy
 
 root, entry, py, chromium, out = sys.argv[1:6]
 runs = Path(os.environ["CHRONOSCOPE_RUNS_DIR"])
 os.makedirs(out, exist_ok=True)
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-port = s.getsockname()[1]
-s.close()
-srv = subprocess.Popen([py, "-m", "streamlit", "run", entry, "--server.port", str(port), "--server.headless", "true",
-                        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-                        "--server.fileWatcherType", "none"],
-                       cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+srv, port = start_app(root, entry, py)
 fails = []
-
-
-def text(page) -> str:
-    return page.locator('[data-testid="stMain"]').inner_text()
-
-
-def wait_for(page, pred, seconds: float) -> bool:
-    t0 = time.time()
-    while time.time() - t0 < seconds:
-        try:
-            if pred(text(page)):
-                return True
-        except Exception:            # the page is being redrawn
-            pass
-        time.sleep(0.5)
-    return False
 
 
 def settle(page, s: float = 2.0) -> None:
@@ -99,13 +74,7 @@ def train(page, seed: int) -> None:
 
 
 try:
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            break
-        except Exception:
-            time.sleep(0.5)
-    else:
+    if not wait_healthy(port):
         print("server did not start")
         sys.exit(2)
     from playwright.sync_api import sync_playwright
@@ -180,7 +149,4 @@ try:
     print("; ".join(fails) if fails else "views follow the current run and data")
     sys.exit(1 if fails else 0)
 finally:
-    try:
-        os.killpg(srv.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    stop_app(srv)
