@@ -122,10 +122,11 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
     device : {"auto", "cpu", "cuda"}
         ``"auto"`` uses CUDA when ``torch.cuda.is_available()``.
     random_state : int, optional
-    stop_on : {"loss", "auroc"}
+    stop_on : {"loss", "auroc", "none"}
         Early-stopping criterion on the inner validation patients: log-loss, or AUROC (of the final
         step, or of every labelled hour with per-hour targets). AUROC suits rare positives, where
         the loss keeps falling by calibrating the base rate while the ranking no longer improves.
+        ``"none"``: no inner split and no early stopping; ``max_epochs`` epochs on every training patient.
     pos_weight : float
         Weight of positive labels in the loss (1 = plain log-loss). Predicted risks are corrected for it
         (:attr:`logit_shift`), so they stay calibrated.
@@ -180,8 +181,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         for name in ("hidden_size", "num_layers", "max_epochs", "batch_size", "n_seeds"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"RecurrentClassifier.{name} must be >= 1; got {getattr(self, name)!r}.")
-        if self.stop_on not in ("loss", "auroc"):
-            raise ValueError(f"RecurrentClassifier.stop_on must be 'loss' or 'auroc'; got {self.stop_on!r}.")
+        if self.stop_on not in ("loss", "auroc", "none"):
+            raise ValueError(f"RecurrentClassifier.stop_on must be 'loss', 'auroc' or 'none'; got {self.stop_on!r}.")
         if not float(self.pos_weight) > 0:
             raise ValueError(f"RecurrentClassifier.pos_weight must be > 0; got {self.pos_weight!r}.")
         if not 0 <= self.replication_weight <= 1:
@@ -244,7 +245,9 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         idx = np.arange(n)
         counts = np.bincount(strata, minlength=2)
         can_stratify = counts.min() >= 2 and int(round(n * self.validation_fraction)) >= 2
-        if self.validation_fraction > 0 and can_stratify and n >= 10:
+        if self.stop_on == "none":       # a fixed number of epochs on every training patient
+            tr, va = idx, idx[:0]
+        elif self.validation_fraction > 0 and can_stratify and n >= 10:
             tr, va = train_test_split(idx, test_size=self.validation_fraction, stratify=strata, random_state=seed)
         else:  # too few patients for an inner split: train on all, stop on training loss
             tr, va = idx, idx
@@ -324,9 +327,16 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
                 opt.step()
                 tot += loss.item() * len(b)
             net.eval()
+            hist["train_loss"].append(tot / len(tr))
+            if not len(va):              # stop_on="none": every epoch runs, the last one is kept
+                hist["val_loss"].append(None)
+                best_epoch = epoch
+                if progress is not None:
+                    progress(f"{self.cell} seed {s + 1}/{self.n_seeds} epoch {epoch + 1}: train loss "
+                             f"{hist['train_loss'][-1]:.4f}", min(1.0, (s * int(self.max_epochs) + epoch + 1) / total))
+                continue
             with torch.no_grad():
                 vloss = self._validation_loss(net, data, torch.from_numpy(va), bucket)
-            hist["train_loss"].append(tot / len(tr))
             hist["val_loss"].append(vloss)
             if vloss < best - 1e-4:
                 best, best_state, best_epoch, bad = vloss, copy.deepcopy(net.state_dict()), epoch, 0
