@@ -7,8 +7,8 @@ Usage (from the repository root)::
 
 The stays are the training + validation patients of the benchmark's split (``SplitConfig(random_state=
 --seed)``, as in ``bench_reference.py``); its test patients are never read. They are cut into ``--folds``
-stratified folds; per fold the product's ``FeatureBuilder`` is fitted on the other folds (cached on disk in
-``--cache`` per fold, so settings are compared on identical inputs), each setting is fitted there with the
+stratified folds; per fold the product's ``FeatureBuilder`` is fitted on the other folds (arrays on disk in a
+fresh folder under ``--cache``, removed after the fold; every setting of a fold reads the same inputs), each setting is fitted there with the
 product's ``fit_model`` and scored on the held fold's patient-hours (pooled hourly AUROC). Prints, per
 setting, the mean and per-fold AUROC and the fit seconds, and appends them to ``--out``.
 """
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,9 +28,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 
 def _grid(text: str) -> list[dict]:
-    """``"a=1,b=2;a=3"`` -> ``[{"a": 1, "b": 2}, {"a": 3}]`` (``"-"`` is the preset unchanged)."""
+    """``"a=1,b=2;a=3"`` -> ``[{"a": 1, "b": 2}, {"a": 3}]`` (``"preset"`` or ``"-"``: the preset unchanged)."""
     from bench_online import _params
-    return [_params(f"m:{part}").get("m", {}) if part.strip() != "-" else {} for part in text.split(";")]
+    return [_params(f"m:{part}").get("m", {}) if part.strip() not in ("-", "preset") else {} for part in text.split(";")]
 
 
 def main() -> None:
@@ -52,6 +54,7 @@ def main() -> None:
     from core.models import registry
     from core.protocol import fit_model, make_model, predict_units, split_by_patient
 
+    Path(args.cache).mkdir(parents=True, exist_ok=True)
     cohort = load("2019-online")
     splits = split_by_patient(cohort, SplitConfig(random_state=args.seed))
     ids = np.concatenate([splits["train"], splits["validation"]])          # never the test patients
@@ -76,14 +79,8 @@ def main() -> None:
             scores[0].append(float(roc_auc_score(ref.labels(g_te), predict(model, g_te))))
             print(f"fold {k} {args.model}: AUROC {scores[0][-1]:.4f} in {secs[0][-1]:.1f} s", flush=True)
             continue
-        cache = Path(args.cache) / f"seed{args.seed}-k{args.folds}-fold{k}"
-        builder = FeatureBuilder(FeatureConfig(task="online", window_hours=336.0))
-        if (cache / "te" / "X_seq.npy").exists():
-            builder = FeatureBuilder.load(cache / "builder")
-        else:
-            builder.fit(cohort, tr)
-            (cache / "builder").mkdir(parents=True, exist_ok=True)
-            builder.save(cache / "builder")
+        cache = Path(tempfile.mkdtemp(prefix=f"fold{k}-", dir=args.cache))
+        builder = FeatureBuilder(FeatureConfig(task="online", window_hours=336.0)).fit(cohort, tr)
         fsets = {}
         for name, pids in (("tr", tr), ("te", te)):
             folder = cache / name
@@ -98,6 +95,8 @@ def main() -> None:
             p = predict_units(model, spec.input_kind, fsets["te"])
             scores[i].append(float(roc_auc_score(ys["te"], p)))
             print(f"fold {k} {params or 'preset'}: AUROC {scores[i][-1]:.4f} in {secs[i][-1]:.1f} s", flush=True)
+        del fsets
+        shutil.rmtree(cache, ignore_errors=True)
     out = Path(args.out)
     runs = json.loads(out.read_text()) if out.exists() else []
     print()

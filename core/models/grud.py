@@ -185,7 +185,7 @@ class GRUDClassifier(RecurrentClassifier):
     def __init__(self, cell="gru", hidden_size=64, num_layers=1, dropout=0.2, max_epochs=30, batch_size=64,
                  lr=3e-3, weight_decay=1e-4, patience=5, validation_fraction=0.15, replication_weight=0.5,
                  pooling="none", n_seeds=1, device="auto", random_state=None, stop_on="loss", pos_weight=1.0,
-                 progress=None, channel_kinds=None,
+                 progress=None, bucket_batches=20, input_projection=True, channel_kinds=None,
                  delta_cap_hours=48.0):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -205,6 +205,8 @@ class GRUDClassifier(RecurrentClassifier):
         self.stop_on = stop_on
         self.pos_weight = pos_weight
         self.progress = progress
+        self.bucket_batches = bucket_batches
+        self.input_projection = input_projection
         self.channel_kinds = channel_kinds
         self.delta_cap_hours = delta_cap_hours
 

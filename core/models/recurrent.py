@@ -73,16 +73,19 @@ class _TrainData:
 
 
 class _RecurrentNet(nn.Module):
-    """Input projection -> recurrent layer(s) -> one logit per time step."""
+    """(Input projection ->) recurrent layer(s) -> one logit per time step."""
 
     def __init__(self, cell: str, n_in: int, hidden: int, num_layers: int, dropout: float,
-                 pooling: str = "none") -> None:
+                 pooling: str = "none", projection: bool = True) -> None:
         super().__init__()
         self.pooling = pooling
-        self.inp = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Dropout(dropout))
+        if projection:
+            self.inp = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Dropout(dropout))
+        else:
+            self.inp = nn.Identity()
         rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
         kw = {"nonlinearity": "tanh"} if cell == "rnn" else {}
-        self.rnn = rnn_cls(hidden, hidden, num_layers=num_layers, batch_first=True,
+        self.rnn = rnn_cls(hidden if projection else n_in, hidden, num_layers=num_layers, batch_first=True,
                            dropout=dropout if num_layers > 1 else 0.0, **kw)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden * (2 if pooling == "max" else 1), 1)
@@ -130,6 +133,12 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
     pos_weight : float
         Weight of positive labels in the loss (1 = plain log-loss). Predicted risks are corrected for it
         (:attr:`logit_shift`), so they stay calibrated.
+    bucket_batches : int
+        Per-hour targets: batches per pool of similar-length patients (0 = random batches, each still cut
+        to its longest member). Pools make long stays cheap; random batches weight every hour alike.
+    input_projection : bool
+        A ReLU layer (``hidden_size`` units) between the inputs and the recurrent layer; off, the cell reads
+        the channels directly (the gates see each variable's value, mask and staleness as they are).
     progress : callable(message: str, fraction: float), optional
         A callback run after every epoch (fraction of the maximum epochs over all seeds), so every model
         is fitted the same way, ``fit(X, y)``; it is not saved with the model.
@@ -149,7 +158,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, cell="gru", hidden_size=64, num_layers=1, dropout=0.2, max_epochs=30, batch_size=64,
                  lr=3e-3, weight_decay=1e-4, patience=5, validation_fraction=0.15, replication_weight=0.5,
                  pooling="none", n_seeds=1, device="auto", random_state=None, stop_on="loss", pos_weight=1.0,
-                 progress=None):
+                 progress=None, bucket_batches=20, input_projection=True):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -168,6 +177,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         self.stop_on = stop_on
         self.pos_weight = pos_weight
         self.progress = progress
+        self.bucket_batches = bucket_batches
+        self.input_projection = input_projection
 
     # -- helpers ----------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -206,7 +217,7 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_net(self) -> _RecurrentNet:
         return _RecurrentNet(self.cell, self.n_features_in_, int(self.hidden_size), int(self.num_layers),
-                             float(self.dropout), self.pooling)
+                             float(self.dropout), self.pooling, bool(self.input_projection))
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y, *, lengths=None):
@@ -288,13 +299,16 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         w = float(self.pos_weight)
         return None if w == 1.0 else torch.tensor(w, dtype=logits.dtype, device=logits.device)
 
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
-        if y.ndim == 2:                     # per-hour labels: mean log-loss over the labelled hours
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor, L: torch.Tensor, hours: float | None = None) -> torch.Tensor:
+        """The training loss of one batch. Per-hour labels: the summed log-loss of the labelled hours divided
+        by ``hours`` (the mean labelled hours per batch of the epoch), so every hour weighs the same whether
+        it sits in a batch of short or of long stays; without ``hours``, the batch's mean."""
+        if y.ndim == 2:
             y = y[:, :logits.shape[1]]
             labelled = y >= 0
             bce = nn.functional.binary_cross_entropy_with_logits(logits, y.clamp(min=0), reduction="none",
                                                                  pos_weight=self._pos_weight(logits))
-            return (bce * labelled).sum() / labelled.sum().clamp(min=1)
+            return (bce * labelled).sum() / (hours if hours else labelled.sum().clamp(min=1))
         T = logits.shape[1]
         valid = (torch.arange(T, device=logits.device)[None, :] < L[:, None]).float()
         bce = nn.functional.binary_cross_entropy_with_logits(logits, y[:, None].expand_as(logits),
@@ -312,16 +326,20 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         hist = {"train_loss": [], "val_loss": []}
         bs = int(self.batch_size)
         bucket = data.y.ndim == 2            # per-hour targets: batches of similar length, cut to their longest
+        # Per-hour labels in length buckets: each batch's summed loss is divided by the mean labelled hours
+        # per batch, so an hour of a short stay weighs what an hour of a long one does (as in random batches).
+        hours = float((data.y[torch.from_numpy(tr).to(data.device)] >= 0).sum()) / max(1, -(-len(tr) // bs)) \
+            if bucket else None
         for epoch in range(int(self.max_epochs)):
             net.train()
             perm = tr_t[torch.randperm(len(tr_t), generator=gen)]
             tot = 0.0
-            for b in self._batches(perm, data.L_cpu, bs, bucket, gen):
+            for b in self._batches(perm, data.L_cpu, bs, bucket, gen, int(self.bucket_batches)):
                 T_b = int(data.L_cpu[b].max()) if bucket else data.X.shape[1]
                 x_b = data.inputs(b, T_b)
                 b = b.to(data.device)
                 opt.zero_grad()
-                loss = self._loss(net(x_b), data.y[b], data.L[b])
+                loss = self._loss(net(x_b), data.y[b], data.L[b], hours)
                 loss.backward()
                 nn.utils.clip_grad_norm_(net.parameters(), 5.0)
                 opt.step()
@@ -354,16 +372,17 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
         return hist
 
     @staticmethod
-    def _batches(perm: torch.Tensor, L: torch.Tensor, bs: int, bucket: bool, gen: torch.Generator):
+    def _batches(perm: torch.Tensor, L: torch.Tensor, bs: int, bucket: bool, gen: torch.Generator,
+                 pool_batches: int = 20):
         """Mini-batches of ``perm``; with ``bucket``, patients of similar length share a batch.
 
         Bucketing: the shuffled order is cut into pools of 20 batches, each pool sorted by length and
         cut into batches, and the batches shuffled again, so every epoch still sees a random order.
         """
-        if not bucket:
+        if not bucket or pool_batches < 1:
             return [perm[i:i + bs] for i in range(0, len(perm), bs)]
         out = []
-        pool = bs * 20
+        pool = bs * pool_batches
         for i in range(0, len(perm), pool):
             chunk = perm[i:i + pool]
             chunk = chunk[torch.argsort(L[chunk], stable=True)]
