@@ -3,7 +3,9 @@
 A page submits its work with :func:`submit` (it runs in a worker process of the server's one
 :class:`core.jobs.JobManager`, see ``app/resources.job_manager``), then calls :func:`follow` on every
 run. While the job is queued or running, :func:`follow` draws a live ``st.status`` with a
-progress bar and a **Cancel** button (a fragment that polls every second); when it has finished it
+progress bar, the fits still to finish (the slowest running one named, with its seconds and last
+message: :meth:`core.jobs.JobInfo.describe_fits`) and a **Cancel** button (a fragment that polls every
+second); when it has finished it
 returns the result once, so the page can keep it in its session state. The job's id is kept in
 the session (page changes) and in the URL (``?job=``: a browser reload picks it up again).
 """
@@ -21,7 +23,7 @@ from core.engine import BackendConfig
 from core.jobs import JobInfo
 
 __all__ = ["submit", "training_request", "follow", "session_jobs", "get_backend", "set_backend", "cancel",
-           "describe_state", "measured_duration", "latest_result", "request_of"]
+           "describe_state", "draw_progress", "measured_duration", "latest_result", "request_of"]
 
 _STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
            "cancelled": "cancelled"}
@@ -143,15 +145,25 @@ def _page_job(page: str, kinds: tuple) -> str | None:
     return jid
 
 
+def draw_progress(info: JobInfo):
+    """A running job's ``st.status``: the overall bar with what it does now, then the fits still to finish
+    (the slowest running one first). Returns the status container (for the Cancel button)."""
+    # not a with-block: leaving one would mark the status complete while the job still runs
+    box = st.status(plain(info.label), state="running", expanded=True)
+    box.progress(info.fraction, text=describe_state(info)[:120])
+    fits = info.describe_fits()
+    if fits:
+        box.caption(gui_text(fits))
+    return box
+
+
 @st.fragment(run_every=1.0)
 def _live(job_id: str) -> None:
     info = job_manager().get(job_id)
     if info is None or not info.active:
         st.rerun()                               # the whole page, which now shows the result
         return
-    # not a with-block: leaving one would mark the status complete while the job still runs
-    box = st.status(plain(info.label), state="running", expanded=True)
-    box.progress(info.fraction, text=describe_state(info)[:120])
+    box = draw_progress(info)
     c = box.columns([1, 4])
     if c[0].button("Cancel", key=f"jobs.cancel.{job_id}", help="Stop this job within a few seconds; a "
                    "cancelled training saves nothing"):

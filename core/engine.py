@@ -3,12 +3,14 @@
 Every analysis (comparison, cross-validation, refit, time order, gate models) hands its fits to one
 :class:`Backend` through :func:`core.protocol.run_protocols`:
 
-* ``local`` (default) runs them in this process, one after another, with live per-epoch progress.
-  Nothing needs to be started.
+* ``local`` (default) runs them in this process, one after another, with live progress (per epoch,
+  per tree batch, and a heartbeat at least every 5 s: :mod:`core.models.staged`). Nothing needs to be started.
 * ``ray`` submits every fit as a Ray task (each asks for as many CPUs as it uses threads) and
-  gathers the results in submission order; progress is reported as each fit finishes. With no
-  address it starts a private Ray instance on this machine; with ``address`` (or
-  ``CHRONOSCOPE_RAY_ADDRESS``) it joins an existing cluster and ships the ``core`` package to it.
+  gathers the results in submission order. The tasks' progress messages go to a small Ray actor (an
+  inbox, no CPU) that this process empties every 0.25 s, so progress is as live as on the local
+  backend, several fits at once. With no address it starts a private Ray instance on this machine;
+  with ``address`` (or ``CHRONOSCOPE_RAY_ADDRESS``) it joins an existing cluster and ships the ``core``
+  package to it.
 
 Both call the same function with the same arguments and the same thread count
 (:mod:`core.threads`), so the same seeds give the same numbers on both.
@@ -76,7 +78,7 @@ class BackendConfig:
             f"Ray, private instance on this machine ({self.num_cpus or os.cpu_count()} CPUs)"
 
 
-#: ``fn(item, progress, payload) -> result``; ``progress`` is ``None`` on Ray.
+#: ``fn(item, progress, payload) -> result``; ``progress`` is ``None`` when nobody listens.
 TaskFn = Callable
 
 
@@ -108,17 +110,42 @@ class LocalBackend(Backend):
         n, threads, out = len(items), self.threads(), []
         for i, (item, key) in enumerate(zip(items, keys)):
             def sub(msg, frac, i=i):
-                if progress is not None:
-                    progress(msg, (i + min(max(frac, 0.0), 1.0)) / max(n, 1))
+                progress(msg, (i + min(max(frac, 0.0), 1.0)) / max(n, 1))
             with limit_threads(threads):
-                out.append(fn(item, sub, payloads[key]))
+                out.append(fn(item, None if progress is None else sub, payloads[key]))
         return out
 
 
-def _ray_call(fn, item, threads, payload):
-    """A Ray task: the same call as the local backend, under the same thread limit."""
+class _ProgressInbox:
+    """A Ray actor holding the progress messages of running tasks until the driver takes them."""
+
+    def __init__(self) -> None:
+        self.items = []
+
+    def push(self, index: int, message: str, fraction: float) -> None:
+        self.items.append((index, message, fraction))
+
+    def flush(self) -> None:
+        """Nothing: a task waits on it, so its earlier pushes (same caller, run in order) are all in."""
+
+    def drain(self) -> list:
+        out, self.items = self.items, []
+        return out
+
+
+def _ray_call(fn, item, threads, payload, inbox=None, index=0):
+    """A Ray task: the same call as the local backend, under the same thread limit; with ``inbox`` its
+    ``progress(message, fraction)`` is sent there (without waiting), and every message is in before it returns."""
+    progress = None
+    if inbox is not None:
+        def progress(message, fraction):
+            inbox.push.remote(index, message, float(fraction))
     with limit_threads(threads):
-        return fn(item, None, payload)
+        result = fn(item, progress, payload)
+    if inbox is not None:
+        import ray
+        ray.get(inbox.flush.remote())
+    return result
 
 
 class RayBackend(Backend):
@@ -168,24 +195,39 @@ class RayBackend(Backend):
         threads = max(1, min(threads, cpus))
         refs = {k: ray.put(v) for k, v in payloads.items()}
         task = ray.remote(_ray_call)
-        futures = [task.options(num_cpus=threads).remote(fn, item, threads, refs[key]) for item, key in zip(items, keys)]
+        inbox = None if progress is None else ray.remote(num_cpus=0)(_ProgressInbox).remote()
+        futures = [task.options(num_cpus=threads).remote(fn, item, threads, refs[key], inbox, i)
+                   for i, (item, key) in enumerate(zip(items, keys))]
         order = {f: i for i, f in enumerate(futures)}
         labels = list(labels) if labels is not None else [f"task {i + 1}" for i in range(len(items))]
+        n = max(len(items), 1)
+        fractions, finished = [0.0] * len(items), set()
         if progress is not None:
             progress(f"{len(items)} fits submitted to Ray ({threads} CPU each)", 0.0)
-        pending, done = list(futures), 0
+        pending = list(futures)
         try:
             while pending:               # short waits, so a cancel (SIGTERM -> Python handler) is seen at once
                 ready, pending = ray.wait(pending, num_returns=1, timeout=0.25)
+                if progress is None:
+                    continue
+                # a finished task's messages are all in the inbox (it flushed before returning): take them first
+                for i, message, fraction in ray.get(inbox.drain.remote()):
+                    if i not in finished:
+                        fractions[i] = max(fractions[i], min(max(fraction, 0.0), 1.0))
+                        progress(message, sum(fractions) / n)
                 for f in ready:
-                    done += 1
-                    if progress is not None:
-                        progress(f"{labels[order[f]]}: done ({done}/{len(items)} fits)", done / len(items))
+                    i = order[f]
+                    finished.add(i)
+                    fractions[i] = 1.0
+                    progress(f"{labels[i]}: done ({len(finished)}/{len(items)} fits)", sum(fractions) / n)
             return ray.get(futures)
         except BaseException:
             for f in futures:           # a cancelled or failed analysis leaves no tasks running
                 ray.cancel(f, force=True)
             raise
+        finally:
+            if inbox is not None:
+                ray.kill(inbox)
 
 
 def make_backend(config: BackendConfig | str | None = None) -> Backend:

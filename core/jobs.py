@@ -8,7 +8,10 @@ server), never in a page's script, so it survives page changes and browser reloa
 * **Queue.** At most ``slots`` jobs run at once (default: cores // threads per fit, at least 1;
   ``CHRONOSCOPE_JOB_SLOTS`` overrides); the others wait in submission order, so two users training
   at once do not oversubscribe the cores.
-* **Progress.** The worker sends ``(message, fraction)`` through a pipe (at most ~5 per second).
+* **Progress.** The worker sends ``(message, fraction)`` through a pipe (at most ~5 per second), with the
+  state of every fit of the job (:class:`FitStatus`: not started, running, done; when it started, what it
+  last said). Every fit reports at least every 5 s (:mod:`core.models.staged`), so a page can name the
+  slowest fit still running (:meth:`JobInfo.describe_fits`) and is never stuck on an old message.
 * **Cancel.** SIGTERM to the worker, which stops its work at once (a Ray backend cancels its tasks
   and shuts its private Ray instance down); SIGKILL to the worker's whole process group after
   :data:`KILL_AFTER_S` seconds if it is still running (a long C call does not see SIGTERM). A cancelled training leaves no run: runs are written through a
@@ -36,14 +39,16 @@ from pathlib import Path
 
 from core.exceptions import CoreError
 
-__all__ = ["JobManager", "JobInfo", "JobCancelled", "JOB_KINDS", "JOB_STATES", "KILL_AFTER_S", "SLOTS_ENV",
-           "default_slots"]
+__all__ = ["JobManager", "JobInfo", "JobCancelled", "FitStatus", "JOB_KINDS", "JOB_STATES", "KILL_AFTER_S",
+           "SLOTS_ENV", "default_slots"]
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 #: seconds between SIGTERM and SIGKILL when a job is cancelled.
 KILL_AFTER_S = 4.0
 #: finished jobs whose results are kept in memory (older ones keep only their status).
 KEEP_FINISHED = 16
+#: fits named one by one in :meth:`JobInfo.describe_fits` (the others are counted).
+_NAMED_FITS = 4
 #: environment variable: how many jobs may run at once.
 SLOTS_ENV = "CHRONOSCOPE_JOB_SLOTS"
 _POLL_S = 0.2
@@ -85,6 +90,65 @@ def _send(conn, message) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class FitStatus:
+    """One fit of a job (a model on one split, fold, horizon or refit), as its progress messages tell it.
+
+    Attributes
+    ----------
+    title : str
+        For people: ``"random forest"``, ``"fold 2/5: GRU"`` (the registry's ``label``).
+    state : {"waiting", "running", "done"}
+    started, finished : float
+        ``time.time()`` stamps (0 when not yet).
+    detail : str
+        The fit's last message, without its name (``"trees 60/100"``); heartbeats do not replace it.
+    """
+
+    title: str
+    state: str = "waiting"
+    started: float = 0.0
+    finished: float = 0.0
+    detail: str = ""
+
+    @property
+    def seconds(self) -> float:
+        """Running time so far (or in all, once done; 0 before it started)."""
+        if not self.started:
+            return 0.0
+        return (self.finished or time.time()) - self.started
+
+
+class _FitBoard:
+    """The fits of one job, updated from every progress message (in the worker, before any is dropped)."""
+
+    def __init__(self) -> None:
+        self.fits: dict[str, FitStatus] = {}
+
+    def observe(self, message) -> bool:
+        """Update from one message; True when a fit was announced, started or finished (worth sending now)."""
+        from core.models.staged import FitMessage, FitPlan
+        if isinstance(message, FitPlan):
+            new = [(k, t) for k, t in message.fits if k not in self.fits]
+            self.fits.update((k, FitStatus(title=t)) for k, t in new)
+            return bool(new)
+        if not isinstance(message, FitMessage) or not message.key:
+            return False
+        fit = self.fits.get(message.key) or FitStatus(title=message.title or message.label)
+        before, now = fit.state, time.time()
+        if fit.state == "waiting":
+            fit = replace(fit, state="running", started=now)
+        if message.state == "done" and fit.state != "done":
+            fit = replace(fit, state="done", finished=now)
+        if not message.heartbeat:
+            fit = replace(fit, detail=message.detail)
+        self.fits[message.key] = fit
+        return fit.state != before
+
+    def snapshot(self) -> tuple:
+        return tuple(self.fits.values())
+
+
 def _worker(request, cohort, backend, conn) -> None:
     """Worker process body: own process group, SIGTERM -> JobCancelled, messages through ``conn``."""
     try:
@@ -96,16 +160,18 @@ def _worker(request, cohort, backend, conn) -> None:
         raise JobCancelled()
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C in the server's terminal is the server's
-    last = [0.0]
+    last, board, lock = [0.0], _FitBoard(), threading.Lock()
 
     def progress(message: str, fraction: float) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 0.2 or fraction >= 1.0:
-            last[0] = now
-            try:
-                conn.send(("progress", str(message), float(min(max(fraction, 0.0), 1.0))))
-            except (BrokenPipeError, OSError):    # the manager is gone: nobody wants the result
-                raise JobCancelled() from None
+        with lock:                   # a fit's heartbeat thread reports too
+            changed = board.observe(message)
+            now = time.monotonic()
+            if changed or now - last[0] >= 0.2 or fraction >= 1.0:
+                last[0] = now
+                try:
+                    conn.send(("progress", str(message), float(min(max(fraction, 0.0), 1.0)), board.snapshot()))
+                except (BrokenPipeError, OSError):    # the manager is gone: nobody wants the result
+                    raise JobCancelled() from None
     try:
         conn.send(("started", os.getpid()))
         from core.engine import make_backend
@@ -175,10 +241,48 @@ class JobInfo:
     key: str = ""
     #: the id of the finished identical job whose result this one reuses ("" when it ran itself).
     reused_from: str = ""
+    #: the fits of the job announced or seen so far (:class:`FitStatus`), in the order they were planned.
+    fits: tuple = ()
 
     @property
     def active(self) -> bool:
         return self.state in ("queued", "running")
+
+    @property
+    def remaining_fits(self) -> tuple:
+        """The fits not done yet: the running ones (longest running first), then those not started (in order)."""
+        running = sorted((f for f in self.fits if f.state == "running"), key=lambda f: -f.seconds)
+        return tuple(running) + tuple(f for f in self.fits if f.state == "waiting")
+
+    @property
+    def slowest_fit(self) -> FitStatus | None:
+        """The running fit that has taken longest so far (None when none is running)."""
+        running = [f for f in self.remaining_fits if f.state == "running"]
+        return running[0] if running else None
+
+    def describe_fits(self) -> str:
+        """The fits still to finish, in words ("" when the job has no fits, or none is left).
+
+        Examples
+        --------
+        ``"3 of 8 fits done. Slowest remaining fit: random forest, 45 s (trees 60/100). Not started: GRU,
+        LSTM, RNN, GRU-D."``
+        """
+        left = self.remaining_fits
+        if not left or not self.active:
+            return ""
+        parts = [f"{len(self.fits) - len(left)} of {len(self.fits)} fits done."]
+        slowest = self.slowest_fit
+        if slowest is not None:
+            detail = f" ({slowest.detail[:60]})" if slowest.detail else ""
+            parts.append(f"Slowest remaining fit: {slowest.title}, {slowest.seconds:.0f} s{detail}.")
+        others = [f"{f.title} ({f.seconds:.0f} s)" for f in left if f.state == "running" and f is not slowest]
+        if others:
+            parts.append(f"Also running: {_some(others)}.")
+        waiting = [f.title for f in left if f.state == "waiting"]
+        if waiting:
+            parts.append(f"Not started: {_some(waiting)}.")
+        return " ".join(parts)
 
     @property
     def seconds(self) -> float:
@@ -186,6 +290,12 @@ class JobInfo:
         if not self.started:
             return 0.0
         return (self.finished or time.time()) - self.started
+
+
+def _some(names: list) -> str:
+    """The first few ``names``, and how many more."""
+    more = len(names) - _NAMED_FITS
+    return ", ".join(names[:_NAMED_FITS]) + (f" and {more} more" if more > 0 else "")
 
 
 @dataclass
@@ -418,7 +528,7 @@ class JobManager:
                     job.pid = int(msg[1])
                 elif msg[0] == "progress":
                     if job.cancel_at is None:
-                        job.info = replace(job.info, message=msg[1], fraction=msg[2])
+                        job.info = replace(job.info, message=msg[1], fraction=msg[2], fits=msg[3])
                 elif msg[0] == "done":
                     result = pickle.loads(msg[1])          # bytes from our own worker
                     if getattr(result, "reused", False):      # a training answered by its identical saved run

@@ -25,6 +25,7 @@ removed then, also after an error or a cancel; nothing saved refers to it.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -46,6 +47,7 @@ from core.exceptions import CohortError
 from core.features import FeatureBuilder, FeatureSet
 from core.engine import Backend, LocalBackend
 from core.models.base import ModelSpec
+from core.models.staged import FitPlan, FitProgress, fit_in_stages, heartbeat
 from core.threads import limit_threads
 
 __all__ = ["FittedRun", "as_fitted", "ProtocolResult", "ProtocolRequest", "split_by_patient", "patient_folds", "subsample_patients",
@@ -54,6 +56,8 @@ __all__ = ["FittedRun", "as_fitted", "ProtocolResult", "ProtocolRequest", "split
 
 #: ``progress(message, fraction_done)``; fraction over the whole call, in [0, 1].
 Progress = Callable[[str, float], None]
+#: numbers the fit plans of this process (a fit's key is "PLAN.INDEX": unique among one job's fits).
+_PLANS = itertools.count(1)
 #: environment variable: the largest sequence array (MB, all splits of one run) built in memory; 0 = never.
 FEATURES_IN_MEMORY_ENV = "CHRONOSCOPE_FEATURES_IN_MEMORY_MB"
 _FEATURES_IN_MEMORY_MB = 1024.0
@@ -370,17 +374,22 @@ def fit_model(model, input_kind: str, fs: FeatureSet, y_units: np.ndarray, progr
 
     Tabular models get one row per unit (patient, or patient-hour online) and its label. Sequence
     models get the patients' sequences and, online, a ``(n_patients, n_steps)`` target with a label
-    at every scored hour (NaN elsewhere). A model with a ``progress`` parameter (the sequence models)
-    gets ``progress`` for this fit only. Every fit runs under the one thread rule
+    at every scored hour (NaN elsewhere). Every fit runs under the one thread rule
     (:func:`core.threads.limit_threads`).
+
+    With ``progress`` the fit is never silent (:mod:`core.models.staged`): a model with a ``progress``
+    parameter (the sequence models: per epoch) gets it for this fit only; a random forest or gradient
+    boosting is grown in stages (``"trees 40/100"``: the same model as one fit); and a heartbeat reports
+    ``"fitting, 12 s"`` whenever nothing else was reported for 5 s. Without ``progress``: one plain fit.
     """
-    hooked = progress is not None and "progress" in model.get_params()
+    report = None if progress is None else progress if isinstance(progress, FitProgress) else FitProgress(progress)
+    hooked = report is not None and "progress" in model.get_params()
     if hooked:                      # a model with a progress callback gets it for this fit only
-        model.set_params(progress=progress)
+        model.set_params(progress=report)
     y = fs.step_targets(y_units) if input_kind == "sequence" and fs.online else y_units
     try:
-        with limit_threads():
-            return model.fit(fs.get(input_kind), y)
+        with limit_threads(), heartbeat(report, "fitting"):
+            return fit_in_stages(model, fs.get(input_kind), y, report)
     finally:
         if hooked:
             model.set_params(progress=None)
@@ -421,6 +430,9 @@ class _FitTask:
     score: bool = True
     #: prefix of its progress messages ("gru", "fold 2/5: gru").
     label: str = ""
+    #: the fit for people ("fold 2/5: GRU"), and its key among the fits of one job ("3.7").
+    title: str = ""
+    key: str = ""
 
 
 def _prepare(request: ProtocolRequest, evaluation: EvaluationConfig, work: _FeatureWork, name: str):
@@ -448,30 +460,47 @@ def _fit_and_score(task: _FitTask, progress: Progress | None, data: tuple) -> tu
     """Fit one model on the training split of ``data = (fsets, ys)``; risks on validation and test.
 
     Returns ``(model, seconds, p_validation, p_test)`` (the risks ``None`` when ``task.score`` is off).
-    Runs in this process (local backend) or in a Ray worker, with the same result.
+    Runs in this process (local backend) or in a Ray worker, with the same result. With ``progress`` it
+    reports at least every 5 s (:mod:`core.models.staged`): the fit's own messages, then
+    ``"scoring validation and test patients"``, then ``"done in ..."``; the fit fills 0-0.9 of its fraction
+    when it is scored, the scoring the rest.
     """
     fsets, ys = data
+    report = None
     if progress is not None:
-        report, label = progress, task.label or task.spec.name
-
-        def progress(msg, frac):
-            report(f"{label}: {msg}", frac)
-        progress("training", 0.0)
+        label = task.label or task.spec.name
+        report = FitProgress(progress, label=label, key=task.key, title=task.title or label)
+        report.within(0.0, 0.9 if task.score else 1.0)       # the fit; its scoring gets the last tenth
+        report("training", 0.0)
     model = make_model(task.spec, task.preset, task.random_state, task.params, fsets["train"])
     t0 = time.perf_counter()
-    fit_model(model, task.spec.input_kind, fsets["train"], ys["train"], progress)
+    fit_model(model, task.spec.input_kind, fsets["train"], ys["train"], report)
     seconds = time.perf_counter() - t0
     if not task.score:
-        if progress is not None:
-            progress(f"done in {seconds:.1f} s", 1.0)
+        if report is not None:
+            report.finish(f"done in {seconds:.1f} s")
         return model, seconds, None, None
-    p_val = predict_units(model, task.spec.input_kind, fsets["validation"])
-    p_test = predict_units(model, task.spec.input_kind, fsets["test"])
-    if progress is not None:
+    if report is not None:
+        report.within(0.9, 1.0)
+        report("scoring validation and test patients", 0.0)
+    with heartbeat(report, "scoring validation and test patients"):
+        p_val = predict_units(model, task.spec.input_kind, fsets["validation"])
+        p_test = predict_units(model, task.spec.input_kind, fsets["test"])
+    if report is not None:
         y = ys["test"]
         auc = roc_auc_score(y, p_test) if len(np.unique(y)) == 2 else float("nan")
-        progress(f"done in {seconds:.1f} s, test AUROC {auc:.3f}", 1.0)
+        report.finish(f"done in {seconds:.1f} s, test AUROC {auc:.3f}")
     return model, seconds, p_val, p_test
+
+
+def _announce(report: Progress, tasks: Sequence[_FitTask]) -> Progress:
+    """``report`` whose first message also announces ``tasks`` (a :class:`~core.models.staged.FitPlan`), so a
+    job can list the fits not started yet."""
+    plan = [tuple((t.key, t.title) for t in tasks)]
+
+    def announce(msg: str, frac: float) -> None:
+        report(FitPlan(msg, plan.pop()) if plan else msg, frac)
+    return announce
 
 
 def _score(request, prepared, outcomes, evaluation, keep_features: bool) -> ProtocolResult:
@@ -524,15 +553,16 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
     """
     evaluation = evaluation or EvaluationConfig()
     backend = backend or LocalBackend()
-    report = progress or (lambda msg, frac: None)
     n_fits = max(1, sum(len(r.specs) for r in requests))
-
-    def tasks(req):
-        return [_FitTask(s, preset, random_state, (model_params or {}).get(s.name), label=label(req, s.name))
-                for s in req.specs]
 
     def label(req, spec_name):
         return f"{req.label}: {spec_name}" if req.label else spec_name
+
+    plan, keys = next(_PLANS), itertools.count()
+    batches = [[_FitTask(s, preset, random_state, (model_params or {}).get(s.name), label=label(req, s.name),
+                         title=label(req, s.label or s.name), key=f"{plan}.{next(keys)}") for s in req.specs]
+               for req in requests]
+    report = _announce(progress or (lambda msg, frac: None), [t for b in batches for t in b])
 
     with _FeatureWork() as work:
         if not backend.parallel:
@@ -544,7 +574,8 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
 
                 def sub(msg, frac, done=done, k=k):
                     report(msg, (done + frac * k) / n_fits)
-                outcomes = backend.map(_fit_and_score, tasks(req), [0] * k, {0: prepared[1:3]}, progress=sub)
+                outcomes = backend.map(_fit_and_score, batches[i], [0] * k, {0: prepared[1:3]},
+                                       progress=None if progress is None else sub)   # no listener: plain fits
                 out.append(_score(req, prepared, outcomes, evaluation, keep_features))
                 work.release(f"run-{i}")            # one run's files on disk at a time
                 done += k
@@ -553,13 +584,13 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
         for i, req in enumerate(requests):
             report(f"{req.label + ': ' if req.label else ''}building features", 0.0)
             prepared.append(_prepare(req, evaluation, work, f"run-{i}"))
-        items, keys, labels = [], [], []
+        items, where, labels = [], [], []
         for i, req in enumerate(requests):
-            items += tasks(req)
-            keys += [i] * len(req.specs)
+            items += batches[i]
+            where += [i] * len(req.specs)
             labels += [label(req, s.name) for s in req.specs]
-        flat = backend.map(_fit_and_score, items, keys, {i: p[1:3] for i, p in enumerate(prepared)}, labels=labels,
-                           progress=report)
+        flat = backend.map(_fit_and_score, items, where, {i: p[1:3] for i, p in enumerate(prepared)}, labels=labels,
+                           progress=None if progress is None else report)
         out, pos = [], 0
         for req, prep in zip(requests, prepared):
             out.append(_score(req, prep, flat[pos:pos + len(req.specs)], evaluation, keep_features))
@@ -626,21 +657,22 @@ def refit_models(cohort: Cohort, result: ProtocolResult, specs: Sequence[ModelSp
     -------
     dict of str to fitted estimator
     """
-    report = progress or (lambda msg, frac: None)
     backend = backend or LocalBackend()
     ids = np.sort(np.concatenate([result.splits["train"], result.splits["validation"]]))
-    report(f"refitting {len(specs)} model(s) on {len(ids):,} training + validation patients", 0.0)
-    tasks = []
-    for spec in specs:
+    tasks, plan = [], next(_PLANS)
+    for i, spec in enumerate(specs):
         fitted = result.models[spec.name]
         params = dict((model_params or {}).get(spec.name) or {})
         if hasattr(fitted, "refit_params"):
             params.update(fitted.refit_params())
-        tasks.append(_FitTask(spec, preset, random_state, params, score=False, label=f"refit: {spec.name}"))
+        tasks.append(_FitTask(spec, preset, random_state, params, score=False, label=f"refit: {spec.name}",
+                              title=f"refit: {spec.label or spec.name}", key=f"{plan}.{i}"))
+    report = _announce(progress or (lambda msg, frac: None), tasks)
+    report(f"refitting {len(specs)} model(s) on {len(ids):,} training + validation patients", 0.0)
     with _FeatureWork() as work:    # out of core when large, as in run_protocols; removed before returning
         folder = work.folder(result.builder.sequence_nbytes(len(ids)), "refit")
         fs = result.builder.transform(cohort, ids, out_dir=folder)
         y = result.builder.targets(cohort, fs)
         out = backend.map(_fit_and_score, tasks, [0] * len(tasks), {0: ({"train": fs}, {"train": y})},
-                          labels=[f"refit: {s.name}" for s in specs], progress=report)
+                          labels=[f"refit: {s.name}" for s in specs], progress=None if progress is None else report)
     return {spec.name: model for spec, (model, *_rest) in zip(specs, out)}

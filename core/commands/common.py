@@ -4,13 +4,15 @@
 * :func:`add_backend_arguments` / :func:`backend_from_args`: ``--backend local|ray``, ``--address``
   (default ``$CHRONOSCOPE_RAY_ADDRESS``), ``--ray-cpus``.
 * :func:`progress_bar`: a tqdm bar on a terminal; plain lines (no escape codes) when stderr is a
-  file or a pipe, so CI logs and ``2> log.txt`` stay readable.
+  file or a pipe, so CI logs and ``2> log.txt`` stay readable (a line per 5 %, per model, and at least
+  every 10 s while a fit reports something new, e.g. its heartbeat).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 
 from core.config import TASKS, DataConfig
 from core.duck import DUCKDB_MIN_MB, ENGINE_ENV, ENGINES, MEMORY_ENV, TMP_ENV
@@ -116,11 +118,17 @@ def backend_from_args(args: argparse.Namespace) -> BackendConfig:
     return BackendConfig(name=args.backend, address=args.address, num_cpus=args.ray_cpus)
 
 
+#: seconds after which a plain progress line repeats a changed message at the same percentage.
+_LINE_EVERY_S = 10.0
+
+
 class _Lines:
-    """A tqdm-like bar that prints a plain line per change of at least 5 % (or of the model)."""
+    """A tqdm-like bar that prints a plain line per change of at least 5 % (or of the model), and a changed
+    message ("gbm: fitting, 40 s") at least every :data:`_LINE_EVERY_S` seconds, so a log never goes silent."""
 
     def __init__(self, total: int, desc: str, file) -> None:
         self.total, self.desc, self.file, self.n, self._last = total, desc, file, 0, (-1, "")
+        self._said, self._said_at = "", time.monotonic()
 
     def update(self, k: int) -> None:
         self.n += k
@@ -138,9 +146,12 @@ class _Lines:
     def _print(self, extra: str = "") -> None:
         pct = int(100 * self.n / max(self.total, 1))
         head = self.desc.split(":")[0]
-        if pct // 5 != self._last[0] // 5 or head != self._last[1]:
-            self._last = (pct, head)
-            print(f"{self.desc}: {pct:3d}%" + (f" {extra}" if extra else ""), file=self.file, flush=True)
+        line = f"{self.desc}: {pct:3d}%" + (f" {extra}" if extra else "")
+        now = time.monotonic()
+        if pct // 5 != self._last[0] // 5 or head != self._last[1] or \
+                (line != self._said and now - self._said_at >= _LINE_EVERY_S):
+            self._last, self._said, self._said_at = (pct, head), line, now
+            print(line, file=self.file, flush=True)
 
     def close(self) -> None:
         pass

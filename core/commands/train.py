@@ -15,6 +15,7 @@ from core.commands.common import (add_backend_arguments, add_data_arguments, bac
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.exceptions import CohortError, CoreError, RunError
 from core.models import registry
+from core.models.staged import FitMessage
 from core.service import DEFAULT_PRESET, CrossValidateRequest, TrainRequest, run_request
 
 __all__ = ["add_parser", "run", "TqdmProgress"]
@@ -24,6 +25,9 @@ class TqdmProgress:
     """A ``progress(message, fraction)`` callback drawing two bars: models, and the current model.
 
     tqdm bars on a terminal; plain lines when stderr is redirected (:func:`core.commands.common.progress_bar`).
+    The current model's bar shows its last message: epochs, tree batches ("rf: trees 40/100") and, when a
+    fit has nothing else to say, its heartbeat ("svm: fitting, 35 s", at least every 5 s). The models bar
+    counts finished models from the overall fraction, so fits reported side by side (Ray) count right.
     """
 
     def __init__(self, names, file=None) -> None:
@@ -36,22 +40,26 @@ class TqdmProgress:
         name, _, detail = message.partition(": ")
         if name not in self.names:
             return
+        k = len(self.names)
+        finished = min(int(fraction * k + 1e-9), k)
+        if finished > self.outer.n:
+            self.outer.update(finished - self.outer.n)
         if name != self.current:
             if self.inner is not None:
                 self.inner.close()
-                self.outer.update(1)
             self.current = name
             self.inner = progress_bar(100, name, file=self.file, position=1, leave=False,
                                       bar_format="{percentage:3.0f}%|{bar}| {desc}")
-        i = self.names.index(name)
-        done = int(round(100 * min(max(fraction * len(self.names) - i, 0.0), 1.0)))
+        # the fit's own fraction when the message is about this one fit (also right when fits run side by side)
+        own = isinstance(message, FitMessage) and message.label == name
+        part = message.fit_fraction if own else fraction * k - self.names.index(name)
+        done = int(round(100 * min(max(part, 0.0), 1.0)))
         self.inner.update(max(done - self.inner.n, 0))
         self.inner.set_description_str(f"{name}: {detail[:60]}", refresh=True)
 
     def close(self) -> None:
         if self.inner is not None:
             self.inner.close()
-            self.outer.update(1)
         self.outer.close()
 
 

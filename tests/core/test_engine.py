@@ -113,3 +113,36 @@ def test_explanations_match_on_both_backends(ray_backend):
     for (ra,), (rb,) in zip(a, b):
         assert ra.model_name == rb.model_name
         np.testing.assert_array_equal(ra.attributions, rb.attributions)
+
+
+def test_ray_forwards_the_progress_of_every_fit(ray_backend):
+    """Fits on Ray report as they run (tree batches, the scoring, done), not only when they finish."""
+    from core.config import FeatureConfig
+    from core.models import registry
+    from core.models.staged import FitMessage, FitPlan
+    from core.protocol import run_protocol, split_by_patient
+    cohort = make_tiny_cohort(60, seed=2)
+    seen = []
+    run_protocol(cohort, [registry.get(n) for n in ("lr", "rf")], split_by_patient(cohort),
+                 features=FeatureConfig(window_hours=6), preset="test", backend=ray_backend,
+                 progress=lambda m, f: seen.append((m, f)))
+    fractions = [f for _, f in seen]
+    assert isinstance(seen[0][0], FitPlan) and fractions == sorted(fractions) and fractions[-1] == 1.0
+    details = {}
+    for m, _ in seen:
+        if isinstance(m, FitMessage):
+            details.setdefault(m.title, []).append(m.detail)
+    assert set(details) == {"logistic regression", "random forest"}
+    assert all(d[0] == "training" and d[-1].startswith("done in") for d in details.values())
+    assert any(d.startswith("trees ") for d in details["random forest"])
+
+    def _silent(item, progress, payload):           # a task that says nothing by itself: its heartbeat does
+        import time
+
+        from core.models.staged import heartbeat
+        with heartbeat(progress, interval=0.05):
+            time.sleep(0.5)
+        return item
+    beats = []
+    assert ray_backend.map(_silent, [1, 2], [0, 0], {0: None}, progress=lambda m, f: beats.append(str(m))) == [1, 2]
+    assert sum(m.startswith("fitting, ") for m in beats) >= 2

@@ -106,10 +106,12 @@ def test_a_ray_job_is_cancelled_and_leaves_no_ray_worker(tmp_path):
         cohort = make_tiny_cohort(300, n_hours=24, seed=5)
         jid = m.submit(_train(tmp_path, "ray", ("gru", "lstm"), "full"), cohort,
                        backend=BackendConfig("ray", num_cpus=2))
+        def on_ray(info) -> bool:        # the fits report from Ray as soon as they run
+            return "submitted to Ray" in info.message or any(f.state == "running" for f in info.fits)
         t0 = time.monotonic()
-        while "submitted to Ray" not in m.get(jid).message and time.monotonic() - t0 < 90:
+        while not on_ray(m.get(jid)) and time.monotonic() - t0 < 90:
             time.sleep(0.2)
-        assert "submitted to Ray" in m.get(jid).message, m.get(jid)
+        assert on_ray(m.get(jid)), m.get(jid)
         time.sleep(1.0)
         t0 = time.monotonic()
         m.cancel(jid)
@@ -120,3 +122,12 @@ def test_a_ray_job_is_cancelled_and_leaves_no_ray_worker(tmp_path):
         assert not (tmp_path / "ray").exists()
     finally:
         m.shutdown()
+
+
+def test_a_job_follows_each_of_its_fits(manager, tmp_path):
+    jid = manager.submit(_train(tmp_path, "fits", ("lr", "rf")), make_tiny_cohort(60, seed=5))
+    info = manager.wait(jid, timeout=120)
+    assert info.state == "done", info
+    assert [(f.title, f.state) for f in info.fits] == [("logistic regression", "done"), ("random forest", "done")]
+    assert all(f.seconds > 0 and f.detail.startswith("done in") for f in info.fits)
+    assert info.describe_fits() == ""                       # nothing left to name once finished
