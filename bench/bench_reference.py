@@ -64,7 +64,6 @@ def main() -> None:
     ap.add_argument("--note", default="")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_reference.json"))
     args = ap.parse_args()
-    import numpy as np
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     import reference_online as ref
