@@ -467,7 +467,7 @@ def _load_model(name: str, folder: Path, entry, builder: FeatureBuilder, run_fol
         raise RunError(f"{MANIFEST} of the run {run_folder} records {where} as a {entry.get('input_kind')!r} model, "
                        f"but {name!r} reads {spec.input_kind!r} inputs. {_RESTORE}")
     model = load_model(folder, name)
-    check_model(model, entry, where, reference=spec.make(preset="test"))
+    check_model(model, entry, where, reference=[spec.make(preset="test", task=t) for t in ("stay", "online")])
     names = _feature_names(builder, spec.input_kind)
     got = int(getattr(model, "n_features_in_", -1))
     if len(names) != got or int(entry.get("n_features", -1)) != got:

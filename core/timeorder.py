@@ -1114,7 +1114,8 @@ def _run_model(run, name: str):
                        "Train it again (retrain), or restore the run from a backup.")
     spec = registry.get(name)
     model = load_model(run.folder / "models", name)
-    check_model(model, entry, f"models/{name}", reference=spec.make(preset="test"))
+    check_model(model, entry, f"models/{name}",
+                reference=[spec.make(preset="test", task=t) for t in ("stay", "online")])
     width = len(run.builder.seq_names if spec.input_kind == "sequence" else run.builder.tab_names)
     if int(getattr(model, "n_features_in_", -1)) != width:
         raise RunError(f"Model {name!r} of the run {run.name} reads {getattr(model, 'n_features_in_', None)} inputs "

@@ -203,8 +203,9 @@ def check_model(model, expected: dict, where: str, reference=None) -> None:
         Its :func:`describe_model` record from the run's manifest.
     where : str
         The model's file(s), for the message (e.g. ``"models/lr.skops"``).
-    reference : estimator, optional
-        An unfitted model of the same registry entry: ``model`` must be of its class and hold its components.
+    reference : estimator or sequence of estimators, optional
+        Unfitted models of the same registry entry (one per task shape, whose settings may differ): ``model``
+        must be of the class of one of them and hold its components.
 
     Raises
     ------
@@ -213,12 +214,15 @@ def check_model(model, expected: dict, where: str, reference=None) -> None:
     """
     fix = "Train it again (retrain), or restore the run from a backup."
     got = class_path(model)
-    wanted = {str(expected.get("class"))} | ({class_path(reference)} if reference is not None else set())
+    refs = list(reference) if isinstance(reference, (list, tuple)) else [] if reference is None else [reference]
+    refs = [r for r in refs if class_path(r) == got] or refs     # the variants of the model's own class
+    wanted = {str(expected.get("class"))} | ({class_path(refs[0])} if refs else set())
     if wanted != {got}:
         raise RunError(f"{where} holds a {got}, but the run saved a {' / '.join(sorted(wanted))} there: the file "
                        f"was replaced. Refusing to load it. {fix}")
     have = _components(model)
-    need = set(_components(reference)) if reference is not None else set()
+    needs = [set(_components(r)) for r in refs] or [set()]
+    need = next((n for n in needs if n <= set(have)), needs[0])
     if have != list(expected.get("components", [])) or not need <= set(have):
         extra = sorted(set(have) - set(expected.get("components", [])))
         missing = sorted((set(expected.get("components", [])) | need) - set(have))
