@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
@@ -387,9 +388,13 @@ def fit_model(model, input_kind: str, fs: FeatureSet, y_units: np.ndarray, progr
     if hooked:                      # a model with a progress callback gets it for this fit only
         model.set_params(progress=report)
     y = fs.step_targets(y_units) if input_kind == "sequence" and fs.online else y_units
+    X = fs.get(input_kind)
+    if isinstance(model, RandomForestClassifier) and not X.flags.writeable:
+        # scikit-learn 1.9's forest refuses a read-only array with NaN (an out-of-core memory map): it fits a copy.
+        X = np.array(X)
     try:
         with limit_threads(), heartbeat(report, "fitting"):
-            return fit_in_stages(model, fs.get(input_kind), y, report)
+            return fit_in_stages(model, X, y, report)
     finally:
         if hooked:
             model.set_params(progress=None)

@@ -234,3 +234,20 @@ def test_set_a_out_of_core_matches_in_memory(work_root, monkeypatch):
     for name in ("lr", "gru"):
         np.testing.assert_allclose(on_disk.test[name].y_proba, in_memory.test[name].y_proba, rtol=0, atol=1e-6)
     assert in_memory.test["gru"].metrics["auroc"] > 0.75
+
+
+def test_forest_fits_a_read_only_table_with_missing_values():
+    """scikit-learn 1.9's forest refuses a read-only array holding NaN; an out-of-core (memory-mapped) table is one."""
+    import numpy as np
+    from types import SimpleNamespace
+
+    from core.models import registry
+    from core.protocol import fit_model
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4)).astype(np.float32)
+    X[::5, 1] = np.nan
+    X.setflags(write=False)
+    y = np.r_[np.zeros(60, int), np.ones(60, int)]
+    fs = SimpleNamespace(online=False, get=lambda kind: X)
+    model = fit_model(registry.get("rf").make(preset="test", random_state=0, task="online"), "tabular", fs, y)
+    assert model.predict_proba(X).shape == (120, 2)
