@@ -102,7 +102,7 @@ def main() -> None:
         res = run_protocol(cohort, specs, splits, features=features, preset=args.preset, random_state=args.seed,
                            model_params=result["params"], progress=progress)
         result["product_seconds"] = round(time.perf_counter() - t1, 1)
-        result["product_peak_mb"] = round(mem.reset(), 0)
+        result["product_peak_mb"] = round(max([mem.reset(), *peaks.values()]), 0)
         for n, ev in res.test.items():
             rows[n] = {"auroc": float(ev.metrics["auroc"]), "auprc": float(ev.metrics["auprc"]),
                        "fit_seconds": res.train_seconds[n], "peak_mb": peaks.get(n, float("nan"))}
