@@ -10,7 +10,7 @@ The stays are the training + validation patients of the benchmark's split (``Spl
 stratified folds; per fold the product's ``FeatureBuilder`` is fitted on the other folds (arrays on disk in a
 fresh folder under ``--cache``, removed after the fold; every setting of a fold reads the same inputs), each setting is fitted there with the
 product's ``fit_model`` and scored on the held fold's patient-hours (pooled hourly AUROC). Prints, per
-setting, the mean and per-fold AUROC and the fit seconds, and appends them to ``--out``.
+setting, the mean and per-fold (per model seed) AUROC and the fit seconds, and appends them to ``--out``.
 """
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--only-folds", help="comma-separated fold numbers to run (default all)")
     ap.add_argument("--preset", default="quick")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the split and the folds")
+    ap.add_argument("--model-seeds", default="0", help="comma-separated seeds of the models (each fitted once)")
     ap.add_argument("--cache", default="/tmp/chronoscope-tune")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_tune_online.json"))
     args = ap.parse_args()
@@ -60,6 +61,7 @@ def main() -> None:
     ids = np.concatenate([splits["train"], splits["validation"]])          # never the test patients
     y_stay = cohort.labels.reindex(ids).to_numpy().astype(int)
     folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=args.seed).split(ids, y_stay))
+    model_seeds = [int(x) for x in args.model_seeds.split(",")]
     spec = None if args.model in ("refgru", "refhgb") else registry.get(args.model)
     settings = _grid(args.grid)
     scores = {i: [] for i in range(len(settings))}
@@ -73,11 +75,12 @@ def main() -> None:
             g_tr, g_te = ref.build_grid(cohort, tr, variables), ref.build_grid(cohort, te, variables)
             fit, predict = ((ref.fit_reference_gru, ref.predict_reference_gru) if args.model == "refgru" else
                             (ref.fit_reference_hgb, ref.predict_reference_hgb))
-            t0 = time.perf_counter()
-            model = fit(g_tr, seed=args.seed)
-            secs[0].append(time.perf_counter() - t0)
-            scores[0].append(float(roc_auc_score(ref.labels(g_te), predict(model, g_te))))
-            print(f"fold {k} {args.model}: AUROC {scores[0][-1]:.4f} in {secs[0][-1]:.1f} s", flush=True)
+            for ms in model_seeds:
+                t0 = time.perf_counter()
+                model = fit(g_tr, seed=ms)
+                secs[0].append(time.perf_counter() - t0)
+                scores[0].append(float(roc_auc_score(ref.labels(g_te), predict(model, g_te))))
+                print(f"fold {k} seed {ms} {args.model}: AUROC {scores[0][-1]:.4f} in {secs[0][-1]:.1f} s", flush=True)
             continue
         cache = Path(tempfile.mkdtemp(prefix=f"fold{k}-", dir=args.cache))
         builder = FeatureBuilder(FeatureConfig(task="online", window_hours=336.0)).fit(cohort, tr)
@@ -88,13 +91,15 @@ def main() -> None:
             fsets[name] = builder.transform(cohort, pids, out_dir=folder)
         ys = {name: builder.targets(cohort, fs) for name, fs in fsets.items()}
         for i, params in enumerate(settings):
-            model = make_model(spec, args.preset, args.seed, params, fsets["tr"])
-            t0 = time.perf_counter()
-            fit_model(model, spec.input_kind, fsets["tr"], ys["tr"])
-            secs[i].append(time.perf_counter() - t0)
-            p = predict_units(model, spec.input_kind, fsets["te"])
-            scores[i].append(float(roc_auc_score(ys["te"], p)))
-            print(f"fold {k} {params or 'preset'}: AUROC {scores[i][-1]:.4f} in {secs[i][-1]:.1f} s", flush=True)
+            for ms in model_seeds:
+                model = make_model(spec, args.preset, ms, params, fsets["tr"])
+                t0 = time.perf_counter()
+                fit_model(model, spec.input_kind, fsets["tr"], ys["tr"])
+                secs[i].append(time.perf_counter() - t0)
+                p = predict_units(model, spec.input_kind, fsets["te"])
+                scores[i].append(float(roc_auc_score(ys["te"], p)))
+                print(f"fold {k} seed {ms} {params or 'preset'}: AUROC {scores[i][-1]:.4f} in {secs[i][-1]:.1f} s",
+                      flush=True)
         del fsets
         shutil.rmtree(cache, ignore_errors=True)
     out = Path(args.out)
@@ -104,6 +109,7 @@ def main() -> None:
         print(f"{args.model} {params or 'preset'}: mean AUROC {np.mean(scores[i]):.4f} "
               f"folds {[round(s, 4) for s in scores[i]]}, fit {np.mean(secs[i]):.1f} s")
         runs.append({"model": args.model, "preset": args.preset, "params": params, "folds": args.folds,
+                     "model_seeds": model_seeds,
                      "fold_ids": list(chosen), "seed": args.seed, "auroc": [round(s, 4) for s in scores[i]],
                      "auroc_mean": round(float(np.mean(scores[i])), 4), "fit_seconds": round(float(np.mean(secs[i])), 1)})
     out.write_text(json.dumps(runs, indent=1))
