@@ -38,8 +38,8 @@ class PeakMemory:
 
     @staticmethod
     def now_mb() -> float:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        from bench_online import _now_mb
+        return _now_mb()
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):

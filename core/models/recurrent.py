@@ -348,20 +348,18 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
             hist["train_loss"].append(tot / len(tr))
             if not len(va):              # stop_on="none": every epoch runs, the last one is kept
                 hist["val_loss"].append(None)
-                best_epoch = epoch
-                if progress is not None:
-                    progress(f"{self.cell} seed {s + 1}/{self.n_seeds} epoch {epoch + 1}: train loss "
-                             f"{hist['train_loss'][-1]:.4f}", min(1.0, (s * int(self.max_epochs) + epoch + 1) / total))
-                continue
-            with torch.no_grad():
-                vloss = self._validation_loss(net, data, torch.from_numpy(va), bucket)
-            hist["val_loss"].append(vloss)
-            if vloss < best - 1e-4:
-                best, best_state, best_epoch, bad = vloss, copy.deepcopy(net.state_dict()), epoch, 0
+                best_epoch, said = epoch, f"train loss {hist['train_loss'][-1]:.4f}"
             else:
-                bad += 1
+                with torch.no_grad():
+                    vloss = self._validation_loss(net, data, torch.from_numpy(va), bucket)
+                hist["val_loss"].append(vloss)
+                if vloss < best - 1e-4:
+                    best, best_state, best_epoch, bad = vloss, copy.deepcopy(net.state_dict()), epoch, 0
+                else:
+                    bad += 1
+                said = f"val loss {vloss:.4f}"
             if progress is not None:
-                progress(f"{self.cell} seed {s + 1}/{self.n_seeds} epoch {epoch + 1}: val loss {vloss:.4f}",
+                progress(f"{self.cell} seed {s + 1}/{self.n_seeds} epoch {epoch + 1}: {said}",
                          min(1.0, (s * int(self.max_epochs) + epoch + 1) / total))
             if bad >= int(self.patience):
                 break

@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.request
 
-__all__ = ["free_port", "start_app", "wait_healthy", "stop_app", "main_text", "wait_for"]
+__all__ = ["free_port", "start_app", "wait_healthy", "stop_app", "open_page", "main_text", "wait_for"]
 
 
 def free_port() -> int:
@@ -48,6 +48,15 @@ def stop_app(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
+
+
+def open_page(p, chromium: str, url: str, height: int = 1000):
+    """A headless Chromium page (1400 px wide) of the Playwright ``p`` at ``url``, loaded until the network is idle."""
+    b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
+                                                          "--disable-background-networking"])
+    page = b.new_page(viewport={"width": 1400, "height": height})
+    page.goto(url, wait_until="networkidle")
+    return page
 
 
 def main_text(page) -> str:

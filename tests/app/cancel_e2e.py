@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from _browser import start_app, stop_app, wait_for, wait_healthy
+from _browser import open_page, start_app, stop_app, wait_for, wait_healthy
 
 root, entry, py, chromium = sys.argv[1:5]
 runs = Path(os.environ["CHRONOSCOPE_RUNS_DIR"])
@@ -24,10 +24,7 @@ try:
         sys.exit(2)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
-                                                              "--disable-background-networking"])
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/compare", wait_until="networkidle")
+        page = open_page(p, chromium, f"http://127.0.0.1:{port}/compare")
         if not wait_for(page, lambda t: "Train and compare" in t, 60):
             print("no Compare page")
             sys.exit(1)

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from _browser import free_port, start_app, stop_app, wait_healthy
+from _browser import free_port, open_page, start_app, stop_app, wait_healthy
 
 root, entry, py, chromium, out = sys.argv[1:6]
 os.makedirs(out, exist_ok=True)
@@ -75,9 +75,8 @@ try:
         sys.exit(2)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = b.new_page(viewport={"width": 1400, "height": 1600})
-        page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+        page = open_page(p, chromium, f"http://127.0.0.1:{port}/", height=1600)
+        b = page.context.browser
         idle(page)
         page.get_by_text("Upload files").click()
         idle(page)

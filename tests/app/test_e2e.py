@@ -33,6 +33,18 @@ def _chromium() -> str:
     return chromium
 
 
+def _run_shared_tool(tool: Path, args: list, env: dict, timeout: int) -> subprocess.CompletedProcess:
+    """Run one of ../shared/tools' browser checks on this app (skipped without the tool or /usr/bin/chromium)."""
+    if not tool.exists():
+        pytest.skip(f"{tool} not found: the check needs ../shared/tools beside the repo")
+    if _chromium() != "/usr/bin/chromium":
+        pytest.skip("the shared tool expects chromium at /usr/bin/chromium")
+    proc = subprocess.run([sys.executable, str(tool), str(ROOT), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, **env))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return proc
+
+
 @pytest.mark.e2e
 def test_every_page_in_headless_browser(tmp_path):
     if not TOOL.exists():
@@ -69,15 +81,9 @@ def _clicks(page: Path) -> list[str]:
 @pytest.mark.e2e
 def test_training_survives_a_page_change(tmp_path):
     """The shared tool: start a full training, open another page, come back, see the leaderboard."""
-    if not JOBS_TOOL.exists():
-        pytest.skip(f"{JOBS_TOOL} not found: the check needs ../shared/tools beside the repo")
-    if _chromium() != "/usr/bin/chromium":
-        pytest.skip("the shared tool expects chromium at /usr/bin/chromium")
-    env = dict(os.environ, CHRONOSCOPE_RUNS_DIR=str(tmp_path / "runs"), CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp"),
-               OUT=str(tmp_path))
-    proc = subprocess.run([sys.executable, str(JOBS_TOOL), str(ROOT), "streamlit_app.py", sys.executable,
-                           "--wait", "300"], capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    proc = _run_shared_tool(JOBS_TOOL, ["streamlit_app.py", sys.executable, "--wait", "300"], timeout=600,
+                            env={"CHRONOSCOPE_RUNS_DIR": str(tmp_path / "runs"),
+                                 "CHRONOSCOPE_TMP_DIR": str(tmp_path / "tmp"), "OUT": str(tmp_path)})
     assert "leaderboard after a page change: yes" in proc.stdout
     saved = [d for d in (tmp_path / "runs").iterdir() if (d / "config.json").exists()] \
         if (tmp_path / "runs").exists() else []
@@ -100,14 +106,8 @@ def test_training_is_cancelled_from_the_page(tmp_path):
 @pytest.mark.e2e
 def test_two_users_stay_isolated(tmp_path):
     """The shared tool: alice trains, bob (another browser context) sees nothing of it; a wrong password is refused."""
-    if not USERS_TOOL.exists():
-        pytest.skip(f"{USERS_TOOL} not found: the check needs ../shared/tools beside the repo")
-    if _chromium() != "/usr/bin/chromium":
-        pytest.skip("the shared tool expects chromium at /usr/bin/chromium")
-    env = dict(os.environ, CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp"))
-    proc = subprocess.run([sys.executable, str(USERS_TOOL), str(ROOT), "streamlit_app.py", sys.executable,
-                           str(tmp_path / "work")], capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    proc = _run_shared_tool(USERS_TOOL, ["streamlit_app.py", sys.executable, tmp_path / "work"], timeout=600,
+                            env={"CHRONOSCOPE_TMP_DIR": str(tmp_path / "tmp")})
     assert "isolated" in proc.stdout
 
 
@@ -128,15 +128,10 @@ VIEWS = Path(__file__).with_name("views_e2e.py")
 @pytest.mark.e2e
 def test_no_page_shows_other_data_and_nothing_starts_unasked(tmp_path):
     """The shared tool: train on the demo, open Explain (no job), Time order's verdict, other data: verdict gone."""
-    if not COHERENCE_TOOL.exists():
-        pytest.skip(f"{COHERENCE_TOOL} not found: the check needs ../shared/tools beside the repo")
-    if _chromium() != "/usr/bin/chromium":
-        pytest.skip("the shared tool expects chromium at /usr/bin/chromium")
-    env = dict(os.environ, CHRONOSCOPE_RUNS_DIR=str(tmp_path / "runs"), CHRONOSCOPE_TMP_DIR=str(tmp_path / "tmp"),
-               OUT=str(tmp_path / "shots"))
-    proc = subprocess.run([sys.executable, str(COHERENCE_TOOL), str(ROOT), "serve.py", sys.executable, "--wait", "500"],
-                          capture_output=True, text=True, timeout=1100, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    _run_shared_tool(COHERENCE_TOOL, ["serve.py", sys.executable, "--wait", "500"], timeout=1100,
+                            env={"CHRONOSCOPE_RUNS_DIR": str(tmp_path / "runs"),
+                                 "CHRONOSCOPE_TMP_DIR": str(tmp_path / "tmp"),
+                          "OUT": str(tmp_path / "shots")})
 
 
 @pytest.mark.e2e

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _browser import main_text as text, start_app, stop_app, wait_for, wait_healthy
+from _browser import main_text as text, open_page, start_app, stop_app, wait_for, wait_healthy
 
 root, entry, py, chromium, out = sys.argv[1:6]
 runs = Path(os.environ["CHRONOSCOPE_RUNS_DIR"])
@@ -79,10 +79,8 @@ try:
         sys.exit(2)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
-                                                              "--disable-background-networking"])
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+        page = open_page(p, chromium, f"http://127.0.0.1:{port}/")
+        b = page.context.browser
         settle(page)
         # 1. two trainings: the threshold panel follows the second run
         train(page, 0)
