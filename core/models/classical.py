@@ -19,14 +19,38 @@ from sklearn.svm import SVC
 
 from core.models.base import check_preset
 
-__all__ = ["make_lr", "make_svm", "make_rf", "make_gbm", "SubsampledClassifier"]
+__all__ = ["make_lr", "make_svm", "make_rf", "make_gbm", "SubsampledClassifier", "MedianImputer"]
+
+
+class MedianImputer(SimpleImputer):
+    """``SimpleImputer(strategy="median")`` with the medians of dense float input from ``np.nanmedian``.
+
+    Why: scikit-learn computes them through a masked array, 6 s for the ~170,000 x 309 training hours
+    of an online task against 1 s here (issue 20); the statistics are identical (tested), and every
+    other input (sparse, integer, another strategy or missing marker) takes scikit-learn's own path.
+    """
+
+    def _dense_fit(self, X, strategy, missing_values, fill_value):
+        X = np.asarray(X)
+        nan_marker = isinstance(missing_values, float) and np.isnan(missing_values)
+        if strategy != "median" or not nan_marker or X.dtype.kind != "f":
+            return super()._dense_fit(X, strategy, missing_values, fill_value)
+        missing = np.isnan(X)
+        self._fit_indicator(missing)
+        empty = missing.all(axis=0)
+        median = np.full(X.shape[1], 0.0 if self.keep_empty_features else np.nan, dtype=X.dtype)
+        if not empty.any():
+            median[:] = np.nanmedian(X, axis=0)
+        elif not empty.all():
+            median[~empty] = np.nanmedian(X[:, ~empty], axis=0)
+        return median
 
 
 
 def _prep() -> list:
     # The imputer returns a new array, so the scaler may work in place (copy=False): one copy fewer of
     # a wide matrix (online features: ~170,000 patient-hours x ~600 columns with indicators).
-    return [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+    return [("impute", MedianImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
             ("scale", StandardScaler(copy=False))]
 
 

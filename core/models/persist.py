@@ -37,7 +37,11 @@ TRUSTED_SKOPS_TYPES = frozenset({
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.link.Interval",
     "core.models.classical.SubsampledClassifier",
+    "core.models.classical.MedianImputer",
 })
+#: components that a saved model may hold in place of a newer one: runs saved before the faster imputer
+#: (issue 20) hold scikit-learn's ``SimpleImputer``, whose statistics are the same.
+_EARLIER = {"core.models.classical.MedianImputer": "sklearn.impute._base.SimpleImputer"}
 
 
 def _own_classes() -> dict:
@@ -221,7 +225,8 @@ def check_model(model, expected: dict, where: str, reference=None) -> None:
         raise RunError(f"{where} holds a {got}, but the run saved a {' / '.join(sorted(wanted))} there: the file "
                        f"was replaced. Refusing to load it. {fix}")
     have = _components(model)
-    needs = [set(_components(r)) for r in refs] or [set()]
+    needs = [{c if c in have or _EARLIER.get(c) not in have else _EARLIER[c] for c in _components(r)}
+             for r in refs] or [set()]
     need = next((n for n in needs if n <= set(have)), needs[0])
     if have != list(expected.get("components", [])) or not need <= set(have):
         extra = sorted(set(have) - set(expected.get("components", [])))

@@ -122,3 +122,39 @@ def test_protocol_hands_progress_to_the_model_for_one_fit_only(tiny_features):
     model = registry.get("gru").make("test", random_state=0)
     fit_model(model, "sequence", fs, y, lambda m, f: seen.append(m))
     assert seen and model.progress is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_median_imputer_matches_scikit_learn(dtype):
+    from sklearn.impute import SimpleImputer
+
+    from core.models.classical import MedianImputer
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(301, 7)).astype(dtype)
+    X[rng.random(X.shape) < 0.5] = np.nan
+    X[:, 2] = np.nan                                   # a column never measured
+    X[::2, 4] = 1.5                                    # ties
+    for keep in (True, False):
+        kw = dict(strategy="median", add_indicator=True, keep_empty_features=keep)
+        ours, theirs = MedianImputer(**kw).fit(X), SimpleImputer(**kw).fit(X)
+        assert ours.statistics_.dtype == theirs.statistics_.dtype
+        np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+        np.testing.assert_array_equal(ours.transform(X), theirs.transform(X))
+    Xi = np.where(np.isnan(X), -1, X).astype(np.int64)      # scikit-learn's own path for other input
+    kw = dict(strategy="median", missing_values=-1)
+    np.testing.assert_array_equal(MedianImputer(**kw).fit(Xi).statistics_, SimpleImputer(**kw).fit(Xi).statistics_)
+
+
+def test_model_saved_with_the_earlier_imputer_still_loads():
+    from sklearn.impute import SimpleImputer
+
+    from core.models import persist
+    spec = registry.get("lr")
+    refs = [spec.make(preset="test", task=t) for t in ("stay", "online")]
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    old = spec.make(preset="test").set_params(impute=SimpleImputer(strategy="median", add_indicator=True)).fit(X, y)
+    persist.check_model(old, persist.describe_model(old), "models/lr.skops", reference=refs)
+    other = spec.make(preset="test").set_params(impute=SimpleImputer(strategy="mean")).fit(X, y)
+    other.steps.pop(0)                                   # a model without any imputer is still refused
+    with pytest.raises(persist.RunError):
+        persist.check_model(other, persist.describe_model(other), "models/lr.skops", reference=refs)
