@@ -357,7 +357,8 @@ class RecurrentClassifier(ClassifierMixin, BaseEstimator):
                     best, best_state, best_epoch, bad = vloss, copy.deepcopy(net.state_dict()), epoch, 0
                 else:
                     bad += 1
-                said = f"val loss {vloss:.4f}"
+                said = (f"validation AUROC {-vloss:.4f}" if self.stop_on == "auroc"   # kept negated: lower is better
+                        else f"validation loss {vloss:.4f}")
             if progress is not None:
                 progress(f"{self.cell} seed {s + 1}/{self.n_seeds} epoch {epoch + 1}: {said}",
                          min(1.0, (s * int(self.max_epochs) + epoch + 1) / total))
