@@ -1,10 +1,11 @@
-"""Start the app with its security headers: ``streamlit run serve.py`` (see app/security.py).
+"""Start the app as a server for a team: ``streamlit run serve.py`` (see app/security.py and the README).
 
-``streamlit run streamlit_app.py`` also works (the same app without the extra response headers).
+The app of ``streamlit_app.py`` with security headers on every response, and downloads served only to
+the browser that clicked them, for a few minutes. ``streamlit run streamlit_app.py`` also works (the
+same app without these two protections: for one user on their own machine).
 """
 import streamlit as st
-from starlette.middleware import Middleware
 
-from app.security import SecurityHeaders
+from app.security import MIDDLEWARE
 
-app = st.App("streamlit_app.py", middleware=[Middleware(SecurityHeaders)])
+app = st.App("streamlit_app.py", middleware=MIDDLEWARE)

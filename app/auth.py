@@ -22,6 +22,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.security import revoke_downloads
 from core.exceptions import CoreError
 from core.users import USERS_FILE_ENV, verify_password
 
@@ -141,6 +142,7 @@ def sidebar() -> None:
         if name:
             st.text(f"Logged in as {name}")
             if st.button("Log out", key="auth.logout"):
+                revoke_downloads()                              # this browser's download links die now
                 if mode() == "oidc":
                     st.logout()
                 for key in list(st.session_state.keys()):       # uploads, results, jobs of this session

@@ -1,10 +1,12 @@
 """Compare models: train on the current cohort, leaderboard with CIs, paired tests, curves, threshold."""
 import json
+from functools import partial
 
 import streamlit as st
 
 from app import cache, context, jobs, workspace
 from app.components import gui_text, plain, require_cohort, show_error
+from app.security import download_button
 from core import plots
 from core.decision import HOW_TO_READ
 from core.evaluation import threshold_metrics
@@ -180,13 +182,13 @@ for k, label in (("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
 c[1].plotly_chart(plots.confusion_figure(ev, thr), width="stretch")
 
 d = st.columns(2)
-d[0].download_button("Metrics (JSON)", json.dumps(summary.metrics, indent=2), "metrics.json",
-                     mime="application/json", key="compare.dl_metrics")
-d[1].download_button("Predictions (CSV)", safe_csv(summary.predictions), "predictions.csv", mime="text/csv",
-                     key="compare.dl_predictions")
+download_button("Metrics (JSON)", partial(json.dumps, summary.metrics, indent=2), "metrics.json",
+                mime="application/json", key="compare.dl_metrics", where=d[0])
+download_button("Predictions (CSV)", partial(safe_csv, summary.predictions), "predictions.csv", mime="text/csv",
+                key="compare.dl_predictions", where=d[1])
 if summary.folder is not None:
-    st.download_button("Report (HTML, opens offline)", workspace.run_report(str(summary.folder)),
-                       f"{summary.folder.name}-report.html", mime="text/html", key="compare.dl_report",
-                       help="One self-contained file: data summary, split, metrics with CIs, paired tests, curves, "
-                            "decision curves, and every analysis kept with this run (time order, explanations, "
-                            "cross-validation), versions and the TRIPOD+AI checklist. Built when clicked.")
+    download_button("Report (HTML, opens offline)", workspace.run_report(str(summary.folder)),
+                    f"{summary.folder.name}-report.html", mime="text/html", key="compare.dl_report",
+                    help="One self-contained file: data summary, split, metrics with CIs, paired tests, curves, "
+                         "decision curves, and every analysis kept with this run (time order, explanations, "
+                         "cross-validation), versions and the TRIPOD+AI checklist. Built when clicked.")

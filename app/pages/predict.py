@@ -1,9 +1,12 @@
 """Predict: score new patients with a saved run; each patient's risk, flagged above the run's thresholds,
 the risk trajectory of one patient, and a spreadsheet-safe CSV (the same rows as ``python -m core predict``)."""
+from functools import partial
+
 import streamlit as st
 
 from app import context, jobs, state, workspace
 from app.components import gui_text, load_with_status, plain, render_report
+from app.security import download_button
 from app.state import DataSource, get_source
 from core import plots
 from core.exceptions import CoreError
@@ -124,10 +127,10 @@ st.dataframe(table, hide_index=True, key="predict.table",
 st.plotly_chart(plots.risk_distribution_figure(result.scores, result.thresholds), width="stretch",
                 key="predict.dist")
 d = st.columns(2)
-d[0].download_button("Risks per model (CSV, as the command line writes)", safe_csv(result.scores), "predictions.csv",
-                     mime="text/csv", key="predict.download")
-d[1].download_button("One row per patient (CSV)", safe_csv(table), "patients.csv", mime="text/csv",
-                     key="predict.download_patients")
+download_button("Risks per model (CSV, as the command line writes)", partial(safe_csv, result.scores),
+                "predictions.csv", mime="text/csv", key="predict.download", where=d[0])
+download_button("One row per patient (CSV)", partial(safe_csv, table), "patients.csv", mime="text/csv",
+                key="predict.download_patients", where=d[1])
 
 st.subheader("One patient's risk over time")
 if cohort is None:
