@@ -512,6 +512,7 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
     if table.fmt == "physionet":
         frame = frame.rename(columns={"Time": "time", "Parameter": "variable", "Value": "value"})
     mapping = detect_columns(frame, config)
+    _report_padded_ids(table, frame, mapping.patient, report)
     pid = frame[mapping.patient]  # rows without an id are counted and excluded in _clean_long
     line = None if table.first_line is None else np.arange(len(frame)) + table.first_line
     labels_from_cols = None
@@ -589,6 +590,48 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
         static_cols = _static_from_wide(frame, mapping.patient, static_cols) if static_cols else None
         report.summary["_wide"] = True
     return out, static_cols, labels_from_cols, mapping, groups
+
+
+def _padded_groups(texts: list[str]) -> list[tuple[str, list[str]]]:
+    """The ids that differ only by surrounding whitespace: ``(id, [its spellings])`` for every id written in
+    more than one way (``"1"``, ``" 1"``, ``"1 "``, ``"\\t1"``), sorted; blank ids and missing-value words aside."""
+    from core.duck import NULL_STRINGS
+    raw = pd.Series(texts, dtype=object)
+    key = raw.str.strip()
+    padded = set(key[key != raw])
+    if not padded:
+        return []
+    spellings = raw[key.isin(padded)].groupby(key[key.isin(padded)]).agg(lambda g: sorted(set(g)))
+    missing = set(NULL_STRINGS) | {""}
+    return [(k, v) for k, v in sorted(spellings.items()) if len(v) > 1 and k not in missing]
+
+
+def _report_padded_ids(table: RawTable, frame: pd.DataFrame, column: str, report: ValidationReport) -> None:
+    """Warn, before they are merged, about patient ids that differ only by spaces or tabs around them.
+
+    The texts are the file's own: ``table.raw_texts`` for a column read as numbers (where `` 1`` and ``1``
+    both became 1) or with leading spaces skipped, else the distinct cells of the column.
+    """
+    texts = table.raw_texts(list(frame.columns).index(column)) if table.raw_texts is not None else None
+    table.raw_texts = None       # done with it: it may hold the file's content
+    col = frame[column]
+    if texts is None:
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            return               # numbers as the file wrote them: no whitespace
+        texts = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else pd.unique(col.dropna())
+    groups = _padded_groups([t for t in texts if isinstance(t, str)])
+    if not groups:
+        return
+    n_spellings = sum(len(g) for _, g in groups)
+    report.warning("ids_differ_by_whitespace",
+                   f"{n_spellings - len(groups):,} patient id(s) in column {show_value(column)} differ from another "
+                   "id only by spaces or tabs around them; they are read as the same patient (the spaces removed): "
+                   f"{n_spellings:,} spellings became {len(groups):,} patient(s)",
+                   count=n_spellings - len(groups), unit="ids",
+                   examples=[f"patient {show_value(key, 40)} written as " + ", ".join(show_value(v, 40) for v in g[:4])
+                             + (f" and {len(g) - 4} more" if len(g) > 4 else "") for key, g in groups[:5]],
+                   fix="If these are different patients, give them ids that differ in more than spaces; if they are "
+                       "the same patient, remove the spaces in the export to silence this warning.")
 
 
 def _blank_cells(col: pd.Series) -> np.ndarray:

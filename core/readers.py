@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
 
 import numpy as np
 import pandas as pd
@@ -73,6 +73,11 @@ class RawTable:
     notes: list[str] = field(default_factory=list)
     #: data row i sits on file line ``i + first_line`` (header is line 1) when the file is one CSV.
     first_line: int | None = 2
+    #: ``raw_texts(i)``: the distinct cells of column ``i`` exactly as the file writes them, for a column whose
+    #: cells the frame may not show as written (numbers parsed, so `` 1`` and ``1`` are both 1; leading spaces
+    #: skipped); ``None`` (the function, or what it returns) when the frame shows them. Used to report ids that
+    #: differ only by surrounding whitespace before they are merged.
+    raw_texts: Callable[[int], list[str] | None] | None = field(default=None, repr=False)
 
 
 def env_limit(env: str, default: float) -> float:
@@ -631,33 +636,68 @@ def _read_csv_bytes(name: str, content: bytes) -> RawTable:
                             "rows too, or check you picked the right file.")
     _check_width(name, header.count(delim) + 1)
     _check_unique_columns(name, _header_names(header, delim))
-    frame = _parse_csv_text(name, text if encoding != "UTF-8" else content, delim, decimal,
-                            utf8=encoding == "UTF-8")
+    data = text if encoding != "UTF-8" else content
+    frame, skipped_spaces = _parse_csv_text(name, data, delim, decimal, utf8=encoding == "UTF-8")
     if frame.empty:
         raise DataReadError(f"{name}: the file has a header but no data rows. Export the rows too.")
     if frame.shape[1] < 2:
         raise DataReadError(f"{name}: only one column ({clip_text(frame.columns[0], 60)!r}) was found. The file "
                             "must be a delimited table (comma, semicolon, tab or pipe) with a header row.")
-    return RawTable(frame=frame, name=name, fmt="csv", notes=notes)
+    return RawTable(frame=frame, name=name, fmt="csv", notes=notes,
+                    raw_texts=_csv_raw_texts(data, delim, frame, skipped_spaces))
 
 
-def _parse_csv_text(name: str, data: str | bytes, delim: str, decimal: str, utf8: bool) -> pd.DataFrame:
+def _parse_csv_text(name: str, data: str | bytes, delim: str, decimal: str, utf8: bool) -> tuple[pd.DataFrame, bool]:
+    """The table, and whether leading spaces of cells were skipped (pandas' C parser) rather than kept."""
     buf = io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data)
     try:
         if utf8 and decimal == "." and isinstance(data, bytes):
             # The fast path: pyarrow's multithreaded parser (about 5x pandas' C parser).
             try:
-                return pd.read_csv(buf, sep=delim, engine="pyarrow")
+                return pd.read_csv(buf, sep=delim, engine="pyarrow"), False
             except (pa.ArrowInvalid, ValueError):
                 buf.seek(0)
         return pd.read_csv(buf, sep=delim, decimal=decimal, engine="c", skipinitialspace=True,
-                           on_bad_lines="error", low_memory=False)
+                           on_bad_lines="error", low_memory=False), True
     except pd.errors.ParserError as err:
         raise DataReadError(f"{name}: the table is malformed: {clip_text(err, 300)}. Each line must have as many "
                             "fields as the header; quote text fields that contain the delimiter.") from None
     except (UnicodeDecodeError, csv.Error, pd.errors.EmptyDataError) as err:
         raise DataReadError(f"{name}: could not be parsed as CSV ({clip_text(err, 300)}). Save it as CSV "
                             "(UTF-8).") from None
+
+
+def _padded_cell(delim: str) -> re.Pattern:
+    """A cell with a space or tab (other than the delimiter) next to its delimiter or line end (`` 1``, ``1 ``),
+    in the file's bytes."""
+    d = re.escape(delim.encode())
+    pad = b"[" + b"".join(re.escape(c) for c in (b" ", b"\t") if c != delim.encode()) + b"]"
+    return re.compile(rb"(?:^|" + d + rb")" + pad + b"|" + pad + rb"(?:" + d + rb"|\r?$)", re.MULTILINE)
+
+
+def _csv_raw_texts(data: str | bytes, delim: str, frame: pd.DataFrame, skipped_spaces: bool):
+    """``RawTable.raw_texts`` of a CSV parsed in memory: ``None`` when no cell of the file has a space or tab
+    at its edge (the frame then shows every cell that matters as written)."""
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    if not _padded_cell(delim).search(raw):
+        return None
+    altered = {i for i, c in enumerate(frame.columns)
+               if skipped_spaces or pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])}
+    shape = frame.shape
+
+    def raw_texts(i: int) -> list[str] | None:
+        if i not in altered:
+            return None
+        buf = io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data)
+        try:
+            again = pd.read_csv(buf, sep=delim, dtype=str, keep_default_na=False, engine="c",
+                                skipinitialspace=False, low_memory=False)
+        except (ValueError, pd.errors.ParserError, csv.Error):
+            return None
+        if again.shape != shape:      # not the same table (e.g. a row wider than the header): no texts
+            return None
+        return [str(v) for v in pd.unique(again.iloc[:, i])]
+    return raw_texts
 
 
 # -- DuckDB: large files and folders of tables ------------------------------------------
@@ -762,5 +802,25 @@ def _duckdb_frame(name: str, files: list[Path], engine: EngineConfig, *, parquet
         return None  # the pandas path explains an empty or one-column table
     notes = notes + [f"Read by DuckDB ({len(files)} file{'s' if len(files) > 1 else ''}, memory limit "
                      f"{engine.limit_mb:,.0f} MB)."]
+    raw_texts = None if parquet else _duckdb_raw_texts(listing, sources[-1], frame, engine)
     return RawTable(frame=frame, name=name, fmt="parquet" if parquet else "csv", notes=notes,
-                    first_line=2 if len(files) == 1 and not parquet else None)
+                    first_line=2 if len(files) == 1 and not parquet else None, raw_texts=raw_texts)
+
+
+def _duckdb_raw_texts(listing: str, text_sql: str, frame: pd.DataFrame, engine: EngineConfig):
+    """``RawTable.raw_texts`` of CSV files read by DuckDB: a column read as numbers is read again as text
+    (DuckDB's number parsing trims spaces, so `` 1`` and ``1`` are both 1); text columns are the file's text."""
+    numeric = [i for i, c in enumerate(frame.columns) if not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    names = list(frame.columns)
+
+    def raw_texts(i: int) -> list[str] | None:
+        if i not in numeric:
+            return None
+        import duckdb
+        try:
+            with duck.connect(engine) as session:
+                rows = session.con.execute(f"SELECT DISTINCT {duck.quote(names[i])} FROM {text_sql}").fetchall()
+        except (duckdb.Error, OSError):
+            return None
+        return [r[0] for r in rows if r[0] is not None]
+    return raw_texts

@@ -224,3 +224,15 @@ def test_a_session_that_cannot_start_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(duckdb.InvalidInputException):
         duck.connect(EngineConfig(engine="duckdb", temp_dir=str(tmp_path)))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("ids", [["1", " 1", "1 ", "\t1", "2", "3"], ["1", " 1", "1 ", "2", " 2", "3"]],
+                         ids=["text ids", "ids read as numbers"])
+def test_ids_differing_only_by_whitespace_are_reported_alike(tmp_path, monkeypatch, ids):
+    """Both engines name the same spellings, whether the ids are read as text or (DuckDB trims) as numbers."""
+    lines = ["patient_id,time,variable,value"] + [f"{p},{h},HR,{70 + h}" for p in ids for h in range(3)]
+    path = write(tmp_path / "events.csv", ("\n".join(lines) + "\n").encode())
+    out = _both(monkeypatch, path)
+    _assert_same(out)
+    [f] = [f for f in out["duckdb"][1].findings if f.code == "ids_differ_by_whitespace"]
+    assert f.examples[0].startswith("patient '1' written as ") and "' 1'" in f.examples[0]

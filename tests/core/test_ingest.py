@@ -604,3 +604,47 @@ def test_out_of_range_datetimes_are_unparseable_not_a_crash(stamp):
     assert cohort is not None
     assert_accounting(report)
     assert report.codes() & {"bad_time", "absurd_time"}   # the odd row is reported, not silently kept
+
+
+# -- ids that differ only by surrounding whitespace (issue 21, item 7) ----------------------------------------
+
+_PADDED = ["1", " 1", "1 ", "\t1"] + [str(i) for i in range(2, 14)]      # 16 spellings, 13 patients
+
+
+def _padded_csv(ids: list[str], sep: str = ",", value: str = "80") -> bytes:
+    lines = [sep.join(["patient_id", "time", "variable", "value"])]
+    lines += [sep.join([p, str(h), "HR", value]) for p in ids for h in range(2)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("ids, sep, value, parser", [
+    (_PADDED, ",", "80", "text ids (pyarrow)"),
+    (["1", " 1", "1 "] + [str(i) for i in range(2, 14)], ",", "80", "ids read as numbers (pyarrow)"),
+    (_PADDED, ";", "80,5", "decimal commas (pandas' C parser, which skips leading spaces)"),
+    ([f"p{i}" for i in range(1, 14)] + [" p1", "p1 ", "\tp1"], "|", "80", "pipe-delimited text ids"),
+])
+def test_ids_differing_only_by_whitespace_are_reported_before_they_are_merged(ids, sep, value, parser):
+    cohort, report = validate_data(("events.csv", _padded_csv(ids, sep, value)))
+    assert cohort is not None and cohort.n_patients == 13, parser
+    f = finding(report, "ids_differ_by_whitespace")
+    n_extra = len(ids) - 13
+    assert f.level == "warning" and f.count == n_extra and f.unit == "ids"
+    assert f"{n_extra + 1} spellings became 1 patient" in f.message
+    key = "'1'" if "1" in ids else "'p1'"
+    assert f.examples[0].startswith(f"patient {key} written as "), f.examples
+    assert all(repr(v) in f.examples[0] for v in ids if v.strip() == key.strip("'")), f.examples
+    assert_accounting(report)
+
+
+def test_ids_padded_alike_everywhere_are_not_a_finding():
+    cohort, report = validate_data(("events.csv", _padded_csv([" a", " b", " c"])))
+    assert cohort is not None and cohort.n_patients == 3 and "ids_differ_by_whitespace" not in report.codes()
+
+
+def test_cli_prints_the_whitespace_id_warning(tmp_path, capsys):
+    from core.cli import main
+    path = write(tmp_path / "events.csv", _padded_csv(_PADDED))
+    main(["validate", str(path)])
+    out = capsys.readouterr().out
+    assert "differ from another id only by spaces or tabs" in out and "16 spellings became 1 patient" not in out
+    assert "4 spellings became 1 patient" in out
