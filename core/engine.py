@@ -8,17 +8,26 @@ Every analysis (comparison, cross-validation, refit, time order, gate models) ha
 * ``ray`` submits every fit as a Ray task (each asks for as many CPUs as it uses threads) and
   gathers the results in submission order. The tasks' progress messages go to a small Ray actor (an
   inbox, no CPU) that this process empties every 0.25 s, so progress is as live as on the local
-  backend, several fits at once. With no address it starts a private Ray instance on this machine;
-  with ``address`` (or ``CHRONOSCOPE_RAY_ADDRESS``) it joins an existing cluster and ships the ``core``
-  package to it.
+  backend, several fits at once. With no address it starts a private Ray instance on this machine,
+  listening on 127.0.0.1 only; with ``address`` it joins an existing cluster and ships the ``core``
+  package to it. Joining is bounded: nothing listening at the address is refused at once (a TCP probe),
+  a cluster that does not answer within ``connect_timeout_s`` (20 s) is a :class:`BackendError`.
 
 Both call the same function with the same arguments and the same thread count
 (:mod:`core.threads`), so the same seeds give the same numbers on both.
+
+**Who chooses.** The server's jobs run where the operator's environment says
+(:func:`configured_backend`: ``CHRONOSCOPE_BACKEND``, ``CHRONOSCOPE_RAY_ADDRESS``, ``CHRONOSCOPE_RAY_CPUS``,
+read here and nowhere else); nothing a user of the app types reaches it. The CLI is the operator's own
+tool: its ``--backend`` / ``--address`` flags build a :class:`BackendConfig` directly.
 """
 from __future__ import annotations
 
 import abc
+import ipaddress
 import os
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,16 +35,27 @@ from typing import Callable, Sequence
 from core.exceptions import CoreError
 from core.threads import limit_threads, thread_count
 
-__all__ = ["BACKENDS", "RAY_ADDRESS_ENV", "BackendConfig", "Backend", "LocalBackend", "RayBackend", "make_backend",
-           "BackendError"]
+__all__ = ["BACKENDS", "BACKEND_ENV", "RAY_ADDRESS_ENV", "RAY_CPUS_ENV", "CONNECT_TIMEOUT_S", "BackendConfig",
+           "Backend", "LocalBackend", "RayBackend", "make_backend", "configured_backend", "BackendError"]
 
 BACKENDS = ("local", "ray")
+#: the server's backend, ``local`` (default) or ``ray``: the operator's choice, never a user's.
+BACKEND_ENV = "CHRONOSCOPE_BACKEND"
 #: address of an existing Ray cluster (``ray://head:10001`` or ``head:6379``; ``auto`` = the one on this node).
 RAY_ADDRESS_ENV = "CHRONOSCOPE_RAY_ADDRESS"
+#: CPUs of the private Ray instance (default: the machine's).
+RAY_CPUS_ENV = "CHRONOSCOPE_RAY_CPUS"
+#: seconds a cluster has to answer before the job fails (ray.init itself waits minutes on a silent port).
+CONNECT_TIMEOUT_S = 20.0
 
 
 class BackendError(CoreError):
-    """The chosen backend cannot be used (Ray missing, cluster unreachable)."""
+    """The chosen backend cannot be used (Ray missing, cluster unreachable, a wrong setting)."""
+
+
+def _setting(name: str) -> str:
+    """One ``CHRONOSCOPE_*`` variable of this module, stripped ("" when unset): every read goes through here."""
+    return os.environ.get(name, "").strip()
 
 
 @dataclass(frozen=True)
@@ -52,12 +72,15 @@ class BackendConfig:
         Ray only, private instance: CPUs it may use (default: the machine's).
     threads : int, optional
         Threads per fit on both backends (default: :func:`core.threads.thread_count`).
+    connect_timeout_s : float
+        Ray cluster only: seconds it has to answer before :class:`BackendError` (default 20).
     """
 
     name: str = "local"
     address: str | None = None
     num_cpus: int | None = None
     threads: int | None = None
+    connect_timeout_s: float = CONNECT_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.name not in BACKENDS:
@@ -66,16 +89,43 @@ class BackendConfig:
             v = getattr(self, k)
             if v is not None and int(v) < 1:
                 raise ValueError(f"BackendConfig.{k} must be >= 1; got {v!r}.")
+        if not 0 < float(self.connect_timeout_s) <= 600:
+            raise ValueError(f"BackendConfig.connect_timeout_s must be in (0, 600] seconds; got "
+                             f"{self.connect_timeout_s!r}. Example: BackendConfig('ray', connect_timeout_s=20).")
 
     def resolved_address(self) -> str | None:
-        return self.address or os.environ.get(RAY_ADDRESS_ENV) or None
+        return self.address or _setting(RAY_ADDRESS_ENV) or None
 
-    def describe(self) -> str:
+    def describe(self, show_address: bool = True) -> str:
+        """Where the fits run, in words (``show_address=False``: a cluster's address is left out)."""
         if self.name == "local":
-            return "local (this process, one fit after another)"
+            return "This server (one fit after another)"
         addr = self.resolved_address()
-        return f"Ray cluster at {addr}" if addr else \
-            f"Ray, private instance on this machine ({self.num_cpus or os.cpu_count()} CPUs)"
+        if addr:
+            return f"Ray cluster at {addr}" if show_address else "Ray cluster (set by the server's operator)"
+        return f"Ray, private instance on this machine ({self.num_cpus or os.cpu_count()} CPUs, 127.0.0.1 only)"
+
+
+def configured_backend() -> BackendConfig:
+    """The backend of the server's jobs, from its environment (the operator's configuration).
+
+    ``CHRONOSCOPE_BACKEND`` (``local``, the default, or ``ray``), ``CHRONOSCOPE_RAY_ADDRESS`` (a cluster to
+    join; unset: a private Ray instance on this machine), ``CHRONOSCOPE_RAY_CPUS`` (CPUs of that instance).
+
+    Raises
+    ------
+    BackendError
+        A setting that is not valid, naming the variable and an example.
+    """
+    name = _setting(BACKEND_ENV).lower() or "local"
+    if name not in BACKENDS:
+        raise BackendError(f"The server's setting {BACKEND_ENV}={_setting(BACKEND_ENV)!r} is not a backend: use "
+                           f"'local' or 'ray' (e.g. {BACKEND_ENV}=ray), then restart the server.")
+    cpus = _setting(RAY_CPUS_ENV)
+    if cpus and not (cpus.isdigit() and int(cpus) > 0):
+        raise BackendError(f"The server's setting {RAY_CPUS_ENV}={cpus!r} is not a number of CPUs: use a whole "
+                           f"number >= 1 (e.g. {RAY_CPUS_ENV}=4) or leave it unset, then restart the server.")
+    return BackendConfig(name=name, address=_setting(RAY_ADDRESS_ENV) or None, num_cpus=int(cpus) if cpus else None)
 
 
 #: ``fn(item, progress, payload) -> result``; ``progress`` is ``None`` when nobody listens.
@@ -148,6 +198,67 @@ def _ray_call(fn, item, threads, payload, inbox=None, index=0):
     return result
 
 
+def _probe(address: str, timeout: float) -> None:
+    """BackendError at once when nothing accepts a TCP connection at ``address`` (``host:port`` or
+    ``ray://host:port``); addresses without a port (``auto``) are left to Ray."""
+    where = address.split("://", 1)[-1]
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=min(timeout, 5.0)):
+            pass
+    except OSError as err:
+        raise BackendError(f"Could not reach the Ray cluster at {address!r}: nothing listens there ({err}). Check "
+                           f"the address (--address or {RAY_ADDRESS_ENV}, e.g. head-node:6379 or "
+                           "ray://head-node:10001) and that the cluster runs, or use the local backend.") from None
+
+
+_RAY_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_ray_defaults: dict = {}
+
+
+def _loopback_only(on: bool) -> None:
+    """Whether the Ray session started next in this process stays on 127.0.0.1 (``on``: a private instance) or
+    uses this machine's address (a cluster).
+
+    Ray binds its servers (GCS, raylet, object manager, workers) to every interface unless its node address
+    is the loopback, and ``ray.init(_node_ip_address="127.0.0.1")`` is rewritten to the machine's address. Its
+    own switch for machines without clusters, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, keeps the loopback: it
+    is read into ``ray_constants.ENABLE_RAY_CLUSTER`` when ray is imported and consulted for the whole session
+    (ray 2.60; the driver reconnecting to its GCS uses it too), so both are set until the next start.
+    :meth:`RayBackend._ray` checks the result, whatever a later Ray does.
+    """
+    from ray._private import ray_constants
+    if not _ray_defaults:
+        _ray_defaults.update(env=os.environ.get(_RAY_CLUSTER_ENV), flag=ray_constants.ENABLE_RAY_CLUSTER)
+    env, flag = ("0", False) if on else (_ray_defaults["env"], _ray_defaults["flag"])
+    ray_constants.ENABLE_RAY_CLUSTER = flag
+    if env is None:
+        os.environ.pop(_RAY_CLUSTER_ENV, None)
+    else:
+        os.environ[_RAY_CLUSTER_ENV] = env          # the Ray processes started now read it too
+
+
+def _bounded(start: Callable[[], None], seconds: float) -> bool:
+    """Run ``start()`` in a thread for at most ``seconds``; False when it is still running then (it is left
+    behind as a daemon thread: the caller fails, and a job's worker process ends with it). Only for joining a
+    cluster: a private instance started from a thread dies when that thread ends."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            start()
+        except BaseException as err:     # handed to the caller's thread, which raises it
+            box["error"] = err
+    thread = threading.Thread(target=run, name="chronoscope-ray-init", daemon=True)
+    thread.start()
+    thread.join(seconds)                 # a SIGTERM (cancel) still interrupts this wait at once
+    if "error" in box:
+        raise box["error"]
+    return not thread.is_alive()
+
+
 class RayBackend(Backend):
     """Every item is one Ray task asking for ``threads`` CPUs; payloads are put in the object store once."""
 
@@ -167,25 +278,48 @@ class RayBackend(Backend):
         if ray.is_initialized():
             return ray
         address = self.config.resolved_address()
+        timeout = float(self.config.connect_timeout_s)
         root = str(Path(__file__).resolve().parent.parent)
         kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        import signal
-        import threading
-        main = threading.current_thread() is threading.main_thread()
-        before = signal.getsignal(signal.SIGTERM) if main else None
-        try:
+        where = f"the Ray cluster at {address!r}" if address else "a private Ray instance on this machine"
+
+        def start() -> None:
+            _loopback_only(not address)
             if address:                 # an existing cluster: ship the core package with the job
                 import core
                 ray.init(address=address, runtime_env={"py_modules": [core]}, **kwargs)
-            else:                       # a private instance on this machine
-                ray.init(num_cpus=self.config.num_cpus, runtime_env={"env_vars": {"PYTHONPATH": root}}, **kwargs)
+            else:                       # a private instance ("local": never one that RAY_ADDRESS points at)
+                ray.init(address="local", num_cpus=self.config.num_cpus,
+                         runtime_env={"env_vars": {"PYTHONPATH": root}}, **kwargs)
+        import signal
+        main = threading.current_thread() is threading.main_thread()
+        before = signal.getsignal(signal.SIGTERM) if main else None
+        try:
+            if not address:
+                start()                 # in this thread: Ray's processes die with the thread that started them
+            else:                       # ray.init waits minutes on a silent port: probe, then bound the wait
+                _probe(address, timeout)
+                if not _bounded(start, timeout):
+                    raise BackendError(f"The Ray cluster at {address!r} did not answer within {timeout:.0f} s "
+                                       "(something listens there, but it is not a Ray cluster, or it is too busy). "
+                                       f"Check the address (--address or {RAY_ADDRESS_ENV}, e.g. head-node:6379 or "
+                                       "ray://head-node:10001) and that the cluster runs, or use the local backend.")
+        except BackendError:
+            raise
         except (ConnectionError, RuntimeError, ValueError) as err:
-            where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
             raise BackendError(f"Could not start or reach {where}: {err}. Check the address (--address or "
-                               f"{RAY_ADDRESS_ENV}, e.g. ray://head:10001) or use --backend local.") from err
+                               f"{RAY_ADDRESS_ENV}, e.g. head-node:6379) or use the local backend.") from err
         finally:
             if main and before is not None:   # Ray replaces SIGTERM's handler; a job's cancel needs its own back
                 signal.signal(signal.SIGTERM, before)
+        if not address:
+            from ray.util import get_node_ip_address
+            node = get_node_ip_address()
+            if not ipaddress.ip_address(node).is_loopback:
+                ray.shutdown()          # this Ray would listen on every interface: refuse rather than expose it
+                raise BackendError(f"The private Ray instance did not stay on 127.0.0.1 (it took {node}); this "
+                                   "version of Ray is not supported for it. Use the local backend, or a Ray cluster "
+                                   "set up by the operator.")
         return ray
 
     def map(self, fn, items, keys, payloads, *, labels=None, progress=None) -> list:

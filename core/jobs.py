@@ -18,6 +18,15 @@ server), never in a page's script, so it survives page changes and browser reloa
   staging folder (:func:`core.runs.save_run`), and the staging folder of a killed worker is removed.
 * **Failure.** A :class:`~core.exceptions.CoreError` becomes the job's message as it is; anything
   else becomes "internal error: ..." (the traceback goes to the server log, not to the page).
+* **Where.** The fits run on the manager's backend: by default the server's configuration
+  (:func:`core.engine.configured_backend`, read in the worker), never anything a user typed. A cluster that
+  does not answer fails the job within :data:`core.engine.CONNECT_TIMEOUT_S` and frees its slot.
+* **Nobody left.** A job submitted with ``cancel_if`` (the app: "this browser session has closed") is
+  cancelled once every ``cancel_if`` of the sessions that asked for it has said True for
+  ``cancel_grace_s`` seconds (asked every ``cancel_check_s``).
+* **Server death.** A worker watches its server: when the server process is gone (even after ``kill -9``)
+  it cancels itself, and its whole process group (a private Ray instance too) is killed
+  :data:`KILL_AFTER_S` seconds later if it is still there.
 
 A job runs one request of :mod:`core.service.requests` with its runner
 (:func:`core.service.runners.run_request`); :data:`JOB_KINDS` lists the kinds. The result goes back to the manager through the pipe (between our own processes; nothing a user
@@ -52,6 +61,8 @@ _NAMED_FITS = 4
 #: environment variable: how many jobs may run at once.
 SLOTS_ENV = "CHRONOSCOPE_JOB_SLOTS"
 _POLL_S = 0.2
+#: how often a worker checks that its server still runs (seconds).
+_WATCH_S = 0.5
 
 
 class JobCancelled(KeyboardInterrupt):
@@ -149,8 +160,33 @@ class _FitBoard:
         return tuple(self.fits.values())
 
 
-def _worker(request, cohort, backend, conn) -> None:
-    """Worker process body: own process group, SIGTERM -> JobCancelled, messages through ``conn``."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # exists, someone else's (the pid was reused)
+        return True
+    return True
+
+
+def _die_with(server_pid: int) -> None:
+    """Worker thread: when the server (``server_pid``) is gone, or the fork server that started this worker
+    (its parent) is, cancel this job (SIGTERM to itself: Ray shuts down cleanly), then kill what is left of
+    its process group after :data:`KILL_AFTER_S` seconds (a long C call does not see SIGTERM)."""
+    parent = os.getppid()
+    while os.getppid() == parent and _alive(server_pid):
+        time.sleep(_WATCH_S)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(KILL_AFTER_S)
+    if os.getpgid(0) == os.getpid():            # its own group (setsid): the worker and what it started
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _worker(request, cohort, backend, conn, server_pid: int) -> None:
+    """Worker process body: own process group, SIGTERM -> JobCancelled, messages through ``conn``; ends when
+    the server ``server_pid`` does."""
     try:
         os.setsid()                  # cancel signals the whole group (a private Ray instance too)
     except OSError:
@@ -160,6 +196,7 @@ def _worker(request, cohort, backend, conn) -> None:
         raise JobCancelled()
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C in the server's terminal is the server's
+    threading.Thread(target=_die_with, args=(server_pid,), name="chronoscope-die-with-server", daemon=True).start()
     last, board, lock = [0.0], _FitBoard(), threading.Lock()
 
     def progress(message: str, fraction: float) -> None:
@@ -174,9 +211,9 @@ def _worker(request, cohort, backend, conn) -> None:
                     raise JobCancelled() from None
     try:
         conn.send(("started", os.getpid()))
-        from core.engine import make_backend
+        from core.engine import configured_backend, make_backend
         from core.service.runners import run_request
-        result = run_request(request, cohort, progress, make_backend(backend))
+        result = run_request(request, cohort, progress, make_backend(backend or configured_backend()))
         # plain pickle, not multiprocessing's: its torch reductions pass tensors as shared memory that
         # vanishes when this process exits
         conn.send(("done", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
@@ -292,6 +329,15 @@ class JobInfo:
         return (self.finished or time.time()) - self.started
 
 
+def _says_gone(check) -> bool:
+    """What a job's ``cancel_if`` says; one that raises says "still wanted" (a bug of the caller, logged)."""
+    try:
+        return bool(check())
+    except Exception:                # never cancel, never stop the scheduler, because of someone else's bug
+        traceback.print_exc(file=sys.stderr)
+        return False
+
+
 def _some(names: list) -> str:
     """The first few ``names``, and how many more."""
     more = len(names) - _NAMED_FITS
@@ -309,6 +355,14 @@ class _Job:
     pid: int | None = None
     cancel_at: float | None = None
     result: object = None
+    #: the ``cancel_if`` of every submitter that wants it (``None``: someone wants it whatever happens).
+    wanted_by: list | None = None
+    #: since when (monotonic) every ``cancel_if`` has said True.
+    unwanted_since: float | None = None
+    #: the message of a cancellation that did not come from :meth:`JobManager.cancel` ("" for that one).
+    cancel_reason: str = ""
+    #: when (monotonic) a finished job's worker, if it is still there, is killed.
+    reap_at: float | None = None
 
 
 class JobManager:
@@ -318,6 +372,9 @@ class JobManager:
     ----------
     slots : int, optional
         Jobs that may run at once (default :func:`default_slots`).
+    backend : core.engine.BackendConfig, optional
+        Where the fits of every job run (default: the server's configuration,
+        :func:`core.engine.configured_backend`, read by each worker).
 
     Examples
     --------
@@ -328,8 +385,16 @@ class JobManager:
     >>> jobs.cancel(jid)                                                 # doctest: +SKIP
     """
 
-    def __init__(self, slots: int | None = None) -> None:
+    #: seconds between two questions to the ``cancel_if`` of the running and queued jobs.
+    cancel_check_s = 2.0
+    #: seconds every ``cancel_if`` of a job must keep saying True before it is cancelled (a browser reconnects
+    #: within a few seconds after a network blip).
+    cancel_grace_s = 10.0
+
+    def __init__(self, slots: int | None = None, backend=None) -> None:
         self.slots = int(slots or default_slots())
+        self.backend = backend
+        self._next_check = 0.0
         self._jobs: dict[str, _Job] = {}
         self._order: list[str] = []
         self._lock = threading.RLock()
@@ -350,7 +415,7 @@ class JobManager:
         return uuid.uuid4().hex[:16]
 
     def submit(self, request, cohort, *, label: str = "", owner: str = "", job_id: str | None = None,
-               backend=None) -> str:
+               backend=None, cancel_if=None) -> str:
         """Queue ``request`` (one of :mod:`core.service.requests`) on ``cohort`` and return the job's id at once
         (the scheduler thread starts it; nothing here blocks).
 
@@ -359,7 +424,14 @@ class JobManager:
         nothing starts twice); once one has finished, a new job is recorded as done at once with the same
         result (``JobInfo.reused_from``). Trainings are reused from their saved run instead (the runner's
         :func:`core.service.runners.find_trained`), so a deleted run is never handed out again. ``backend``
-        (a :class:`core.engine.BackendConfig`) is where the fits run; it does not change the result.
+        (a :class:`core.engine.BackendConfig`; default the manager's) is where the fits run; it does not change
+        the result: the app never passes one (the operator's configuration decides), the tests and tools may.
+
+        ``cancel_if`` (a callable without arguments, called from the manager's thread; it must be quick and
+        thread-safe) binds the job to whoever submitted it: when it has returned True for ``cancel_grace_s``
+        seconds the job is cancelled. A job that several submitters share (identical requests) runs until all
+        their checks say True; one submitted without ``cancel_if`` is never cancelled that way. A check that
+        raises counts as "still wanted" (and goes to the server log).
         """
         from core.service.runners import request_key
         kind = getattr(request, "kind", None)
@@ -377,6 +449,8 @@ class JobManager:
             same = [self._jobs[j] for j in reversed(self._order) if self._jobs[j].info.key == key]
             running = next((j for j in same if j.info.active), None)
             if running is not None:
+                if running.wanted_by is not None:          # one more submitter: it runs while anyone wants it
+                    running.wanted_by = None if cancel_if is None else running.wanted_by + [cancel_if]
                 return running.info.id
             done = next((j for j in same if j.info.state == "done" and j.result is not None and not trains), None)
             if done is not None:
@@ -384,7 +458,8 @@ class JobManager:
                                reused_from=done.info.id,
                                message=f"reused the result of an identical earlier job ({done.info.label}, "
                                        f"{done.info.seconds:.0f} s): same data, settings, seed and code")
-            job = _Job(info=info, request=request, backend=backend, cohort=None if done is not None else cohort)
+            job = _Job(info=info, request=request, backend=backend or self.backend,
+                       cohort=None if done is not None else cohort, wanted_by=None if cancel_if is None else [cancel_if])
             if done is not None:
                 job.result = done.result
             self._jobs[jid] = job
@@ -422,14 +497,16 @@ class JobManager:
                     if (ids is None or j in ids) and (owner is None or self._jobs[j].info.owner == owner)]
         return [self.get(j) for j in keep]
 
-    def cancel(self, job_id: str) -> JobInfo | None:
-        """Cancel a queued job at once, or a running one (SIGTERM to the worker now, SIGKILL to its group after KILL_AFTER_S)."""
+    def cancel(self, job_id: str, reason: str = "") -> JobInfo | None:
+        """Cancel a queued job at once, or a running one (SIGTERM to the worker now, SIGKILL to its group after
+        KILL_AFTER_S); ``reason`` becomes its message (default "cancelled")."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or not job.info.active:
                 return self.get(job_id)
+            job.cancel_reason = job.cancel_reason or reason
             if job.info.state == "queued":
-                self._finish(job, "cancelled", "cancelled before it started")
+                self._finish(job, "cancelled", reason or "cancelled before it started")
             elif job.cancel_at is None:
                 job.cancel_at = time.monotonic() + KILL_AFTER_S
                 job.info = replace(job.info, message="cancelling...")
@@ -476,7 +553,8 @@ class JobManager:
     def _finish(self, job: _Job, state: str, message: str, result=None) -> None:
         job.info = replace(job.info, state=state, message=message, finished=time.time(),
                            fraction=1.0 if state == "done" else job.info.fraction)
-        job.result, job.cohort = result, None
+        job.result, job.cohort, job.wanted_by = result, None, None
+        job.reap_at = time.monotonic() + KILL_AFTER_S   # a worker still there then (stuck in C) is killed
         if job.conn is not None:
             job.conn.close()
             job.conn = None
@@ -505,7 +583,7 @@ class JobManager:
     def _start(self, job: _Job) -> None:
         """Start the worker of ``job`` (scheduler thread, outside the lock: the first start takes seconds)."""
         recv, send = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=_worker, args=(job.request, job.cohort, job.backend, send),
+        proc = self._ctx.Process(target=_worker, args=(job.request, job.cohort, job.backend, send, os.getpid()),
                                  name=f"chronoscope-job-{job.info.id}", daemon=False)
         try:
             proc.start()
@@ -538,7 +616,7 @@ class JobManager:
                     else:
                         self._finish(job, "done", "finished", result)
                 elif msg[0] == "cancelled":
-                    self._finish(job, "cancelled", "cancelled")
+                    self._finish(job, "cancelled", job.cancel_reason or "cancelled")
                 elif msg[0] == "failed":
                     self._finish(job, "failed", msg[1])
         except (EOFError, OSError, pickle.UnpicklingError) as err:
@@ -547,14 +625,41 @@ class JobManager:
         if job.info.active and job.process is not None and not job.process.is_alive():
             job.process.join(0)
             if job.cancel_at is not None:
-                self._finish(job, "cancelled", "cancelled")
+                self._finish(job, "cancelled", job.cancel_reason or "cancelled")
             else:
                 self._finish(job, "failed", f"the worker process stopped unexpectedly (exit code "
                                             f"{job.process.exitcode}); the machine may be out of memory.")
         if job.info.active and job.cancel_at is not None and time.monotonic() > job.cancel_at:
             self._signal(job, signal.SIGKILL)
-        if not job.info.active and job.process is not None:
-            job.process.join(0)
+        self._reap(job)
+
+    def _reap(self, job: _Job) -> None:
+        """A finished job's worker: joined once it has exited, killed (its group) if it is still there at
+        ``reap_at`` (e.g. a thread stuck joining a cluster keeps it from exiting); forgotten after that."""
+        if job.info.active or job.process is None:
+            return
+        job.process.join(0)
+        if job.process.is_alive() and job.reap_at is not None and time.monotonic() > job.reap_at:
+            self._signal(job, signal.SIGKILL)
+            job.reap_at = None
+        elif not job.process.is_alive():
+            job.process = None
+
+    def _unwanted(self) -> None:
+        """Cancel the jobs whose every ``cancel_if`` has said True for ``cancel_grace_s`` (called every
+        ``cancel_check_s``; the checks run outside the lock, they may take a moment)."""
+        with self._lock:
+            bound = [(j, list(j.wanted_by)) for j in self._jobs.values() if j.info.active and j.wanted_by]
+        now = time.monotonic()
+        for job, checks in bound:
+            if not all(_says_gone(check) for check in checks):
+                job.unwanted_since = None
+                continue
+            if job.unwanted_since is None:
+                job.unwanted_since = now
+            if now - job.unwanted_since >= self.cancel_grace_s:
+                self.cancel(job.info.id, reason="cancelled: nobody follows it any more (the browser session that "
+                                                "started it has closed)")
 
     def _loop(self) -> None:
         if sys.platform.startswith("linux"):
@@ -564,10 +669,15 @@ class JobManager:
             except Exception:              # it is started again on the first job if this failed
                 pass
         while not self._stop.is_set():
+            if time.monotonic() >= self._next_check:
+                self._next_check = time.monotonic() + self.cancel_check_s
+                self._unwanted()
             with self._lock:
                 for job in list(self._jobs.values()):
                     if job.info.state == "running" and job.process is not None:
                         self._poll(job)
+                    else:
+                        self._reap(job)
                 picked = self._pick()
             for job in picked:
                 self._start(job)

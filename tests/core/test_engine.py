@@ -146,3 +146,69 @@ def test_ray_forwards_the_progress_of_every_fit(ray_backend):
     beats = []
     assert ray_backend.map(_silent, [1, 2], [0, 0], {0: None}, progress=lambda m, f: beats.append(str(m))) == [1, 2]
     assert sum(m.startswith("fitting, ") for m in beats) >= 2
+
+
+def _listening(pids: set) -> list[str]:
+    """``"ip:port"`` of every TCP socket in LISTEN state held by one of ``pids`` (Linux /proc, no dependency)."""
+    import ipaddress
+    import os
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:                    # the process ended meanwhile
+            continue
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] != "0A" or cols[9] not in inodes:        # 0A: LISTEN
+                    continue
+                raw, port = cols[1].split(":")
+                packed = bytes.fromhex(raw)
+                # /proc prints the address as native-endian 32-bit words
+                packed = b"".join(packed[i:i + 4][::-1] for i in range(0, len(packed), 4))
+                out.append(f"{ipaddress.ip_address(packed)}:{int(port, 16)}")
+    return out
+
+
+def _loopback(ip) -> bool:
+    mapped = getattr(ip, "ipv4_mapped", None)              # ::ffff:127.0.0.1 is IPv4's loopback seen from IPv6
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _descendants(pid: int) -> set:
+    import os
+    children: dict = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(p))
+    out, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.add(c)
+            todo.append(c)
+    return out
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/net"), reason="reads sockets from /proc (Linux)")
+def test_the_private_ray_instance_listens_on_loopback_only(ray_backend):
+    """Every port of the private Ray instance (GCS, raylet, object manager, workers, agents) is on 127.0.0.1,
+    even though ray was imported before it started (the fixture's importorskip)."""
+    import ipaddress
+    import os
+    ray = ray_backend.start()
+    ray.get(ray.remote(lambda: 1).remote())              # a worker process is up too
+    ports = _listening(_descendants(os.getpid()) | {os.getpid()})
+    assert ports, "found no Ray port to check"
+    wide = [p for p in ports if not _loopback(ipaddress.ip_address(p.rsplit(":", 1)[0]))]
+    assert not wide, f"Ray listens beyond this machine: {wide} (all: {ports})"
