@@ -17,18 +17,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import time
 from pathlib import Path
 
 import streamlit as st
 
 from app.security import revoke_downloads
 from core.exceptions import CoreError
-from core.users import USERS_FILE_ENV, verify_password
+from core.users import USERS_FILE_ENV, check_login, user_hash
 
 __all__ = ["mode", "owner", "display_name", "require_login", "sidebar", "NOTE"]
 
 AUTH_USER = "auth.user"
+#: a digest of the logged-in user's password hash at login: a new password ends the session too.
+AUTH_KEY = "auth.key"
 #: shown on every page and on the login form.
 NOTE = ("Chronoscope supports research and audit of clinical prediction models. It is not a medical device and "
         "must not be used for diagnosis or treatment decisions.")
@@ -99,34 +100,57 @@ def _login_form() -> None:
     if not submitted:
         return
     from app.resources import login_throttle
-    throttle = login_throttle()
-    wait = throttle.wait(name)
-    if wait > 0:
-        time.sleep(min(wait, 3.0))        # slowed down; the rest of the wait is refused
-        wait = throttle.wait(name)
-        if wait > 0:
-            st.error(f"Too many failed attempts. Wait {wait:.0f} s, then try again.")
-            return
+    path = os.environ[USERS_FILE_ENV]
     try:
-        ok = verify_password(os.environ[USERS_FILE_ENV], name, password)
+        ok, wait = check_login(path, name, password, login_throttle())     # slowed down after 3 failures
+        stored = user_hash(path, name) if ok else None
     except CoreError:
         st.error("Login is not available: the server's users file cannot be read. Ask its administrator.")
         return
-    if ok:
-        throttle.succeeded(name)
+    if wait > 0:
+        st.error(f"Too many failed attempts. Wait {wait:.0f} s, then try again.")
+        return
+    if ok and stored is not None:
         st.session_state[AUTH_USER] = name
+        st.session_state[AUTH_KEY] = _key(stored)
         st.session_state.pop("auth.password", None)
         st.rerun()
-    throttle.failed(name)
     st.error("Wrong username or password.")
+
+
+def _key(stored_hash: str) -> str:
+    return hashlib.sha256(stored_hash.encode()).hexdigest()
+
+
+def _still_valid() -> bool:
+    """Whether the logged-in user of the users file is still in it with the same password (asked on every
+    script run; the file is read again only when it changed). A file that cannot be read ends the session."""
+    try:
+        stored = user_hash(os.environ[USERS_FILE_ENV], st.session_state.get(AUTH_USER, ""))
+    except CoreError:
+        return False
+    return stored is not None and _key(stored) == st.session_state.get(AUTH_KEY)
+
+
+def _end_session() -> None:
+    """Forget everything of this session (uploads, results, jobs, the login) and its download links."""
+    revoke_downloads()
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
 
 
 def require_login() -> None:
     """Draw the login (and stop the script) until someone is logged in; nothing with login off."""
     m = mode()
+    ended = m == "users" and bool(display_name()) and not _still_valid()
+    if ended:                      # removed from the users file, or a new password: this session ends now
+        _end_session()
     if m == "off" or display_name():
         return
     if m == "users":
+        if ended:
+            st.info("You are no longer logged in: this account was removed from the server's users, or its "
+                    "password changed. Log in again if it still exists.")
         _login_form()
     else:
         st.title("Chronoscope")

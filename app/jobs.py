@@ -8,6 +8,11 @@ message: :meth:`core.jobs.JobInfo.describe_fits`) and a **Cancel** button (a fra
 second); when it has finished it
 returns the result once, so the page can keep it in its session state. The job's id is kept in
 the session (page changes) and in the URL (``?job=``: a browser reload picks it up again).
+
+Where a job's fits run is the server's configuration (:func:`core.engine.configured_backend`), never a
+session's: nothing here passes a backend. Work nobody should finish for a closed tab (validating an upload)
+is submitted with ``follow_session=True``: the manager cancels it once this browser session has gone
+(:func:`session_gone`).
 """
 from __future__ import annotations
 
@@ -19,23 +24,30 @@ import streamlit as st
 from app import auth, state, workspace
 from app.resources import job_manager
 from app.components import gui_text, gui_words, plain
-from core.engine import BackendConfig
 from core.jobs import JobInfo
 
-__all__ = ["submit", "training_request", "follow", "session_jobs", "get_backend", "set_backend", "cancel",
-           "describe_state", "draw_progress", "measured_duration", "latest_result", "request_of"]
+__all__ = ["submit", "training_request", "follow", "session_jobs", "cancel", "session_gone", "describe_state",
+           "draw_progress", "measured_duration", "latest_result", "request_of"]
 
 _STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
            "cancelled": "cancelled"}
 
 
-def get_backend() -> BackendConfig:
-    """The backend new jobs of this session use (the Jobs page's setting)."""
-    return st.session_state.get(state.BACKEND) or BackendConfig()
+def session_gone():
+    """A check for :meth:`core.jobs.JobManager.submit`'s ``cancel_if``: True once the browser session running
+    this script is no longer connected (tab closed, browser gone). ``None`` outside a served app (AppTest, bare
+    mode): such jobs are not bound to anything.
 
-
-def set_backend(config: BackendConfig) -> None:
-    st.session_state[state.BACKEND] = config
+    The manager calls it from its own thread; ``Runtime.is_active_session`` is thread-safe. A reconnect after a
+    network blip (within the manager's ``cancel_grace_s``) keeps the job.
+    """
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not runtime.exists():
+        return None
+    server, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: not server.is_active_session(session_id)
 
 
 def _remember(job_id: str) -> None:
@@ -44,15 +56,19 @@ def _remember(job_id: str) -> None:
         ids.append(job_id)
 
 
-def submit(page: str, request, cohort, label: str = "") -> str:
+def submit(page: str, request, cohort, label: str = "", follow_session: bool = False) -> str:
     """Queue ``request`` (a :mod:`core.service.requests` object) on ``cohort`` as ``page``'s current job; returns
-    the job id. An identical request already queued or running is followed instead (core.jobs decides)."""
+    the job id. An identical request already queued or running is followed instead (core.jobs decides).
+
+    ``follow_session``: cancel the job when this browser session has gone (:func:`session_gone`), for work
+    whose only use is to be shown in this session (a validation); a training keeps running for its saved run.
+    """
     manager = job_manager()
     jid = manager.new_id()
     _remember(jid)                 # recorded first: a page change during this run must not lose the job
     st.session_state[f"{page}.job"] = jid
     got = manager.submit(request, cohort, label=label or request.describe(cohort.n_patients), owner=auth.owner(),
-                         job_id=jid, backend=get_backend())
+                         job_id=jid, cancel_if=session_gone() if follow_session else None)
     if got != jid:                 # the same request is already running: follow that one
         _remember(got)
         st.session_state[f"{page}.job"] = jid = got

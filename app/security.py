@@ -187,8 +187,8 @@ MIDDLEWARE = [Middleware(SecurityHeaders), Middleware(DownloadGuard)]
 
 
 def _session_token() -> str | None:
-    token = st.context.cookies.get(COOKIE)
-    return token if token is not None and _TOKEN.fullmatch(token) else None
+    token = st.context.cookies.get(COOKIE)           # not a str outside a served app (AppTest)
+    return token if isinstance(token, str) and _TOKEN.fullmatch(token) else None
 
 
 def download_button(label: str, make: Callable[[], str | bytes], file_name: str, *, mime: str, key: str,

@@ -8,7 +8,7 @@ import streamlit as st
 from core.config import DataConfig
 
 __all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source", "TIMEORDER_CONFIG_OVERRIDE", "TRAIN_OVERRIDE",
-           "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "BACKEND", "CODE_TABLE", "LOADED_SOURCE"]
+           "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "CODE_TABLE", "LOADED_SOURCE"]
 
 #: the DataSource the whole app is working on (demo by default).
 DATA_SOURCE = "data_source"
@@ -79,8 +79,6 @@ MODELS_TRAIN_OVERRIDE = "models.train_override"
 # -- jobs (app/jobs.py) -------------------------------------------------------------------------
 #: ids of the jobs this session submitted or adopted from a URL, oldest first.
 JOBS = "jobs.ids"
-#: the BackendConfig new jobs use (the Jobs page's setting; local by default).
-BACKEND = "jobs.backend_config"
 
 # -- Timeline page ------------------------------------------------------------------------------
 #: the user's code meanings (variable, code, meaning), a DataFrame edited on the Timeline page;

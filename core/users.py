@@ -12,7 +12,12 @@ A name that is not in the file is checked against a dummy hash, so a wrong name 
 password take the same time and give the same answer.
 
 :class:`LoginThrottle` slows down repeated failures: after :data:`FREE_ATTEMPTS` failures for one
-name, each further attempt must wait 2, 4, 8 ... seconds (at most :data:`MAX_WAIT_S`).
+name, each further attempt must wait 2, 4, 8 ... seconds (at most :data:`MAX_WAIT_S`). An attempt is
+counted when it starts (:meth:`LoginThrottle.attempt`, one locked step), so simultaneous attempts cannot
+all slip through before the first failure is recorded; :func:`check_login` is the whole login step.
+
+:func:`user_hash` reads the file again only when it changed (its size, time or inode), so the app can ask
+on every script run whether a logged-in user is still in it, with the same password.
 """
 from __future__ import annotations
 
@@ -29,8 +34,8 @@ from pathlib import Path
 
 from core.exceptions import CoreError
 
-__all__ = ["add_user", "remove_user", "read_users", "verify_password", "hash_password", "check_name",
-           "LoginThrottle", "FREE_ATTEMPTS", "MAX_WAIT_S", "USERS_FILE_ENV"]
+__all__ = ["add_user", "remove_user", "read_users", "verify_password", "hash_password", "check_name", "check_login",
+           "user_hash", "LoginThrottle", "FREE_ATTEMPTS", "MAX_WAIT_S", "USERS_FILE_ENV"]
 
 USERS_FILE_ENV = "CHRONOSCOPE_USERS_FILE"
 _N, _R, _P, _KEY = 2 ** 14, 8, 1, 32
@@ -125,10 +130,37 @@ def verify_password(path: str | Path, name: str, password: str) -> bool:
     return ok and stored is not None
 
 
+_users_cache: dict[str, tuple[tuple, dict[str, str]]] = {}
+_users_lock = threading.Lock()
+
+
+def user_hash(path: str | Path, name: str) -> str | None:
+    """``name``'s stored hash in the users file (``None`` when it is not a user, or the file is missing).
+
+    The file is read again only when its size, modification time or inode changed (``users add/remove`` replace
+    it), so asking on every script run costs one ``stat``. CoreError for a broken file.
+    """
+    path = str(path)
+    try:
+        st = os.stat(path)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except FileNotFoundError:
+        return None
+    with _users_lock:
+        cached = _users_cache.get(path)
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, read_users(path))
+        with _users_lock:
+            _users_cache[path] = cached
+    return cached[1].get(name)
+
+
 class LoginThrottle:
     """Failed logins per name: :meth:`wait` is how long the next attempt must wait (0 while under
     :data:`FREE_ATTEMPTS` failures), doubling with every further failure; a success clears it.
 
+    :meth:`attempt` checks the wait and counts the attempt as a failure in one locked step (a success clears
+    it afterwards), so 8 simultaneous attempts for one name get exactly :data:`FREE_ATTEMPTS` checks.
     Shared by every session of the server (one object), thread-safe.
     """
 
@@ -137,19 +169,50 @@ class LoginThrottle:
         self._fails: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def wait(self, name: str) -> float:
-        with self._lock:
-            n, last = self._fails.get(name.lower(), (0, 0.0))
+    def _wait(self, key: str) -> float:
+        n, last = self._fails.get(key, (0, 0.0))
         if n < self.free:
             return 0.0
         delay = min(2.0 ** (n - self.free + 1), self.max_wait)
         return max(0.0, last + delay - self.clock())
 
-    def failed(self, name: str) -> None:
+    def wait(self, name: str) -> float:
+        """Seconds the next attempt for ``name`` must wait (0: it may go ahead); counts nothing."""
         with self._lock:
-            n, _ = self._fails.get(name.lower(), (0, 0.0))
-            self._fails[name.lower()] = (n + 1, self.clock())
+            return self._wait(name.lower())
+
+    def attempt(self, name: str) -> float:
+        """0 when an attempt for ``name`` may go ahead now, and it is counted (as a failure until
+        :meth:`succeeded`); else the seconds to wait, and nothing is counted."""
+        key = name.lower()
+        with self._lock:
+            wait = self._wait(key)
+            if wait <= 0:
+                n, _ = self._fails.get(key, (0, 0.0))
+                self._fails[key] = (n + 1, self.clock())
+            return wait
 
     def succeeded(self, name: str) -> None:
         with self._lock:
             self._fails.pop(name.lower(), None)
+
+
+def check_login(path: str | Path, name: str, password: str, throttle: LoginThrottle, *, patience: float = 3.0,
+                sleep=time.sleep) -> tuple[bool, float]:
+    """One login attempt: ``(True, 0)`` for a user of the file with that password; ``(False, 0)`` for a wrong
+    name or password (same time, same answer); ``(False, seconds)`` when ``throttle`` refuses it unchecked.
+
+    A throttled attempt is slowed down by up to ``patience`` seconds, then tried once more (so the 4th attempt
+    waits its 2 s and goes ahead); the check and its reservation are one step (:meth:`LoginThrottle.attempt`).
+    CoreError when the file cannot be read.
+    """
+    wait = throttle.attempt(name)
+    if wait > 0:
+        sleep(min(wait, patience))
+        wait = throttle.attempt(name)
+        if wait > 0:
+            return False, wait
+    if verify_password(path, name, password):
+        throttle.succeeded(name)
+        return True, 0.0
+    return False, 0.0

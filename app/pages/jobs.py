@@ -1,10 +1,10 @@
-"""Jobs: this session's running and finished jobs (cancel from here), and where new jobs run."""
+"""Jobs: this session's running and finished jobs (cancel from here), and where jobs run (the server's setting)."""
 import pandas as pd
 import streamlit as st
 
-from app import jobs
-from app.components import show_error
-from core.engine import RAY_ADDRESS_ENV, BackendConfig
+from app import auth, jobs
+from app.components import plain, show_error
+from core.engine import BACKEND_ENV, RAY_ADDRESS_ENV, configured_backend
 from core.exceptions import CoreError
 
 st.title("Jobs")
@@ -32,19 +32,16 @@ def _table() -> None:
 
 _table()
 
-st.subheader("Where new jobs run")
-current = jobs.get_backend()
-with st.form("jobs.backend_form"):
-    name = st.radio("Backend", ["local", "ray"], index=["local", "ray"].index(current.name), horizontal=True,
-                    key="jobs.backend", format_func={"local": "This server (one fit after another)",
-                                                     "ray": "Ray (independent fits side by side)"}.get)
-    address = st.text_input("Ray cluster address (optional)", value=current.address or "", key="jobs.address",
-                            help=f"Empty: a private Ray instance on this server (or ${RAY_ADDRESS_ENV} when the "
-                                 "server sets it). Example: ray://head-node:10001")
-    if st.form_submit_button("Use for new jobs"):
-        try:
-            jobs.set_backend(BackendConfig(name=name, address=address.strip() or None))
-            st.success("New jobs of this session will use: " + jobs.get_backend().describe())
-        except (CoreError, ValueError) as err:
-            show_error(err)
-st.caption("Current setting: " + jobs.get_backend().describe() + ". The same seeds give the same numbers on both.")
+st.subheader("Where jobs run")
+operator = auth.mode() == "off"                  # login off: the one local user is the server's operator
+try:
+    where = configured_backend().describe(show_address=operator)
+    st.markdown(f"**{plain(where)}**. The same seeds give the same numbers on every backend.")
+except CoreError as err:
+    show_error(err)
+if operator:
+    st.caption(f"Set by the server's environment, not on this page: start it with `{BACKEND_ENV}=ray` for Ray (a "
+               f"private instance on 127.0.0.1), plus `{RAY_ADDRESS_ENV}=HOST:6379` to join a cluster; "
+               f"`{BACKEND_ENV}=local` (the default) runs the fits in the job's own process.")
+else:
+    st.caption("Chosen by the server's operator for every user.")

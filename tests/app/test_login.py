@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.exceptions import CoreError
-from core.users import LoginThrottle, add_user, read_users, verify_password
+from core.users import LoginThrottle, add_user, check_login, read_users, remove_user, verify_password
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,13 +63,13 @@ def test_repeated_failures_are_slowed_down():
     now = [0.0]
     t = LoginThrottle(free=3, max_wait=60, clock=lambda: now[0])
     for _ in range(3):
-        assert t.wait("alice") == 0
-        t.failed("alice")
-    assert t.wait("ALICE") == 2.0                 # the 4th attempt waits 2 s, the 5th 4 s ...
-    t.failed("alice")
+        assert t.attempt("alice") == 0            # allowed, and counted as a failure until it succeeds
+    assert t.wait("ALICE") == 2.0 and t.attempt("alice") == 2.0    # the 4th attempt waits 2 s, the 5th 4 s ...
+    now[0] = 2.0
+    assert t.attempt("alice") == 0
     assert t.wait("alice") == 4.0 and t.wait("bob") == 0
     now[0] = 10.0
-    assert t.wait("alice") == 0
+    assert t.attempt("alice") == 0
     t.succeeded("alice")
     assert t.wait("alice") == 0
 
@@ -111,3 +111,47 @@ def test_cli_users_add_reads_the_password_from_stdin(tmp_path):
     r = subprocess.run([sys.executable, "-m", "core", "users", "add", "carol", "--file", str(path)],
                        input="", text=True, capture_output=True, cwd=ROOT)
     assert r.returncode == 2 and "No password" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_simultaneous_wrong_passwords_get_exactly_three_checks(users, monkeypatch):
+    """8 wrong passwords for one name at the same moment: 3 are checked, 5 are told to wait (the check and the
+    reservation of an attempt are one step)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import core.users
+    checks, real = [], core.users.verify_password
+
+    def counted(*args):
+        checks.append(1)
+        time.sleep(0.05)                               # every thread is past its own check before any failure
+        return real(*args)
+    monkeypatch.setattr(core.users, "verify_password", counted)
+    throttle, start = LoginThrottle(), threading.Barrier(8)
+
+    def one(_):
+        start.wait()
+        return check_login(users, "alice", "wrong password", throttle, sleep=lambda s: None)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    assert len(checks) == 3
+    assert not any(ok for ok, _ in results) and sum(wait > 0 for _, wait in results) == 5
+    ok, wait = check_login(users, "alice", "correct horse 1", throttle, sleep=lambda s: None)
+    assert not ok and wait > 0 and len(checks) == 3     # even the right password waits its turn, unchecked
+
+
+def test_removing_a_user_or_changing_their_password_ends_their_sessions_at_the_next_action(users):
+    alice, bob = _login("alice", "correct horse 1"), _login("bob", "battery staple 2")
+    remove_user(users, "alice")
+    alice.run()
+    bob.run()
+    assert [t.value for t in alice.title] == ["Chronoscope"] and alice.text_input(key="auth.name").value == ""
+    assert "auth.user" not in alice.session_state and not alice.exception
+    assert any("no longer" in i.value for i in alice.info), [i.value for i in alice.info]
+    assert any("Logged in as bob" in t.value for t in bob.text)           # the others stay logged in
+    add_user(users, "bob", "a new password 3")
+    bob.run()
+    assert [t.value for t in bob.title] == ["Chronoscope"] and "auth.user" not in bob.session_state
+    again = _login("alice", "correct horse 1")
+    assert [e.value for e in again.error] == ["Wrong username or password."]
