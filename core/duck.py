@@ -39,7 +39,7 @@ from core.config import env_megabytes
 from core.threads import thread_count
 
 __all__ = ["EngineConfig", "TABLE_SUFFIXES", "connect", "machine_memory_mb", "table_files", "fetch_frame", "estimate_seconds", "head_bytes", "is_gzip",
-           "quote", "literal", "literal_list", "file_list", "NULL_STRINGS"]
+           "quote", "literal", "literal_list", "file_list", "NULL_STRINGS", "SAMPLE_ROWS"]
 
 ENGINE_ENV = "CHRONOSCOPE_ENGINE"
 MEMORY_ENV = "CHRONOSCOPE_MEMORY_LIMIT_MB"
@@ -198,17 +198,25 @@ def head_bytes(path: Path, n: int = 1 << 20) -> bytes:
         return fh.read(n)
 
 
-def fetch_frame(session: _Session, source_sql: str) -> pd.DataFrame:
+#: rows of the sample handed to ``fetch_frame``'s ``check``.
+SAMPLE_ROWS = 1000
+
+
+def fetch_frame(session: _Session, source_sql: str, check=None) -> pd.DataFrame:
     """Run ``source_sql`` (a ``read_csv``/``read_parquet`` call) into a compact pandas frame.
 
     The rows are materialised once in a DuckDB table of the session's database file (paged under the
-    memory limit);
-    every VARCHAR column becomes an enum whose codes come back as a pandas categorical, and
+    memory limit); ``check(rows, sample)``, if given, is then called with the exact row count and the
+    first :data:`SAMPLE_ROWS` rows, before anything reaches pandas (it raises to refuse the table).
+    Every VARCHAR column becomes an enum whose codes come back as a pandas categorical, and
     other columns come back as they are. Raises ``duckdb.Error`` for anything DuckDB rejects and
     ``TypeError`` for a column type the pandas path should handle instead.
     """
     con = session.con
     con.execute(f"CREATE TABLE raw AS SELECT * FROM {source_sql}")
+    if check is not None:
+        check(int(con.execute("SELECT count(*) FROM raw").fetchone()[0]),
+              con.execute(f"SELECT * FROM raw LIMIT {SAMPLE_ROWS}").df())
     types = con.execute("SELECT column_name, column_type FROM (DESCRIBE raw)").fetchall()
     select, categories = [], {}
     for i, (name, kind) in enumerate(types):

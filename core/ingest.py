@@ -9,6 +9,7 @@ that raises :class:`~core.exceptions.ValidationFailed` when training would be im
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, replace
 
@@ -19,11 +20,12 @@ from core.cohort import Cohort, make_cohort
 from core.config import DataConfig
 from core.duplicates import check_duplicate_stays, find_duplicate_stays
 from core.exceptions import CohortError, DataReadError, ValidationFailed
-from core.readers import RawTable, Source, env_limit, read_table
+from core.readers import (MemoryCheck, RawTable, Source, TableProbe, env_limit, out_of_memory_message, read_table,
+                          validate_limit_mb)
 from core.validation import ValidationReport, clip_text, show_value
 
 __all__ = ["ColumnMapping", "detect_columns", "inspect_columns", "validate_data", "load_cohort", "parse_time_hours",
-           "MAX_VARIABLES", "MIN_YEAR"]
+           "estimate_memory", "memory_check", "MAX_VARIABLES", "MIN_YEAR"]
 
 #: the most distinct variables a long table may hold; the environment variable ``CHRONOSCOPE_MAX_VARIABLES``
 #: overrides it. Far more usually means the variable column is an id, a note or a value.
@@ -273,16 +275,29 @@ def inspect_columns(events: Source, labels: Source | None = None, *,
     ``"onset"`` (a labels column named like an onset time, for the online task).
     """
     config = config or DataConfig()
+    try:
+        return _inspect_columns(events, labels, config)
+    except MemoryError:
+        return {"events_columns": [], "mapping": None, "labels_columns": [], "target_guess": None,
+                "target_choices": [], "error": out_of_memory_message(_name_of(events), None)}
+
+
+def _name_of(source: Source) -> str:
+    return str(source[0]) if isinstance(source, tuple) else str(source)
+
+
+def _inspect_columns(events: Source, labels: Source | None, config: DataConfig) -> dict[str, object]:
     out: dict[str, object] = {"events_columns": [], "mapping": None, "error": None, "labels_columns": [],
                               "target_guess": None, "target_choices": []}
+    check = memory_check(config)
     try:
-        table = read_table(events)
+        table = read_table(events, check=check)
         frame = table.frame
         if table.fmt == "physionet":
             frame = frame.rename(columns={"Time": "time", "Parameter": "variable", "Value": "value"})
         out["events_columns"] = [str(c) for c in frame.columns]
         out["mapping"] = detect_columns(frame, config)
-        lab_frame = read_table(labels).frame if labels is not None else table.outcomes
+        lab_frame = read_table(labels, check=check).frame if labels is not None else table.outcomes
     except (DataReadError, CohortError) as err:
         out["error"] = str(err)
         return out
@@ -326,9 +341,14 @@ def _is_binary(col: pd.Series) -> bool:
 
 # -- main entry points -------------------------------------------------------------
 
-def validate_data(events: Source, labels: Source | None = None, *,
-                  config: DataConfig | None = None) -> tuple[Cohort | None, ValidationReport]:
+def validate_data(events: Source, labels: Source | None = None, *, config: DataConfig | None = None,
+                  progress=None) -> tuple[Cohort | None, ValidationReport]:
     """Read, check and assemble a cohort; never raises for bad *data*.
+
+    Memory is bounded: before a table is read whole, :func:`memory_check` refuses one whose validation
+    would take more than :func:`core.readers.validate_limit_mb` (a blocking ``unreadable_events`` error with
+    the numbers and the limit), and a ``MemoryError`` all the same becomes the blocking error
+    ``out_of_memory``, never a traceback.
 
     Returns
     -------
@@ -360,12 +380,36 @@ def validate_data(events: Source, labels: Source | None = None, *,
     ...                                config=DataConfig(task="online", target="SepsisLabel"))  # doctest: +SKIP
     >>> report.summary["labelled hours"]  # doctest: +SKIP
     246838
+
+    ``progress(message, fraction)``, if given, hears of each stage (reading, checking rows, labels, duplicates).
     """
     config = config or DataConfig()
+    try:
+        return _validate(events, labels, config, progress or (lambda message, fraction: None))
+    except MemoryError:
+        report = ValidationReport()
+        report.error("out_of_memory", out_of_memory_message(_name_of(events), _size_of(events)),
+                     fix="Split the table into smaller files, or validate it on a machine with more free memory.")
+        return None, report
+
+
+def _size_of(source: Source) -> int | None:
+    try:
+        if isinstance(source, tuple):
+            return source[1].stat().st_size if hasattr(source[1], "stat") else len(source[1])
+        return os.path.getsize(source) if os.path.isfile(source) else None
+    except OSError:
+        return None
+
+
+def _validate(events: Source, labels: Source | None, config: DataConfig,
+              progress) -> tuple[Cohort | None, ValidationReport]:
     report = ValidationReport()
     online = config.task == "online"
+    check = memory_check(config)
+    progress(f"reading {_name_of(events)}", 0.02)
     try:
-        table = read_table(events)
+        table = read_table(events, check=check)
     except DataReadError as err:
         report.error("unreadable_events", str(err), fix="See the message: re-export or convert the file.")
         return None, report
@@ -384,6 +428,7 @@ def validate_data(events: Source, labels: Source | None = None, *,
     hour_var = config.target if labels_in_events and mapping.layout == "long" and mapping.target is None else None
     table.frame = table.frame.iloc[:0]  # the rows live on in ``frame`` only: one copy in memory, not two
     try:
+        progress(f"checking {report.rows_read:,} rows", 0.3)
         events_df, static_df, hours = _clean_long(frame, table, config, report, online=online, hour_var=hour_var)
     except CohortError as err:  # only raised for too many variables, before any row is judged
         report.error("too_many_variables", str(err), fix="See the message: map the variable column or filter it.")
@@ -392,6 +437,7 @@ def validate_data(events: Source, labels: Source | None = None, *,
         static_df = static_df.combine_first(static_from_cols) if len(static_df) else static_from_cols
     static_df = _apply_static_sentinels(static_df, config, report)
 
+    progress("attaching the labels", 0.7)
     label_series, other_outcomes = None, None
     hour_labels, onsets = None, None
     target = config.target
@@ -441,6 +487,7 @@ def validate_data(events: Source, labels: Source | None = None, *,
                     "patients with a positive hour; the label is never a feature.",
                     count=hour_summary["labelled hours"], unit="hours")
     _check_labels_vs_patients(cohort, config, report)
+    progress("looking for duplicate stays", 0.85)
     check_duplicate_stays(find_duplicate_stays(cohort.events, cohort.static), report,
                           trainable=cohort.labels is not None, labels=cohort.labels, groups=cohort.groups,
                           group_col=mapping.group)
@@ -487,6 +534,74 @@ def load_cohort(events: Source, labels: Source | None = None, *, config: DataCon
     if cohort is None or not report.ok:
         raise ValidationFailed(report)
     return cohort
+
+
+# -- memory ---------------------------------------------------------------------------
+
+#: memory the validation takes beyond the raw table, per row of a long table (B), measured: 3 M rows validated
+#: with ~115-130 B per row over the raw table's own (pandas and DuckDB paths), 20 M rows at 165 B per row in all.
+LONG_ROW_BYTES = 150
+#: the same per observation (filled value cell) of a wide table (B), measured at ~310-360 B (300,000 rows x 30 columns).
+WIDE_CELL_BYTES = 370
+
+
+def estimate_memory(probe: TableProbe, config: DataConfig) -> int:
+    """About how much memory validating the table of ``probe`` takes (bytes, the interpreter aside).
+
+    The raw table (its rows at the cost of the sample's rows in pandas, text at its real size; read by DuckDB,
+    4 bytes per text cell and 8 per number), the text held while it is parsed, and what the validation adds:
+    :data:`LONG_ROW_BYTES` per row of a long table, :data:`WIDE_CELL_BYTES` per filled value cell of a wide one
+    (the layout and columns detected on the sample as the validation will; a table whose columns are not
+    recognised is costed as wide).
+    """
+    sample = probe.sample.rename(columns=lambda c: str(c).strip())
+    if probe.compact:
+        raw_row = sum(8 if pd.api.types.is_numeric_dtype(sample[c]) or pd.api.types.is_bool_dtype(sample[c])
+                      else 4 for c in sample.columns)
+    elif len(sample):
+        raw_row = sample.memory_usage(deep=True, index=False).sum() / len(sample)
+    else:
+        raw_row = 16 * sample.shape[1]
+    try:
+        mapping = detect_columns(sample, config)
+    except CohortError:
+        mapping = None
+    if mapping is not None and mapping.layout == "long":
+        per_row = raw_row + LONG_ROW_BYTES
+    else:
+        skip = {mapping.patient, mapping.time, mapping.target, mapping.group} if mapping is not None else set()
+        values = [c for c in sample.columns if c not in skip]
+        filled = (sum(int((~_blank_cells(sample[c])).sum()) for c in values) / len(sample)) if len(sample) \
+            else len(values)
+        filled += 1 if config.task == "online" else 0      # one hour entry per file row
+        per_row = raw_row + max(filled, 1.0) * WIDE_CELL_BYTES
+    return int(probe.text_bytes + probe.rows * per_row)
+
+
+def memory_check(config: DataConfig, limit_mb: float | None = None) -> MemoryCheck:
+    """The check :func:`core.readers.read_table` runs before it reads a table whole: refuse (``DataReadError``
+    with the rows, the estimate, the limit and what to do) when :func:`estimate_memory` passes ``limit_mb``
+    (default :func:`core.readers.validate_limit_mb`)."""
+    limit = validate_limit_mb() if limit_mb is None else float(limit_mb)
+
+    def check(probe: TableProbe) -> None:
+        need = estimate_memory(probe, config)
+        if need <= limit * 2 ** 20:
+            return
+        rows = {"counted": "", "at least": "at least ", "about": "about "}.get(probe.rows_are, "")
+        text = f", {probe.text_bytes / 2 ** 20:,.0f} MB of text in memory" if probe.text_bytes else ""
+        raise DataReadError(
+            f"{probe.name}: this table is too large to validate here: {rows}{probe.rows:,} rows of "
+            f"{probe.sample.shape[1]} columns{text}, which would take about {need / 2 ** 20:,.0f} MB of memory, more "
+            f"than the limit of {limit:,.0f} MB for one validation. Split it into smaller files (e.g. by patient) "
+            "and validate them one by one, or validate it with `python -m core validate` on a machine with more "
+            f"memory, raising the limit there (e.g. CHRONOSCOPE_MAX_VALIDATE_MB={_round_up(need / 2 ** 20)}).")
+    return check
+
+
+def _round_up(mb: float) -> int:
+    step = 1024 if mb > 4096 else 256
+    return int(-(-mb * 1.25 // step) * step)
 
 
 # -- layout normalisation -----------------------------------------------------------
@@ -1161,7 +1276,7 @@ def _open_labels(labels: Source | None, table: RawTable, config: DataConfig, rep
     """
     if labels is not None:
         try:
-            lt = read_table(labels)
+            lt = read_table(labels, check=memory_check(config))
         except DataReadError as err:
             report.error("unreadable_labels", str(err), fix="Re-export the labels file as CSV.")
             return None

@@ -18,6 +18,9 @@ import io
 import lzma
 import os
 import re
+import shutil
+import tempfile
+import weakref
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -34,11 +37,17 @@ from core.duck import EngineConfig
 from core.exceptions import DataReadError
 from core.validation import clip_text
 
-__all__ = ["Source", "RawTable", "read_table", "env_limit", "MAX_INFLATED_MB", "MAX_COLUMNS", "MAX_ARCHIVE_FILES"]
+__all__ = ["Source", "RawTable", "TableProbe", "MemoryCheck", "read_table", "env_limit", "validate_limit_mb",
+           "out_of_memory_message",
+           "MAX_INFLATED_MB", "MAX_VALIDATE_MB", "MAX_COLUMNS", "MAX_ARCHIVE_FILES"]
 
 #: the most a gzip, zip or Parquet file may inflate to while reading (MB); a decompression bomb stops here.
 #: The environment variable ``CHRONOSCOPE_MAX_INFLATED_MB`` overrides it.
 MAX_INFLATED_MB = 2048
+#: the most memory one validation may take (MB), checked before a table is read whole (see :class:`TableProbe`);
+#: the environment variable ``CHRONOSCOPE_MAX_VALIDATE_MB`` overrides it. The default is this or half the
+#: machine's memory, whichever is less.
+MAX_VALIDATE_MB = 4096
 #: the widest table read (columns); the environment variable ``CHRONOSCOPE_MAX_COLUMNS`` overrides it.
 MAX_COLUMNS = 5000
 #: the most files one zip archive or folder may hold (PhysioNet 2012 has 4,000 per set).
@@ -105,13 +114,93 @@ def _max_columns() -> int:
     return int(env_limit("CHRONOSCOPE_MAX_COLUMNS", MAX_COLUMNS))
 
 
-class _Inflation:
-    """What the archives of one read may still inflate to, shared by nested members."""
+@dataclass(frozen=True)
+class TableProbe:
+    """What a table holds, measured before it is read whole: what the memory check of :func:`read_table` judges.
 
-    def __init__(self) -> None:
+    Attributes
+    ----------
+    name : str
+        The file (as shown to the user).
+    rows : int
+        Data rows: counted, or at least this many (a count stopped early), or estimated from the
+        bytes per line of the first lines.
+    sample : DataFrame
+        The first rows (up to 1,000) with every column, as the reader reads them.
+    text_bytes : int
+        Bytes of the table's text (a CSV, inflated) kept in memory while it is parsed; 0 when it is not
+        (Parquet, or read by DuckDB from a file).
+    compact : bool
+        Read by DuckDB: text columns come back as categoricals (each distinct value once), numbers as they are.
+    rows_are : {"counted", "at least", "about"}
+        How ``rows`` is known: counted to the end, a count stopped early, or estimated from the first lines.
+    """
+
+    name: str
+    rows: int
+    sample: pd.DataFrame = field(repr=False)
+    text_bytes: int = 0
+    compact: bool = False
+    rows_are: str = "counted"
+
+
+#: ``check(probe)``: raises :class:`DataReadError` when validating the table would take too much memory.
+MemoryCheck = Callable[[TableProbe], None]
+#: rows of a probe's sample.
+_SAMPLE_ROWS = 1000
+
+
+def validate_limit_mb() -> float:
+    """The most memory one validation may take (MB): ``$CHRONOSCOPE_MAX_VALIDATE_MB``, else :data:`MAX_VALIDATE_MB`
+    or half the machine's memory, whichever is less."""
+    return env_limit("CHRONOSCOPE_MAX_VALIDATE_MB", min(MAX_VALIDATE_MB, duck.machine_memory_mb() / 2))
+
+
+class _Inflation:
+    """The limits of one read, shared by nested members: what archives may still inflate to (a cap against
+    decompression bombs), how deep they nest, the memory check (``check``) and the engine that decides which
+    tables are read in memory and which out of core. Content that is too large for memory is spilled to a
+    private folder (``spill``), removed with the table read from it (or when the read fails)."""
+
+    def __init__(self, engine: EngineConfig | None = None, check: MemoryCheck | None = None) -> None:
         self.limit_mb = env_limit("CHRONOSCOPE_MAX_INFLATED_MB", MAX_INFLATED_MB)
         self.left = int(self.limit_mb * 2 ** 20)
         self.depth = 0
+        self.engine = engine or EngineConfig.from_env()
+        self.check = check
+        self.tmp: str | None = None
+
+    @property
+    def in_memory_bytes(self) -> int:
+        """Tables at most this large (text inflated) are read in memory by pandas; larger ones by DuckDB."""
+        if self.engine.engine == "pandas":
+            return 1 << 62
+        return 0 if self.engine.engine == "duckdb" else int(self.engine.min_mb * 2 ** 20)
+
+    def probe(self, probe: TableProbe) -> None:
+        if self.check is not None:
+            self.check(probe)
+
+    def spill(self, name: str, suffix: str) -> Path:
+        """A new file (owner-only) in this read's spill folder."""
+        if self.tmp is None:
+            root = self.engine.temp_dir or None
+            if root:
+                Path(root).mkdir(parents=True, exist_ok=True)
+            self.tmp = tempfile.mkdtemp(prefix="chronoscope-spill-", dir=root)
+        path = Path(self.tmp) / f"{len(os.listdir(self.tmp))}{suffix}"
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return path
+
+    def release(self, table: RawTable | None) -> None:
+        """Remove the spill folder now (no table) or when ``table`` is gone (its ``raw_texts`` may read it)."""
+        if self.tmp is None:
+            return
+        if table is None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            weakref.finalize(table, shutil.rmtree, self.tmp, True)
+        self.tmp = None
 
     def refuse(self, name: str, what: str = "inflates to") -> None:
         raise DataReadError(
@@ -140,25 +229,18 @@ class _Inflation:
                                 "per-patient files.")
 
 
-def _read_bytes(source: Source) -> tuple[str, bytes | None, Path | None]:
-    if isinstance(source, tuple):
-        name, content = source
-        return str(name), bytes(content), None
-    path = Path(source)
-    if path.is_dir():
-        return str(path), None, path
-    if not path.exists():
-        raise DataReadError(f"File not found: {path}. Check the path (relative paths start from "
-                            f"{Path.cwd()}).")
-    return str(path), path.read_bytes(), path
-
-
-def read_table(source: Source, engine: EngineConfig | None = None) -> RawTable:
+def read_table(source: Source, engine: EngineConfig | None = None, check: MemoryCheck | None = None) -> RawTable:
     """Read one events or labels source into a :class:`RawTable`.
 
-    Large files on disk, and folders of CSV / CSV.gz / Parquet tables, are read by DuckDB with a
-    bounded memory (``engine``, default :meth:`EngineConfig.from_env`; see :mod:`core.duck`); the rest,
-    and anything DuckDB cannot read as the pandas path would, by pandas.
+    Tables of at most ``engine.min_mb`` MB of text (inflated: a gzip, zip or Parquet file counts as what it
+    decompresses to) are read in memory by pandas; larger ones, and folders of CSV / CSV.gz / Parquet tables,
+    by DuckDB with a bounded memory (``engine``, default :meth:`EngineConfig.from_env`; see :mod:`core.duck`),
+    an upload or an inflated archive member being spilled to a private file for it first. Anything DuckDB
+    cannot read as the pandas path would goes to pandas.
+
+    ``check`` (see :class:`TableProbe`) is called before any table is read whole, with its rows counted or
+    estimated and its first rows; it raises to refuse a table too large for memory. A compressed stream is
+    counted while it inflates, so a bomb is refused after its first few hundred MB, never materialised.
 
     Raises
     ------
@@ -166,26 +248,73 @@ def read_table(source: Source, engine: EngineConfig | None = None) -> RawTable:
         With what was found and how to fix it, for an empty file, a header without rows, an
         Excel workbook, an HTML page, binary junk, a truncated gzip or a corrupt Parquet file;
         for an archive that inflates past :data:`MAX_INFLATED_MB`, a table wider than
-        :data:`MAX_COLUMNS`, NUL bytes, mixed encodings or a repeated column name.
+        :data:`MAX_COLUMNS`, NUL bytes, mixed encodings or a repeated column name; for what ``check``
+        refuses, and when the machine runs out of memory all the same.
     """
-    if isinstance(source, tuple) and isinstance(source[1], Path):
+    budget = _Inflation(engine, check)
+    table = None
+    try:
+        table = _read_source(source, budget)
+        return table
+    except MemoryError:
+        raise DataReadError(out_of_memory_message(_source_name(source), _source_bytes(source))) from None
+    finally:
+        budget.release(table)
+
+
+def _source_name(source: Source) -> str:
+    return str(source[0]) if isinstance(source, tuple) else str(source)
+
+
+def _source_bytes(source: Source) -> int | None:
+    try:
+        if isinstance(source, tuple):
+            return source[1].stat().st_size if isinstance(source[1], Path) else len(source[1])
+        return Path(source).stat().st_size if Path(source).is_file() else None
+    except OSError:
+        return None
+
+
+def out_of_memory_message(name: str, n_bytes: int | None) -> str:
+    """What to say when the machine ran out of memory reading or validating ``name`` (``n_bytes`` on disk)."""
+    size = f" ({n_bytes / 2**20:,.1f} MB as uploaded)" if n_bytes is not None else ""
+    limit = validate_limit_mb()
+    return (f"{name}{size}: the machine ran out of memory while reading and checking this table. A validation may "
+            f"take up to {limit:,.0f} MB (CHRONOSCOPE_MAX_VALIDATE_MB), but less than that was free. Split the "
+            "table into smaller files (e.g. by patient) and validate each, close other work, or run `python -m "
+            "core validate` on a machine with more memory.")
+
+
+def _read_source(source: Source, budget: _Inflation) -> RawTable:
+    if isinstance(source, tuple) and not isinstance(source[1], Path):
+        return _read_content(str(source[0]), bytes(source[1]), budget)
+    if isinstance(source, tuple):
         # an upload kept on disk (the app's large uploads): read from the file, shown by its own name
-        shown, on_disk = str(source[0]), source[1]
-        table = _read_with_duckdb(on_disk, engine or EngineConfig.from_env(), name=shown)
-        if table is not None:
-            return table
-        source = (shown, on_disk.read_bytes())
-    elif not isinstance(source, tuple):
-        table = _read_with_duckdb(Path(source), engine or EngineConfig.from_env())
-        if table is not None:
-            return table
-    name, content, path = _read_bytes(source)
-    if content is None:  # a folder
-        return _read_physionet_folder(path)
-    return _read_content(name, content, _Inflation())
+        name, path = str(source[0]), source[1]
+    else:
+        path = Path(source)
+        name = str(path)
+    if path.is_dir():
+        table = _read_with_duckdb(path, budget, name)
+        return table if table is not None else _read_physionet_folder(path, budget)
+    if not path.exists():
+        raise DataReadError(f"File not found: {path}. Check the path (relative paths start from "
+                            f"{Path.cwd()}).")
+    return _read_file(name, path, budget)
 
 
-def _read_content(name: str, content: bytes, budget: _Inflation) -> RawTable:
+def _read_file(name: str, path: Path, budget: _Inflation) -> RawTable:
+    """A file on disk: by DuckDB when it is large (see :meth:`EngineConfig.wants`), else in memory."""
+    table = _read_with_duckdb(path, budget, name)
+    if table is not None:
+        return table
+    size = path.stat().st_size
+    if size > budget.in_memory_bytes:
+        _probe_text_file(name, path, size, budget)    # refuse before loading a large text into memory
+    return _read_content(name, path.read_bytes(), budget, on_disk=True)
+
+
+def _read_content(name: str, content: bytes, budget: _Inflation, on_disk: bool = False) -> RawTable:
     if len(content) == 0:
         raise DataReadError(f"{name}: the file is empty (0 bytes). Upload the exported table itself; "
                             "if the export failed, run it again.")
@@ -194,7 +323,10 @@ def _read_content(name: str, content: bytes, budget: _Inflation) -> RawTable:
         return _read_parquet(name, content, budget)
     if head.startswith(_GZIP_MAGIC):
         budget.enter(name)
-        content = _gunzip(name, content, budget)
+        inner = _gunzip(name, content, budget)
+        if isinstance(inner, Path):       # too large for memory: inflated into a spill file
+            return _read_file(name, inner, budget)
+        content = inner
         if len(content) == 0:
             raise DataReadError(f"{name}: the gzip archive holds an empty file. Re-export the data.")
         if content[:4].startswith(_PARQUET_MAGIC):
@@ -205,19 +337,105 @@ def _read_content(name: str, content: bytes, budget: _Inflation) -> RawTable:
     if head.startswith(_OLE_MAGIC):
         raise DataReadError(f"{name}: this is a legacy Excel (.xls) or other Office file, not CSV. "
                             "Open it in your spreadsheet program and use File > Save As > CSV (UTF-8).")
-    return _read_csv_bytes(name, content)
+    if not on_disk and len(content) > budget.in_memory_bytes:
+        # a large upload held in memory: DuckDB reads it from a spill file into compact columns, if even those fit
+        sample = _sample_csv(name, content[:1 << 20]) if budget.check is not None else None
+        if sample is not None:
+            budget.probe(TableProbe(name, rows=max(content.count(b"\n") - 1, len(sample)), sample=sample,
+                                    text_bytes=len(content), compact=True))
+        spilled = budget.spill(name, ".csv")
+        spilled.write_bytes(content)
+        table = _read_with_duckdb(spilled, budget, name, force=True)
+        if table is not None:
+            return table
+    return _read_csv_bytes(name, content, budget)
 
 
 # -- binary containers ---------------------------------------------------------
 
-def _gunzip(name: str, content: bytes, budget: _Inflation) -> bytes:
+def _gunzip(name: str, content: bytes, budget: _Inflation) -> bytes | Path:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(content)) as stream:
-            return budget.read(name, stream)
+            return _inflate(name, stream, budget)
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as err:
         raise DataReadError(f"{name}: the gzip file is truncated or corrupt ({clip_text(err)}). It was probably cut "
                             "off during download or copy; copy it again and check its size, or upload "
                             "the uncompressed CSV.") from None
+
+
+#: while a text inflates, the memory check runs again after every this many bytes.
+_CHECK_EVERY = 64 << 20
+
+
+def _inflate(name: str, stream, budget: _Inflation) -> bytes | Path:
+    """Everything ``stream`` inflates to: in memory up to ``budget.in_memory_bytes``, past that in a spill file
+    (whose path is returned). Refused past the inflation cap, and (a text table) as soon as the rows counted
+    so far are more than the memory check allows, even read the compact way: a bomb stops early."""
+    parts, total, lines, checked = [], 0, 0, 0
+    out, spilled, sample, suffix = None, None, None, ".csv"
+    try:
+        while True:
+            chunk = stream.read(min(_CHUNK, budget.left + 1))
+            if not chunk:
+                break
+            budget.left -= len(chunk)
+            if budget.left < 0:
+                budget.refuse(name)
+            if total == 0:
+                binary = {_PARQUET_MAGIC: ".parquet", _ZIP_MAGIC: ".zip", _GZIP_MAGIC: ".gz"}
+                suffix = next((v for k, v in binary.items() if chunk.startswith(k)), ".csv")
+                sample = _sample_csv(name, chunk[:1 << 20]) if suffix == ".csv" else None
+            total += len(chunk)
+            lines += chunk.count(b"\n")
+            if out is None and total > budget.in_memory_bytes:
+                spilled = budget.spill(name, suffix)
+                out = open(spilled, "wb")
+                out.write(b"".join(parts))
+                parts = []
+            if out is not None:
+                out.write(chunk)
+            else:
+                parts.append(chunk)
+            if sample is not None and total - checked >= _CHECK_EVERY:
+                checked = total
+                budget.probe(TableProbe(name, rows=max(lines - 1, 0), sample=sample, compact=True, rows_are="at least"))
+    finally:
+        if out is not None:
+            out.close()
+    return spilled if spilled is not None else b"".join(parts)
+
+
+def _sample_csv(name: str, head: bytes) -> pd.DataFrame | None:
+    """The first rows (up to :data:`_SAMPLE_ROWS`) of a text table from its first bytes; ``None`` when they do
+    not read as one (the full read then says why)."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        text = head[:err.start].decode("utf-8") if err.start > len(head) - 4 else head.decode("latin-1")
+    lines = _first_lines(text.lstrip("\ufeff").lstrip(), _SAMPLE_ROWS + 2)[:-1]   # the last line may be cut
+    if len(lines) < 2:
+        return None
+    delim = _sniff_delimiter(lines[0], [ln for ln in lines[1:51] if ln.strip()])
+    _check_width(name, lines[0].count(delim) + 1)          # before parsing 100,000 columns
+    decimal = "," if delim == ";" and any(_DECIMAL_COMMA.search(ln) for ln in lines[1:51]) else "."
+    try:
+        return pd.read_csv(io.StringIO("\n".join(lines)), sep=delim, decimal=decimal, engine="c",
+                           skipinitialspace=True, on_bad_lines="skip", low_memory=False)
+    except (ValueError, pd.errors.ParserError, csv.Error):
+        return None
+
+
+def _probe_text_file(name: str, path: Path, size: int, budget: _Inflation) -> None:
+    """Check a large text file before it is loaded into memory: rows estimated from its first MB's lines."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    if head.startswith((_PARQUET_MAGIC, _ZIP_MAGIC, _GZIP_MAGIC, _OLE_MAGIC)):
+        return
+    sample = _sample_csv(name, head)
+    if sample is None:
+        return
+    per_line = len(head) / max(head.count(b"\n"), 1)
+    budget.probe(TableProbe(name, rows=int(size / per_line), sample=sample, text_bytes=size, rows_are="about"))
 
 
 #: what a damaged, encrypted or exotic zip member raises while it is read.
@@ -243,13 +461,24 @@ def _read_parquet(name: str, content: bytes, budget: _Inflation) -> RawTable:
             raise DataReadError(f"{name}: the Parquet columns {[clip_text(c) for c in nested[:5]]} hold lists or "
                                 "records, not one value per cell. Flatten them (one row per value, e.g. "
                                 "DataFrame.explode) and export again.")
-        table = pfile.read()
-        table = pa.table([_plain_column(name, f, table.column(i)) for i, f in enumerate(table.schema)],
-                         schema=None, names=table.schema.names, metadata=table.schema.metadata)
-        frame = table.to_pandas()
+        # What the rows cost in pandas, text cells at their real size: from the first rows, decoded.
+        first = next(pfile.iter_batches(batch_size=_SAMPLE_ROWS), None)
+        sample = _parquet_frame(name, pa.Table.from_batches([first]) if first is not None else schema.empty_table())
+        per_row = sample.memory_usage(deep=True, index=False).sum() / max(len(sample), 1)
+        budget.probe(TableProbe(name, rows=meta.num_rows, sample=sample, compact=True))   # even out of core?
+        if meta.num_rows * per_row > budget.in_memory_bytes:
+            spilled = budget.spill(name, ".parquet")
+            spilled.write_bytes(content)
+            table = _read_with_duckdb(spilled, budget, name, force=True)
+            if table is not None:
+                return table
+        budget.probe(TableProbe(name, rows=meta.num_rows, sample=sample))
+        frame = _parquet_frame(name, pfile.read())
     except DataReadError:
         raise
     except (pa.ArrowException, OSError, ValueError, TypeError, IndexError) as err:
+        if isinstance(err, MemoryError):
+            raise
         raise DataReadError(f"{name}: not a readable Parquet file ({clip_text(err)}). Re-export it, or upload "
                             "a CSV.") from None
     if frame.empty:
@@ -261,6 +490,12 @@ def _read_parquet(name: str, content: bytes, budget: _Inflation) -> RawTable:
         frame = frame.reset_index(drop=not named)
     _check_unique_columns(name, [str(c) for c in frame.columns])
     return RawTable(frame=frame, name=name, fmt="parquet", first_line=None)
+
+
+def _parquet_frame(name: str, table: pa.Table) -> pd.DataFrame:
+    table = pa.table([_plain_column(name, f, table.column(i)) for i, f in enumerate(table.schema)],
+                     schema=None, names=table.schema.names, metadata=table.schema.metadata)
+    return table.to_pandas()
 
 
 def _plain_column(name: str, fld: pa.Field, col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -314,13 +549,16 @@ def _zip_names(name: str, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return infos
 
 
-def _read_member(name: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Inflation) -> bytes:
+def _read_member(name: str, zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Inflation,
+                 spill: bool = False) -> bytes | Path:
+    """A zip member's content (bounded by the inflation cap); with ``spill``, one too large for memory goes to a
+    spill file (see :func:`_inflate`) and its path is returned."""
     where = f"{name}/{clip_text(info.filename)}"
     if info.file_size > budget.left:  # declared size: refuse without inflating anything
         budget.refuse(where)
     try:
         with zf.open(info) as stream:
-            return budget.read(where, stream)
+            return _inflate(where, stream, budget) if spill else budget.read(where, stream)
     except DataReadError:
         raise
     except _ZIP_ERRORS as err:
@@ -347,10 +585,16 @@ def _read_zip(name: str, content: bytes, budget: _Inflation) -> RawTable:
                             f"{[clip_text(n) for n in names[:5]]}). Zip the per-patient files or the events table "
                             "itself.")
     if len(tables) == 1:
-        table = _read_content(tables[0].filename, _read_member(name, zf, tables[0], budget), budget)
+        inner = _read_member(name, zf, tables[0], budget, spill=True)
+        member = tables[0].filename
+        table = _read_file(member, inner, budget) if isinstance(inner, Path) else _read_content(member, inner, budget)
         table.name = f"{name}/{tables[0].filename}"
     else:
-        table = _assemble_physionet(name, {i.filename: _read_member(name, zf, i, budget) for i in tables})
+        first = _read_member(name, zf, tables[0], budget)
+        _probe_physionet(name, first, sum(i.file_size for i in tables), budget)
+        files = {tables[0].filename: first}
+        files.update((i.filename, _read_member(name, zf, i, budget)) for i in tables[1:])
+        table = _assemble_physionet(name, files)
     read = {i.filename for i in tables}
     others = [n for n in names if n not in read]
     if others:  # said, not silently dropped
@@ -359,17 +603,34 @@ def _read_zip(name: str, content: bytes, budget: _Inflation) -> RawTable:
     return table
 
 
-def _read_physionet_folder(path: Path) -> RawTable:
+def _read_physionet_folder(path: Path, budget: _Inflation) -> RawTable:
     found = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in (".txt", ".csv")
              and not p.name.startswith(".")]
     if len(found) > MAX_ARCHIVE_FILES:
         raise DataReadError(f"{path}: the folder holds {len(found):,} .txt/.csv files, more than the "
                             f"{MAX_ARCHIVE_FILES:,} read. Point to one set folder (e.g. set-a/).")
-    files = {str(p.relative_to(path)): p.read_bytes() for p in found}
-    if not files:
+    if not found:
         raise DataReadError(f"{path}: the folder holds no .txt or .csv files. Point to the folder of "
                             "per-patient PhysioNet files (e.g. set-a/) or to a single events table.")
+    first = found[0].read_bytes()
+    _probe_physionet(str(path), first, sum(p.stat().st_size for p in found), budget)
+    files = {str(found[0].relative_to(path)): first}
+    files.update((str(p.relative_to(path)), p.read_bytes()) for p in found[1:])
     return _assemble_physionet(str(path), files)
+
+
+def _probe_physionet(name: str, first: bytes, total_bytes: int, budget: _Inflation) -> None:
+    """Check a set of per-patient files before it is read: rows estimated from the first file's bytes per line,
+    the files' bytes and their decoded text held while they are parsed."""
+    if budget.check is None or not _PN_HEADER.match(first[:64]):
+        return
+    try:
+        sample = _physionet_file(name, "first file", _decode(name, first)[0])
+    except DataReadError:
+        return                    # the full read names the file and what is wrong with it
+    per_line = len(first) / max(first.count(b"\n"), 1)
+    budget.probe(TableProbe(name, rows=int(total_bytes / per_line), sample=sample.head(_SAMPLE_ROWS),
+                            text_bytes=2 * total_bytes, rows_are="about"))
 
 
 _OUTCOME_HEADER = re.compile(rb"^\s*(\xef\xbb\xbf)?recordid\s*,", re.IGNORECASE)
@@ -607,7 +868,12 @@ def _sniff_delimiter(header: str, sample_lines: list[str]) -> str:
 _DECIMAL_COMMA = re.compile(r"(^|;)\s*-?\d+,\d+\s*(;|$)")
 
 
-def _read_csv_bytes(name: str, content: bytes) -> RawTable:
+def _read_csv_bytes(name: str, content: bytes, budget: _Inflation | None = None) -> RawTable:
+    if budget is not None and budget.check is not None:
+        sample = _sample_csv(name, content[:1 << 20])
+        if sample is not None:    # the bytes and their decoded text are both held while pandas parses
+            rows = max(content.count(b"\n") - 1, len(sample))
+            budget.probe(TableProbe(name, rows=rows, sample=sample, text_bytes=2 * len(content)))
     text, encoding = _decode(name, content)
     stripped = text.lstrip()
     low = stripped[:512].lower()
@@ -702,15 +968,18 @@ def _csv_raw_texts(data: str | bytes, delim: str, frame: pd.DataFrame, skipped_s
 
 # -- DuckDB: large files and folders of tables ------------------------------------------
 
-def _read_with_duckdb(path: Path, engine: EngineConfig, name: str | None = None) -> RawTable | None:
+def _read_with_duckdb(path: Path, budget: _Inflation, name: str | None = None,
+                      force: bool = False) -> RawTable | None:
     """``path`` read by DuckDB, or ``None`` when the pandas path should read it.
 
-    ``None`` for anything the pandas path reads as well or better: a small file under ``auto``, an
-    upload, an archive, another encoding than UTF-8, decimal commas, a PhysioNet folder, or a file
-    DuckDB rejects (the pandas path then gives its own message). Raises :class:`DataReadError` with
-    the pandas path's message for a table too wide or with a repeated column name, and for a folder
-    whose tables do not share one header.
+    ``None`` for anything the pandas path reads as well or better: a small file under ``auto`` (unless
+    ``force``: a small file that is large in memory), an archive, another encoding than UTF-8, decimal
+    commas, a PhysioNet folder, or a file DuckDB rejects (the pandas path then gives its own message).
+    Raises :class:`DataReadError` with the pandas path's message for a table too wide or with a repeated
+    column name, for a folder whose tables do not share one header, for what the memory check refuses
+    (judged on the rows DuckDB holds, before any reaches pandas) and when DuckDB runs out of memory.
     """
+    engine = budget.engine
     folder = path.is_dir()
     if folder:
         files = duck.table_files(path)
@@ -721,7 +990,7 @@ def _read_with_duckdb(path: Path, engine: EngineConfig, name: str | None = None)
     else:
         return None
     try:
-        if not engine.wants(files, folder):
+        if engine.engine == "pandas" or not (force or engine.wants(files, folder)):
             return None
         head = duck.head_bytes(files[0], 1 << 20)
     except (OSError, EOFError, zlib.error):  # unreadable or truncated: the pandas path explains it
@@ -733,7 +1002,7 @@ def _read_with_duckdb(path: Path, engine: EngineConfig, name: str | None = None)
     if parquet:
         if any(duck.is_gzip(f) for f in files):
             return None
-        return _duckdb_frame(name, files, engine, parquet=True, notes=[])
+        return _duckdb_frame(name, files, budget, parquet=True, notes=[])
     if _PN_HEADER.match(head) or head.startswith((_ZIP_MAGIC, _OLE_MAGIC, _PARQUET_MAGIC)):
         return None
     if b"\x00" in head:
@@ -773,27 +1042,37 @@ def _read_with_duckdb(path: Path, engine: EngineConfig, name: str | None = None)
         notes.append(f"Delimiter detected: {'tab' if delim == chr(9) else repr(delim)}.")
     if "\r\n" in text[:4096]:
         notes.append("Windows (CRLF) line endings.")
-    return _duckdb_frame(name, files, engine, parquet=False, notes=notes, delim=delim)
+    return _duckdb_frame(name, files, budget, parquet=False, notes=notes, delim=delim)
 
 
-def _duckdb_frame(name: str, files: list[Path], engine: EngineConfig, *, parquet: bool, notes: list[str],
+def _duckdb_frame(name: str, files: list[Path], budget: _Inflation, *, parquet: bool, notes: list[str],
                   delim: str = ",") -> RawTable | None:
     import duckdb
+    engine = budget.engine
     listing = duck.file_list(files)
+
+    def check(rows: int, sample: pd.DataFrame) -> None:
+        budget.probe(TableProbe(name, rows=rows, sample=sample, compact=True))
     if parquet:
         sources = [f"read_parquet({listing})"]
     else:
+        # one file: gzip by its bytes, not its name (an upload kept on disk has none)
+        gz = ", compression='gzip'" if len(files) == 1 and duck.is_gzip(files[0]) else ""
         common = (f"delim={duck.literal(delim)}, header=true, quote='\"', escape='\"', "
-                  f"nullstr={duck.literal_list(duck.NULL_STRINGS)}, strict_mode=true")
+                  f"nullstr={duck.literal_list(duck.NULL_STRINGS)}, strict_mode=true{gz}")
         sources = [f"read_csv({listing}, {common}, auto_type_candidates=['BIGINT', 'DOUBLE', 'VARCHAR'])",
                    f"read_csv({listing}, {common}, all_varchar=true)"]
     for sql in sources:
         try:
             with duck.connect(engine) as session:
-                frame = duck.fetch_frame(session, sql)
+                frame = duck.fetch_frame(session, sql, check=check)
             break
+        except DataReadError:
+            raise     # refused by the memory check
         except duckdb.ConversionException:
             continue  # a text cell in a column sniffed as numbers: read every column as text
+        except duckdb.OutOfMemoryException:
+            raise DataReadError(out_of_memory_message(name, sum(f.stat().st_size for f in files))) from None
         except (duckdb.Error, TypeError, ValueError, OSError):
             return None
     else:
