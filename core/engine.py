@@ -301,8 +301,9 @@ class RayBackend(Backend):
                 _probe(address, timeout)
                 if not _bounded(start, timeout):
                     raise BackendError(f"The Ray cluster at {address!r} did not answer within {timeout:.0f} s "
-                                       "(something listens there, but it is not a Ray cluster, or it is too busy). "
-                                       f"Check the address (--address or {RAY_ADDRESS_ENV}, e.g. head-node:6379 or "
+                                       "(something listens there, but it is not a Ray cluster, it is too busy, or it "
+                                       "refuses this server's Ray token: RAY_AUTH_MODE / RAY_AUTH_TOKEN). Check the "
+                                       f"address (--address or {RAY_ADDRESS_ENV}, e.g. head-node:6379 or "
                                        "ray://head-node:10001) and that the cluster runs, or use the local backend.")
         except BackendError:
             raise

@@ -212,3 +212,20 @@ def test_the_private_ray_instance_listens_on_loopback_only(ray_backend):
     assert ports, "found no Ray port to check"
     wide = [p for p in ports if not _loopback(ipaddress.ip_address(p.rsplit(":", 1)[0]))]
     assert not wide, f"Ray listens beyond this machine: {wide} (all: {ports})"
+
+
+def test_the_servers_backend_comes_from_its_environment_only(monkeypatch):
+    from core.engine import BackendError, configured_backend
+    for name in ("CHRONOSCOPE_BACKEND", "CHRONOSCOPE_RAY_ADDRESS", "CHRONOSCOPE_RAY_CPUS"):
+        monkeypatch.delenv(name, raising=False)
+    assert configured_backend() == BackendConfig("local")
+    monkeypatch.setenv("CHRONOSCOPE_BACKEND", " Ray ")
+    monkeypatch.setenv("CHRONOSCOPE_RAY_CPUS", "4")
+    assert configured_backend() == BackendConfig("ray", num_cpus=4)
+    assert "127.0.0.1 only" in configured_backend().describe()
+    monkeypatch.setenv("CHRONOSCOPE_RAY_ADDRESS", "head-node:6379")
+    assert configured_backend().address == "head-node:6379"
+    assert "head-node" not in configured_backend().describe(show_address=False)
+    monkeypatch.setenv("CHRONOSCOPE_RAY_CPUS", "many")
+    with pytest.raises(BackendError, match="CHRONOSCOPE_RAY_CPUS='many'"):
+        configured_backend()
