@@ -58,11 +58,13 @@ from core.export import jsonable, safe_csv
 from core.features import FeatureBuilder, FeatureSet
 from core.models import registry
 from core.models.persist import TRUSTED_SKOPS_TYPES, check_model, describe_model, load_model, save_model
+from core.runfiles import (RESTORE, check_config, check_data_report, check_feature_meta, check_manifest, check_metrics,
+                           check_split, check_versions, parse_json, read_json_file, size_limit)
 
 __all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES",
            "DEFAULT_RUNS_DIR", "RunSummary", "find_run", "copy_run", "read_json", "DataMatch",
            "match_data", "match_run_folder", "verify_run", "delete_run", "MANIFEST", "RUN_EXTRAS", "ANALYSES",
-           "attach_files", "read_attached", "list_attached"]
+           "attach_files", "read_attached", "read_attached_json", "list_attached", "is_staging_name"]
 
 DEFAULT_RUNS_DIR = Path("runs")
 #: alarm metrics of an online run, per model in metrics.json (see core.evaluation.alarm_metrics).
@@ -77,7 +79,10 @@ RUN_EXTRAS = frozenset({"cv.csv", "cv.json"})
 ANALYSES = "analyses"
 _ANALYSIS_NAME = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 #: the fix every tamper message ends with.
-_RESTORE = "Train it again (retrain), or restore the run from a backup."
+_RESTORE = RESTORE
+#: a hidden staging folder of :func:`save_run` / :func:`copy_run` (``.NAME.partial-PID``), and a file
+#: :func:`attach_files` is writing (``.NAME.part-PID``).
+_STAGING = __import__("re").compile(r"^\..+\.(partial|part)-(\d+)$")
 
 
 def _versions() -> dict:
@@ -88,20 +93,8 @@ def _versions() -> dict:
             "scikit-learn": sklearn.__version__, "torch": torch.__version__, "skops": skops.__version__}
 
 
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o) if np.isfinite(o) else None
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def _dump(path: Path, obj) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=_json_default, allow_nan=False))
+    path.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False))
 
 
 
@@ -139,9 +132,10 @@ def _model_entry(model, name: str, folder: Path, builder: FeatureBuilder, run_fo
 
 
 def _write_manifest(folder: Path, models: dict, refit: dict) -> None:
-    files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*"))
-             if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST}
-    _dump(folder / MANIFEST, {"format": 1, "algorithm": "sha256", "files": files, "models": models,
+    paths = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST]
+    files = {p.relative_to(folder).as_posix(): _sha256(p) for p in paths}
+    sizes = {p.relative_to(folder).as_posix(): p.stat().st_size for p in paths}
+    _dump(folder / MANIFEST, {"format": 1, "algorithm": "sha256", "files": files, "sizes": sizes, "models": models,
                               "refit": refit})
 
 
@@ -227,18 +221,53 @@ def copy_run(source: str | Path, folder: str | Path) -> Path:
     return folder
 
 
+def is_staging_name(name: str) -> bool:
+    """Whether ``name`` is a hidden staging folder or part file (``.NAME.partial-PID``, ``.NAME.part-PID``)."""
+    return bool(_STAGING.match(str(name)))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):       # another user's process (alive), or not a pid at all
+        return pid > 0
+    return True
+
+
 def remove_partial_runs(root: str | Path, pid: int | None = None) -> int:
-    """Delete staging folders a killed :func:`save_run` left under ``root`` (of process ``pid``, or all).
+    """Delete what interrupted saves left under ``root``: the staging folders of :func:`save_run` and
+    :func:`copy_run` (``.NAME.partial-PID``) and the part files of :func:`attach_files` in the run folders
+    (``.NAME.part-PID``), of process ``pid``, or (default) of every process that is no longer running.
+
+    The server calls it on its runs folders when it starts and the CLI before it saves a run; a staging
+    folder of a save still under way (its process is alive) is left alone.
 
     Returns the number removed.
     """
     import shutil
     root = Path(root)
-    pattern = f".*.partial-{pid}" if pid is not None else ".*.partial-*"
+    if not root.is_dir() or root.is_symlink():
+        return 0
+
+    def stale(p: Path) -> bool:
+        m = _STAGING.match(p.name)
+        return bool(m) and (int(m.group(2)) == pid if pid is not None else not _pid_alive(int(m.group(2))))
+
     n = 0
-    for d in (root.glob(pattern) if root.is_dir() else []):
-        shutil.rmtree(d, ignore_errors=True)
-        n += 1
+    for p in sorted(root.iterdir()):
+        if stale(p) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+            n += 1
+        elif p.is_dir() and not p.is_symlink() and not p.name.startswith("."):        # a run: attach leftovers
+            for place in (p, p / ANALYSES):
+                if place.is_symlink() or not place.is_dir():
+                    continue
+                for q in place.iterdir():
+                    if stale(q) and q.is_file() and not q.is_symlink():
+                        q.unlink(missing_ok=True)
+                        n += 1
     return n
 
 
@@ -333,6 +362,8 @@ def attach_files(folder: str | Path, files: dict) -> list[str]:
             os.replace(tmp, place / name)
             rel = f"{ANALYSES}/{name}"
             manifest["files"][rel] = hashlib.sha256(content).hexdigest()
+            if "sizes" in manifest:
+                manifest["sizes"][rel] = len(content)
             written.append(rel)
         tmp = folder / f".{MANIFEST}.part-{os.getpid()}"
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
@@ -353,11 +384,20 @@ def read_attached(folder: str | Path, name: str) -> bytes | None:
     return (folder / ANALYSES / name).read_bytes()
 
 
+def read_attached_json(folder: str | Path, name: str):
+    """The analysis file ``name`` of the run ``folder`` parsed as JSON (:func:`core.runfiles.parse_json`: strict,
+    depth-limited), or ``None`` when the run has none.
+
+    Raises RunError when the run fails :func:`verify_run`, or the file is not JSON (naming it)."""
+    raw = read_attached(folder, name)
+    return None if raw is None else parse_json(raw, name=f"{ANALYSES}/{name}")
+
+
 def list_attached(folder: str | Path) -> list[str]:
-    """The names of the run's analysis files (from its manifest; nothing is read or checked here)."""
+    """The names of the run's analysis files (from its manifest; nothing else is read or checked here)."""
     try:
-        manifest = json.loads((Path(folder) / MANIFEST).read_text())
-    except (OSError, ValueError):
+        manifest = read_json_file(Path(folder) / MANIFEST, name=MANIFEST)
+    except RunError:
         return []
     files = manifest.get("files") if isinstance(manifest, dict) else None
     prefix = f"{ANALYSES}/"
@@ -368,13 +408,24 @@ def list_attached(folder: str | Path) -> list[str]:
 # loading
 # --------------------------------------------------------------------------------------------
 def read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
+    """A JSON file of a run folder, read with :func:`core.runfiles.read_json_file` (its size limit, strict JSON,
+    at most :data:`core.runfiles.MAX_DEPTH` levels). Files with a schema are checked too: ``config.json``,
+    ``manifest.json``, ``split.json``, ``metrics.json``, ``versions.json``, ``data_report.json`` (only files
+    directly in the run folder are recognised by name).
+
+    Raises
+    ------
+    RunError
+        Missing, too large, not JSON, nested too deeply, or a field of the wrong type or range; the message
+        names the file and the field.
+    """
+    path = Path(path)
+    if not path.exists():
         raise RunError(f"{path.name} is missing from the run folder {path.parent}. The folder is incomplete: "
-                       "train again (python -m core train ...) or pick another run.") from None
-    except (OSError, ValueError) as err:
-        raise RunError(f"{path} is not valid JSON ({err}). The run is corrupt: train again.") from err
+                       "train again (python -m core train ...) or pick another run.")
+    value = read_json_file(path, name=path.name)
+    check = _SCHEMAS.get(path.name)
+    return check(value) if check else value
 
 
 def _inside(folder: Path, rel) -> Path:
@@ -397,15 +448,7 @@ def _read_manifest(folder: Path) -> dict:
                        "the --out folder of a finished `python -m core train` (e.g. runs/my_run), or train again.")
     if (folder / MANIFEST).is_symlink():
         raise RunError(f"{MANIFEST} in the run folder {folder} is a link, not the file the run saved. {_RESTORE}")
-    manifest = read_json(folder / MANIFEST)
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    ok = (isinstance(files, dict) and manifest.get("algorithm") == "sha256"
-          and all(isinstance(v, str) and len(v) == 64 for v in files.values())
-          and all(isinstance(manifest.get(k, {}), dict) for k in ("models", "refit")))
-    if not ok:
-        raise RunError(f"{MANIFEST} in the run folder {folder} is not a manifest written by save_run (it needs "
-                       f"'algorithm': 'sha256' and a 'files' table of SHA-256 hashes). {_RESTORE}")
-    return manifest
+    return check_manifest(read_json_file(folder / MANIFEST, name=MANIFEST))
 
 
 def verify_run(run_dir: str | Path) -> dict:
@@ -426,18 +469,33 @@ def verify_run(run_dir: str | Path) -> dict:
         raise RunError(f"Run folder {folder} does not exist. Pass the --out folder of a finished "
                        "`python -m core train` (e.g. runs/my_run).")
     manifest = _read_manifest(folder)
-    files = manifest["files"]
-    for rel, digest in files.items():
+    files, sizes = manifest["files"], manifest.get("sizes", {})
+    paths = {}
+    for rel in files:                                  # first what costs nothing: links, missing files, sizes
         path = _inside(folder, rel)
         if path.is_symlink() or any(p.is_symlink() for p in path.parents if folder in p.parents):
             raise RunError(f"{rel} in the run folder {folder} is a link, not the file the run saved. {_RESTORE}")
         if not path.is_file():
             raise RunError(f"{rel} is missing from the run folder {folder} ({MANIFEST} lists it). The folder is "
                            f"incomplete. {_RESTORE}")
-        if _sha256(path) != digest:
+        paths[rel] = path
+    _refuse_unlisted(folder, set(files) | {MANIFEST})
+    for rel, path in paths.items():
+        size, limit = path.stat().st_size, size_limit(rel)
+        if size > limit or (rel in sizes and size != sizes[rel]):
+            what = (f"{size:,} bytes, more than such a file of a run can hold ({limit:,})" if size > limit else
+                    f"{size:,} bytes, not the {sizes[rel]:,} bytes it had when the run was saved")
+            raise RunError(f"{rel} in the run folder {folder} is {what}: it was changed after the run was saved, "
+                           f"so it is not trusted and the run is refused (nothing was read). {_RESTORE}")
+    for rel, path in paths.items():                    # then the hashes
+        if _sha256(path) != files[rel]:
             raise RunError(f"{rel} in the run folder {folder} was changed after the run was saved (its SHA-256 "
                            f"does not match {MANIFEST}), so it is not trusted and the run is refused. {_RESTORE}")
-    listed = set(files) | {MANIFEST}
+    return manifest
+
+
+def _refuse_unlisted(folder: Path, listed: set) -> None:
+    """RunError when the run's own places hold a file or folder its manifest does not list."""
     for place in (folder, folder / "models", folder / "models" / "refit", folder / ANALYSES):
         if place.is_symlink():
             raise RunError(f"{place.relative_to(folder).as_posix()} in the run folder {folder} is a link, not the "
@@ -453,7 +511,41 @@ def verify_run(run_dir: str | Path) -> dict:
             raise RunError(f"{rel} in the run folder {folder} is not listed in {MANIFEST}: it was added after the "
                            "run was saved, and the run is refused rather than risk reading it. Delete "
                            f"{rel}, or restore the run from a backup (or train it again).")
-    return manifest
+
+
+def _load_builder(folder: Path) -> FeatureBuilder:
+    """The run's fitted feature builder from ``features.json`` (schema-checked) and ``features.npz`` (plain
+    arrays, no pickle; each the length of the variables or static columns it describes)."""
+    import zipfile
+    meta = check_feature_meta(read_json_file(folder / "features.json", name="features.json"))
+    path = folder / "features.npz"
+    widths = {"clip_lo": len(meta["variables"]), "clip_hi": len(meta["variables"]), "mean": len(meta["variables"]),
+              "std": len(meta["variables"]), "static_mean": len(meta["static_columns"]),
+              "static_std": len(meta["static_columns"])}
+    try:
+        with zipfile.ZipFile(path) as z:            # never inflate more than the file could hold
+            inflated = sum(i.file_size for i in z.infolist())
+        if inflated > size_limit("features.npz"):
+            raise RunError(f"features.npz of the run {folder} inflates to {inflated:,} bytes, more than a run's "
+                           f"feature builder holds; the run was edited (or is damaged). {_RESTORE}")
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in widths if k in z.files}
+    except RunError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise RunError(f"features.npz of the run {folder} cannot be read ({err}); the run is damaged. "
+                       f"{_RESTORE}") from None
+    for key, width in widths.items():
+        a = arrays.get(key)
+        if a is None or a.dtype.kind not in "fiu" or a.shape != (width,):
+            raise RunError(f"features.npz: {key} = {'missing' if a is None else f'{a.dtype} {a.shape}'} is not "
+                           f"{width} numbers (one per {'static column' if 'static' in key else 'variable'} of "
+                           f"features.json); the run was edited (or is damaged). {_RESTORE}")
+    try:
+        return FeatureBuilder.from_state(meta, arrays)
+    except (TypeError, ValueError, KeyError) as err:
+        raise RunError(f"features.json of the run {folder} cannot rebuild the feature builder ({err}); the run "
+                       f"was edited (or is damaged). {_RESTORE}") from None
 
 
 def _load_model(name: str, folder: Path, entry, builder: FeatureBuilder, run_folder: Path):
@@ -566,7 +658,7 @@ def match_run_folder(folder: str | Path, cohort: Cohort) -> DataMatch:
     verify_run(folder)
     config = read_json(folder / "config.json")
     return match_data(str(config.get("fingerprint", "")), str(config.get("task", "stay")),
-                      FeatureBuilder.load(folder), cohort)
+                      _load_builder(folder), cohort)
 
 
 @dataclass
@@ -770,8 +862,11 @@ def load_run(run_dir: str | Path, models=None) -> Run:
     config = read_json(folder / "config.json")
     metrics = read_json(folder / "metrics.json")
     splits = {k: np.asarray(v, dtype=object) for k, v in read_json(folder / "split.json").items()}
-    versions = read_json(folder / "versions.json") if (folder / "versions.json").exists() else {}
-    builder = FeatureBuilder.load(folder)
+    versions = read_json(folder / "versions.json") if "versions.json" in manifest["files"] else {}
+    builder = _load_builder(folder)
+    if builder.config.task != config.get("task", "stay"):
+        raise RunError(f"features.json: config.task = {builder.config.task!r} differs from config.json's task "
+                       f"{config.get('task', 'stay')!r}; the run was edited (or is damaged). {_RESTORE}")
     names = list(models) if models else list(config.get("models", []))
     unknown = [n for n in names if n not in config.get("models", [])]
     if unknown:
@@ -783,13 +878,59 @@ def load_run(run_dir: str | Path, models=None) -> Run:
     entries = refit if refitted else manifest.get("models", {})
     loaded = {n: _load_model(n, place, entries.get(n), builder, folder) for n in names}
     thresholds = {n: float(config["thresholds"][n]) for n in names}
-    try:
-        preds = pd.read_parquet(folder / "predictions.parquet")
-    except (OSError, ValueError):
-        preds = pd.read_csv(folder / "predictions.csv", dtype={"patient_id": str}) \
-            if (folder / "predictions.csv").exists() else pd.DataFrame()
+    preds = _read_predictions(folder, manifest, config, splits, builder)
     data_report = read_json(folder / "data_report.json") if "data_report.json" in manifest["files"] else None
     return Run(folder, config, metrics, splits, builder, loaded, thresholds, preds, versions, refitted, data_report)
+
+
+def _read_predictions(folder: Path, manifest: dict, config: dict, splits: dict, builder: FeatureBuilder) -> pd.DataFrame:
+    """``predictions.parquet`` (or, in runs without it, ``predictions.csv``), refused before it is read when it
+    holds more rows than the run's validation and test patients could give (x models, x steps for an online
+    run), and after when a column the views use is missing or out of range."""
+    n_units = (len(splits.get("validation", ())) + len(splits.get("test", ()))) * len(config["models"]) * (
+        builder.config.n_steps if builder.config.task == "online" else 1)
+    files = manifest["files"]
+    try:
+        if "predictions.parquet" in files:
+            import pyarrow.parquet as pq
+            rows = pq.ParquetFile(folder / "predictions.parquet").metadata.num_rows
+            if rows > n_units:
+                raise RunError(f"predictions.parquet holds {rows:,} rows, more than the run's validation and test "
+                               f"patients can give ({n_units:,}); the run was edited (or is damaged). {_RESTORE}")
+            preds = pd.read_parquet(folder / "predictions.parquet")
+        elif "predictions.csv" in files:
+            if (folder / "predictions.csv").stat().st_size > 1024 * max(n_units, 1):
+                raise RunError(f"predictions.csv is larger than the run's validation and test patients can give "
+                               f"({n_units:,} rows); the run was edited (or is damaged). {_RESTORE}")
+            preds = pd.read_csv(folder / "predictions.csv", dtype={"patient_id": str})
+        else:
+            return pd.DataFrame(columns=["patient_id", "split", "model", "risk", "predicted", "y_true"])
+    except RunError:
+        raise
+    except (OSError, ValueError, ImportError) as err:
+        raise RunError(f"The predictions of the run {folder} cannot be read ({err}); the run is damaged. "
+                       f"{_RESTORE}") from None
+    need = ["patient_id", "split", "model", "risk", "predicted", "y_true"] + (["time"] if "time" in preds else [])
+    missing = [c for c in need if c not in preds.columns]
+    if missing:
+        raise RunError(f"predictions: column {missing[0]!r} is missing; the run was edited (or is damaged). "
+                       f"{_RESTORE}")
+    bad = None
+    if not preds["model"].isin(config["models"]).all():
+        bad = "model (a model the run does not hold)"
+    elif not preds["split"].isin(["validation", "test"]).all():
+        bad = "split (not validation or test)"
+    else:
+        for col, lo, hi in (("risk", 0.0, 1.0), ("y_true", 0, 1), ("predicted", 0, 1)) + (
+                (("time", -np.inf, np.inf),) if "time" in preds else ()):
+            v = pd.to_numeric(preds[col], errors="coerce").to_numpy(dtype=float)
+            if not (np.isfinite(v).all() and (v >= lo).all() and (v <= hi).all()):
+                bad = f"{col} (not a number in [{lo:g}, {hi:g}])"
+                break
+    if bad:
+        raise RunError(f"predictions: a row's {bad}; the run was edited (or is damaged). {_RESTORE}")
+    preds["patient_id"] = preds["patient_id"].astype(str)
+    return preds
 
 
 def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) -> list[dict]:
@@ -805,16 +946,28 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) 
     out = []
     if not root.is_dir():
         return out
-    for cfg in root.glob("*/config.json"):
-        if not (cfg.parent / MANIFEST).is_file():       # not complete yet, or saved by an older version
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or not folder.is_dir():   # staging (.NAME.partial-PID) and hidden folders
+            continue
+        cfg = folder / "config.json"
+        if not cfg.is_file() or not (folder / MANIFEST).is_file():   # not complete yet, or saved by an older version
             continue
         try:
-            c = json.loads(cfg.read_text())
-        except (OSError, ValueError):
+            c = read_json_file(cfg, name="config.json")
+        except RunError:
             continue
-        out.append({"path": str(cfg.parent), "name": cfg.parent.name, "created": str(c.get("created", "")),
-                    "models": c.get("models", []), "target": c.get("target"), "request": c.get("request"),
-                    "fingerprint": c.get("fingerprint"), "task": c.get("task", "stay")})
+        if not isinstance(c, dict):
+            continue
+
+        def text(key, default=None):
+            v = c.get(key, default)
+            return v if isinstance(v, str) else default
+        models = c.get("models")
+        models = [m for m in models if isinstance(m, str)] if isinstance(models, list) else []
+        task = c.get("task", "stay")
+        out.append({"path": str(folder), "name": folder.name, "created": text("created", ""), "models": models,
+                    "target": text("target"), "request": text("request"), "fingerprint": text("fingerprint"),
+                    "task": task if task in ("stay", "online") else "stay"})
     out.sort(key=lambda d: (d["created"], d["name"]))
     if not duplicates:
         seen: set = set()
@@ -826,6 +979,12 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) 
             kept.append(d)
         out = kept
     return out[::-1]
+
+
+#: the schema check of each JSON file of a run, by name (core.runfiles).
+_SCHEMAS = {"config.json": check_config, MANIFEST: check_manifest, "split.json": check_split,
+            "metrics.json": check_metrics, "versions.json": check_versions, "data_report.json": check_data_report,
+            "features.json": check_feature_meta}
 
 
 def find_run(root: str | Path, request: str) -> Path | None:

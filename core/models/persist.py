@@ -80,16 +80,23 @@ def load_model(folder: str | Path, name: str):
     folder = Path(folder)
     try:
         meta_path = folder / f"{name}.json"
+        rel = f"models/{'refit/' if folder.name == 'refit' else ''}{name}"
         if meta_path.exists():
-            import json
-            meta = json.loads(meta_path.read_text())
-            classes = _own_classes()
-            if not isinstance(meta, dict) or meta.get("class") not in classes:
-                raise RunError(f"models/{name}.json describes an unknown model class "
-                               f"{meta.get('class') if isinstance(meta, dict) else meta!r}.")
-            return classes[meta["class"]].load(folder, name, meta)
+            from core.runfiles import check_recurrent_meta, read_json_file
+            weights = folder / f"{name}.pt"
+            meta = check_recurrent_meta(read_json_file(meta_path, name=f"{rel}.json"), f"{rel}.json",
+                                        _own_classes(), weights.stat().st_size if weights.is_file() else 0)
+            return _own_classes()[meta["class"]].load(folder, name, meta)
+        import zipfile
+
         import skops.io as sio
+        from core.runfiles import size_limit
         path = folder / f"{name}.skops"
+        with zipfile.ZipFile(path) as z:                # never inflate more than a model file could hold
+            inflated = sum(i.file_size for i in z.infolist())
+        if inflated > size_limit(f"{rel}.skops"):
+            raise RunError(f"{rel}.skops inflates to {inflated:,} bytes, more than a model of a run holds; the run "
+                           "was edited (or is damaged). Train it again (retrain), or restore the run from a backup.")
         untrusted = sio.get_untrusted_types(file=path)
         refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
         if refused:

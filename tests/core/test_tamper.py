@@ -50,10 +50,11 @@ def _sha(path):
 
 
 def _rehash(folder):
-    """Rewrite manifest.json so that every listed file (and every file now in models/) hashes as it is."""
+    """Rewrite manifest.json so that every listed file (and every file now in models/) hashes and sizes as it is."""
     m = json.loads((folder / MANIFEST).read_text())
     rels = set(m["files"]) | {p.relative_to(folder).as_posix() for p in (folder / "models").glob("*") if p.is_file()}
     m["files"] = {r: _sha(folder / r) for r in sorted(rels)}
+    m["sizes"] = {r: (folder / r).stat().st_size for r in sorted(rels)}
     (folder / MANIFEST).write_text(json.dumps(m))
 
 
@@ -237,7 +238,7 @@ def test_missing_file_and_bad_manifest_entries(saved, tmp_path):
         load_run(folder)
     folder = _copy(saved[2], tmp_path, "t3")
     (folder / MANIFEST).write_text("[]")
-    with pytest.raises(RunError, match="not a manifest written by save_run"):
+    with pytest.raises(RunError, match="manifest.json: the file holds list"):
         load_run(folder)
 
 
