@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from core.config import EvaluationConfig, FeatureConfig, SplitConfig
+from core.config import DataConfig, EvaluationConfig, FeatureConfig, SplitConfig
 from core.models import registry as _registry
 from core.models.base import check_preset
 
 __all__ = ["TrainRequest", "TimeOrderRequest", "ExplainRequest", "PredictRequest", "GatesRequest",
-           "CrossValidateRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
+           "CrossValidateRequest", "ValidateRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
            "EXPLAIN_QUICK_MODELS"]
 
 #: preset of every training unless the user picks another (the pages' and the CLI's default).
@@ -262,3 +262,69 @@ class CrossValidateRequest:
 
     def describe(self, n_patients: int) -> str:
         return f"{self.n_folds}-fold cross-validation on {n_patients:,} patients"
+
+
+def _source_identity(source) -> object:
+    """What a data source's result depends on: an upload's name and SHA-256, a file's path, size and time."""
+    import hashlib
+    import os
+    from pathlib import Path
+    if source is None:
+        return None
+    if isinstance(source, tuple):
+        name, content = source
+        if isinstance(content, Path):
+            content = content.read_bytes()
+        return [str(name), hashlib.sha256(content).hexdigest()]
+    path = Path(source)
+    try:
+        stat = path.stat()
+    except OSError:
+        return [str(path)]
+    return [str(path.resolve()), stat.st_size, stat.st_mtime_ns, sorted(os.listdir(path)) if path.is_dir() else None]
+
+
+@dataclass(frozen=True)
+class ValidateRequest:
+    """Read and check a data source into a cohort (:func:`core.ingest.validate_data`); the result is
+    ``(cohort or None, ValidationReport)``. The work needs no cohort: submit it with ``cohort=None``.
+
+    Parameters
+    ----------
+    events : path, (file name, bytes) or (file name, Path)
+        The events (:data:`core.readers.Source`): a large upload is best passed kept on disk (name, Path).
+    labels : same, optional
+    config : DataConfig
+    name : str
+        What the data are called for a person (the uploaded file's name); not part of the identity.
+    digests : tuple of str
+        SHA-256 of the events and labels contents when the caller has them (the app's uploads): the identity
+        then uses them instead of hashing the files again.
+    """
+
+    events: object
+    labels: object = None
+    config: DataConfig = field(default_factory=DataConfig)
+    name: str = field(default="", compare=False)
+    digests: tuple[str, ...] = field(default=(), compare=False)
+    kind = "validate"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, DataConfig):
+            raise TypeError(f"ValidateRequest.config must be a DataConfig; got {type(self.config).__name__}. "
+                            "Example: ValidateRequest(events='events.csv', config=DataConfig(target='died')).")
+        if self.events is None or (isinstance(self.events, tuple) and len(self.events) != 2):
+            raise ValueError(f"ValidateRequest.events must be a path or (file name, content); got "
+                             f"{type(self.events).__name__}. Example: ValidateRequest(events='events.csv').")
+
+    def identity(self) -> dict:
+        sources = [self.events, self.labels]
+        if self.digests:
+            names = [s[0] if isinstance(s, tuple) else str(s) for s in sources if s is not None]
+            return {"names": names, "digests": list(self.digests), "config": repr(self.config)}
+        return {"events": _source_identity(self.events), "labels": _source_identity(self.labels),
+                "config": repr(self.config)}
+
+    def describe(self, n_patients: int = 0) -> str:
+        shown = self.name or (self.events[0] if isinstance(self.events, tuple) else str(self.events))
+        return f"Read and check {shown}"

@@ -12,6 +12,7 @@ ExplainRequest     one model's global explanation on the run's test patients    
 PredictRequest     score a cohort with a saved run                                 PredictionResult (the session)
 GatesRequest       train a small GRU and LSTM to look inside                       GateModels (the session)
 CrossValidateRequest  K-fold CV with a run's models, preset, features and seed     DataFrame (run's analyses/cv.json)
+ValidateRequest    read and check a data source (no cohort needed)                 (Cohort or None, ValidationReport)
 =================  ==============================================================  =================================
 """
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pathlib import Path
 
 from core.exceptions import CoreError
 from core.service.requests import (CrossValidateRequest, ExplainRequest, GatesRequest, PredictRequest,
-                                   TimeOrderRequest, TrainRequest)
+                                   TimeOrderRequest, TrainRequest, ValidateRequest)
 
 __all__ = ["run_request", "request_key", "train", "find_trained", "timeorder", "explain", "predict", "gates",
-           "cross_validate_run", "RUNNERS"]
+           "cross_validate_run", "validate", "RUNNERS"]
 
 
 def request_key(request, fingerprint: str, scope: str = "") -> str:
@@ -145,9 +146,21 @@ def cross_validate_run(request: CrossValidateRequest, cohort, progress=None, bac
     return folds
 
 
+def validate(request: ValidateRequest, cohort=None, progress=None, backend=None):
+    """Read and check the request's data (:func:`core.ingest.validate_data`): ``(cohort or None, report)``.
+
+    Bad data never raise (the report says what is wrong, a table too large for memory included); in a job's
+    worker the validation's memory is the worker's, and a cancel stops it."""
+    from core.ingest import validate_data
+    result = validate_data(request.events, request.labels, config=request.config, progress=progress)
+    if progress is not None:
+        progress("checked", 1.0)
+    return result
+
+
 #: request type -> runner ``fn(request, cohort, progress, backend) -> result``.
 RUNNERS = {TrainRequest: train, TimeOrderRequest: timeorder, ExplainRequest: explain, PredictRequest: predict,
-           GatesRequest: gates, CrossValidateRequest: cross_validate_run}
+           GatesRequest: gates, CrossValidateRequest: cross_validate_run, ValidateRequest: validate}
 
 
 def run_request(request, cohort, progress=None, backend=None):
