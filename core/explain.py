@@ -1040,8 +1040,9 @@ def save_explanation(run_folder, result: ExplanationResult, *, n_patients: int, 
 
 
 def _parse_saved(name: str, content: bytes) -> dict:
+    from core.runfiles import parse_json
     try:
-        doc = json.loads(content)
+        doc = parse_json(content, name=f"analyses/{name}")     # strict, depth-limited: the one reader of run files
     except ValueError:
         doc = None
     if not isinstance(doc, dict) or not all(k in doc for k in ("model", "n_patients", "result")):

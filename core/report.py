@@ -32,11 +32,12 @@ import plotly.offline
 
 from core import plots
 from core.decision import HOW_TO_READ, curves_from_results
-from core.exceptions import CoreError
+from core.exceptions import CoreError, RunError
+from core.runfiles import check_timeorder, parse_json, read_json_file, size_limit
 from core.runs import ANALYSES, list_attached, read_attached
 from core.timeorder import TIMEORDER_FILE
 
-__all__ = ["build_report", "write_report", "find_timeorder", "TRIPOD_AI_ITEMS"]
+__all__ = ["build_report", "write_report", "find_timeorder", "read_given_timeorder", "TRIPOD_AI_ITEMS"]
 
 _NOT_ANSWERED = "not answered by this tool: the author must add it"
 
@@ -143,10 +144,30 @@ def _figure(fig) -> str:
 
 
 def _read_json(path: Path):
+    """An optional JSON file near the run (a timeorder.json beside it, cv.json): its content, or None when it cannot
+    be read (:func:`core.runfiles.read_json_file`: size and depth limits)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return read_json_file(path, name=path.name, max_bytes=size_limit("analyses/any"), allow_nan=True)
+    except CoreError:
         return None
+
+
+def read_given_timeorder(path: str | Path) -> dict:
+    """The ``timeorder.json`` given with ``--timeorder``, read and checked (:func:`core.runfiles.check_timeorder`).
+
+    Raises
+    ------
+    CoreError
+        Not a file, too large, not JSON, or not shaped like a time-order result; the message names the file.
+    """
+    path = Path(path)
+    fix = ("pass the timeorder.json written by `python -m core timeorder --out DIR` (DIR/timeorder.json), or leave "
+           "--timeorder out.")
+    if not path.is_file():
+        raise CoreError(f"--timeorder {path} is not a file; {fix}")
+    value = read_json_file(path, name=f"--timeorder {path}", max_bytes=size_limit("analyses/any"), allow_nan=True,
+                           error=CoreError, fix=fix)
+    return check_timeorder(value, f"--timeorder {path}")
 
 
 def find_timeorder(run_dir: str | Path, fingerprint: str) -> tuple[Path | None, list[Path]]:
@@ -257,8 +278,8 @@ def _attached_json(run, name: str):
     if raw is None:
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
+        return parse_json(raw, name=f"{ANALYSES}/{name}")
+    except CoreError:
         return None
 
 
@@ -270,14 +291,18 @@ def _timeorder_section(run, timeorder: Path | None) -> str:
     other: list = []
     if timeorder is not None:
         found = Path(timeorder)
-        where, d = f"{found.name} (given with --timeorder)", _read_json(found)
-        if not isinstance(d, dict):
-            return f"<p>{_e(found.name)} could not be read as a timeorder.json: not computed.</p>"
+        where, d = f"{found.name} (given with --timeorder)", read_given_timeorder(found)
     else:
         d, where = _attached_json(run, TIMEORDER_FILE), f"{ANALYSES}/{TIMEORDER_FILE} of this run"
-        if not isinstance(d, dict):
+        if d is not None:               # a file of the run: checked like its others (RunError naming the field)
+            d = check_timeorder(d, f"{ANALYSES}/{TIMEORDER_FILE}", error=RunError)
+        else:
             found, other = find_timeorder(run.folder, fp)
             d = _read_json(found) if found is not None else None
+            try:
+                d = check_timeorder(d, found.name) if d is not None else None
+            except CoreError:           # a file nearby, not the run's: shown only when it is a time-order result
+                d = None
             where = "" if found is None else (f"{found.name} in the run folder" if found.parent == run.folder else
                                                f"{found.name} beside the run folder" if found.parent == run.folder.parent
                                                else f"{found.parent.name}/{found.name} beside the run folder")
@@ -378,8 +403,9 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
     ----------
     run : core.runs.Run
     timeorder : path, optional
-        A ``timeorder.json`` to include; default: one of the same data in or next to the run folder
-        (:func:`find_timeorder`), else the section says "not computed".
+        A ``timeorder.json`` to include (refused with a CoreError naming it when it is not one:
+        :func:`read_given_timeorder`); default: the run's own, else one of the same data in or next to the run
+        folder (:func:`find_timeorder`), else the section says "not computed".
     n_bootstrap : int
         Resamples of the decision curves' band (patients; 0 = no band).
 
@@ -521,9 +547,8 @@ def write_report(run_dir: str | Path, out: str | Path, *, timeorder: str | Path 
     from core.runs import load_run
 
     path = check_out_file(out, example="report.html")
-    if timeorder is not None and not Path(timeorder).is_file():
-        raise CoreError(f"--timeorder {timeorder} is not a file; pass the timeorder.json written by "
-                        "`python -m core timeorder --out DIR` (DIR/timeorder.json), or leave it out.")
+    if timeorder is not None:
+        read_given_timeorder(timeorder)             # before the run is opened: a bad file is refused at once
     text = build_report(load_run(run_dir), timeorder=timeorder)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -589,17 +589,18 @@ def check_recurrent_meta(value, name: str, classes: dict, weights_bytes: int) ->
     return d
 
 
-def check_timeorder(value, name: str) -> dict:
+def check_timeorder(value, name: str, *, error: type[CoreError] = CoreError) -> dict:
     """A ``timeorder.json`` given to the report (``--timeorder``): an object with a text ``verdict`` and
     ``data_fingerprint``; ``ablation``, ``gap`` and ``n_patients`` objects and ``notes`` text when present.
 
     Raises
     ------
-    CoreError
+    error (CoreError by default; RunError for a run's own analysis)
         Naming the file and the field.
     """
-    f = _File(name, error=CoreError, fix="pass the timeorder.json written by `python -m core timeorder --out DIR` "
-                                         "(DIR/timeorder.json), or leave --timeorder out")
+    fix = (_EDITED if error is RunError else "pass the timeorder.json written by `python -m core timeorder --out "
+           "DIR` (DIR/timeorder.json), or leave --timeorder out.")
+    f = _File(name, error=error, fix=fix)
     d = f.obj(value)
     for key in ("verdict", "data_fingerprint"):
         f.text(f.get(d, key, key), key)

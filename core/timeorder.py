@@ -1538,8 +1538,9 @@ def load_timeorder(run_folder: str | Path) -> TimeOrderResult | None:
     raw = read_attached(folder, TIMEORDER_FILE)
     if raw is None:
         return None
+    from core.runfiles import parse_json
     try:
-        return TimeOrderResult.from_dict(json.loads(raw))
-    except ValueError as err:
+        return TimeOrderResult.from_dict(parse_json(raw, name=f"analyses/{TIMEORDER_FILE}"))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise RunError(f"analyses/{TIMEORDER_FILE} of the run {folder.name} cannot be read ({err}). Compute it "
                        "again: python -m core timeorder DATA --run RUN --out DIR.") from None

@@ -21,6 +21,7 @@ from pathlib import Path
 from core.commands.common import (add_backend_arguments, add_data_arguments, backend_from_args,
                                   data_config_from_args, progress_bar)
 from core.exceptions import CohortError, CoreError
+from core.export import jsonable
 
 __all__ = ["add_parser", "run"]
 
@@ -96,12 +97,24 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _saved(path: Path) -> dict | None:
+    """A timeorder.json this command saved (:func:`core.runfiles.read_json_file`: size and depth limits;
+    ``None`` when absent, unreadable or not a time-order result)."""
+    from core.runfiles import check_timeorder, read_json_file, size_limit
+    if not path.is_file():
+        return None
+    try:
+        return check_timeorder(read_json_file(path, name=path.name, max_bytes=size_limit("analyses/any"),
+                                              allow_nan=True, error=CoreError), path.name)
+    except CoreError:
+        return None
+
+
 def _saved_request(path: Path) -> str | None:
     """The ``request`` key saved in a timeorder.json (``None`` when absent or unreadable)."""
-    try:
-        return json.loads(path.read_text()).get("request")
-    except (OSError, ValueError, AttributeError):
-        return None
+    saved = _saved(path)
+    request = saved.get("request") if saved else None
+    return request if isinstance(request, str) else None
 
 
 def _config(args, data_config, run):
@@ -158,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     request = request_key("timeorder", cohort.fingerprint(), key)
     path = out / "timeorder.json"
     if args.reuse and _saved_request(path) == request:
-        saved = json.loads(path.read_text())
+        saved = _saved(path)
         print(f"Reused {path}: the same analysis (same data, settings, seed and code) was saved there; nothing "
               "was recomputed.\n")
         print(saved["verdict"])
@@ -171,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**result.to_dict(), "request": request}, indent=2))
+    path.write_text(json.dumps(jsonable({**result.to_dict(), "request": request}), indent=2, allow_nan=False))
     attached = save_timeorder(saved_run.folder, result) if saved_run is not None else None
     print(result.verdict)
     a = result.ablation

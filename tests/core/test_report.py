@@ -211,3 +211,23 @@ def test_run_keeps_its_validation_report_and_the_report_shows_it(tmp_path):
     (run_dir / "data_report.json").write_text("{}")                 # tampered: the run is refused
     with pytest.raises(Exception, match="data_report.json"):
         load_run(run_dir)
+
+
+@pytest.mark.parametrize("content, says", [
+    ("not json at all", "not valid JSON"),
+    ("[1, 2]", "the file holds list"),
+    ('{"verdict": 5, "data_fingerprint": "x"}', "verdict = 5 is not text"),
+    ('{"data_fingerprint": "x"}', "verdict is missing"),
+    ('{"verdict": "v", "data_fingerprint": "x", "ablation": [1]}', "ablation = [1] is not a JSON object"),
+    ("[" * 5000 + "]" * 5000, "nested more than"),
+])
+def test_report_refuses_a_timeorder_file_it_cannot_read(stay_run, tmp_path, capsys, content, says):
+    """``--timeorder FILE`` that is not a time-order result: exit 2 naming the file, no report written."""
+    given = tmp_path / "mine.json"
+    given.write_text(content)
+    out = tmp_path / "r.html"
+    assert main(["report", str(stay_run), "--out", str(out), "--timeorder", str(given)]) == 2
+    err = capsys.readouterr().err
+    assert f"--timeorder {given}" in err and says in err and "Traceback" not in err
+    assert "python -m core timeorder --out DIR" in err
+    assert not out.exists()
