@@ -23,7 +23,7 @@ from core.demo import DEMO_TARGET, demo_paths
 from core.ingest import inspect_columns, validate_data
 from core.validation import ValidationReport
 
-__all__ = ["load_source", "load_estimate", "load_current_cohort", "events_arg", "inspect_upload", "missingness",
+__all__ = ["load_source", "validation_request", "load_estimate", "load_current_cohort", "events_arg", "inspect_upload", "missingness",
            "coverage", "sampling", "lengths", "patient_values", "open_run", "load_run", "load_run_recurrent", "run_match",
            "patient_risk", "explain_patient", "patient_whatif", "decision_curves", "load_timeorder",
            "saved_explanations", "load_explanation", "clear_runs"]
@@ -82,13 +82,49 @@ def load_estimate(source: DataSource) -> str | None:
             f"row: about {seconds:,.0f} s on this machine.")
 
 
-@st.cache_resource(show_spinner=False, hash_funcs={DataSource: _source_key}, max_entries=4)
-def load_source(source: DataSource) -> tuple[Cohort | None, ValidationReport]:
-    """Validate a data source; returns (cohort or None, report). Shared and read-only."""
-    if source.kind == "demo":
+def validation_request(source: DataSource):
+    """The :class:`core.service.ValidateRequest` of an uploaded source (a large upload kept on disk), with this
+    server's reading limits (the job's worker reads as the server would)."""
+    from core.ingest import reading_settings
+    from core.service import ValidateRequest
+    return ValidateRequest(events=events_arg(source), labels=source.labels, config=source.config, name=source.label,
+                           digests=source.digests, settings=tuple(reading_settings().items()))
+
+
+class _NotValidated(Exception):
+    """The validation job of a source did not finish (cancelled, failed): nothing is cached."""
+
+
+@st.cache_resource(show_spinner="Reading and checking the data...", hash_funcs={DataSource: _source_key},
+                   max_entries=4)
+def _validated(source: DataSource) -> tuple[Cohort | None, ValidationReport]:
+    if source.kind == "demo":      # the bundled demo: known, small, read in the server
         events, labels = demo_paths()
         return validate_data(events, labels, config=source.config)
-    return validate_data(events_arg(source), source.labels, config=source.config)
+    # An upload is validated as a job: in a worker process (its memory is not the server's), cancellable, and
+    # cancelled when this browser session has gone. An identical job already running (the Data page's) is
+    # joined; one that has finished is reused at once.
+    from app.jobs import session_gone
+    from app.resources import job_manager
+    manager, request = job_manager(), validation_request(source)
+    jid = manager.submit(request, None, label=request.describe(), owner=auth.owner(), cancel_if=session_gone())
+    info = manager.wait(jid)
+    if info is None or info.state != "done":
+        raise _NotValidated(info.message if info is not None else "the server forgot the job")
+    return manager.result(jid)
+
+
+def load_source(source: DataSource) -> tuple[Cohort | None, ValidationReport]:
+    """Validate a data source; returns (cohort or None, report). Shared and read-only (cached per content, config
+    and owner). An upload is validated by a job (see :func:`validation_request`); when that job was cancelled
+    or failed, the report says so and nothing is kept."""
+    try:
+        return _validated(source)
+    except _NotValidated as err:
+        report = ValidationReport()
+        report.error("not_validated", f"The check of {source.label} did not finish ({err}).",
+                     fix="Open the Data page and press 'Validate again'.")
+        return None, report
 
 
 def load_current_cohort() -> Cohort | None:

@@ -25,7 +25,7 @@ from core.readers import (MemoryCheck, RawTable, Source, TableProbe, env_limit, 
 from core.validation import ValidationReport, clip_text, show_value
 
 __all__ = ["ColumnMapping", "detect_columns", "inspect_columns", "validate_data", "load_cohort", "parse_time_hours",
-           "estimate_memory", "memory_check", "MAX_VARIABLES", "MIN_YEAR"]
+           "estimate_memory", "memory_check", "reading_settings", "MAX_VARIABLES", "MIN_YEAR"]
 
 #: the most distinct variables a long table may hold; the environment variable ``CHRONOSCOPE_MAX_VARIABLES``
 #: overrides it. Far more usually means the variable column is an id, a note or a value.
@@ -597,6 +597,20 @@ def memory_check(config: DataConfig, limit_mb: float | None = None) -> MemoryChe
             "and validate them one by one, or validate it with `python -m core validate` on a machine with more "
             f"memory, raising the limit there (e.g. CHRONOSCOPE_MAX_VALIDATE_MB={_round_up(need / 2 ** 20)}).")
     return check
+
+
+def reading_settings() -> dict[str, str]:
+    """How this process reads and checks tables, as environment values (``CHRONOSCOPE_*``): the limits (inflation,
+    memory, columns, variables) in force and the engine settings. A validation in another process (a job's worker,
+    forked from a server started earlier) runs with these to read exactly as this process would."""
+    from core import duck, readers
+    out = {k: os.environ[k] for k in (duck.ENGINE_ENV, duck.MIN_MB_ENV, duck.MEMORY_ENV, duck.TMP_ENV)
+           if os.environ.get(k, "").strip()}
+    out["CHRONOSCOPE_MAX_INFLATED_MB"] = f"{env_limit('CHRONOSCOPE_MAX_INFLATED_MB', readers.MAX_INFLATED_MB):g}"
+    out["CHRONOSCOPE_MAX_VALIDATE_MB"] = f"{validate_limit_mb():g}"
+    out["CHRONOSCOPE_MAX_COLUMNS"] = f"{env_limit('CHRONOSCOPE_MAX_COLUMNS', readers.MAX_COLUMNS):g}"
+    out["CHRONOSCOPE_MAX_VARIABLES"] = f"{env_limit('CHRONOSCOPE_MAX_VARIABLES', MAX_VARIABLES):g}"
+    return out
 
 
 def _round_up(mb: float) -> int:

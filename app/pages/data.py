@@ -1,7 +1,9 @@
 """Data: load the demo or upload events (+ labels), map columns, read the validation report."""
+import time
+
 import streamlit as st
 
-from app import cache
+from app import cache, jobs
 from app.components import gui_text, load_with_status, plain, render_report
 from app.state import DataSource, get_source, set_source
 from core.config import DataConfig
@@ -95,8 +97,42 @@ else:
                         set_source(DataSource("upload", events, labels, config))
                         st.rerun()
 
+
+
+def checked(source: DataSource) -> bool:
+    """An upload's validation as a job (a worker process, bound to this browser session: closing it cancels the
+    job), drawn with its progress and a Cancel button until it has finished. False (and said) when it was
+    cancelled or failed; 'Validate again' starts it anew."""
+    request = cache.validation_request(source)
+
+    def same(other) -> bool:
+        return getattr(other, "kind", "") == "validate" and other.identity() == request.identity()
+    if jobs.latest_result("validate", same)[1] is not None:
+        return True
+    jid = st.session_state.get("data.job")
+    if jid is None or not same(jobs.request_of(jid)) or st.session_state.get("data.again"):
+        jid = jobs.submit("data", request, None, label=request.describe(), follow_session=True)
+    elif st.session_state.get("data.cancel"):
+        jobs.cancel(jid)
+    progress, cancel = st.empty(), st.empty()
+    cancel.button("Cancel", key="data.cancel", help="Stop checking this upload")
+    while (info := next((i for i in jobs.session_jobs() if i.id == jid), None)) is not None and info.active:
+        with progress.container():
+            jobs.draw_progress(info)
+        time.sleep(0.3)
+    progress.empty()
+    cancel.empty()
+    if info is not None and info.state == "done":
+        return True
+    st.warning(gui_text(jobs.describe_state(info)) if info is not None else "The check is no longer known.")
+    st.button("Validate again", key="data.again", type="primary")
+    return False
+
+
 source = get_source()
 st.subheader(f"Current data: {plain(source.label)}")
+if source.kind == "upload" and not checked(source):
+    st.stop()
 cohort, report = load_with_status(source)
 render_report(report)
 if cohort is not None:

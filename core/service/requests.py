@@ -300,6 +300,9 @@ class ValidateRequest:
     digests : tuple of str
         SHA-256 of the events and labels contents when the caller has them (the app's uploads): the identity
         then uses them instead of hashing the files again.
+    settings : tuple of (str, str)
+        Environment values the validation runs with (:func:`core.ingest.reading_settings` of the submitting
+        process: its limits and engine), so a job's worker reads as the server would; part of the identity.
     """
 
     events: object
@@ -307,12 +310,14 @@ class ValidateRequest:
     config: DataConfig = field(default_factory=DataConfig)
     name: str = field(default="", compare=False)
     digests: tuple[str, ...] = field(default=(), compare=False)
+    settings: tuple[tuple[str, str], ...] = ()
     kind = "validate"
 
     def __post_init__(self) -> None:
         if not isinstance(self.config, DataConfig):
             raise TypeError(f"ValidateRequest.config must be a DataConfig; got {type(self.config).__name__}. "
                             "Example: ValidateRequest(events='events.csv', config=DataConfig(target='died')).")
+        object.__setattr__(self, "settings", tuple(sorted((str(k), str(v)) for k, v in dict(self.settings).items())))
         if self.events is None or (isinstance(self.events, tuple) and len(self.events) != 2):
             raise ValueError(f"ValidateRequest.events must be a path or (file name, content); got "
                              f"{type(self.events).__name__}. Example: ValidateRequest(events='events.csv').")
@@ -321,9 +326,10 @@ class ValidateRequest:
         sources = [self.events, self.labels]
         if self.digests:
             names = [s[0] if isinstance(s, tuple) else str(s) for s in sources if s is not None]
-            return {"names": names, "digests": list(self.digests), "config": repr(self.config)}
+            return {"names": names, "digests": list(self.digests), "config": repr(self.config),
+                    "settings": dict(self.settings)}
         return {"events": _source_identity(self.events), "labels": _source_identity(self.labels),
-                "config": repr(self.config)}
+                "config": repr(self.config), "settings": dict(self.settings)}
 
     def describe(self, n_patients: int = 0) -> str:
         shown = self.name or (self.events[0] if isinstance(self.events, tuple) else str(self.events))

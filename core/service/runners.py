@@ -147,12 +147,24 @@ def cross_validate_run(request: CrossValidateRequest, cohort, progress=None, bac
 
 
 def validate(request: ValidateRequest, cohort=None, progress=None, backend=None):
-    """Read and check the request's data (:func:`core.ingest.validate_data`): ``(cohort or None, report)``.
+    """Read and check the request's data (:func:`core.ingest.validate_data`) with the request's ``settings`` in the
+    environment: ``(cohort or None, report)``.
 
     Bad data never raise (the report says what is wrong, a table too large for memory included); in a job's
     worker the validation's memory is the worker's, and a cancel stops it."""
+    import os
+
     from core.ingest import validate_data
-    result = validate_data(request.events, request.labels, config=request.config, progress=progress)
+    before = {k: os.environ.get(k) for k, _ in request.settings}
+    os.environ.update(dict(request.settings))
+    try:
+        result = validate_data(request.events, request.labels, config=request.config, progress=progress)
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     if progress is not None:
         progress("checked", 1.0)
     return result

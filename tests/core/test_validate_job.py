@@ -100,3 +100,16 @@ def test_a_validation_nobody_follows_is_cancelled(manager, tmp_path):
     gone.append(True)                   # the browser session that asked for it has closed
     info = manager.wait(jid, timeout=60)
     assert info.state == "cancelled", info
+
+
+def test_the_worker_reads_with_the_submitting_process_settings(manager):
+    """A job's worker is forked from a server started earlier: the request carries the limits in force."""
+    from core.ingest import reading_settings
+    settings = dict(reading_settings(), CHRONOSCOPE_MAX_COLUMNS="3")
+    request = _request(settings=tuple(settings.items()))
+    assert request_key(request, "") != request_key(_request(), "")
+    jid = manager.submit(request, None, owner="alice")
+    assert manager.wait(jid, timeout=120).state == "done"
+    cohort, report = manager.result(jid)
+    assert cohort is None and "more than the limit of 3" in report.errors[0].message
+    assert "CHRONOSCOPE_MAX_COLUMNS" not in os.environ or os.environ["CHRONOSCOPE_MAX_COLUMNS"] != "3"
