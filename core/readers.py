@@ -933,19 +933,20 @@ def _parse_csv_text(name: str, data: str | bytes, delim: str, decimal: str, utf8
                             "(UTF-8).") from None
 
 
-def _padded_cell(delim: str) -> re.Pattern:
-    """A cell with a space or tab (other than the delimiter) next to its delimiter or line end (`` 1``, ``1 ``),
-    in the file's bytes."""
-    d = re.escape(delim.encode())
-    pad = b"[" + b"".join(re.escape(c) for c in (b" ", b"\t") if c != delim.encode()) + b"]"
-    return re.compile(rb"(?:^|" + d + rb")" + pad + b"|" + pad + rb"(?:" + d + rb"|\r?$)", re.MULTILINE)
+def _has_padded_cell(raw: bytes, delim: str) -> bool:
+    """Whether a cell has a space or tab (other than the delimiter) next to its delimiter or line end (`` 1``,
+    ``1 ``): a few substring searches, at memory speed."""
+    d = delim.encode()
+    pads = [p for p in (b" ", b"\t") if p != d]
+    edges = [(p + d, d + p, p + b"\n", b"\n" + p, p + b"\r") for p in pads]
+    return raw[:1] in pads or any(edge in raw for group in edges for edge in group)
 
 
 def _csv_raw_texts(data: str | bytes, delim: str, frame: pd.DataFrame, skipped_spaces: bool):
     """``RawTable.raw_texts`` of a CSV parsed in memory: ``None`` when no cell of the file has a space or tab
     at its edge (the frame then shows every cell that matters as written)."""
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    if not _padded_cell(delim).search(raw):
+    if not _has_padded_cell(raw, delim):
         return None
     altered = {i for i, c in enumerate(frame.columns)
                if skipped_spaces or pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])}
