@@ -159,7 +159,7 @@ def upload_worker(path: str) -> int:
     content = Path(path).read_bytes()
     info = inspect_columns((name, content))
     if info["error"]:
-        print(f"inspect: [ERROR] {info['error']}")
+        print(f"[ERROR] (inspect) {info['error']}")
         print("refused at inspection")
         return 0
     cohort, report = validate_data((name, content))
