@@ -2,7 +2,8 @@
 
 Each sub-command lives in ``core/commands/<name>.py`` with ``add_parser(subparsers)``
 and ``run(args) -> int``. User errors (:class:`core.exceptions.CoreError`) print a
-message and exit 2; they never show a traceback.
+message and exit 2; they never show a traceback. Numeric options are checked first, for every command
+(:func:`core.commands.common.check_arguments`: seeds, hours, folds, resamples, counts).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from core.commands.common import check_arguments
 from core.exceptions import CoreError
 
 __all__ = ["main"]
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
+        check_arguments(args)          # every numeric option, before any work (core.commands.common)
         return int(args._run(args) or 0)
     except CoreError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -14,12 +14,99 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from core.config import TASKS, DataConfig
 from core.duck import DUCKDB_MIN_MB, ENGINE_ENV, ENGINES, MEMORY_ENV, TMP_ENV
 from core.engine import BACKENDS, RAY_ADDRESS_ENV, BackendConfig
+from core.exceptions import CoreError
 
 __all__ = ["add_data_arguments", "data_config_from_args", "apply_engine_arguments", "add_backend_arguments", "backend_from_args",
-           "progress_bar"]
+           "progress_bar", "check_arguments", "check_steps"]
+
+
+# --------------------------------------------------------------------------------------------
+# numeric arguments: checked once for every command (core.cli.main), before any work; a bad value is a
+# CoreError (exit 2 with the message), never a traceback
+# --------------------------------------------------------------------------------------------
+def _hours(value, flag: str, *, zero: bool = False) -> float:
+    from core.runfiles import HOURS_MAX, HOURS_MIN
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise CoreError(f"{flag} {value!r} is not a number of hours; e.g. {flag} 48.") from None
+    if not (zero and v == 0) and not (np.isfinite(v) and HOURS_MIN <= v <= HOURS_MAX):
+        raise CoreError(f"{flag} {value} is not between a minute ({HOURS_MIN:.4g}) and ten years ({HOURS_MAX:g}) "
+                        f"hours{' (or 0)' if zero else ''}; e.g. {flag} 48.")
+    return v
+
+
+def _hours_list(value, flag: str) -> None:
+    parts = [k.strip() for k in str(value).split(",") if k.strip()]
+    if not 1 <= len(parts) <= 64:
+        raise CoreError(f"{flag} {value!r} is not 1 to 64 comma-separated hours; e.g. {flag} 6,24.")
+    for k in parts:
+        _hours(k, flag)
+
+
+def _whole(value, flag: str, lo: int, hi: int, example: int, *, off: int | None = None) -> None:
+    if value != off and not lo <= value <= hi:
+        also = f" (or {off} for none)" if off is not None else ""
+        raise CoreError(f"{flag} {value} is outside [{lo}, {hi:,}]{also}; e.g. {flag} {example}.")
+
+
+#: (attribute, option, check) of every numeric option any command has; checked when the option was given.
+_NUMERIC = (
+    ("seed", "--seed", lambda v, f: _whole(v, f, 0, 2**32 - 1, 0)),
+    ("cv", "--cv", lambda v, f: _whole(v, f, 2, 100, 5, off=0)),
+    ("bootstrap", "--bootstrap", lambda v, f: _whole(v, f, 0, 100_000, 1000)),
+    ("window_hours", "--window-hours", _hours),
+    ("max_hours", "--max-hours", _hours),
+    ("bin_hours", "--bin-hours", _hours),
+    ("max_time_hours", "--max-time-hours", _hours),
+    ("lookback_hours", "--lookback-hours", _hours_list),
+    ("horizons", "--horizons", _hours_list),
+    ("hour", "--hour", lambda v, f: _hours(v, f, zero=True)),
+    ("ray_cpus", "--ray-cpus", lambda v, f: _whole(v, f, 1, 4096, 4)),
+    ("background", "--background", lambda v, f: _whole(v, f, 1, 100_000, 100)),
+    ("nsamples", "--nsamples", lambda v, f: _whole(v, f, 1, 10_000_000, 200)),
+    ("max_patients", "--max-patients", lambda v, f: _whole(v, f, 20, 100_000_000, 2000)),
+    ("patients", "--patients", lambda v, f: _whole(v, f, 1, 1_000_000, 2000) if isinstance(v, int) else None),
+)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Check every numeric option of ``args`` (any command): seeds in [0, 2**32 - 1], hours between a minute and
+    ten years, folds, resamples and counts in their ranges, and at most :data:`core.runfiles.MAX_STEPS` sequence
+    steps (``--window-hours`` or ``--max-hours`` / ``--bin-hours``).
+
+    Raises
+    ------
+    CoreError
+        Naming the option, the value and a valid example.
+    """
+    for attr, flag, check in _NUMERIC:
+        value = getattr(args, attr, None)
+        if value is not None:
+            check(value, flag)
+    if getattr(args, "bin_hours", None) is not None:
+        online = getattr(args, "task", "stay") == "online"
+        window, flag = (args.max_hours, "--max-hours") if online else (args.window_hours, "--window-hours")
+        if window is not None:
+            check_steps(window, args.bin_hours, window_flag=flag)
+
+
+def check_steps(window_hours: float, bin_hours: float, *, window_flag: str = "--window-hours") -> None:
+    """CoreError when ``window_hours / bin_hours`` is more steps than a run may hold
+    (:data:`core.runfiles.MAX_STEPS`), or the bin is longer than the window."""
+    from core.runfiles import MAX_STEPS
+    if bin_hours > window_hours:
+        raise CoreError(f"--bin-hours {bin_hours:g} is longer than {window_flag} {window_hours:g}; give a bin of at "
+                        f"most the window, e.g. --bin-hours 1.")
+    if window_hours / bin_hours > MAX_STEPS:
+        raise CoreError(f"{window_flag} {window_hours:g} / --bin-hours {bin_hours:g} is {window_hours / bin_hours:,.0f} "
+                        f"steps, more than {MAX_STEPS:,} (ten years of hours); use a wider --bin-hours or a shorter "
+                        f"window, e.g. {window_flag} 48 --bin-hours 1.")
 
 
 def add_data_arguments(p: argparse.ArgumentParser, *, labels: bool = True) -> None:
@@ -71,8 +158,8 @@ def _megabytes(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of megabytes (e.g. 2048)") from None
-    if value < 64:
-        raise argparse.ArgumentTypeError(f"{text} MB is too little; give at least 64 (e.g. 2048)")
+    if not np.isfinite(value) or value < 64:
+        raise argparse.ArgumentTypeError(f"{text} MB is not a usable limit; give at least 64 (e.g. 2048)")
     return value
 
 
@@ -89,8 +176,14 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
     """The :class:`DataConfig` of the mapping options (and, as a side effect, the engine settings:
     :func:`apply_engine_arguments`)."""
     apply_engine_arguments(args)
-    sentinel = () if str(args.sentinel).lower() in ("none", "") else tuple(
-        float(s) for s in str(args.sentinel).split(","))
+    try:
+        sentinel = () if str(args.sentinel).lower() in ("none", "") else tuple(
+            float(s) for s in str(args.sentinel).split(","))
+    except ValueError:
+        raise ValueError(f"--sentinel {args.sentinel!r} is not comma-separated numbers; e.g. --sentinel -1,999 "
+                         "(or none).") from None
+    if not all(np.isfinite(sentinel)):
+        raise ValueError(f"--sentinel {args.sentinel!r} holds a number that is not finite; e.g. --sentinel -1,999.")
     return DataConfig(patient_col=args.patient_col, time_col=args.time_col, variable_col=args.variable_col,
                       value_col=args.value_col, target=getattr(args, "target", None),
                       label_patient_col=args.label_patient_col, layout=args.layout, time_format=args.time_format,

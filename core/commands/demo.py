@@ -9,16 +9,6 @@ from core.demo import write_demo
 __all__ = ["add_parser", "run"]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}. Example: --patients 2000")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``demo`` sub-command.
 
@@ -38,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     "(see data/README.md) and write events.parquet and outcomes.csv.")
     p.add_argument("--out", type=Path, default=Path("data/demo"), metavar="DIR",
                    help="output folder (default: data/demo)")
-    p.add_argument("--patients", type=_positive_int, default=2000, metavar="N",
+    p.add_argument("--patients", type=int, default=2000, metavar="N",
                    help="number of patients (default: 2000)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     return p

@@ -122,8 +122,6 @@ def run(args: argparse.Namespace) -> int:
                                       random_state=args.seed)
         split = SplitConfig(random_state=args.seed)
         backend = make_backend(backend_from_args(args))
-        if args.cv == 1 or args.cv < 0:
-            raise ValueError(f"--cv must be 0 (off) or at least 2 folds; got {args.cv}. Example: --cv 5.")
     except ValueError as err:
         raise CoreError(str(err)) from None
     if config.target is None:
