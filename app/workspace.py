@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from app import auth, cache
-from app.resources import scratch_root
+from app.resources import runs_cleaned, scratch_root
 from core.cohort import Cohort
 from core.exceptions import CoreError
 
@@ -22,8 +22,10 @@ __all__ = ["runs_dir", "scratch_dir", "check_owned", "list_user_runs", "runs_on_
 
 def runs_dir() -> Path:
     """The current user's saved runs: $CHRONOSCOPE_RUNS_DIR (default ``runs/``), and with login on its
-    ``users/<owner>/`` sub-folder."""
+    ``users/<owner>/`` sub-folder. The first call of the server removes what killed saves left there
+    (:func:`app.resources.runs_cleaned`)."""
     root = Path(os.environ.get("CHRONOSCOPE_RUNS_DIR", "runs"))
+    runs_cleaned(str(root))                 # once per server: leftovers of killed saves are removed at start
     who = auth.owner()
     return root / "users" / who if who else root
 

@@ -158,7 +158,8 @@ def save_run(result, folder: str | Path) -> Path:
     ``folder`` (``.NAME.partial-PID``), made owner-only (directories 0700, files 0600), then moved in,
     ``config.json`` and then ``manifest.json`` last (a folder is only a run, for :func:`list_runs` and
     :func:`load_run`, once it has both). An interrupted save (Ctrl-C, a cancelled job) removes the
-    staging folder; a killed process leaves only that hidden folder, which :func:`remove_partial_runs` deletes.
+    staging folder; a killed process leaves only that hidden folder, which :func:`list_runs` never lists and
+    :func:`remove_partial_runs` deletes (called here first, on ``folder``'s parent, and by the server at start).
 
     Returns
     -------
@@ -167,6 +168,7 @@ def save_run(result, folder: str | Path) -> Path:
     import shutil
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_partial_runs(folder.parent)           # what killed saves left here (their processes are gone)
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -210,6 +212,7 @@ def copy_run(source: str | Path, folder: str | Path) -> Path:
     source, folder = Path(source), Path(folder)
     verify_run(source)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_partial_runs(folder.parent)
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -938,6 +941,7 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) 
     "fingerprint", "task"}``. Only complete runs (``config.json`` and ``manifest.json``) are listed; their
     files are not checked here (:func:`load_run` does).
 
+    Hidden folders (the staging folders of a save under way or killed, ``.NAME.partial-PID``) are never listed.
     Runs of the same request (:func:`core.experiment.training_request`: same data, settings, seed and
     code, so the same numbers) are listed once, the oldest (the one :func:`find_run` reuses), unless
     ``duplicates``.
