@@ -21,6 +21,7 @@ Tamper evidence. ``manifest.json`` is::
 
     {"format": 1, "algorithm": "sha256",
      "files": {"config.json": "<hex>", "models/lr.skops": "<hex>", ...},      # every file but itself
+     "sizes": {"config.json": 947, ...},                                       # bytes (runs saved since issue 21)
      "models": {"lr": {"files": ["models/lr.skops"], "class": "sklearn.pipeline.Pipeline",
                        "components": [...], "input_kind": "tabular", "n_features": 120,
                        "feature_names_sha256": "<hex of the JSON list of the builder's names>"}, ...},
@@ -32,8 +33,10 @@ run with a missing, changed or linked file, or an unlisted file in the run's own
 :func:`load_run` then checks each model it loads (:func:`core.models.persist.check_model`: class,
 components, finite parameters) and its input width and feature names against the run's feature builder.
 Runs saved without a manifest (older versions) are refused. A folder is a complete run once it has
-``config.json`` and ``manifest.json``. The manifest is not signed: it shows edits and swapped files,
-but not someone who rewrites it too (the model checks still refuse other classes and NaN weights).
+``config.json`` and ``manifest.json``. The manifest is not signed: it shows edits and swapped files (its
+recorded sizes before any hashing), but not someone who rewrites it too; so every JSON file of a run is read
+with :mod:`core.runfiles` (size and depth limits, strict JSON) and checked against its schema before use, and
+the model checks still refuse other classes and NaN weights.
 
 Privacy: run folders are owner-only (directories 0700, files 0600); :func:`delete_run` removes one.
 """
