@@ -8,7 +8,6 @@ import time
 import pandas as pd
 import pytest
 
-from core import jobs as jobs_mod
 from core.config import DataConfig
 from core.ingest import validate_data
 from core.jobs import KILL_AFTER_S, JobManager
@@ -18,12 +17,9 @@ from tests.core._data_helpers import TARGET, labels_frame, long_rows, to_csv_byt
 
 @pytest.fixture(scope="module")
 def manager():
-    with pytest.MonkeyPatch.context() as mp:
-        if "validate" not in jobs_mod.JOB_KINDS:        # until core/jobs.py lists the kind (see the report)
-            mp.setattr(jobs_mod, "JOB_KINDS", jobs_mod.JOB_KINDS + ("validate",))
-        m = JobManager(slots=2)
-        yield m
-        m.shutdown()
+    m = JobManager(slots=2)
+    yield m
+    m.shutdown()
 
 
 def _request(**kw) -> ValidateRequest:
