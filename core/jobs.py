@@ -7,7 +7,7 @@ server), never in a page's script, so it survives page changes and browser reloa
 
 * **Queue.** At most ``slots`` jobs run at once (default: cores // threads per fit, at least 1;
   ``CHRONOSCOPE_JOB_SLOTS`` overrides); the others wait in submission order, so two users training
-  at once do not oversubscribe the cores.
+  at once do not oversubscribe the cores. Upload checks have a lane of their own (:data:`LANES`).
 * **Progress.** The worker sends ``(message, fraction)`` through a pipe (at most ~5 per second), with the
   state of every fit of the job (:class:`FitStatus`: not started, running, done; when it started, what it
   last said). Every fit reports at least every 5 s (:mod:`core.models.staged`), so a page can name the
@@ -49,7 +49,7 @@ from pathlib import Path
 from core.exceptions import CoreError
 
 __all__ = ["JobManager", "JobInfo", "JobCancelled", "FitStatus", "JOB_KINDS", "JOB_STATES", "KILL_AFTER_S",
-           "SLOTS_ENV", "default_slots"]
+           "SLOTS_ENV", "LANES", "default_slots"]
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 #: seconds between SIGTERM and SIGKILL when a job is cancelled.
@@ -63,6 +63,11 @@ SLOTS_ENV = "CHRONOSCOPE_JOB_SLOTS"
 _POLL_S = 0.2
 #: how often a worker checks that its server still runs (seconds).
 _WATCH_S = 0.5
+
+
+#: kinds with their own lane of slots, beside the trainings' ``slots``: checking an upload (bounded in memory,
+#: one thread) never waits behind someone's hour-long training, and trainings never wait behind a check.
+LANES = {"validate": 1}
 
 
 class JobCancelled(KeyboardInterrupt):
@@ -474,7 +479,9 @@ class JobManager:
             if job is None:
                 return None
             if job.info.state == "queued":
-                queued = [j for j in self._order if self._jobs[j].info.state == "queued"]
+                mine = job.info.kind if job.info.kind in LANES else None     # the jobs ahead in its own lane
+                queued = [j for j in self._order if self._jobs[j].info.state == "queued"
+                          and (self._jobs[j].info.kind if self._jobs[j].info.kind in LANES else None) == mine]
                 return replace(job.info, queue_position=queued.index(job_id))
             return replace(job.info, pid=job.pid or 0)
 
@@ -568,16 +575,20 @@ class JobManager:
 
     def _pick(self) -> list[_Job]:
         """Queued jobs that may start now (marked running); called under the lock."""
-        running = sum(1 for j in self._jobs.values() if j.info.state == "running")
+        lane = {}                              # running jobs per lane: a kind of LANES, or None (the slots)
+        for j in self._jobs.values():
+            if j.info.state == "running":
+                k = j.info.kind if j.info.kind in LANES else None
+                lane[k] = lane.get(k, 0) + 1
         picked = []
         for jid in self._order:
-            if running >= self.slots:
-                break
             job = self._jobs[jid]
-            if job.info.state == "queued":
-                job.info = replace(job.info, state="running", started=time.time(), message="starting a worker")
-                picked.append(job)
-                running += 1
+            k = job.info.kind if job.info.kind in LANES else None
+            if job.info.state != "queued" or lane.get(k, 0) >= (LANES[k] if k else self.slots):
+                continue
+            job.info = replace(job.info, state="running", started=time.time(), message="starting a worker")
+            picked.append(job)
+            lane[k] = lane.get(k, 0) + 1
         return picked
 
     def _start(self, job: _Job) -> None:

@@ -109,3 +109,22 @@ def test_the_worker_reads_with_the_submitting_process_settings(manager):
     cohort, report = manager.result(jid)
     assert cohort is None and "more than the limit of 3" in report.errors[0].message
     assert "CHRONOSCOPE_MAX_COLUMNS" not in os.environ or os.environ["CHRONOSCOPE_MAX_COLUMNS"] != "3"
+
+
+def test_an_upload_check_never_waits_behind_a_training_nor_a_training_behind_it(tmp_path):
+    from tests.conftest import make_tiny_cohort
+    from core.service import TrainRequest
+    m = JobManager(slots=1)
+    try:
+        fifo = tmp_path / "events.csv"
+        os.mkfifo(fifo)                                         # a check that never ends, in the checks' lane
+        first = m.submit(ValidateRequest(events=str(fifo)), None, owner="alice")
+        second = m.submit(ValidateRequest(events=("events.csv", to_csv_bytes(long_rows()))), None, owner="bob")
+        train = m.submit(TrainRequest(models=("lr",), preset="test", out=str(tmp_path / "run")),
+                         make_tiny_cohort(), owner="carol")
+        assert m.get(second).state == "queued" and m.get(second).queue_position == 0   # behind the other check
+        assert m.wait(train, timeout=120).state == "done"       # the one training slot was free all along
+        m.cancel(first)
+        assert m.wait(second, timeout=60).state == "done"
+    finally:
+        m.shutdown()
