@@ -125,7 +125,8 @@ def check_out_file(path, option: str = "--out", example: str = "out.csv") -> Pat
 
 
 def jsonable(o):
-    """Plain, strict-JSON values, recursively: numpy scalars and arrays converted, NaN and inf as None.
+    """Plain, strict-JSON values, recursively: numpy scalars and arrays converted, NaN and inf as None, paths as
+    text. The one sanitiser of everything the product writes as JSON (runs, analyses, timeorder.json).
 
     Examples
     --------
@@ -136,8 +137,12 @@ def jsonable(o):
         return {k: jsonable(v) for k, v in o.items()}
     if isinstance(o, (list, tuple, np.ndarray)):
         return [jsonable(v) for v in list(o)]
+    if isinstance(o, np.bool_):
+        return bool(o)
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, (float, np.floating)):
         return float(o) if np.isfinite(o) else None
+    if isinstance(o, Path):
+        return str(o)
     return o

@@ -486,8 +486,11 @@ def verify_run(run_dir: str | Path) -> dict:
                            f"incomplete. {_RESTORE}")
         paths[rel] = path
     _refuse_unlisted(folder, set(files) | {MANIFEST})
+    derived = _prediction_limit(folder) if {"predictions.csv", "predictions.parquet"} & set(files) else None
     for rel, path in paths.items():
         size, limit = path.stat().st_size, size_limit(rel)
+        if derived is not None and rel in ("predictions.csv", "predictions.parquet"):
+            limit = min(limit, derived)
         if size > limit or (rel in sizes and size != sizes[rel]):
             what = (f"{size:,} bytes, more than such a file of a run can hold ({limit:,})" if size > limit else
                     f"{size:,} bytes, not the {sizes[rel]:,} bytes it had when the run was saved")
@@ -498,6 +501,23 @@ def verify_run(run_dir: str | Path) -> dict:
             raise RunError(f"{rel} in the run folder {folder} was changed after the run was saved (its SHA-256 "
                            f"does not match {MANIFEST}), so it is not trusted and the run is refused. {_RESTORE}")
     return manifest
+
+
+def _prediction_limit(folder: Path) -> int | None:
+    """The most bytes the run's predictions can take: 1 KiB per row (an id, a time, split, model, risk, label)
+    for each validation and test patient (x steps, online) and model, plus 64 MiB; ``None`` when config.json or
+    split.json cannot say (their own checks refuse them later). Read before anything is hashed, so a huge
+    predictions file of a run saved without recorded sizes is refused at once too."""
+    try:
+        config = check_config(read_json_file(folder / "config.json", name="config.json"))
+        split = check_split(read_json_file(folder / "split.json", name="split.json"))
+    except RunError:
+        return None
+    features = config["features"]
+    steps = 1 if config.get("task", "stay") == "stay" else int(np.ceil(
+        float(features.get("window_hours", 48.0)) / float(features.get("bin_hours", 1.0)) - 1e-9))
+    rows = (len(split["validation"]) + len(split["test"])) * len(config["models"]) * steps
+    return 64 * 2**20 + 1024 * rows
 
 
 def _refuse_unlisted(folder: Path, listed: set) -> None:

@@ -198,3 +198,19 @@ def test_cli_deep_manifest_is_exit_2_in_a_fresh_interpreter(saved, events, tmp_p
                            str(tmp_path / "o.csv")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "manifest.json: the JSON is nested more than" in proc.stderr
+
+
+def test_huge_predictions_of_a_run_without_recorded_sizes_are_refused_before_hashing(saved, tmp_path):
+    """A run saved before sizes were recorded: the predictions' bound comes from its config and split (1 KiB per
+    validation and test row and model, + 64 MiB), so 2 GiB of sparse zeros are refused without hashing them."""
+    folder = _copy(saved, tmp_path)
+    m = json.loads((folder / MANIFEST).read_text())
+    del m["sizes"]
+    (folder / MANIFEST).write_text(json.dumps(m))
+    verify_run(folder)                                    # such a run is still valid
+    os.truncate(folder / "predictions.csv", 2 * 2**30)
+    start = time.perf_counter()
+    with pytest.raises(RunError, match=r"predictions.csv .* 2,147,483,648 bytes, more than such a file of a run can "
+                                       r"hold \(67,1\d\d,\d\d\d\)"):
+        verify_run(folder)
+    assert time.perf_counter() - start < 1.0
