@@ -47,7 +47,6 @@ COOKIE = "chronoscope_dl"
 DOWNLOAD_SECONDS = 120.0
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")            # secrets.token_urlsafe(32)
-_MEDIA = re.compile(r"/media/([^/]+)/?$")
 _NOT_FOUND = (b"This download has expired or belongs to another browser. Click its button in the app again "
               b"(downloads work for the browser that clicked, for a few minutes).")
 _GUARD_ON = threading.Event()                       # set once a DownloadGuard serves this process
@@ -145,9 +144,9 @@ class DownloadGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         token = _cookie_token(scope.get("headers", []))
-        media = _MEDIA.search(scope["path"])
+        media = _media_id(scope["path"])
         if media is not None and scope["method"] in ("GET", "HEAD"):
-            if not await _granted(token, media.group(1)):
+            if not await _granted(token, media):
                 return await _refuse(send, scope["method"] == "HEAD")
             return await self.app(scope, receive, _with_headers(send, [(b"cache-control", b"no-store")]))
         if token is not None:
@@ -155,6 +154,19 @@ class DownloadGuard:
         secure = "; Secure" if _https(scope) else ""
         cookie = f"{COOKIE}={secrets.token_urlsafe(32)}; Path=/; HttpOnly; SameSite=Lax{secure}"
         return await self.app(scope, receive, _with_headers(send, [(b"set-cookie", cookie.encode())], html_only=True))
+
+
+def _media_id(path: str) -> str | None:
+    """The file id of a request for Streamlit's media endpoint (``/<baseUrlPath>/media/<id>``), else ``None``.
+
+    Only that endpoint: the app's own static files (``/static/media/...``: fonts, icons) pass untouched."""
+    from streamlit import config
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    prefix = f"/{base}/media/" if base else "/media/"
+    if not path.startswith(prefix):
+        return None
+    rest = path[len(prefix):].rstrip("/")
+    return rest if rest and "/" not in rest else None
 
 
 def _https(scope) -> bool:

@@ -150,3 +150,32 @@ def test_serve_py_puts_the_guard_in_front_of_the_app():
     from streamlit.web.server.app_discovery import discover_asgi_app
     assert discover_asgi_app(ROOT / "serve.py").app_name == "app"
     assert 'st.App("streamlit_app.py", middleware=MIDDLEWARE)' in (ROOT / "serve.py").read_text()
+
+
+@pytest.mark.parametrize("path, guarded", [
+    ("/media/abc123.csv", True), ("/media/abc123.csv/", True), ("/app/media/abc123.csv", "base"),
+    ("/static/media/SourceSansVF-Upright.ttf.BsWL4Kly.woff2", False),      # the app's fonts and icons
+    ("/static/media/MaterialSymbols-Rounded.nEdyypZU.woff2", False), ("/media/", False), ("/", False),
+])
+def test_the_guard_stops_media_files_only_never_the_apps_static_files(path, guarded, monkeypatch):
+    import asyncio
+
+    from streamlit import config
+
+    from app import security
+    monkeypatch.setattr(config, "get_option", lambda name: "app" if guarded == "base" else "")
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [], "scheme": "http"}
+    asyncio.run(security.DownloadGuard(app)(scope, None, send))
+    assert (sent[0]["status"] == 404 and not seen) if guarded else (sent[0]["status"] == 200 and seen == [path])
