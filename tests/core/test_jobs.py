@@ -272,16 +272,16 @@ def test_a_job_bound_to_a_browser_session_is_cancelled_when_nobody_wants_it_any_
         while not m.get(jid).pid and time.monotonic() - t0 < 60:     # its worker has started
             time.sleep(0.1)
         gone["c"] = True                                  # a queued job nobody wants is dropped before it starts
-        assert m.wait(queued, timeout=10).state == "cancelled"
+        assert m.wait(queued, timeout=30).state == "cancelled"
         gone["a"] = True                                  # one of its two sessions left: it keeps running
         time.sleep(1.5)
         assert m.get(jid).state == "running"
         gone["b"] = True
         t0 = time.monotonic()
-        info = m.wait(jid, timeout=15)
-        assert info.state == "cancelled" and time.monotonic() - t0 < 10, info
+        info = m.wait(jid, timeout=40)                    # generous: CI machines are loaded (SIGKILL after KILL_AFTER_S)
+        assert info.state == "cancelled" and time.monotonic() - t0 < 30, info
         assert "browser session" in info.message, info.message
-        assert m.wait(kept, timeout=120).state == "done"
+        assert m.wait(kept, timeout=300).state == "done"
     finally:
         m.shutdown()
 
