@@ -20,7 +20,7 @@ PAGES = {
                st.Page("app/pages/jobs.py", title="Jobs", icon=":material/pending_actions:")],
 }
 
-# Streamlit runs this file as __main__. A job's worker process (core/jobs.py, forkserver) imports it again as
+# Streamlit runs this file as __main__. A job's worker process (core/service/jobs.py, forkserver) imports it again as
 # __mp_main__, with nobody logged in and no session: it must not draw or load anything there.
 if __name__ == "__main__":
     auth.require_login()            # login form until someone is logged in (login is off for the local demo)

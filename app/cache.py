@@ -15,13 +15,13 @@ import streamlit as st
 
 from app import auth
 from app.resources import scratch_root
-from app.state import DataSource, get_source
-from core import explore
-from core.cohort import Cohort
-from core.duck import EngineConfig, estimate_seconds
-from core.demo import DEMO_TARGET, demo_paths
-from core.ingest import inspect_columns, validate_data
-from core.validation import ValidationReport
+from app.state import DataSource, get_source, session_gone
+from core.data import explore
+from core.data.cohort import Cohort
+from core.data.duck import EngineConfig, estimate_seconds
+from core.data.demo import DEMO_TARGET, demo_paths
+from core.data.ingest import inspect_columns, validate_data
+from core.data.validation import ValidationReport
 
 __all__ = ["load_source", "validation_request", "load_estimate", "load_current_cohort", "events_arg", "inspect_upload", "missingness",
            "coverage", "sampling", "lengths", "patient_values", "open_run", "load_run", "load_run_recurrent", "run_match",
@@ -85,7 +85,7 @@ def load_estimate(source: DataSource) -> str | None:
 def validation_request(source: DataSource):
     """The :class:`core.service.ValidateRequest` of an uploaded source (a large upload kept on disk), with this
     server's reading limits (the job's worker reads as the server would)."""
-    from core.ingest import reading_settings
+    from core.data.ingest import reading_settings
     from core.service import ValidateRequest
     return ValidateRequest(events=events_arg(source), labels=source.labels, config=source.config, name=source.label,
                            digests=source.digests, settings=tuple(reading_settings().items()))
@@ -104,7 +104,6 @@ def _validated(source: DataSource) -> tuple[Cohort | None, ValidationReport]:
     # An upload is validated as a job: in a worker process (its memory is not the server's), cancellable, and
     # cancelled when this browser session has gone. An identical job already running (the Data page's) is
     # joined; one that has finished is reused at once.
-    from app.jobs import session_gone
     from app.resources import job_manager
     manager, request = job_manager(), validation_request(source)
     jid = manager.submit(request, None, label=request.describe(), owner=auth.owner(), cancel_if=session_gone())
@@ -182,41 +181,41 @@ def patient_values(cohort: Cohort, variable: str, stat: str) -> pd.DataFrame:
 @st.cache_resource(max_entries=4, show_spinner="Reopening the run...")
 def open_run(path: str, stamp: float):
     """A saved run's ``RunSummary`` (shared, read-only)."""
-    from core.runs import RunSummary, load_run as load
+    from core.runs.store import RunSummary, load_run as load
     return RunSummary.from_run(load(path))
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's models...")
 def load_run(path: str, stamp: float):
-    """A saved run with all its models (a ``core.runs.Run``; shared, read-only)."""
-    from core.runs import load_run as load
+    """A saved run with all its models (a ``core.runs.store.Run``; shared, read-only)."""
+    from core.runs.store import load_run as load
     return load(path)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's recurrent models...")
 def load_run_recurrent(path: str, names: tuple, stamp: float):
-    """A saved run with only its recurrent models loaded (a ``core.runs.Run``; shared, read-only)."""
-    from core.runs import load_run as load
+    """A saved run with only its recurrent models loaded (a ``core.runs.store.Run``; shared, read-only)."""
+    from core.runs.store import load_run as load
     return load(path, models=list(names))
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner=False)
 def run_match(path: str, cohort: Cohort, stamp: float):
-    """How the current data compare with a saved run's training data (``core.runs.DataMatch``)."""
-    from core.runs import match_run_folder
+    """How the current data compare with a saved run's training data (``core.runs.store.DataMatch``)."""
+    from core.runs.store import match_run_folder
     return match_run_folder(path, cohort)
 
 
 @st.cache_data(max_entries=64, show_spinner="Scoring the patient hour by hour...", hash_funcs={Cohort: _cohort_key})
 def patient_risk(path: str, cohort: Cohort, patient_id: str, stamp: float) -> pd.DataFrame:
-    """A run's risk per hour for one patient (``core.runs.Run.risk_table``, the one risk-over-time function)."""
+    """A run's risk per hour for one patient (``core.runs.store.Run.risk_table``, the one risk-over-time function)."""
     return load_run(path, stamp).risk_table(cohort, patient_id)
 
 
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=32, show_spinner="Explaining this patient...")
 def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, hour: float | None, stamp: float) -> tuple:
     """(risk per hour of the chosen models, list of ``ExplanationResult`` for one patient; online: at ``hour``)."""
-    from core.explain import explain_models
+    from core.analysis.explain import explain_models
     run = load_run(path, stamp)
     risk = run.risk_table(cohort, patient_id)
     risk = risk[["time_hours", *[n for n in names if n in risk.columns]]]
@@ -226,29 +225,29 @@ def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, ho
 @st.cache_data(hash_funcs={Cohort: _cohort_key}, max_entries=64, show_spinner="Scoring the what-if...")
 def patient_whatif(path: str, cohort: Cohort, patient_id: str, edits: tuple, stamp: float):
     """One patient's risks before and after ``edits`` (tuples ``(kind, variable, hour, value)``) under a run
-    (``core.whatif.whatif``)."""
-    from core.whatif import Edit, whatif
+    (``core.analysis.whatif.whatif``)."""
+    from core.analysis.whatif import Edit, whatif
     return whatif(load_run(path, stamp), cohort, patient_id, [Edit(*e) for e in edits])
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def load_timeorder(path: str, stamp: float):
     """The time-order analysis kept with a run (``None`` when none was run on it)."""
-    from core.timeorder import load_timeorder as load
+    from core.analysis.timeorder import load_timeorder as load
     return load(path)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def saved_explanations(path: str, stamp: float) -> list[dict]:
     """What explanations a run keeps (model, patients, hour, seconds; no arrays)."""
-    from core.explain import saved_explanations as saved
+    from core.analysis.explain import saved_explanations as saved
     return saved(path)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def load_explanation(path: str, model: str, n_patients: int, hour: float | None, stamp: float):
     """One model's global explanation kept with a run (``None`` when not computed)."""
-    from core.explain import load_explanation as load
+    from core.analysis.explain import load_explanation as load
     return load(path, model, n_patients, hour)
 
 
@@ -273,9 +272,9 @@ def _summary_key(summary) -> str:
     return f"{auth.owner()}/{summary.folder}/{h.hexdigest()}"
 
 
-@st.cache_data(hash_funcs={"core.runs.RunSummary": _summary_key}, max_entries=8, show_spinner=False)
+@st.cache_data(hash_funcs={"core.runs.store.RunSummary": _summary_key}, max_entries=8, show_spinner=False)
 def decision_curves(summary):
-    """Decision curves of a run's test predictions (``core.decision.curves_from_results``; band: 200 resamples
+    """Decision curves of a run's test predictions (``core.evaluation.decision.curves_from_results``; band: 200 resamples
     of patients)."""
-    from core.decision import curves_from_results
+    from core.evaluation.decision import curves_from_results
     return curves_from_results(summary.results)

@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from core.validation import Finding, ValidationReport
+from core.data.validation import Finding, ValidationReport
 
 __all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort", "load_with_status", "gui_text", "gui_words", "plain",
            "show_error"]

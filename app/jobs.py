@@ -1,18 +1,18 @@
 """Long work as background jobs on every page: submit, follow live, cancel, pick up the result.
 
 A page submits its work with :func:`submit` (it runs in a worker process of the server's one
-:class:`core.jobs.JobManager`, see ``app/resources.job_manager``), then calls :func:`follow` on every
+:class:`core.service.jobs.JobManager`, see ``app/resources.job_manager``), then calls :func:`follow` on every
 run. While the job is queued or running, :func:`follow` draws a live ``st.status`` with a
 progress bar, the fits still to finish (the slowest running one named, with its seconds and last
-message: :meth:`core.jobs.JobInfo.describe_fits`) and a **Cancel** button (a fragment that polls every
+message: :meth:`core.service.jobs.JobInfo.describe_fits`) and a **Cancel** button (a fragment that polls every
 second); when it has finished it
 returns the result once, so the page can keep it in its session state. The job's id is kept in
 the session (page changes) and in the URL (``?job=``: a browser reload picks it up again).
 
-Where a job's fits run is the server's configuration (:func:`core.engine.configured_backend`), never a
+Where a job's fits run is the server's configuration (:func:`core.training.engine.configured_backend`), never a
 session's: nothing here passes a backend. Work nobody should finish for a closed tab (validating an upload)
 is submitted with ``follow_session=True``: the manager cancels it once this browser session has gone
-(:func:`session_gone`).
+(:func:`app.state.session_gone`).
 """
 from __future__ import annotations
 
@@ -24,30 +24,13 @@ import streamlit as st
 from app import auth, state, workspace
 from app.resources import job_manager
 from app.components import gui_text, gui_words, plain
-from core.jobs import JobInfo
+from core.service.jobs import JobInfo
 
-__all__ = ["submit", "training_request", "follow", "session_jobs", "cancel", "session_gone", "describe_state",
+__all__ = ["submit", "training_request", "follow", "session_jobs", "cancel", "describe_state",
            "draw_progress", "measured_duration", "latest_result", "request_of"]
 
 _STATES = {"queued": "waiting", "running": "running", "done": "finished", "failed": "failed",
            "cancelled": "cancelled"}
-
-
-def session_gone():
-    """A check for :meth:`core.jobs.JobManager.submit`'s ``cancel_if``: True once the browser session running
-    this script is no longer connected (tab closed, browser gone). ``None`` outside a served app (AppTest, bare
-    mode): such jobs are not bound to anything.
-
-    The manager calls it from its own thread; ``Runtime.is_active_session`` is thread-safe. A reconnect after a
-    network blip (within the manager's ``cancel_grace_s``) keeps the job.
-    """
-    from streamlit import runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-    ctx = get_script_run_ctx(suppress_warning=True)
-    if ctx is None or not runtime.exists():
-        return None
-    server, session_id = runtime.get_instance(), ctx.session_id
-    return lambda: not server.is_active_session(session_id)
 
 
 def _remember(job_id: str) -> None:
@@ -58,9 +41,9 @@ def _remember(job_id: str) -> None:
 
 def submit(page: str, request, cohort, label: str = "", follow_session: bool = False) -> str:
     """Queue ``request`` (a :mod:`core.service.requests` object) on ``cohort`` as ``page``'s current job; returns
-    the job id. An identical request already queued or running is followed instead (core.jobs decides).
+    the job id. An identical request already queued or running is followed instead (core.service.jobs decides).
 
-    ``follow_session``: cancel the job when this browser session has gone (:func:`session_gone`), for work
+    ``follow_session``: cancel the job when this browser session has gone (:func:`app.state.session_gone`), for work
     whose only use is to be shown in this session (a validation); a training keeps running for its saved run.
     """
     manager = job_manager()
@@ -68,7 +51,7 @@ def submit(page: str, request, cohort, label: str = "", follow_session: bool = F
     _remember(jid)                 # recorded first: a page change during this run must not lose the job
     st.session_state[f"{page}.job"] = jid
     got = manager.submit(request, cohort, label=label or request.describe(cohort.n_patients), owner=auth.owner(),
-                         job_id=jid, cancel_if=session_gone() if follow_session else None)
+                         job_id=jid, cancel_if=state.session_gone() if follow_session else None)
     if got != jid:                 # the same request is already running: follow that one
         _remember(got)
         st.session_state[f"{page}.job"] = jid = got

@@ -10,8 +10,8 @@ __all__ = ["job_manager", "login_throttle", "scratch_root", "runs_cleaned"]
 
 @st.cache_resource(show_spinner=False)
 def job_manager():
-    """The one :class:`core.jobs.JobManager` of this server (shared by every session; see app/jobs.py)."""
-    from core.jobs import JobManager
+    """The one :class:`core.service.jobs.JobManager` of this server (shared by every session; see app/jobs.py)."""
+    from core.service.jobs import JobManager
     return JobManager()
 
 
@@ -106,11 +106,11 @@ def _remove_when_this_process_ends(folder) -> None:
 @st.cache_resource(show_spinner=False)
 def runs_cleaned(runs_root: str) -> int:
     """Once per server and runs folder (its first use: at start): remove what interrupted saves left there, in
-    the runs folder and in each user's ``users/NAME/`` folder (:func:`core.runs.remove_partial_runs`: staging
+    the runs folder and in each user's ``users/NAME/`` folder (:func:`core.runs.store.remove_partial_runs`: staging
     folders and part files of processes that are no longer running). Returns how many were removed."""
     from pathlib import Path
 
-    from core.runs import remove_partial_runs
+    from core.runs.store import remove_partial_runs
     root = Path(runs_root)
     n = remove_partial_runs(root)
     users = root / "users"

@@ -8,7 +8,7 @@ import streamlit as st
 from core.config import DataConfig
 
 __all__ = ["DATA_SOURCE", "DataSource", "get_source", "set_source", "TIMEORDER_CONFIG_OVERRIDE", "TRAIN_OVERRIDE",
-           "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "CODE_TABLE", "LOADED_SOURCE"]
+           "MODELS_GATE_SOURCE", "MODELS_TRAIN_OVERRIDE", "JOBS", "CODE_TABLE", "LOADED_SOURCE", "session_gone"]
 
 #: the DataSource the whole app is working on (demo by default).
 DATA_SOURCE = "data_source"
@@ -71,7 +71,7 @@ __all__ += ["CURRENT_RUN"]
 TIMEORDER_CONFIG_OVERRIDE = "timeorder.config_override"
 #: optional dict of TrainRequest fields that replace the pages' training widgets (tests: preset "test").
 TRAIN_OVERRIDE = "train.override"
-#: the Models page's small GRU/LSTM when the current run has neither: (data fingerprint, core.gates.GateModels).
+#: the Models page's small GRU/LSTM when the current run has neither: (data fingerprint, core.analysis.gates.GateModels).
 MODELS_GATE_SOURCE = "models.gate_source"
 #: optional dict of GatesRequest fields (tests use it for a tiny, fast run).
 MODELS_TRAIN_OVERRIDE = "models.train_override"
@@ -82,9 +82,9 @@ JOBS = "jobs.ids"
 
 # -- Timeline page ------------------------------------------------------------------------------
 #: the user's code meanings (variable, code, meaning), a DataFrame edited on the Timeline page;
-#: absent until edited (the built-in core.plausibility.CODES apply).
+#: absent until edited (the built-in core.data.plausibility.CODES apply).
 CODE_TABLE = "timeline.code_table"
-#: the what-if edits stacked on the Timeline page: {patient id: [core.whatif.Edit, ...]} (this session only).
+#: the what-if edits stacked on the Timeline page: {patient id: [core.analysis.whatif.Edit, ...]} (this session only).
 WHATIF_EDITS = "timeline.whatif_edits"
 __all__ += ["WHATIF_EDITS"]
 #: the Predict page's last scoring: (PredictRequest, data digests, PredictionResult); PredictRequest.source names the data.
@@ -92,3 +92,20 @@ PREDICT_RESULT = "predict.result"
 #: set by the Predict page's "Score the demo patients" (no upload yet): switch to the demo and score it at once.
 PREDICT_DEMO_REQUESTED = "predict.demo_requested"
 __all__ += ["PREDICT_RESULT", "PREDICT_DEMO_REQUESTED"]
+
+
+def session_gone():
+    """A check for :meth:`core.service.jobs.JobManager.submit`'s ``cancel_if``: True once the browser session running
+    this script is no longer connected (tab closed, browser gone). ``None`` outside a served app (AppTest, bare
+    mode): such jobs are not bound to anything.
+
+    The manager calls it from its own thread; ``Runtime.is_active_session`` is thread-safe. A reconnect after a
+    network blip (within the manager's ``cancel_grace_s``) keeps the job.
+    """
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not runtime.exists():
+        return None
+    server, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: not server.is_active_session(session_id)

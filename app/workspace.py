@@ -11,7 +11,7 @@ import pandas as pd
 
 from app import auth, cache
 from app.resources import runs_cleaned, scratch_root
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 from core.exceptions import CoreError
 
 __all__ = ["runs_dir", "scratch_dir", "check_owned", "list_user_runs", "runs_on_data", "run_info", "open_run",
@@ -52,8 +52,8 @@ def check_owned(path: str | Path) -> str:
 
 def list_user_runs() -> list[dict]:
     """The current user's runs, newest first: saved ones (``"saved": True``) and this server's unsaved ones
-    (:func:`core.runs.list_runs` entries: path, name, created, models, fingerprint, task...)."""
-    from core.runs import list_runs
+    (:func:`core.runs.store.list_runs` entries: path, name, created, models, fingerprint, task...)."""
+    from core.runs.store import list_runs
     runs = [{**r, "saved": True} for r in list_runs(runs_dir())]
     runs += [{**r, "saved": False} for r in list_runs(scratch_dir())]
     return sorted(runs, key=lambda r: r["created"], reverse=True)
@@ -82,7 +82,7 @@ def open_run(path: str):
 
 
 def load_run(path: str):
-    """A run of the current user with all its models (a ``core.runs.Run``, shared, read-only)."""
+    """A run of the current user with all its models (a ``core.runs.store.Run``, shared, read-only)."""
     return cache.load_run(check_owned(path), _stamp(path))
 
 
@@ -92,12 +92,12 @@ def load_run_recurrent(path: str, names: tuple):
 
 
 def run_match(path: str, cohort: Cohort):
-    """How the current data compare with one of the current user's runs (``core.runs.DataMatch``)."""
+    """How the current data compare with one of the current user's runs (``core.runs.store.DataMatch``)."""
     return cache.run_match(check_owned(path), cohort, _stamp(path))
 
 
 def patient_risk(path: str, cohort: Cohort, patient_id: str) -> pd.DataFrame:
-    """One patient's risk per hour under a run of the current user (``core.runs.Run.risk_table``)."""
+    """One patient's risk per hour under a run of the current user (``core.runs.store.Run.risk_table``)."""
     return cache.patient_risk(check_owned(path), cohort, str(patient_id), _stamp(path))
 
 
@@ -107,7 +107,7 @@ def explain_patient(path: str, cohort: Cohort, names: tuple, patient_id: str, ho
 
 
 def patient_whatif(path: str, cohort: Cohort, patient_id: str, edits):
-    """A ``core.whatif.WhatIfResult`` for one patient under a run of the current user."""
+    """A ``core.analysis.whatif.WhatIfResult`` for one patient under a run of the current user."""
     key = tuple((e.kind, e.variable, e.hour, e.value) for e in edits)
     return cache.patient_whatif(check_owned(path), cohort, str(patient_id), key, _stamp(path))
 
@@ -151,7 +151,7 @@ def save_user_run(path: str):
     """Save one of the current user's unsaved runs (moved into their runs folder); returns its folder."""
     import shutil
 
-    from core.runs import copy_run
+    from core.runs.store import copy_run
     src = Path(check_owned(path))
     dst = runs_dir() / src.name
     copy_run(src, dst)
@@ -161,7 +161,7 @@ def save_user_run(path: str):
 
 def delete_user_run(path: str) -> None:
     """Delete one of the current user's runs (saved or not) with all its files; cached copies are dropped."""
-    from core.runs import delete_run
+    from core.runs.store import delete_run
     p = Path(check_owned(path))
     delete_run(p, p.parent)
     cache.clear_runs()
@@ -170,8 +170,8 @@ def delete_user_run(path: str) -> None:
 def run_report(path: str):
     """A function building the self-contained HTML report of one of the current user's runs, for a deferred
     download button (built only when clicked: the file holds plotly.js, about 5 MB). The owner is checked now."""
-    from core.report import build_report
-    from core.runs import load_run as load
+    from core.runs.report import build_report
+    from core.runs.store import load_run as load
     checked = check_owned(path)
 
     def build() -> str:

@@ -1,7 +1,7 @@
 """Diagnostic: does the demo cohort's time-order signal reach the product's own models?
 
-Measures, on cohorts written by :func:`core.demo.write_demo`-style files and loaded with
-:func:`core.ingest.load_cohort` (the product's pipeline, nothing hand-made):
+Measures, on cohorts written by :func:`core.data.demo.write_demo`-style files and loaded with
+:func:`core.data.ingest.load_cohort` (the product's pipeline, nothing hand-made):
 
 * generation time of 2,000 patients and prevalence;
 * ``run_experiment(models=("lr", "gbm", "gru"), preset="quick")`` test AUROC for seeds 0, 1, 2 (each seed
@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT))
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: E402
 
-from core import demo  # noqa: E402
+from core.data import demo  # noqa: E402
 from core.config import DataConfig, SplitConfig  # noqa: E402
-from core.experiment import run_experiment  # noqa: E402
+from core.training.experiment import run_experiment  # noqa: E402
 from core.features import FeatureBuilder  # noqa: E402
-from core.ingest import load_cohort  # noqa: E402
+from core.data.ingest import load_cohort  # noqa: E402
 from core.models import registry  # noqa: E402
-from core.threads import limit_threads  # noqa: E402
+from core.training.threads import limit_threads  # noqa: E402
 
 
 def load_variant(n_patients: int, seed: int, order_weight: float, out_dir: Path):
@@ -64,7 +64,7 @@ def order_from_summaries(cohort, outcomes, truth) -> dict:
     y = outcomes[demo.DEMO_TARGET].to_numpy().astype(int)
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     out = {}
-    # the product's one thread rule (core.threads): OpenMP on all cores stalls on a busy 2-core box
+    # the product's one thread rule (core.training.threads): OpenMP on all cores stalls on a busy 2-core box
     with limit_threads():
         out.update(_order_cv(X, order, y, cv))
     return out
@@ -104,7 +104,7 @@ def experiments(cohort, seeds, preset="quick", models=("lr", "gbm", "gru")) -> l
 
 
 def timeorder(cohort, max_patients) -> dict:
-    from core.timeorder import TimeOrderConfig, run_timeorder
+    from core.analysis.timeorder import TimeOrderConfig, run_timeorder
     cfg = TimeOrderConfig(models=("lr", "gru"), horizons_hours=(12, 24, 48), preset="quick",
                           max_patients=max_patients)
     t0 = time.perf_counter()

@@ -40,7 +40,7 @@ MODELS = ("lr", "svm", "rf", "gbm", "rnn", "lstm", "gru")
 
 def _load():
     from core.config import DataConfig
-    from core.ingest import load_cohort
+    from core.data.ingest import load_cohort
     return load_cohort(DATA / "set-a.csv.gz", DATA / "outcomes-a.csv", config=DataConfig(target="in_hospital_death"))
 
 
@@ -50,8 +50,8 @@ def worker(preset: str, backend: str, threads: int | None) -> dict:
 
     import numpy as np
 
-    from core.engine import BackendConfig, make_backend
-    from core.experiment import run_experiment
+    from core.training.engine import BackendConfig, make_backend
+    from core.training.experiment import run_experiment
     cohort = _load()
     engine = make_backend(BackendConfig(name=backend, num_cpus=2 if backend == "ray" else None, threads=threads))
     start_s = 0.0
@@ -79,8 +79,8 @@ def _ray_workers() -> int:
 def cancel_worker(backend: str) -> dict:
     """Seconds from cancel() to the worker process being gone, for a job 10 s into full GRU + LSTM fits;
     with Ray, also whether any Ray worker process is left 3 s later."""
-    from core.engine import BackendConfig
-    from core.jobs import JobManager
+    from core.training.engine import BackendConfig
+    from core.service.jobs import JobManager
     cohort = _load()
     jobs = JobManager(slots=1)
     try:

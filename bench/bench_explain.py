@@ -36,15 +36,15 @@ def main() -> int:
     import numpy as np
 
     from core.config import DataConfig
-    from core.explain import compare_importance, explain_models, importance_agreement
-    from core.ingest import load_cohort
-    from core.runs import load_run, save_run
+    from core.analysis.explain import compare_importance, explain_models, importance_agreement
+    from core.data.ingest import load_cohort
+    from core.runs.store import load_run, save_run
 
     cohort = load_cohort(DATA / "set-a.csv.gz", DATA / "outcomes-a.csv",
                          config=DataConfig(target="in_hospital_death"))
     run_dir = args.run
     if run_dir is None:
-        from core.experiment import run_experiment
+        from core.training.experiment import run_experiment
         from core.config import EvaluationConfig
         t0 = time.perf_counter()
         res = run_experiment(cohort, preset=args.preset, evaluation=EvaluationConfig(n_bootstrap=0))

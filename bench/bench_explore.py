@@ -33,9 +33,10 @@ def main() -> int:
     if not (DATA / "set-a.csv.gz").exists():
         print(f"skip: {DATA} not found")
         return 0
-    from core import explore, plots
+    from core.data import explore
+    from core import plots
     from core.config import DataConfig
-    from core.ingest import load_cohort
+    from core.data.ingest import load_cohort
 
     cohort = load_cohort(DATA / "set-a.csv.gz", DATA / "outcomes-a.csv", config=DataConfig(target="in_hospital_death"))
     once = {

@@ -34,7 +34,7 @@ def main() -> int:
     import pandas as pd
 
     from core.config import DataConfig
-    from core.ingest import validate_data
+    from core.data.ingest import validate_data
 
     base = _rss_mb()
     t0 = time.perf_counter()

@@ -10,7 +10,7 @@ Usage (from the repository root)::
 Data: ``seta`` (PhysioNet 2012 set A, in-hospital death, first 48 h), ``2019-stay`` (PhysioNet 2019, sepsis at
 any hour of the stay, from the first ``--window-hours`` of data, default 48), ``2019-online`` (SepsisLabel at
 every hour, whole stays up to ``--max-hours``, default 336). Every number is on cross-validation test folds; models and
-their thresholds are chosen on training/validation patients only (see core.protocol).
+their thresholds are chosen on training/validation patients only (see core.training.protocol).
 
 Prints, per model, the mean and sd over folds of AUROC, AUPRC and min(Se, PPV) (pooled over patient-hours online),
 the seconds, the peak resident memory, and the targets of issue 7; appends the result to ``--out`` (JSON list).
@@ -61,7 +61,7 @@ def _params(text: str | None) -> dict:
 
 def load(data: str):
     from core.config import DataConfig
-    from core.ingest import load_cohort
+    from core.data.ingest import load_cohort
     if data == "seta":
         d = SHARED / "physionet2012"
         return load_cohort(d / "set-a.csv.gz", d / "outcomes-a.csv", config=DataConfig(target="in_hospital_death"))
@@ -90,7 +90,7 @@ def main() -> None:
     import numpy as np
 
     from core.config import FeatureConfig, SplitConfig
-    from core.experiment import cross_validate, run_experiment
+    from core.training.experiment import cross_validate, run_experiment
     names = tuple(args.models.split(","))
     params = _params(args.params)
     t0 = time.perf_counter()

@@ -33,7 +33,7 @@ def _r(v) -> float | None:
 
 
 def _experiment(cohort) -> dict:
-    from core.experiment import run_experiment
+    from core.training.experiment import run_experiment
     res = run_experiment(cohort, ["lr", "gbm", "gru"], preset="quick", random_state=0)
     out = {"reference": res.reference}
     for name, ev in res.test.items():
@@ -49,10 +49,10 @@ def main() -> None:
     ap.add_argument("--out", help="JSON file to write")
     args = ap.parse_args()
     from core.config import DataConfig, EvaluationConfig
-    from core.experiment import cross_validate
-    from core.gates import fit_gate_models
-    from core.ingest import load_cohort
-    from core.timeorder import TimeOrderConfig, run_timeorder
+    from core.training.experiment import cross_validate
+    from core.analysis.gates import fit_gate_models
+    from core.data.ingest import load_cohort
+    from core.analysis.timeorder import TimeOrderConfig, run_timeorder
     t0 = time.perf_counter()
     demo = load_cohort(ROOT / "data" / "demo" / "events.parquet", ROOT / "data" / "demo" / "outcomes.csv",
                        config=DataConfig(target="in_hospital_death"))

@@ -69,7 +69,7 @@ def main() -> None:
     import reference_online as ref
     from bench_online import _params, load
     from core.config import FeatureConfig, SplitConfig
-    from core.protocol import split_by_patient
+    from core.training.protocol import split_by_patient
 
     mem = PeakMemory()
     t0 = time.perf_counter()
@@ -82,7 +82,7 @@ def main() -> None:
 
     if not args.no_product:
         from core.models import registry
-        from core.protocol import run_protocol
+        from core.training.protocol import run_protocol
         features = FeatureConfig(task="online", window_hours=336.0)
         peaks, current = {}, [None]
 

@@ -6,7 +6,7 @@ Usage (from the repository root)::
     .venv/bin/python bench/bench_scale.py --sizes 1000,4000        # a quick check
     .venv/bin/python bench/bench_scale.py --sizes 64000 --keep     # adds 64k to the earlier results
 
-**Cohorts.** Distinct random patients, not copies: :func:`core.demo.generate_demo_cohort` (~317
+**Cohorts.** Distinct random patients, not copies: :func:`core.data.demo.generate_demo_cohort` (~317
 long-format rows per stay) is called in chunks of ``--chunk`` patients (default 4,000), each with its
 own seed (``--seed`` + chunk number) and a chunk prefix on the ids (``S000-D00001``), and appended to
 one ``events.csv`` and ``outcomes.csv`` in ``--work-dir/stays_N/`` (default
@@ -19,7 +19,7 @@ folder (cohort, run, predictions) is deleted once it has been measured (256k sta
 
 1. ``validate``: ``python -m core validate EVENTS --labels OUTCOMES --target in_hospital_death --json``;
 2. ``features``: there is no CLI for feature building alone, so this script's hidden ``--worker-features``
-   mode loads the cohort (:func:`core.ingest.load_cohort`), splits it (:func:`core.protocol.split_by_patient`,
+   mode loads the cohort (:func:`core.data.ingest.load_cohort`), splits it (:func:`core.training.protocol.split_by_patient`,
    the training command's seed-0 split), fits :class:`core.features.FeatureBuilder` on the training
    patients and transforms every split, as the training protocol does. The stage's time is the fit +
    transform alone (measured inside the child, without start-up and load); its memory is the child's peak
@@ -35,7 +35,7 @@ backend runs in one process (threads only), so that peak is the stage's; a stage
 be reported as its largest process, not their sum. Wall time is measured around the child; CPU seconds
 (user + system) come from the same rusage. ``CHRONOSCOPE_THREADS`` is removed from the children's
 environment, so the product picks its own thread count (at most 2, fewer on a busy machine:
-:mod:`core.threads`); the core count and load averages are recorded.
+:mod:`core.training.threads`); the core count and load averages are recorded.
 
 A failed stage (non-zero exit, killed for memory, past ``--timeout``) is recorded with its exit code and
 the last lines of its stderr; the benchmark goes on (``predict`` is skipped when ``train`` failed).
@@ -81,7 +81,7 @@ TARGETS = {"validate_seconds_at_100k": 15.0, "validate_peak_rss_mb_at_100k": 204
            "train_quick_peak_rss_mb": 3072.0}
 STDERR_LINES = 15
 #: the imports a stage pays before any work: the start-up baseline of every stage.
-STARTUP_CODE = "import pandas, sklearn, torch, core.cli, core.ingest, core.experiment, core.runs"
+STARTUP_CODE = "import pandas, sklearn, torch, core.cli, core.data.ingest, core.training.experiment, core.runs.store"
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def chunk_sizes(n_stays: int, chunk: int) -> list[int]:
 
 def generate_chunk(index: int, n_patients: int, seed: int):
     """One chunk of distinct demo patients: ``(events, outcomes)`` with ids prefixed ``S{index:03d}-``."""
-    from core.demo import generate_demo_cohort
+    from core.data.demo import generate_demo_cohort
     events, outcomes = generate_demo_cohort(n_patients=n_patients, seed=seed + index)
     prefix = f"S{index:03d}-"
     events["patient_id"] = prefix + events["patient_id"].astype(str)
@@ -131,7 +131,7 @@ def generate_chunk(index: int, n_patients: int, seed: int):
 
 def cohort_marker(n_stays: int, chunk: int, seed: int) -> dict:
     """What a generated cohort must match to be reused (rows and bytes are added once written)."""
-    return {"stays": n_stays, "chunk": chunk, "seed": seed, "generator": "core.demo.generate_demo_cohort",
+    return {"stays": n_stays, "chunk": chunk, "seed": seed, "generator": "core.data.demo.generate_demo_cohort",
             "id_prefix": "S{i:03d}-", "format": "csv"}
 
 
@@ -299,10 +299,10 @@ def features_worker(events: str, outcomes: str) -> dict:
     import resource
 
     from core.config import DataConfig, SplitConfig
-    from core.experiment import default_features
+    from core.training.experiment import default_features
     from core.features import FeatureBuilder
-    from core.ingest import load_cohort
-    from core.protocol import split_by_patient
+    from core.data.ingest import load_cohort
+    from core.training.protocol import split_by_patient
 
     def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -387,7 +387,7 @@ def measure_size(n: int, work: Path, args) -> dict:
 
 def machine_info() -> dict:
     """Cores, RAM, Python and library versions, the commit, and the start-up baseline of a stage."""
-    from core.threads import cpu_count, thread_count
+    from core.training.threads import cpu_count, thread_count
 
     def version(pkg: str) -> str | None:
         try:

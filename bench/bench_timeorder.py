@@ -23,8 +23,8 @@ DATA = ROOT.parent / "shared" / "data" / "physionet2012"
 
 def _load(name: str):
     from core.config import DataConfig
-    from core.demo import DEMO_TARGET, demo_paths
-    from core.ingest import load_cohort
+    from core.data.demo import DEMO_TARGET, demo_paths
+    from core.data.ingest import load_cohort
     if name == "demo":
         events, labels = demo_paths()
         return load_cohort(events, labels, config=DataConfig(target=DEMO_TARGET))
@@ -45,7 +45,7 @@ def main() -> int:
     import torch
 
     from core.config import EvaluationConfig, SplitConfig
-    from core.timeorder import TimeOrderConfig, run_timeorder
+    from core.analysis.timeorder import TimeOrderConfig, run_timeorder
 
     config = TimeOrderConfig(model=args.model, models=tuple(args.models.split(",")),
                              horizons_hours=tuple(float(h) for h in args.horizons.split(",")), preset=args.preset,

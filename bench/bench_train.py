@@ -36,13 +36,13 @@ def _rss_mb() -> float:
 
 def _load():
     from core.config import DataConfig
-    from core.ingest import load_cohort
+    from core.data.ingest import load_cohort
     return load_cohort(DATA / "set-a.csv.gz", DATA / "outcomes-a.csv", config=DataConfig(target="in_hospital_death"))
 
 
 def worker(preset: str, seed: int) -> dict:
     """One preset, in this process: load, features, 7 models, evaluation. Returns a JSON-able dict."""
-    from core.experiment import run_experiment
+    from core.training.experiment import run_experiment
     from core.features import FeatureBuilder
     t0 = time.perf_counter()
     cohort = _load()
@@ -80,7 +80,7 @@ def worker(preset: str, seed: int) -> dict:
 
 
 def cv_worker(n_folds: int, preset: str, seed: int) -> dict:
-    from core.experiment import cross_validate
+    from core.training.experiment import cross_validate
     cohort = _load()
     t = time.perf_counter()
     df = cross_validate(cohort, None, preset=preset, n_folds=n_folds, random_state=seed,

@@ -21,7 +21,7 @@ and CPU seconds):
 
 * ``cli``: ``python -m core validate FILE`` (exit code, last line of its output);
 * ``server``: the function the app's cache calls for an upload kept in memory
-  (:func:`core.ingest.inspect_columns`, then :func:`core.ingest.validate_data` on ``(name, bytes)``), in this
+  (:func:`core.data.ingest.inspect_columns`, then :func:`core.data.ingest.validate_data` on ``(name, bytes)``), in this
   script's hidden ``--worker-upload FILE`` mode.
 
 A child whose resident set passes ``--kill-above-mb`` (default 8,000) is killed and recorded as such, so a
@@ -154,7 +154,7 @@ def run_child(cmd: list[str], kill_above_mb: float, timeout_s: float) -> dict:
 
 def upload_worker(path: str) -> int:
     """The app's in-memory path for an upload: inspect the columns, then validate ``(name, bytes)``."""
-    from core.ingest import inspect_columns, validate_data
+    from core.data.ingest import inspect_columns, validate_data
     name = Path(path).name
     content = Path(path).read_bytes()
     info = inspect_columns((name, content))

@@ -1,4 +1,4 @@
-"""Benchmark: one temporal what-if (core.whatif.whatif) for one patient, stay run and online run.
+"""Benchmark: one temporal what-if (core.analysis.whatif.whatif) for one patient, stay run and online run.
 
 Target: < 1 s per patient (original and edited risks of every model, as the Timeline page asks).
 Run: python bench/bench_whatif.py [--stay-run DIR] [--online-run DIR] [--patients 10]
@@ -25,8 +25,8 @@ MODELS = ["lr", "gbm", "gru"]
 
 def _train(cohort, label: str) -> Path:
     from core.config import EvaluationConfig
-    from core.experiment import run_experiment
-    from core.runs import save_run
+    from core.training.experiment import run_experiment
+    from core.runs.store import save_run
     t0 = time.perf_counter()
     res = run_experiment(cohort, MODELS, preset="quick", evaluation=EvaluationConfig(n_bootstrap=0))
     folder = save_run(res, Path(tempfile.mkdtemp(prefix=f"bench_whatif_{label}_")) / "run")
@@ -36,7 +36,7 @@ def _train(cohort, label: str) -> Path:
 
 def _edits(cohort, pid: str, window: float):
     """One edit and a stack of three, on the patient's most measured variable around mid-stay."""
-    from core.whatif import Edit
+    from core.analysis.whatif import Edit
     ev = cohort.patient_events(pid)
     ev = ev[ev["time_hours"] <= window]
     var = str(ev["variable"].astype(str).value_counts().index[0])
@@ -52,7 +52,7 @@ def _edits(cohort, pid: str, window: float):
 def _time(run, cohort, ids, label: str) -> dict:
     import numpy as np
 
-    from core.whatif import whatif
+    from core.analysis.whatif import whatif
     window = float(run.builder.config.window_hours)
     one, _ = _edits(cohort, ids[0], window)
     whatif(run, cohort, ids[0], one)                          # warm-up (imports, first torch call)
@@ -81,9 +81,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_whatif.json"))
     args = ap.parse_args()
     from core.config import DataConfig
-    from core.demo import DEMO_TARGET, demo_paths
-    from core.ingest import load_cohort
-    from core.runs import load_run
+    from core.data.demo import DEMO_TARGET, demo_paths
+    from core.data.ingest import load_cohort
+    from core.runs.store import load_run
 
     results = {"machine": platform.platform(), "models": MODELS, "preset": "quick"}
     events, labels = demo_paths()

@@ -53,7 +53,7 @@ def main() -> None:
     from core.config import FeatureConfig, SplitConfig
     from core.features import FeatureBuilder
     from core.models import registry
-    from core.protocol import fit_model, make_model, predict_units, split_by_patient
+    from core.training.protocol import fit_model, make_model, predict_units, split_by_patient
 
     Path(args.cache).mkdir(parents=True, exist_ok=True)
     cohort = load("2019-online")

@@ -76,7 +76,7 @@ class DataConfig:
         onset-time column of the labels file (hours since the patient's first record; empty = never)
         together with ``horizon_hours``.
     keep_implausible : bool
-        Keep values outside their variable's plausible range (:mod:`core.plausibility`); by default
+        Keep values outside their variable's plausible range (:mod:`core.data.plausibility`); by default
         they are reported per variable and excluded.
     horizon_hours : float, optional
         Online task: hours ``t`` with ``onset - horizon_hours <= t < onset`` are positive, earlier

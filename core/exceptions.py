@@ -23,7 +23,7 @@ class CohortError(CoreError):
 class ValidationFailed(CohortError):
     """Validation found blocking errors; ``report`` holds all findings."""
 
-    def __init__(self, report) -> None:  # report: core.validation.ValidationReport
+    def __init__(self, report) -> None:  # report: core.data.validation.ValidationReport
         self.report = report
         super().__init__(report.to_text())
 

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 from core.config import FeatureConfig
 from core.exceptions import CohortError, RunError
 

@@ -24,7 +24,7 @@ _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10))
 
 def coverage_figure(coverage: pd.DataFrame) -> go.Figure:
     """Horizontal bars: share of patients with at least one value, per variable, each variable once
-    (``core.explore.coverage_by_variable``: time series and static values of one variable count once),
+    (``core.data.explore.coverage_by_variable``: time series and static values of one variable count once),
     in the order given, the first on top."""
     cat = coverage.iloc[::-1].assign(label=lambda d: [_with_unit(v) for v in d["variable"]])   # first row on top
     fig = px.bar(cat, x="coverage", y="label", color="kind", orientation="h",
@@ -99,20 +99,20 @@ def _text(name: object) -> str:
 
 
 def _unit_suffix(variable: object) -> str:
-    from core.plausibility import unit_of
+    from core.data.plausibility import unit_of
     unit = unit_of(variable)
     return f" {unit}" if unit else ""
 
 
 def _normal(variable: object):
-    from core.plausibility import lookup
+    from core.data.plausibility import lookup
     r = lookup(variable)
     return None if r is None else r.normal
 
 
 def _with_unit(variable: object) -> str:
     """``"HR (bpm)"`` for a known variable, the escaped name otherwise."""
-    from core.plausibility import unit_of
+    from core.data.plausibility import unit_of
     unit = unit_of(variable)
     return f"{_text(variable)} ({unit})" if unit else _text(variable)
 
@@ -137,7 +137,7 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
     thresholds : dict of str to float, optional
         Model column -> decision threshold, drawn as a dotted line in the risk panel.
     """
-    from core.plausibility import implausible_mask, lookup
+    from core.data.plausibility import implausible_mask, lookup
     n_risk = 1 if risk is not None and len(risk) else 0
     rows = max(len(variables), 1) + n_risk
     titles = (["risk (per model)"] if n_risk else []) + [_with_unit(v) for v in variables]
@@ -206,7 +206,7 @@ def _name(ev) -> str:
 
 
 def roc_figure(results) -> go.Figure:
-    """ROC curves of several :class:`~core.evaluation.EvaluationResult` overlaid (legend: AUROC)."""
+    """ROC curves of several :class:`~core.evaluation.metrics.EvaluationResult` overlaid (legend: AUROC)."""
     fig = go.Figure()
     for ev in _results(results):
         fpr, tpr = ev.roc_curve()
@@ -284,7 +284,7 @@ def leaderboard_figure(results, metric: str = "auroc") -> go.Figure:
 
 
 # --------------------------------------------------------------------------------------------
-# time order (core.timeorder) and recurrent internals (core.gates)
+# time order (core.analysis.timeorder) and recurrent internals (core.analysis.gates)
 # --------------------------------------------------------------------------------------------
 _ARM_COLORS = {"ordered": "#d62728", "shuffled": "#7f7f7f", "shuffled_test": "#bdbdbd"}
 
@@ -375,7 +375,7 @@ def gate_heatmap_figure(values, title: str, hours=None, zmin: float = 0.0, zmax:
 def gate_lines_figure(trace, patient: int = 0, hours=None) -> go.Figure:
     """Mean activation of every gate over hidden units along the timeline, with the model's risk.
 
-    ``trace`` is a ``core.gates.GateTrace``.
+    ``trace`` is a ``core.analysis.gates.GateTrace``.
     """
     means = trace.mean_gates(patient)
     T = trace.hidden.shape[1]
@@ -403,7 +403,7 @@ _DIVERGING = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]
 def importance_figure(table: pd.DataFrame, top: int = 15) -> go.Figure:
     """Grouped horizontal bars: normalised mean |attribution| per variable (rows) and model (colours).
 
-    ``table`` is :func:`core.explain.compare_importance` output (variables x models, each column sums to 1).
+    ``table`` is :func:`core.analysis.explain.compare_importance` output (variables x models, each column sums to 1).
     """
     t = table.head(top).iloc[::-1]
     fig = go.Figure()
@@ -452,7 +452,7 @@ def patient_attribution_figure(events: pd.DataFrame, risk: pd.DataFrame, result,
     Parameters
     ----------
     events : DataFrame (``time_hours, variable, value``) of the patient
-    risk : DataFrame from :meth:`core.runs.Run.risk_table`
+    risk : DataFrame from :meth:`core.runs.store.Run.risk_table`
         ``time_hours`` + one risk column per model (or only ``time_hours``). The explained model's
         risk is drawn bold; any other model's thin and faded, for comparison.
     result : ExplanationResult of a sequence model that includes ``patient_id``
@@ -519,7 +519,7 @@ def waterfall_figure(result, patient_id: str, top: int = 10) -> go.Figure:
     return fig
 
 
-# -- time order: tiers and informative missingness (core.timeorder.TierResult, MissingnessResult) ------------
+# -- time order: tiers and informative missingness (core.analysis.timeorder.TierResult, MissingnessResult) ------------
 _TIER_COLORS = {"order_free": "#1f77b4", "time_aware": "#2ca02c", "sequence": "#d62728", "missingness": "#9e9ac8"}
 
 
@@ -547,10 +547,10 @@ def tiers_figure(tiers, missingness=None) -> go.Figure:
     return fig
 
 
-# -- decision curves (core.decision; Compare page and the report) ------------------------------
+# -- decision curves (core.evaluation.decision; Compare page and the report) ------------------------------
 def decision_curve_figure(curves) -> go.Figure:
     """Net benefit against threshold probability, one line per model (with its bootstrap band when
-    computed), plus treat-all (dashed) and treat-none (zero). ``curves`` is a :class:`core.decision.DecisionCurves`.
+    computed), plus treat-all (dashed) and treat-none (zero). ``curves`` is a :class:`core.evaluation.decision.DecisionCurves`.
 
     The y-axis is cut a little below zero: treat-all falls steeply at high thresholds and would flatten
     the models' curves. The x-axis shows thresholds up to a little past the last one where some model has a
@@ -589,13 +589,13 @@ def decision_curve_figure(curves) -> go.Figure:
     return fig
 
 
-# -- temporal what-if (Patient timeline page; core.whatif) --------------------------------------
+# -- temporal what-if (Patient timeline page; core.analysis.whatif) --------------------------------------
 __all__ += ["whatif_figure"]
 
 
 def whatif_figure(result) -> go.Figure:
     """Every model's risk before (dashed) and after (solid) a what-if, one colour per model, with a grey
-    line at the earliest edited hour. ``result`` is a :class:`core.whatif.WhatIfResult`; model names are
+    line at the earliest edited hour. ``result`` is a :class:`core.analysis.whatif.WhatIfResult`; model names are
     escaped as text."""
     fig = go.Figure()
     for col in [c for c in result.original.columns if c != "time_hours"]:
@@ -629,7 +629,7 @@ def risk_distribution_figure(scores: pd.DataFrame, thresholds: dict) -> go.Figur
     """Predict page: each model's risks of the scored patients (patient-hours for an online run) as a
     histogram, with the model's saved threshold as a dashed line of the same colour.
 
-    ``scores`` is :attr:`core.predict.PredictionResult.scores` (``model, risk``).
+    ``scores`` is :attr:`core.runs.predict.PredictionResult.scores` (``model, risk``).
     """
     fig = go.Figure()
     for name, t in thresholds.items():

@@ -4,14 +4,14 @@ from __future__ import annotations
 import os
 
 # One thread for every OpenMP/torch fit in the tests (and the app/CLI subprocesses they start), so a
-# result never depends on how busy the machine is (core.threads.thread_count).
+# result never depends on how busy the machine is (core.training.threads.thread_count).
 os.environ.setdefault("CHRONOSCOPE_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from core.cohort import make_cohort  # noqa: E402
+from core.data.cohort import make_cohort  # noqa: E402
 
 
 def make_tiny_cohort(n_patients: int = 40, n_hours: int = 6, seed: int = 0):

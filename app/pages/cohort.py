@@ -3,7 +3,8 @@ import streamlit as st
 
 from app import cache
 from app.components import require_cohort
-from core import explore, plots
+from core.data import explore
+from core import plots
 
 st.title("Cohort")
 cohort = require_cohort()

@@ -8,10 +8,10 @@ from app import cache, context, jobs, workspace
 from app.components import gui_text, plain, require_cohort, show_error
 from app.security import download_button
 from core import plots
-from core.decision import HOW_TO_READ
-from core.evaluation import threshold_metrics
+from core.evaluation.decision import HOW_TO_READ
+from core.evaluation.metrics import threshold_metrics
 from core.exceptions import CoreError
-from core.export import safe_csv
+from core.runs.export import safe_csv
 from core.models import registry
 
 E2E_CLICKS = ["Train and compare"]

@@ -6,7 +6,7 @@ from app import context, jobs, workspace
 from app.components import plain, require_cohort, show_error
 from core import plots
 from core.exceptions import CoreError
-from core.explain import compare_importance, estimate_explain_seconds, importance_agreement
+from core.analysis.explain import compare_importance, estimate_explain_seconds, importance_agreement
 from core.models import registry
 from core.service import DEFAULT_PRESET, EXPLAIN_QUICK_MODELS, ExplainRequest
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from app import auth, jobs
 from app.components import plain, show_error
-from core.engine import BACKEND_ENV, RAY_ADDRESS_ENV, configured_backend
+from core.training.engine import BACKEND_ENV, RAY_ADDRESS_ENV, configured_backend
 from core.exceptions import CoreError
 
 st.title("Jobs")

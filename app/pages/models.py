@@ -5,7 +5,7 @@ from app import context, jobs, state, workspace
 from app.components import gui_text, plain, require_cohort, show_error
 from core import plots
 from core.exceptions import CoreError
-from core.gates import patient_trace
+from core.analysis.gates import patient_trace
 from core.models import registry
 from core.service import GatesRequest
 
@@ -87,5 +87,5 @@ values = trace.hidden[0] if gate == "hidden state" else trace.gates[gate][0]
 signed = gate in ("hidden state", "cell", "new")
 st.plotly_chart(plots.gate_heatmap_figure(values, f"{registry.get(name).label}: {gate}, hidden unit x hour",
                                           zmin=-1.0 if signed else 0.0), width="stretch")
-st.caption("Gates are recomputed from the network's own weights (core/gates.py) and match torch's output "
+st.caption("Gates are recomputed from the network's own weights (core/analysis/gates.py) and match torch's output "
            "exactly. A forget or update gate near 1 means the unit is *holding on* to what it knew.")

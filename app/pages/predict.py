@@ -10,9 +10,9 @@ from app.security import download_button
 from app.state import DataSource, get_source
 from core import plots
 from core.exceptions import CoreError
-from core.export import safe_csv
+from core.runs.export import safe_csv
 from core.models import registry
-from core.predict import data_config_for
+from core.runs.predict import data_config_for
 from core.service import PredictRequest
 
 # No E2E_CLICKS: on a fresh server no run exists yet when the browser check reaches this page (the trainings it

@@ -3,15 +3,17 @@
 Once a run trained on this data exists, every model's risk sits above the vitals: hour by hour for
 an online run (the positive label window shaded), the risk trajectory (the risk from the data up to
 each hour) for a stay run. "What if..." edits the patient's measurements (a copy) and shows every
-model's risk again beside the original (core.whatif).
+model's risk again beside the original (core.analysis.whatif).
 """
 import streamlit as st
 
 from app import context, state, workspace
 from app.components import gui_text, plain, require_cohort
-from core import explore, plots, whatif
+from core.data import explore
+from core import plots
+from core.analysis import whatif
 from core.exceptions import CoreError
-from core.plausibility import code_table, codes_from_table, describe_value
+from core.data.plausibility import code_table, codes_from_table, describe_value
 
 st.title("Patient timeline")
 cohort = require_cohort()

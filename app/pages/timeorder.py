@@ -10,7 +10,7 @@ from core import plots
 from core.exceptions import CoreError
 from core.models import registry
 from core.service import DEFAULT_HORIZONS, DEFAULT_MODELS, DEFAULT_PRESET, EARLY_MODELS, TimeOrderRequest
-from core.timeorder import SHUFFLE_DESCRIPTION
+from core.analysis.timeorder import SHUFFLE_DESCRIPTION
 
 E2E_CLICKS = ["Run the time-order analysis"]
 

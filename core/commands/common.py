@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from core.config import TASKS, DataConfig
-from core.duck import DUCKDB_MIN_MB, ENGINE_ENV, ENGINES, MEMORY_ENV, TMP_ENV
-from core.engine import BACKENDS, RAY_ADDRESS_ENV, BackendConfig
+from core.data.duck import DUCKDB_MIN_MB, ENGINE_ENV, ENGINES, MEMORY_ENV, TMP_ENV
+from core.training.engine import BACKENDS, RAY_ADDRESS_ENV, BackendConfig
 from core.exceptions import CoreError
 
 __all__ = ["add_data_arguments", "data_config_from_args", "apply_engine_arguments", "add_backend_arguments", "backend_from_args",
@@ -30,7 +30,7 @@ __all__ = ["add_data_arguments", "data_config_from_args", "apply_engine_argument
 # CoreError (exit 2 with the message), never a traceback
 # --------------------------------------------------------------------------------------------
 def _hours(value, flag: str, *, zero: bool = False) -> float:
-    from core.runfiles import HOURS_MAX, HOURS_MIN
+    from core.runs.runfiles import HOURS_MAX, HOURS_MIN
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -77,7 +77,7 @@ _NUMERIC = (
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Check every numeric option of ``args`` (any command): seeds in [0, 2**32 - 1], hours between a minute and
-    ten years, folds, resamples and counts in their ranges, and at most :data:`core.runfiles.MAX_STEPS` sequence
+    ten years, folds, resamples and counts in their ranges, and at most :data:`core.runs.runfiles.MAX_STEPS` sequence
     steps (``--window-hours`` or ``--max-hours`` / ``--bin-hours``).
 
     Raises
@@ -98,8 +98,8 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def check_steps(window_hours: float, bin_hours: float, *, window_flag: str = "--window-hours") -> None:
     """CoreError when ``window_hours / bin_hours`` is more steps than a run may hold
-    (:data:`core.runfiles.MAX_STEPS`), or the bin is longer than the window."""
-    from core.runfiles import MAX_STEPS
+    (:data:`core.runs.runfiles.MAX_STEPS`), or the bin is longer than the window."""
+    from core.runs.runfiles import MAX_STEPS
     if bin_hours > window_hours:
         raise CoreError(f"--bin-hours {bin_hours:g} is longer than {window_flag} {window_hours:g}; give a bin of at "
                         f"most the window, e.g. --bin-hours 1.")
@@ -165,7 +165,7 @@ def _megabytes(text: str) -> float:
 
 def apply_engine_arguments(args: argparse.Namespace) -> None:
     """Hand ``--engine``, ``--memory-limit`` and ``--temp-dir`` to every read of this process
-    (:meth:`core.duck.EngineConfig.from_env` reads them back)."""
+    (:meth:`core.data.duck.EngineConfig.from_env` reads them back)."""
     for flag, env in (("engine", ENGINE_ENV), ("memory_limit", MEMORY_ENV), ("temp_dir", TMP_ENV)):
         value = getattr(args, flag, None)
         if value is not None:
@@ -196,7 +196,7 @@ def data_config_from_args(args: argparse.Namespace) -> DataConfig:
 
 
 def add_backend_arguments(p: argparse.ArgumentParser) -> None:
-    """``--backend``, ``--address`` and ``--ray-cpus``: where the independent fits run (:mod:`core.engine`)."""
+    """``--backend``, ``--address`` and ``--ray-cpus``: where the independent fits run (:mod:`core.training.engine`)."""
     g = p.add_argument_group("where the fits run")
     g.add_argument("--backend", choices=list(BACKENDS), default="local",
                    help="local = this process, one fit after another (default); ray = every independent fit as "

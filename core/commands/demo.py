@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.demo import write_demo
+from core.data.demo import write_demo
 
 __all__ = ["add_parser", "run"]
 

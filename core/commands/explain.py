@@ -4,8 +4,8 @@ Writes long rows ``patient_id, time, variable, attribution``: ``time`` is the st
 step for sequence models and empty for order-free (tabular) models. Attributions are in the
 model's explained output (printed: probability or log-odds). Spreadsheet-safe CSV.
 
-Exit 2 with a message (no traceback) when the run fails its checks (:func:`core.runs.verify_run`,
-:func:`core.runs.load_run`) or when ``--out`` cannot be written (an existing folder, a parent that is a file).
+Exit 2 with a message (no traceback) when the run fails its checks (:func:`core.runs.store.verify_run`,
+:func:`core.runs.store.load_run`) or when ``--out`` cannot be written (an existing folder, a parent that is a file).
 """
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from core.exceptions import RunError
-    from core.explain import explain_model
-    from core.export import check_out_file, safe_csv
-    from core.ingest import load_cohort
-    from core.runs import load_run, read_json, verify_run
+    from core.analysis.explain import explain_model
+    from core.runs.export import check_out_file, safe_csv
+    from core.data.ingest import load_cohort
+    from core.runs.store import load_run, read_json, verify_run
 
     check_out_file(args.out, example="attributions.csv")    # before any work: an existing folder is exit 2
     # Check the run's files, then the model name, before reading any data (fast failure, valid names listed).

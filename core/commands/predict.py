@@ -8,7 +8,7 @@ column in EVENTS (e.g. the run's target) is never read as a feature. When the ru
 models (``train --refit``) they are used, and the message says so.
 
 Exit 2 with a message (no traceback) when the run fails its checks (a changed, missing or added file,
-no manifest: :func:`core.runs.load_run`), when a model gives a NaN risk (never written as "not at
+no manifest: :func:`core.runs.store.load_run`), when a model gives a NaN risk (never written as "not at
 risk"), or when ``--out`` cannot be written (an existing folder, a parent that is a file).
 """
 from __future__ import annotations
@@ -40,11 +40,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.export import check_out_file, safe_csv
-    from core.ingest import load_cohort
+    from core.runs.export import check_out_file, safe_csv
+    from core.data.ingest import load_cohort
     from core.models.registry import parse_names
-    from core.predict import data_config_for, predict_patients, risk_trajectories
-    from core.runs import load_run
+    from core.runs.predict import data_config_for, predict_patients, risk_trajectories
+    from core.runs.store import load_run
 
     check_out_file(args.out, example="predictions.csv")     # before any work: an existing folder is exit 2
     try:

@@ -3,9 +3,9 @@
 Writes one self-contained HTML file (no network request when opened; plotly.js inlined once) with the
 run's data summary, split, metrics with CIs, paired tests, ROC / PR / calibration and decision curves,
 the time-order verdict when a timeorder.json of the same data is in or next to the run, library versions
-and the TRIPOD+AI checklist (see :mod:`core.report`).
+and the TRIPOD+AI checklist (see :mod:`core.runs.report`).
 
-Exit 2 with a message (no traceback) when the run is missing or fails its checks (:func:`core.runs.load_run`),
+Exit 2 with a message (no traceback) when the run is missing or fails its checks (:func:`core.runs.store.load_run`),
 or when ``--out`` cannot be written (an existing folder, a parent that is a file).
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.export import check_out_file
-    from core.report import write_report
+    from core.runs.export import check_out_file
+    from core.runs.report import write_report
 
     check_out_file(args.out, example="report.html")      # before any work: an existing folder is exit 2
     path = write_report(args.run_dir, args.out, timeorder=args.timeorder)

@@ -2,7 +2,7 @@
 
 Measures how much time order matters on the data (order ablation, early prediction, sequence vs
 order-free gap, the three tiers order-free / time-aware summaries / sequence model and the
-missingness-only model; see :mod:`core.timeorder`), writes ``DIR/timeorder.json`` and prints the verdict.
+missingness-only model; see :mod:`core.analysis.timeorder`), writes ``DIR/timeorder.json`` and prints the verdict.
 A progress bar goes to stderr.
 
 With ``--run RUN`` it analyses that saved run on the data it was trained on (its split, feature builder,
@@ -21,7 +21,7 @@ from pathlib import Path
 from core.commands.common import (add_backend_arguments, add_data_arguments, backend_from_args,
                                   data_config_from_args, progress_bar)
 from core.exceptions import CohortError, CoreError
-from core.export import jsonable
+from core.runs.export import jsonable
 
 __all__ = ["add_parser", "run"]
 
@@ -98,9 +98,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def _saved(path: Path) -> dict | None:
-    """A timeorder.json this command saved (:func:`core.runfiles.read_json_file`: size and depth limits;
+    """A timeorder.json this command saved (:func:`core.runs.runfiles.read_json_file`: size and depth limits;
     ``None`` when absent, unreadable or not a time-order result)."""
-    from core.runfiles import check_timeorder, read_json_file, size_limit
+    from core.runs.runfiles import check_timeorder, read_json_file, size_limit
     if not path.is_file():
         return None
     try:
@@ -121,7 +121,7 @@ def _config(args, data_config, run):
     """The analysis's TimeOrderConfig: from the run (``--run``; the options it decides must be left alone), or
     from the options."""
     from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-    from core.timeorder import TimeOrderConfig
+    from core.analysis.timeorder import TimeOrderConfig
     horizons = _parse_list(args.horizons, "horizons", "6,12,24,48", float)
     if run is not None:
         set_ = [f"--{k.replace('_', '-')}" for k, default in _RUN_DECIDES.items() if getattr(args, k) != default]
@@ -142,11 +142,11 @@ def _config(args, data_config, run):
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.ingest import load_cohort
-    from core.engine import make_backend
-    from core.reuse import request_key
-    from core.runs import load_run
-    from core.timeorder import run_timeorder, save_timeorder
+    from core.data.ingest import load_cohort
+    from core.training.engine import make_backend
+    from core.runs.reuse import request_key
+    from core.runs.store import load_run
+    from core.analysis.timeorder import run_timeorder, save_timeorder
 
     saved_run = load_run(args.run) if args.run else None
     try:

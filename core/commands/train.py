@@ -1,7 +1,7 @@
 """``python -m core train EVENTS --labels LABELS --target COL --out RUN_DIR [--models ...] [--preset ...]``.
 
 Trains and compares models with the patient-level protocol, writes the run folder (see
-:mod:`core.runs`) and prints the leaderboard and the paired comparisons. Progress bars (per model,
+:mod:`core.runs.store`) and prints the leaderboard and the paired comparisons. Progress bars (per model,
 per epoch) go to stderr.
 """
 from __future__ import annotations
@@ -103,8 +103,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.engine import make_backend
-    from core.ingest import load_cohort
+    from core.training.engine import make_backend
+    from core.data.ingest import load_cohort
     from core.models.registry import parse_names
 
     try:  # bad names / option values are user errors: exit 2 with the message, no traceback
@@ -159,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
 def _reuse(cohort, names, args, features, split, evaluation) -> bool:
     """``--reuse``: answer from a saved run of the identical request (``--out`` itself, or a run beside it,
     copied to ``--out``); prints its leaderboard. False when there is none (then train)."""
-    from core.experiment import training_request
-    from core.runs import RunSummary, copy_run, find_run, load_run, read_json
+    from core.training.experiment import training_request
+    from core.runs.store import RunSummary, copy_run, find_run, load_run, read_json
     request = training_request(cohort, names, preset=args.preset, features=features, split=split,
                                evaluation=evaluation, random_state=args.seed, refit=args.refit)["request"]
     out = Path(args.out)

@@ -8,7 +8,7 @@ import argparse
 import json
 
 from core.commands.common import add_data_arguments, data_config_from_args
-from core.ingest import validate_data
+from core.data.ingest import validate_data
 
 __all__ = ["add_parser", "run"]
 

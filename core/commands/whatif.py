@@ -1,6 +1,6 @@
 """``python -m core whatif RUN_DIR EVENTS --patient ID --edit KIND:VARIABLE[@HOUR][=VALUE] ... --out WHATIF.csv``.
 
-The Patient timeline's what-if from the command line (:func:`core.whatif.whatif`, the same code): one
+The Patient timeline's what-if from the command line (:func:`core.analysis.whatif.whatif`, the same code): one
 patient's measurements are edited (``edit:HR@5=190`` sets the HR measured at hour 5 to 190,
 ``add:Lactate@10=4.2`` adds one, ``remove:HR@5`` deletes one, ``drop:Lactate`` deletes every Lactate,
 ``static:Age=70`` sets a static attribute), several ``--edit`` s applied in order, and every model of the
@@ -43,7 +43,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def parse_edit(text: str, variables=None, window_hours: float | None = None):
     """``"edit:HR@5=190"`` -> ``Edit("edit", "HR", 5.0, 190.0)`` (checked like the page's form)."""
-    from core.whatif import Edit, WhatIfError
+    from core.analysis.whatif import Edit, WhatIfError
     kind, sep, rest = str(text).partition(":")
     if not sep or kind.strip().lower() not in _KINDS or not rest.strip():
         raise WhatIfError(f"--edit {text!r} is not a change this command knows. Write {_FORM}.")
@@ -56,11 +56,11 @@ def parse_edit(text: str, variables=None, window_hours: float | None = None):
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from core.export import check_out_file, safe_csv
-    from core.ingest import load_cohort
-    from core.predict import data_config_for
-    from core.runs import load_run
-    from core.whatif import edit_variables, whatif
+    from core.runs.export import check_out_file, safe_csv
+    from core.data.ingest import load_cohort
+    from core.runs.predict import data_config_for
+    from core.runs.store import load_run
+    from core.analysis.whatif import edit_variables, whatif
 
     check_out_file(args.out, example="whatif.csv")          # before any work: an existing folder is exit 2
     if not args.edit:

@@ -144,7 +144,7 @@ def make_rf(preset: str = "full", random_state=None, task: str = "stay") -> Rand
     if task == "online":
         return RandomForestClassifier(n_estimators=n, max_features="sqrt", n_jobs=None, random_state=random_state,
                                       **ONLINE_RF)
-    # n_jobs=None follows joblib's default, which core.threads.limit_threads sets around every fit and prediction.
+    # n_jobs=None follows joblib's default, which core.training.threads.limit_threads sets around every fit and prediction.
     return RandomForestClassifier(n_estimators=n, min_samples_leaf=3, max_features="sqrt", n_jobs=None,
                                   random_state=random_state)
 

@@ -7,7 +7,7 @@
 * scikit-learn models are written with skops (``NAME.skops``) and read back only if every
   non-default type inside is on :data:`TRUSTED_SKOPS_TYPES`.
 
-Nothing is ever unpickled. Callers (``core.runs``) never branch on the model family.
+Nothing is ever unpickled. Callers (``core.runs.store``) never branch on the model family.
 
 A loaded model is also checked against what was recorded when it was saved (:func:`describe_model`,
 kept in the run's ``manifest.json``): :func:`check_model` refuses another class (a constant
@@ -82,7 +82,7 @@ def load_model(folder: str | Path, name: str):
         meta_path = folder / f"{name}.json"
         rel = f"models/{'refit/' if folder.name == 'refit' else ''}{name}"
         if meta_path.exists():
-            from core.runfiles import check_recurrent_meta, read_json_file
+            from core.runs.runfiles import check_recurrent_meta, read_json_file
             weights = folder / f"{name}.pt"
             meta = check_recurrent_meta(read_json_file(meta_path, name=f"{rel}.json"), f"{rel}.json",
                                         _own_classes(), weights.stat().st_size if weights.is_file() else 0)
@@ -90,7 +90,7 @@ def load_model(folder: str | Path, name: str):
         import zipfile
 
         import skops.io as sio
-        from core.runfiles import size_limit
+        from core.runs.runfiles import size_limit
         path = folder / f"{name}.skops"
         with zipfile.ZipFile(path) as z:                # never inflate more than a model file could hold
             inflated = sum(i.file_size for i in z.infolist())

@@ -7,7 +7,7 @@ it was measured and *how stale* it is. Design choices (why):
 * **Target replication**: the loss is applied at every valid step (weight ``replication_weight``)
   as well as the final one, so ``predict_proba_over_time`` gives a meaningful risk after each hour.
 * **No class re-weighting**: plain log-loss keeps probabilities calibrated; imbalance is handled by
-  thresholding on validation data (see :mod:`core.evaluation`).
+  thresholding on validation data (see :mod:`core.evaluation.metrics`).
 * **Early stopping** on an inner stratified validation split of the training data (best epoch kept).
 * **Seed ensemble** (``n_seeds``): probabilities averaged over independently initialised networks.
 * Variable lengths: optional ``lengths`` (valid steps per patient); the loss ignores padded steps and
@@ -33,9 +33,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from core.export import jsonable
+from core.runs.export import jsonable
 from core.models.base import check_preset, check_sequences, check_target
-from core.threads import limit_threads
+from core.training.threads import limit_threads
 
 __all__ = ["RecurrentClassifier", "make_recurrent", "recurrent_preset", "ONLINE_SETTINGS", "CELLS"]
 
@@ -48,7 +48,7 @@ _EVAL_ROWS = 1024
 
 def _threads_for(n_values: int) -> int | None:
     """One thread below ``_SMALL_PROBLEM`` input numbers (the second costs more than it gives there),
-    else the rule of :mod:`core.threads` (``None``: the enclosing limit)."""
+    else the rule of :mod:`core.training.threads` (``None``: the enclosing limit)."""
     return 1 if n_values < _SMALL_PROBLEM else None
 
 

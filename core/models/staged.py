@@ -3,7 +3,7 @@
 * :class:`FitProgress` is the progress callback of one fit (or the prediction after it). It is thread-safe
   (one lock), monotone (the fraction never goes backwards) and it sends every message as a
   :class:`FitMessage`: the text ``"LABEL: detail"`` as ever, plus which fit it is about, so a job can say
-  which fits are running, for how long and what each last said (:class:`core.jobs.FitStatus`).
+  which fits are running, for how long and what each last said (:class:`core.service.jobs.FitStatus`).
 * :func:`heartbeat` is a context manager: while a fit or a prediction runs, a daemon thread reports
   ``"fitting, 12 s"`` (or ``"scoring validation and test patients, 12 s"``) whenever nothing was reported
   for ``interval`` seconds (default :data:`HEARTBEAT_S`), never after the block has ended, and never
@@ -22,7 +22,7 @@
   x 150 features, per stage. So it is not staged; like a model inside a ``Pipeline`` or a
   ``CalibratedClassifierCV`` (the SVM), it gets the heartbeat.
 
-Nothing here is used when nobody listens: :func:`core.protocol.fit_model` without a ``progress`` is one
+Nothing here is used when nobody listens: :func:`core.training.protocol.fit_model` without a ``progress`` is one
 plain ``fit``.
 """
 from __future__ import annotations

@@ -43,7 +43,7 @@ def _names(models, what: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """Train and compare ``models`` with the protocol; the result is a saved run (:class:`core.runs.RunSummary`).
+    """Train and compare ``models`` with the protocol; the result is a saved run (:class:`core.runs.store.RunSummary`).
 
     Parameters
     ----------
@@ -59,7 +59,7 @@ class TrainRequest:
     window_hours : float
         Stay task: the first hours of each stay the models see.
     features, split, evaluation : configs, optional
-        Replace the defaults (CLI options); ``None``: :func:`core.experiment.default_features` of the cohort,
+        Replace the defaults (CLI options); ``None``: :func:`core.training.experiment.default_features` of the cohort,
         ``SplitConfig(random_state=seed)`` and ``EvaluationConfig()``.
     out : str
         The run folder to write (not part of the identity).
@@ -90,7 +90,7 @@ class TrainRequest:
 
     def resolved(self, cohort) -> tuple[FeatureConfig, SplitConfig, EvaluationConfig]:
         """The feature, split and evaluation configs this request trains with on ``cohort``."""
-        from core.experiment import default_features
+        from core.training.experiment import default_features
         features = self.features or default_features(cohort, window_hours=self.window_hours, max_hours=self.max_hours)
         return (features, self.split or SplitConfig(random_state=self.seed),
                 self.evaluation or EvaluationConfig(random_state=self.seed))
@@ -105,7 +105,7 @@ class TrainRequest:
 
 @dataclass(frozen=True)
 class TimeOrderRequest:
-    """The time-order analysis (:func:`core.timeorder.run_timeorder`) of a saved run.
+    """The time-order analysis (:func:`core.analysis.timeorder.run_timeorder`) of a saved run.
 
     Parameters
     ----------
@@ -198,7 +198,7 @@ class ExplainRequest:
 
 @dataclass(frozen=True)
 class PredictRequest:
-    """Score the patients of a cohort with a saved run (:func:`core.predict.predict_patients`).
+    """Score the patients of a cohort with a saved run (:func:`core.runs.predict.predict_patients`).
 
     ``source`` names the scored data in words (a file name, "the demo patients"); ``models`` a subset.
     """
@@ -224,7 +224,7 @@ class PredictRequest:
 
 @dataclass(frozen=True)
 class GatesRequest:
-    """Train a small GRU and LSTM to look inside (:func:`core.gates.fit_gate_models`): the How RNNs work page
+    """Train a small GRU and LSTM to look inside (:func:`core.analysis.gates.fit_gate_models`): the How RNNs work page
     when the current run has neither."""
 
     cells: tuple[str, ...] = ("gru", "lstm")
@@ -286,13 +286,13 @@ def _source_identity(source) -> object:
 
 @dataclass(frozen=True)
 class ValidateRequest:
-    """Read and check a data source into a cohort (:func:`core.ingest.validate_data`); the result is
+    """Read and check a data source into a cohort (:func:`core.data.ingest.validate_data`); the result is
     ``(cohort or None, ValidationReport)``. The work needs no cohort: submit it with ``cohort=None``.
 
     Parameters
     ----------
     events : path, (file name, bytes) or (file name, Path)
-        The events (:data:`core.readers.Source`): a large upload is best passed kept on disk (name, Path).
+        The events (:data:`core.data.readers.Source`): a large upload is best passed kept on disk (name, Path).
     labels : same, optional
     config : DataConfig
     name : str
@@ -301,7 +301,7 @@ class ValidateRequest:
         SHA-256 of the events and labels contents when the caller has them (the app's uploads): the identity
         then uses them instead of hashing the files again.
     settings : tuple of (str, str)
-        Environment values the validation runs with (:func:`core.ingest.reading_settings` of the submitting
+        Environment values the validation runs with (:func:`core.data.ingest.reading_settings` of the submitting
         process: its limits and engine), so a job's worker reads as the server would; part of the identity.
     """
 

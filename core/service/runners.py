@@ -29,16 +29,16 @@ __all__ = ["run_request", "request_key", "train", "find_trained", "timeorder", "
 
 def request_key(request, fingerprint: str, scope: str = "") -> str:
     """The identity of ``request`` on the data ``fingerprint`` for ``scope`` (the user): two requests with the
-    same key give the same result (every seed fixed; :func:`core.reuse.request_key` adds the code version)."""
-    from core.reuse import request_key as key
+    same key give the same result (every seed fixed; :func:`core.runs.reuse.request_key` adds the code version)."""
+    from core.runs.reuse import request_key as key
     return key(request.kind, fingerprint, request.identity(), scope=scope)
 
 
 def find_trained(request: TrainRequest, cohort) -> Path | None:
     """The saved run of the identical training (same data, models, settings, seed and code) in
     ``request.reuse_dirs``, or ``None``."""
-    from core.experiment import training_request
-    from core.runs import find_run
+    from core.training.experiment import training_request
+    from core.runs.store import find_run
     if not request.reuse_dirs:
         return None
     features, split, evaluation = request.resolved(cohort)
@@ -50,9 +50,9 @@ def find_trained(request: TrainRequest, cohort) -> Path | None:
 def train(request: TrainRequest, cohort, progress=None, backend=None):
     """Reuse the identical saved run (:func:`find_trained`), else train, compare and save to ``request.out``.
 
-    Returns the run's :class:`core.runs.RunSummary` (``reused`` says which)."""
-    from core.experiment import run_experiment
-    from core.runs import RunSummary, load_run, save_run
+    Returns the run's :class:`core.runs.store.RunSummary` (``reused`` says which)."""
+    from core.training.experiment import run_experiment
+    from core.runs.store import RunSummary, load_run, save_run
     if not request.out:
         raise CoreError("TrainRequest.out must name the run folder to write. Example: TrainRequest(out='runs/r1').")
     earlier = find_trained(request, cohort)
@@ -80,8 +80,8 @@ def _part(progress, lo: float, hi: float):
 
 def timeorder(request: TimeOrderRequest, cohort, progress=None, backend=None):
     """The time-order analysis of the request's run (trained first when the request names none), kept with it."""
-    from core.runs import load_run
-    from core.timeorder import TimeOrderConfig, run_timeorder, save_timeorder
+    from core.runs.store import load_run
+    from core.analysis.timeorder import TimeOrderConfig, run_timeorder, save_timeorder
     folder = request.run
     if not folder:
         summary = train(request.train, cohort, _part(progress, 0.0, 0.4), backend)
@@ -98,8 +98,8 @@ def timeorder(request: TimeOrderRequest, cohort, progress=None, backend=None):
 
 def explain(request: ExplainRequest, cohort, progress=None, backend=None):
     """One model's global explanation on the run's first test patients, kept with the run."""
-    from core.explain import explain_run_model, save_explanation
-    from core.runs import load_run
+    from core.analysis.explain import explain_run_model, save_explanation
+    from core.runs.store import load_run
     run = load_run(request.run, models=[request.model])
     result = explain_run_model(run, request.model, cohort, n_patients=request.n_patients, hour=request.hour,
                                progress=progress)
@@ -109,15 +109,15 @@ def explain(request: ExplainRequest, cohort, progress=None, backend=None):
 
 
 def predict(request: PredictRequest, cohort, progress=None, backend=None):
-    """Score every patient of ``cohort`` with the run (:func:`core.predict.predict_patients`)."""
-    from core.predict import predict_patients
+    """Score every patient of ``cohort`` with the run (:func:`core.runs.predict.predict_patients`)."""
+    from core.runs.predict import predict_patients
     return predict_patients(request.run, cohort, models=list(request.models) if request.models else None,
                             progress=progress)
 
 
 def gates(request: GatesRequest, cohort, progress=None, backend=None):
-    """Small recurrent models to look inside (:func:`core.gates.fit_gate_models`)."""
-    from core.gates import fit_gate_models
+    """Small recurrent models to look inside (:func:`core.analysis.gates.fit_gate_models`)."""
+    from core.analysis.gates import fit_gate_models
     return fit_gate_models(cohort, cells=request.cells, max_patients=request.max_patients,
                            hidden_size=request.hidden_size, max_epochs=request.max_epochs,
                            random_state=request.random_state, progress=progress, backend=backend)
@@ -126,13 +126,13 @@ def gates(request: GatesRequest, cohort, progress=None, backend=None):
 def cross_validate_run(request: CrossValidateRequest, cohort, progress=None, backend=None):
     """K-fold CV with the run's models, preset, features and seed; ``cv.csv`` and ``cv.json`` kept with the run.
 
-    Returns the per-fold DataFrame (:func:`core.experiment.cross_validate`)."""
+    Returns the per-fold DataFrame (:func:`core.training.experiment.cross_validate`)."""
     import json
 
     from core.config import FeatureConfig
-    from core.experiment import cross_validate
-    from core.export import safe_csv
-    from core.runs import attach_files, read_json
+    from core.training.experiment import cross_validate
+    from core.runs.export import safe_csv
+    from core.runs.store import attach_files, read_json
     config = read_json(Path(request.run) / "config.json")
     features = FeatureConfig(**config["features"])
     folds = cross_validate(cohort, config["models"], preset=config["preset"], n_folds=request.n_folds,
@@ -147,14 +147,14 @@ def cross_validate_run(request: CrossValidateRequest, cohort, progress=None, bac
 
 
 def validate(request: ValidateRequest, cohort=None, progress=None, backend=None):
-    """Read and check the request's data (:func:`core.ingest.validate_data`) with the request's ``settings`` in the
+    """Read and check the request's data (:func:`core.data.ingest.validate_data`) with the request's ``settings`` in the
     environment: ``(cohort or None, report)``.
 
     Bad data never raise (the report says what is wrong, a table too large for memory included); in a job's
     worker the validation's memory is the worker's, and a cancel stops it."""
     import os
 
-    from core.ingest import validate_data
+    from core.data.ingest import validate_data
     before = {k: os.environ.get(k) for k, _ in request.settings}
     os.environ.update(dict(request.settings))
     try:

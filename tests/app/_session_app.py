@@ -1,4 +1,4 @@
-"""``streamlit run tests/app/_session_app.py``: writes, every 0.1 s, what :func:`app.jobs.session_gone` of the
+"""``streamlit run tests/app/_session_app.py``: writes, every 0.1 s, what :func:`app.state.session_gone` of the
 session that ran it says (``SESSION_PROBE_FILE``), from a thread, as the job manager asks it."""
 import os
 import threading
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.jobs import session_gone
+from app.state import session_gone
 
 if "probe" not in st.session_state:
     check, probe = session_gone(), Path(os.environ["SESSION_PROBE_FILE"])

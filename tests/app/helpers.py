@@ -48,7 +48,7 @@ def tiny_upload(folder, n_patients: int = 60, seed: int = 3):
     (target ``died``): ``(DataSource, Cohort)``, the cohort as the app reads that upload."""
     from app.state import DataSource
     from core.config import DataConfig
-    from core.ingest import validate_data
+    from core.data.ingest import validate_data
     from tests.conftest import make_tiny_cohort
     from tests.core.test_cli_train import _write_long
     events, labels = _write_long(make_tiny_cohort(n_patients=n_patients, seed=seed), folder)

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.state import DATA_SOURCE, DataSource
-from core import readers
+from core.data import readers
 from core.config import DataConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
 from core.config import DataConfig
-from core.runs import RunSummary, load_run
+from core.runs.store import RunSummary, load_run
 from tests.conftest import make_tiny_cohort
 from tests.app.helpers import finish_jobs, page_job, tiny_upload
 
@@ -111,8 +111,8 @@ def test_a_second_training_becomes_the_current_run_with_its_own_thresholds(tmp_p
 
 
 def test_a_run_opened_on_other_data_says_so(tmp_path):
-    from core.experiment import run_experiment
-    from core.runs import save_run
+    from core.training.experiment import run_experiment
+    from core.runs.store import save_run
     save_run(run_experiment(make_tiny_cohort(n_patients=50, seed=2), ["lr"], preset="test"),
              tmp_path / "runs" / "tiny-run")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
@@ -166,9 +166,9 @@ def test_the_timeline_marks_kept_implausible_values_and_uses_edited_code_meaning
 
 
 def test_decision_curves_and_the_report_download_of_the_open_run(tmp_path):
-    from core.experiment import run_experiment
-    from core.report import build_report
-    from core.runs import load_run, save_run
+    from core.training.experiment import run_experiment
+    from core.runs.report import build_report
+    from core.runs.store import load_run, save_run
     cohort = make_tiny_cohort(n_patients=60, seed=4)
     save_run(run_experiment(cohort, ["lr", "gbm"], preset="test"), tmp_path / "runs" / "dca-run")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.state import CURRENT_RUN, DATA_SOURCE, TRAIN_OVERRIDE, DataSource
-from core.explain import saved_explanations
+from core.analysis.explain import saved_explanations
 from tests.app.helpers import finish_jobs, session_job_states, tiny_upload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """A tiny upload, and a comparison (lr, gru; test preset) trained on exactly those data, not yet saved."""
-    from core.experiment import run_experiment
+    from core.training.experiment import run_experiment
     source, cohort = tiny_upload(tmp_path_factory.mktemp("explain"))
     return source, run_experiment(cohort, ["lr", "gru"], preset="test")
 
@@ -73,7 +73,7 @@ def test_train_button_trains_then_one_click_explains_one_model(data, monkeypatch
 
 
 def test_opening_starts_nothing_and_a_later_session_shows_the_saved_explanation(data, monkeypatch, tmp_path):
-    from core.runs import save_run
+    from core.runs.store import save_run
     source, result = data
     folder = save_run(result, tmp_path / "runs" / "tiny-run")
     at = _page(monkeypatch, tmp_path, source)

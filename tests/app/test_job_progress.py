@@ -10,7 +10,7 @@ def _status_of_a_training():
     import time
 
     from app.jobs import draw_progress
-    from core.jobs import FitStatus, JobInfo
+    from core.service.jobs import FitStatus, JobInfo
     now = time.time()
     draw_progress(JobInfo(id="j", kind="train", label="Train 3 models", state="running", started=now - 50,
                           message="rf: trees 60/100", fraction=0.4,

@@ -75,14 +75,14 @@ def test_repeated_failures_are_slowed_down():
 
 
 def test_each_user_has_their_own_folders(users, tmp_path):
-    from core.runs import list_runs
+    from core.runs.store import list_runs
     a, b = _login("alice", "correct horse 1"), _login("bob", "battery staple 2")
     for at in (a, b):
         at.switch_page("app/pages/compare.py").run()
         assert not at.exception, [e.value for e in at.exception]
     # a run saved in alice's folder is listed for alice only
-    from core.experiment import run_experiment
-    from core.runs import save_run
+    from core.training.experiment import run_experiment
+    from core.runs.store import save_run
     from tests.conftest import make_tiny_cohort
     save_run(run_experiment(make_tiny_cohort(40), ["lr"], preset="test"), tmp_path / "runs" / "users" / "alice" / "r1")
     assert [r["name"] for r in list_runs(tmp_path / "runs" / "users" / "alice")] == ["r1"]

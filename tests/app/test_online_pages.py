@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
 from core.config import DataConfig
-from core.runs import RunSummary, load_run
+from core.runs.store import RunSummary, load_run
 from tests.app.helpers import finish_jobs, session_job_states
 from tests.conftest import make_online_cohort
 from tests.core.test_online import _wide_csv
@@ -58,7 +58,7 @@ def test_online_upload_train_and_timeline(tmp_path, monkeypatch):
 
 
 def test_explain_page_on_an_online_run(tmp_path, monkeypatch):
-    from core.explain import saved_explanations
+    from core.analysis.explain import saved_explanations
     at = _app(tmp_path, monkeypatch, 70, 3)
     folder = _train(at, ["lr", "gbm", "gru"])
     started = session_job_states(at)
@@ -80,7 +80,7 @@ def test_explain_page_on_an_online_run(tmp_path, monkeypatch):
 
 def test_timeorder_page_on_online_data(tmp_path, monkeypatch):
     from app.state import TIMEORDER_CONFIG_OVERRIDE
-    from core.timeorder import load_timeorder
+    from core.analysis.timeorder import load_timeorder
     at = _app(tmp_path, monkeypatch, 90, 4,
               **{TIMEORDER_CONFIG_OVERRIDE: {"horizons_hours": (12.0,), "early_models": ("lr",)}})
     folder = _train(at, ["lr", "gru"])

@@ -151,7 +151,7 @@ def test_timeline_lists_every_patient_and_steps_with_previous_next():
 
 
 def test_coded_attributes_are_decoded_with_units():
-    from core.plausibility import describe_value
+    from core.data.plausibility import describe_value
     assert describe_value("Gender", 1.0) == "male"
     assert describe_value("ICUType", 4.0) == "surgical ICU"
     assert describe_value("Weight", 72.0) == "72 kg"

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from app.state import CURRENT_RUN, DATA_SOURCE, PREDICT_RESULT, DataSource
 from core.cli import main
 from core.config import DataConfig
-from core.export import safe_csv
+from core.runs.export import safe_csv
 from tests.app.helpers import finish_jobs, session_job_states, unescape
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
 def _page(monkeypatch, tmp_path, runs: Path) -> AppTest:
     """A new session on the Predict page with its own copy of the runs in ``runs`` (``tmp_path / "runs"``): the
     server keeps a run's last scoring for the user (``jobs.latest_result``), so each test scores its own folders."""
-    from core.runs import copy_run
+    from core.runs.store import copy_run
     for run in runs.iterdir() if runs.is_dir() else ():
         copy_run(run, tmp_path / "runs" / run.name)
     monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
@@ -115,7 +115,7 @@ def test_a_bad_row_gets_the_data_page_report(trained, monkeypatch, tmp_path):
 
 
 def test_the_csv_escapes_text_cells():
-    from core.predict import PredictionResult
+    from core.runs.predict import PredictionResult
     scores = pd.DataFrame({"patient_id": ["=cmd|' /C calc'!A0", "p2"], "model": "lr", "risk": [0.7, -0.1 + 0.2],
                            "predicted": [1, 0]})
     result = PredictionResult("r", False, ["lr"], {"lr": "logistic regression"}, {"lr": 0.5}, scores)
@@ -154,8 +154,8 @@ def test_without_an_upload_it_says_what_to_upload_and_scores_the_demo(trained, m
 
 
 def test_the_current_run_is_the_default_and_its_last_scoring_stays_across_pages(trained, monkeypatch, tmp_path):
-    from core.experiment import run_experiment
-    from core.runs import copy_run, save_run
+    from core.training.experiment import run_experiment
+    from core.runs.store import copy_run, save_run
     runs, new, _ = trained
     tiny = copy_run(runs / "tiny", tmp_path / "runs" / "tiny")
     save_run(run_experiment(make_tiny_cohort(n_patients=50, seed=9), ["lr"], preset="test"),

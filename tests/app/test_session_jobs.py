@@ -1,4 +1,4 @@
-"""app.jobs.session_gone against a real server: False while the browser's websocket is connected, True once it
+"""app.state.session_gone against a real server: False while the browser's websocket is connected, True once it
 has closed (what the job manager's ``cancel_if`` asks, from its own thread)."""
 import sys
 import time

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from core.config import EvaluationConfig
-from core.timeorder import load_timeorder
+from core.analysis.timeorder import load_timeorder
 from tests.app.helpers import finish_jobs, session_job_states, tiny_upload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def _source(folder: Path, seed: int, n_patients: int = 120) -> tuple[state.DataS
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """Two tiny uploads (the second is other data), and two comparisons (lr, gru; seeds 0 and 1) on the first."""
-    from core.experiment import run_experiment
+    from core.training.experiment import run_experiment
     folder = tmp_path_factory.mktemp("timeorder")
     (source, cohort), (other, _) = _source(folder / "a", 1), _source(folder / "b", 2, 60)
     runs = [run_experiment(cohort, ["lr", "gru"], preset="test", evaluation=FAST, random_state=s) for s in (0, 1)]
@@ -59,7 +59,7 @@ def _analyse(at: AppTest) -> AppTest:
 
 
 def test_the_analysis_is_the_current_runs_and_other_data_hide_it(data, monkeypatch, tmp_path):
-    from core.runs import save_run
+    from core.runs.store import save_run
     source, other, (first, second) = data
     a = save_run(first, tmp_path / "runs" / "run-a")
     at = _page(monkeypatch, tmp_path, "app/pages/timeorder.py",
@@ -118,7 +118,7 @@ def test_without_a_run_the_button_trains_one_then_analyses_it_without_tiers(data
 
 
 def test_models_page_trains_and_shows_gates_and_a_data_change_shows_no_error(data, monkeypatch, tmp_path):
-    from core.runs import save_run
+    from core.runs.store import save_run
     source, other, (first, _) = data
     at = _page(monkeypatch, tmp_path, "app/pages/models.py",
                **{state.DATA_SOURCE: other,

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """An upload of the tiny fixture and a run trained on exactly those data (lr, gbm, gru; test preset)."""
-    from core.experiment import run_experiment
-    from core.runs import save_run
+    from core.training.experiment import run_experiment
+    from core.runs.store import save_run
     folder = tmp_path_factory.mktemp("whatif")
     source, cohort = tiny_upload(folder)
     save_run(run_experiment(cohort, ["lr", "gbm", "gru"], preset="test"), folder / "runs" / "tiny-run")
@@ -94,9 +94,9 @@ def test_a_bad_hour_or_a_missing_measurement_shows_the_message(trained, monkeypa
 
 def test_an_online_run_gets_the_what_if_too(tmp_path, monkeypatch):
     """Hourly data with a label column and a run on them: an edit moves the risk of later hours only."""
-    from core.experiment import run_experiment
-    from core.ingest import validate_data
-    from core.runs import save_run
+    from core.training.experiment import run_experiment
+    from core.data.ingest import validate_data
+    from core.runs.store import save_run
     from tests.conftest import make_online_cohort
     from tests.core.test_online import _wide_csv
     _wide_csv(make_online_cohort(40, seed=4), tmp_path / "hourly.csv")

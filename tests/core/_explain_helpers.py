@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.cohort import make_cohort
+from core.data.cohort import make_cohort
 from core.config import FeatureConfig
 from core.features import FeatureBuilder
-from core.protocol import FittedRun
+from core.training.protocol import FittedRun
 
 SIGNAL, WINDOW = "Lactate", (4, 8)
 HOURS = 8
@@ -35,7 +35,7 @@ def planted_cohort(n: int = 240, seed: int = 0):
 
 
 def fitted_run(cohort, models: dict, n_train: int = 160):
-    """A :class:`core.protocol.FittedRun` with ``models`` fitted on the first patients."""
+    """A :class:`core.training.protocol.FittedRun` with ``models`` fitted on the first patients."""
     ids = cohort.labelled_ids
     train, test = ids[:n_train], ids[n_train:]
     fb = FeatureBuilder(FeatureConfig(window_hours=HOURS)).fit(cohort, train)

@@ -20,13 +20,13 @@ def _train(events, labels, out, *extra):
 
 
 def test_ctrl_c_while_saving_leaves_no_run_folder(data, tmp_path, monkeypatch, capsys):
-    import core.runs
-    real = core.runs._save_model
+    import core.runs.store
+    real = core.runs.store._save_model
 
     def interrupted(model, name, folder):
         real(model, name, folder)
         raise KeyboardInterrupt            # Ctrl-C after the first model file was written
-    monkeypatch.setattr(core.runs, "_save_model", interrupted)
+    monkeypatch.setattr(core.runs.store, "_save_model", interrupted)
     rc = _train(*data, tmp_path / "run", "--no-progress")
     assert rc == 130
     assert "cancelled (Ctrl-C)" in capsys.readouterr().err
@@ -35,11 +35,11 @@ def test_ctrl_c_while_saving_leaves_no_run_folder(data, tmp_path, monkeypatch, c
 
 
 def test_ctrl_c_while_training_exits_130(data, tmp_path, monkeypatch, capsys):
-    import core.experiment
+    import core.training.experiment
 
     def stop(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(core.experiment, "run_protocol", stop)
+    monkeypatch.setattr(core.training.experiment, "run_protocol", stop)
     assert _train(*data, tmp_path / "run", "--no-progress") == 130
     assert not (tmp_path / "run").exists()
     assert "Traceback" not in capsys.readouterr().err

@@ -110,7 +110,7 @@ def test_train_cross_validation_writes_fold_results(trained, tmp_path, capsys):
                "--out", str(out), "--preset", "test", "--models", "lr,gru", "--bootstrap", "20", "--cv", "2",
                "--no-progress"])
     assert rc == 0
-    from core.runs import verify_run
+    from core.runs.store import verify_run
     assert "analyses/cv.json" in verify_run(out)["files"]          # kept with the run, in its manifest
     folds = pd.read_csv(out / "analyses" / "cv.csv")
     assert len(folds) == 2 * 2 and set(folds["model"]) == {"lr", "gru"} and folds["auroc"].between(0, 1).all()

@@ -1,4 +1,4 @@
-"""``python -m core whatif``: the timeline's what-if from the command line (same numbers as core.whatif)."""
+"""``python -m core whatif``: the timeline's what-if from the command line (same numbers as core.analysis.whatif)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 
 from core.cli import main
 from core.commands.whatif import parse_edit
-from core.whatif import Edit, WhatIfError, whatif
+from core.analysis.whatif import Edit, WhatIfError, whatif
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
 
@@ -42,9 +42,9 @@ def test_parse_edit_refuses_with_the_form(text, match):
 
 
 def test_cli_writes_the_same_risks_as_core(trained, capsys):
-    from core.ingest import load_cohort
+    from core.data.ingest import load_cohort
     from core.config import DataConfig
-    from core.runs import load_run
+    from core.runs.store import load_run
     run_dir, events, folder = trained
     cohort = load_cohort(str(events), None, config=DataConfig(target=None))
     pid = str(cohort.patient_ids[0])

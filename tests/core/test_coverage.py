@@ -2,8 +2,8 @@
 import numpy as np
 import pandas as pd
 
-from core.cohort import make_cohort
-from core.explore import coverage_by_variable
+from core.data.cohort import make_cohort
+from core.data.explore import coverage_by_variable
 from core.plots import coverage_figure
 
 
@@ -42,7 +42,7 @@ def test_skewed_distributions_use_a_log_scale():
 
 def test_every_cohort_chart_lists_the_variables_in_one_order_and_labels_each():
     from tests.conftest import make_tiny_cohort
-    from core.explore import missingness_by_hour, sampling_intervals, variable_order
+    from core.data.explore import missingness_by_hour, sampling_intervals, variable_order
     from core.plots import missingness_figure, sampling_figure
     cohort = make_tiny_cohort(120, seed=2)
     order = variable_order(cohort)

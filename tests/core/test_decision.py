@@ -1,13 +1,13 @@
-"""Decision curves (core.decision): hand computations, treat-all / treat-none, dcurves, bootstrap bands."""
+"""Decision curves (core.evaluation.decision): hand computations, treat-all / treat-none, dcurves, bootstrap bands."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.decision import (DEFAULT_THRESHOLDS, curves_from_results, decision_curves, default_thresholds, net_benefit,
+from core.evaluation.decision import (DEFAULT_THRESHOLDS, curves_from_results, decision_curves, default_thresholds, net_benefit,
                            threshold_grid, treat_all)
-from core.evaluation import ClusterBootstrap
+from core.evaluation.metrics import ClusterBootstrap
 
 # A seeded example and what dcurves 1.1.7 (`dca`) gave for it (recorded, so the check holds without dcurves too).
 Y = [0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1,
@@ -82,7 +82,7 @@ def test_row_bootstrap_band_contains_the_estimate_and_is_seeded():
     again = decision_curves(Y, {"a": A}, T, n_bootstrap=200, random_state=3)
     np.testing.assert_array_equal(again.ci["a"][0], lo)
     # one resample by hand: the band's draws are bootstrap_indices(n, B, seed)
-    from core.evaluation import bootstrap_indices
+    from core.evaluation.metrics import bootstrap_indices
     idx = bootstrap_indices(len(Y), 200, 3)
     vals = np.array([net_benefit(np.asarray(Y)[i], np.asarray(A)[i], T) for i in idx])
     np.testing.assert_allclose(lo, np.percentile(vals, 2.5, axis=0))
@@ -141,7 +141,7 @@ def test_the_cluster_resample_by_hand_is_one_of_the_draws():
 
 def test_a_low_prevalence_gets_a_finer_grid_near_zero_and_results_of_a_run_work():
     from core.config import EvaluationConfig
-    from core.evaluation import evaluate
+    from core.evaluation.metrics import evaluate
     assert np.array_equal(default_thresholds([0, 1]), DEFAULT_THRESHOLDS)
     fine = default_thresholds([0] * 99 + [1])
     assert fine[0] == 0.001 and 0.013 in fine and fine[-1] == 0.99 and np.all(np.diff(fine) > 0)

@@ -1,4 +1,4 @@
-"""Tests for core.demo: the synthetic demo cohort whose outcome depends on time order."""
+"""Tests for core.data.demo: the synthetic demo cohort whose outcome depends on time order."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +9,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from core import demo
-from core.demo import (DEMO_TARGET, STATIC_VARIABLES, TIME_SERIES_VARIABLES, demo_paths,
+from core.data import demo
+from core.data.demo import (DEMO_TARGET, STATIC_VARIABLES, TIME_SERIES_VARIABLES, demo_paths,
                        generate_demo_cohort, hypotension_before_spike, write_demo)
 
 

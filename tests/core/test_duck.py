@@ -1,4 +1,4 @@
-"""DuckDB engine (core/duck.py): the same findings, counts and cohort as the pandas path, bounded memory.
+"""DuckDB engine (core/data/duck.py): the same findings, counts and cohort as the pandas path, bounded memory.
 
 Each case writes a file to disk and validates it twice, with ``CHRONOSCOPE_ENGINE=pandas`` and with
 ``CHRONOSCOPE_ENGINE=duckdb``; the report (every finding but the note naming the engine), the row
@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from core.config import DataConfig
-from core.duck import EngineConfig
+from core.data.duck import EngineConfig
 from core.exceptions import DataReadError
-from core.ingest import validate_data
-from core.readers import read_table
+from core.data.ingest import validate_data
+from core.data.readers import read_table
 from tests.core._data_helpers import TARGET, labels_frame, long_rows, to_csv_bytes, write
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -202,7 +202,7 @@ def test_set_a_is_identical_with_both_engines(monkeypatch):
 
 
 def test_patient_picker_window_keeps_every_patient_reachable():
-    from core.explore import patient_window, step_patient
+    from core.data.explore import patient_window, step_patient
     ids = [f"p{i:06d}" for i in range(100_000)]
     shown = patient_window(ids, "p050000", size=500)
     assert len(shown) == 500 and "p050000" in shown and shown == ids[49_750:50_250]
@@ -216,7 +216,7 @@ def test_patient_picker_window_keeps_every_patient_reachable():
 def test_a_session_that_cannot_start_leaves_no_folder(tmp_path, monkeypatch):
     import duckdb
 
-    from core import duck
+    from core.data import duck
 
     def refuse(*a, **k):
         raise duckdb.InvalidInputException("no")

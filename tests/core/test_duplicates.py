@@ -1,4 +1,4 @@
-"""Duplicate stays (core.duplicates) and the grouping column (DataConfig.group_col).
+"""Duplicate stays (core.data.duplicates) and the grouping column (DataConfig.group_col).
 
 A file held every stay ten times under different ids: the split put copies on both sides and a
 model scored AUROC 0.999 in silence. These tests build such files from the tiny synthetic cohort
@@ -18,10 +18,10 @@ from sklearn.model_selection import train_test_split
 
 from core.cli import main
 from core.config import DataConfig, SplitConfig
-from core.duplicates import MIN_ROWS, find_duplicate_stays
+from core.data.duplicates import MIN_ROWS, find_duplicate_stays
 from core.exceptions import ValidationFailed
-from core.ingest import load_cohort, validate_data
-from core.protocol import patient_folds, split_by_patient
+from core.data.ingest import load_cohort, validate_data
+from core.training.protocol import patient_folds, split_by_patient
 from tests.conftest import make_tiny_cohort
 
 TARGET = "died"

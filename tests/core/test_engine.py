@@ -1,14 +1,14 @@
-"""core.engine: the Ray backend gives the same numbers as the local one (a local Ray, 2 CPUs, started here)."""
+"""core.training.engine: the Ray backend gives the same numbers as the local one (a local Ray, 2 CPUs, started here)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from core.config import EvaluationConfig, FeatureConfig
-from core.engine import BackendConfig, LocalBackend, make_backend
-from core.experiment import cross_validate, run_experiment
-from core.threads import current_limit, limit_threads
-from core.timeorder import TimeOrderConfig, run_timeorder
+from core.training.engine import BackendConfig, LocalBackend, make_backend
+from core.training.experiment import cross_validate, run_experiment
+from core.training.threads import current_limit, limit_threads
+from core.analysis.timeorder import TimeOrderConfig, run_timeorder
 from tests.conftest import make_planted_order_cohort, make_tiny_cohort
 
 
@@ -99,7 +99,7 @@ def test_thread_limits_nest_and_restore():
 
 def test_explanations_match_on_both_backends(ray_backend):
     """One model's explanation computed in a Ray task gives the same attributions as here (one task per model)."""
-    from core.explain import explain_models
+    from core.analysis.explain import explain_models
 
     def _explain_one(name, progress, payload):      # a closure: Ray ships it by value
         fitted, data, ids, hour = payload
@@ -120,7 +120,7 @@ def test_ray_forwards_the_progress_of_every_fit(ray_backend):
     from core.config import FeatureConfig
     from core.models import registry
     from core.models.staged import FitMessage, FitPlan
-    from core.protocol import run_protocol, split_by_patient
+    from core.training.protocol import run_protocol, split_by_patient
     cohort = make_tiny_cohort(60, seed=2)
     seen = []
     run_protocol(cohort, [registry.get(n) for n in ("lr", "rf")], split_by_patient(cohort),
@@ -215,7 +215,7 @@ def test_the_private_ray_instance_listens_on_loopback_only(ray_backend):
 
 
 def test_the_servers_backend_comes_from_its_environment_only(monkeypatch):
-    from core.engine import BackendError, configured_backend
+    from core.training.engine import BackendError, configured_backend
     for name in ("CHRONOSCOPE_BACKEND", "CHRONOSCOPE_RAY_ADDRESS", "CHRONOSCOPE_RAY_CPUS"):
         monkeypatch.delenv(name, raising=False)
     assert configured_backend() == BackendConfig("local")

@@ -3,12 +3,12 @@ import pytest
 from sklearn import metrics as skm
 
 from core.config import EvaluationConfig, SplitConfig
-from core.evaluation import (binary_metrics, bootstrap_indices, choose_threshold, compare, delong_auc_variance,
+from core.evaluation.metrics import (binary_metrics, bootstrap_indices, choose_threshold, compare, delong_auc_variance,
                              delong_test, describe_comparison, evaluate, paired_bootstrap, threshold_metrics)
-from core.evaluation import _auprc_rows, _auroc_rows
+from core.evaluation.metrics import _auprc_rows, _auroc_rows
 from core.exceptions import CohortError
-from core.experiment import run_experiment
-from core.protocol import split_by_patient
+from core.training.experiment import run_experiment
+from core.training.protocol import split_by_patient
 
 
 def test_metrics_hand_computed():
@@ -133,7 +133,7 @@ def test_run_experiment_end_to_end(tiny_cohort):
 
 
 def test_cross_validate_reports_every_fold(tiny_cohort):
-    from core.experiment import cross_validate
+    from core.training.experiment import cross_validate
     df = cross_validate(tiny_cohort, ["lr", "gbm"], preset="test", n_folds=2)
     assert len(df) == 4 and set(df["model"]) == {"lr", "gbm"} and df["auroc"].between(0, 1).all()
     with pytest.raises(ValueError, match="n_folds"):

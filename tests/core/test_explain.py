@@ -11,7 +11,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 
-from core import explain as ex
+from core.analysis import explain as ex
 from core.exceptions import CohortError, RunError
 from core.models import registry
 from core.models.recurrent import RecurrentClassifier
@@ -123,7 +123,7 @@ def test_bad_inputs(planted):
 
 
 def test_core_explain_never_imports_streamlit():
-    code = "import sys, core.explain, core.commands.explain; assert 'streamlit' not in sys.modules"
+    code = "import sys, core.analysis.explain, core.commands.explain; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import explain as ex
-from core.cohort import make_cohort
+from core.analysis import explain as ex
+from core.data.cohort import make_cohort
 from core.config import EvaluationConfig
 from core.exceptions import CohortError, RunError
-from core.experiment import run_experiment
+from core.training.experiment import run_experiment
 from core.plots import patient_attribution_figure
-from core.runs import ANALYSES, attach_files, list_attached, load_run, save_run, verify_run
+from core.runs.store import ANALYSES, attach_files, list_attached, load_run, save_run, verify_run
 from tests.conftest import make_online_cohort, make_tiny_cohort
 
 #: the keys the HTML report reads from every attached explain-*.json (kept exactly).

@@ -2,7 +2,7 @@ import io
 
 import pandas as pd
 
-from core.export import safe_csv
+from core.runs.export import safe_csv
 
 
 def test_formula_cells_are_escaped_numbers_kept(tmp_path):

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from core.cohort import make_cohort
+from core.data.cohort import make_cohort
 from core.config import FeatureConfig
 from core.exceptions import CohortError, RunError
 from core.features import CHANNEL_KINDS, TABULAR_STATS, FeatureBuilder

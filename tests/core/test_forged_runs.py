@@ -16,9 +16,9 @@ import pytest
 from core.cli import main
 from core.config import EvaluationConfig
 from core.exceptions import RunError
-from core.experiment import run_experiment
-from core.runfiles import MAX_DEPTH, parse_json, read_json_file
-from core.runs import MANIFEST, load_run, save_run, verify_run
+from core.training.experiment import run_experiment
+from core.runs.runfiles import MAX_DEPTH, parse_json, read_json_file
+from core.runs.store import MANIFEST, load_run, save_run, verify_run
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
 from tests.core.test_tamper import _copy, _rehash

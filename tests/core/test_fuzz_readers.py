@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import readers
+from core.data import readers
 from core.config import DataConfig
 from core.exceptions import CoreError
-from core.ingest import inspect_columns, validate_data
-from core.readers import read_table
-from core.validation import ValidationReport
+from core.data.ingest import inspect_columns, validate_data
+from core.data.readers import read_table
+from core.data.validation import ValidationReport
 
 FUZZ = settings(derandomize=True, deadline=None, database=None, max_examples=80,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -7,7 +7,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
-from core.gates import GATE_NAMES, gate_activations, run_recurrence
+from core.analysis.gates import GATE_NAMES, gate_activations, run_recurrence
 from core.models.recurrent import RecurrentClassifier
 
 
@@ -98,7 +98,7 @@ def test_gate_activations_errors(seq_data):
 
 def test_fit_gate_models_and_patient_trace(tiny_cohort):
     from core.exceptions import CohortError
-    from core.gates import fit_gate_models, patient_trace
+    from core.analysis.gates import fit_gate_models, patient_trace
     g = fit_gate_models(tiny_cohort, ("gru", "lstm"), max_patients=None, hidden_size=4, max_epochs=1)
     assert set(g.models) == {"gru", "lstm"} and set(g.splits) == {"train", "validation", "test"}
     pid = g.splits["test"][0]

@@ -17,13 +17,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core import readers
+from core.data import readers
 from core.cli import main
 from core.config import DataConfig
 from core.exceptions import DataReadError
-from core.ingest import inspect_columns, validate_data
-from core.readers import read_table
-from core.validation import MAX_SHOWN_CHARS
+from core.data.ingest import inspect_columns, validate_data
+from core.data.readers import read_table
+from core.data.validation import MAX_SHOWN_CHARS
 
 HEADER = "patient_id,time,variable,value\n"
 

@@ -1,4 +1,4 @@
-"""Tests for core.ingest / core.readers: every input format and every validation rule of issue #2.
+"""Tests for core.data.ingest / core.data.readers: every input format and every validation rule of issue #2.
 
 Inputs are built in code (``tests/core/_data_helpers.py``): a clean long cohort of 30 patients,
 corrupted per case. Bad inputs assert the finding's code *and* its message; accepted inputs
@@ -15,7 +15,7 @@ import pytest
 
 from core.config import DataConfig
 from core.exceptions import ValidationFailed
-from core.ingest import inspect_columns, load_cohort, parse_time_hours, validate_data
+from core.data.ingest import inspect_columns, load_cohort, parse_time_hours, validate_data
 from tests.core._data_helpers import (PN_OUTCOMES_HEADER, TARGET, csv_text, gzip_bytes, labels_frame, long_rows,
                                       patient_ids, physionet_files, to_csv_bytes, write, write_folder, xlsx_bytes,
                                       zip_bytes)

@@ -1,4 +1,4 @@
-"""Tests for the online (hour-by-hour) task shape of core.ingest.
+"""Tests for the online (hour-by-hour) task shape of core.data.ingest.
 
 Two label sources: a 0/1 column of the events that varies by hour (``SepsisLabel``; a column
 in the wide layout, a variable in the long one), or an onset-time column of a labels file with
@@ -18,7 +18,7 @@ import pytest
 from core.cli import main
 from core.config import DataConfig
 from core.exceptions import ValidationFailed
-from core.ingest import load_cohort, validate_data
+from core.data.ingest import load_cohort, validate_data
 
 LABEL = "SepsisLabel"
 ONLINE = DataConfig(task="online", target=LABEL)

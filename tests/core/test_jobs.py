@@ -1,4 +1,4 @@
-"""core.jobs: jobs run in worker processes, queue, report progress and failures, cancel within seconds."""
+"""core.service.jobs: jobs run in worker processes, queue, report progress and failures, cancel within seconds."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from core.jobs import JobManager
+from core.service.jobs import JobManager
 from core.service import TrainRequest
 from tests.conftest import make_tiny_cohort
 
@@ -96,7 +96,7 @@ def test_a_ray_job_is_cancelled_and_leaves_no_ray_worker(tmp_path):
     """A job on the Ray backend: cancel stops its tasks and its private Ray instance, all within seconds."""
     import subprocess
     pytest.importorskip("ray", reason="ray is in requirements.txt; install it to test the Ray backend")
-    from core.engine import BackendConfig
+    from core.training.engine import BackendConfig
 
     def ray_workers() -> int:
         out = subprocess.run(["pgrep", "-fc", "ray/_private/workers/default_worker"], capture_output=True, text=True)
@@ -174,7 +174,7 @@ def test_a_job_whose_cluster_cannot_be_reached_fails_with_a_message_and_frees_it
     """Nothing listening: refused at once. A port that accepts but does not speak Ray: failed after the
     connect timeout, not hung in the only slot; the next job runs."""
     pytest.importorskip("ray", reason="ray is in requirements.txt; install it to test the Ray backend")
-    from core.engine import BackendConfig
+    from core.training.engine import BackendConfig
     m = JobManager(slots=1)
     try:
         # three different requests (identical ones would share one job, whatever the backend)
@@ -208,8 +208,8 @@ def _gone(pid: int) -> bool:
 
 _SERVER = """
 import sys, time
-from core.engine import BackendConfig
-from core.jobs import JobManager
+from core.training.engine import BackendConfig
+from core.service.jobs import JobManager
 from core.service import TrainRequest
 from tests.conftest import make_tiny_cohort
 m = JobManager(slots=1)

@@ -8,7 +8,7 @@ from core.config import FeatureConfig
 from core.features import FeatureBuilder
 from core.models import registry
 from core.models.recurrent import RecurrentClassifier
-from core.protocol import make_model
+from core.training.protocol import make_model
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_progress_is_a_constructor_callback_not_saved(tiny_features, tmp_path):
 
 
 def test_protocol_hands_progress_to_the_model_for_one_fit_only(tiny_features):
-    from core.protocol import fit_model
+    from core.training.protocol import fit_model
     fs, y = tiny_features
     seen = []
     model = registry.get("gru").make("test", random_state=0)

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-from core.cohort import make_cohort
+from core.data.cohort import make_cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.experiment import run_experiment
+from core.training.experiment import run_experiment
 from core.features import FeatureBuilder
 from core.models import registry
-from core.protocol import predict_units, run_protocol, split_by_patient
+from core.training.protocol import predict_units, run_protocol, split_by_patient
 from tests.conftest import make_online_cohort
 
 ONLINE = FeatureConfig(task="online", window_hours=40, lookback_hours=(3, 6))
@@ -190,8 +190,8 @@ def test_cli_online_onset_labels(cohort, tmp_path, capsys):
 
 def test_explain_one_patient_hour_matches_the_scored_risk(cohort, fitted):
     """Online explanations explain exactly the risk that was scored at that hour, for every family."""
-    from core.explain import explain_models
-    from core.protocol import predict_units
+    from core.analysis.explain import explain_models
+    from core.training.protocol import predict_units
     patient = str(fitted.splits["test"][1])
     fs = fitted.builder.transform(cohort, [patient])       # the scored risk of every hour (as Run.risk_table)
     table = pd.DataFrame({"time_hours": fs.unit_time, **{n: predict_units(m, registry.get(n).input_kind, fs)
@@ -211,7 +211,7 @@ def test_explain_one_patient_hour_matches_the_scored_risk(cohort, fitted):
 
 
 def test_shuffle_moves_each_hours_label_with_its_data(cohort):
-    from core.timeorder import shuffle_time_bins
+    from core.analysis.timeorder import shuffle_time_bins
     shuffled = shuffle_time_bins(cohort, window_hours=40, random_state=3)
 
     def pairs(c, pid):
@@ -232,7 +232,7 @@ def test_shuffle_moves_each_hours_label_with_its_data(cohort):
 def test_timeorder_on_the_online_task(cohort):
     import json
 
-    from core.timeorder import TimeOrderConfig, run_timeorder
+    from core.analysis.timeorder import TimeOrderConfig, run_timeorder
     res = run_timeorder(cohort, TimeOrderConfig(models=("lr", "gru"), horizons_hours=(6, 12), features=ONLINE,
                                                 preset="test", evaluation=EvaluationConfig(n_bootstrap=30)))
     assert res.verdict.startswith("Online task")
@@ -244,7 +244,7 @@ def test_timeorder_on_the_online_task(cohort):
 
 
 def test_run_folder_reused_without_refit_drops_the_old_refits(cohort, tmp_path):
-    from core.runs import load_run, save_run
+    from core.runs.store import load_run, save_run
     kw = dict(preset="test", features=ONLINE, evaluation=EvaluationConfig(n_bootstrap=20), random_state=0)
     save_run(run_experiment(cohort, ["lr"], refit=True, **kw), tmp_path / "run")
     assert load_run(tmp_path / "run").refitted
@@ -256,7 +256,7 @@ def test_run_whose_model_does_not_fit_its_features_is_refused(cohort, tmp_path):
     import json
 
     from core.exceptions import RunError
-    from core.runs import load_run, save_run
+    from core.runs.store import load_run, save_run
     folder = save_run(run_experiment(cohort, ["gru"], preset="test", features=ONLINE,
                                      evaluation=EvaluationConfig(n_bootstrap=20)), tmp_path / "run")
     meta = json.loads((folder / "features.json").read_text())

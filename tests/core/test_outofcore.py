@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from core import features as features_mod
-from core.cohort import make_cohort
+from core.data.cohort import make_cohort
 from core.config import DataConfig, EvaluationConfig, FeatureConfig, SplitConfig
-from core.demo import DEMO_TARGET, generate_demo_cohort
+from core.data.demo import DEMO_TARGET, generate_demo_cohort
 from core.features import FeatureBuilder
-from core.jobs import JobCancelled
+from core.service.jobs import JobCancelled
 from core.models import registry
 from core.models import base as base_mod
 from core.models.base import check_sequences
 from core.models.grud import make_grud
 from core.models.recurrent import RecurrentClassifier
-from core.protocol import FEATURES_IN_MEMORY_ENV, refit_models, run_protocol, split_by_patient
+from core.training.protocol import FEATURES_IN_MEMORY_ENV, refit_models, run_protocol, split_by_patient
 from tests.conftest import make_online_cohort
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/physionet2012"
@@ -216,7 +216,7 @@ def test_set_a_out_of_core_matches_in_memory(work_root, monkeypatch):
     if not (DATA / "set-a.csv.gz").exists() or not (DATA / "outcomes-a.csv").exists():
         pytest.skip("../shared/data/physionet2012 not found: the real-data tests need the shared PhysioNet "
                     "sample beside the repo")
-    from core.ingest import validate_data
+    from core.data.ingest import validate_data
     cohort, report = validate_data(DATA / "set-a.csv.gz", DATA / "outcomes-a.csv",
                                    config=DataConfig(target="in_hospital_death"))
     assert report.ok and cohort.n_patients == 4000
@@ -242,7 +242,7 @@ def test_forest_fits_a_read_only_table_with_missing_values():
     from types import SimpleNamespace
 
     from core.models import registry
-    from core.protocol import fit_model
+    from core.training.protocol import fit_model
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 4)).astype(np.float32)
     X[::5, 1] = np.nan

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.config import EvaluationConfig
-from core.experiment import run_experiment
-from core.runs import attach_files, list_runs, load_run, remove_partial_runs, save_run
+from core.training.experiment import run_experiment
+from core.runs.store import attach_files, list_runs, load_run, remove_partial_runs, save_run
 from tests.conftest import make_tiny_cohort
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from core.cli import main
 from core.config import DataConfig
-from core.ingest import validate_data
-from core.plausibility import implausible_mask, lookup, unit_of
+from core.data.ingest import validate_data
+from core.data.plausibility import implausible_mask, lookup, unit_of
 
 IMPOSSIBLE = [("pH", 735.0), ("Temp", -17.8), ("HR", 0.0), ("Height", 1.8), ("MAP", 0.0)]
 
@@ -82,7 +82,7 @@ def test_mask_skips_unknown_variables_and_codes():
 
 
 def test_the_target_choices_are_the_binary_and_onset_columns(tmp_path):
-    from core.ingest import inspect_columns
+    from core.data.ingest import inspect_columns
     events, labels, _ = _write(tmp_path)
     lab = pd.read_csv(labels)
     lab["length_of_stay"] = range(len(lab))
@@ -121,8 +121,8 @@ def test_wide_static_columns_are_checked_too(tmp_path, keep):
 
 
 def test_timeline_opens_with_labs_as_well_as_vitals():
-    from core.cohort import make_cohort
-    from core.explore import default_timeline_variables
+    from core.data.cohort import make_cohort
+    from core.data.explore import default_timeline_variables
     rows = [("p1", h, v, 80.0) for h in range(48) for v in ("HR", "MAP", "Temp", "SaO2", "RespRate", "SysABP")]
     rows += [("p1", 6.0, "Lactate", 2.1), ("p1", 12.0, "Lactate", 3.4), ("p1", 6.0, "WBC", 12.0), ("p1", 3.0, "Mystery", 1.0)]
     cohort = make_cohort(pd.DataFrame(rows, columns=["patient_id", "time_hours", "variable", "value"]))
@@ -132,7 +132,7 @@ def test_timeline_opens_with_labs_as_well_as_vitals():
 
 
 def test_edited_code_meanings_replace_the_built_in_ones():
-    from core.plausibility import code_table, codes_from_table, describe_value
+    from core.data.plausibility import code_table, codes_from_table, describe_value
     table = code_table(["Gender", "Age"])
     assert set(table["variable"]) == {"Gender"} and len(table) == 2
     table.loc[table["code"] == 1.0, "meaning"] = "man"
@@ -144,7 +144,7 @@ def test_edited_code_meanings_replace_the_built_in_ones():
 
 
 def test_a_label_per_hour_in_a_wide_file_is_offered_as_the_online_target(tmp_path):
-    from core.ingest import inspect_columns
+    from core.data.ingest import inspect_columns
     rows = [{"patient_id": f"p{i}", "ICULOS": h, "HR": 80 + h, "Gender": i % 2, "SepsisLabel": int(i == 0 and h > 2)}
             for i in range(6) for h in range(5)]
     path = tmp_path / "wide.csv"

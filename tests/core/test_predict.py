@@ -1,4 +1,4 @@
-"""core.predict: the CLI and predict_patients give the same numbers; the per-patient table and flags by hand;
+"""core.runs.predict: the CLI and predict_patients give the same numbers; the per-patient table and flags by hand;
 the run's label column is never read; risk trajectories end at the stay's risk (CLI --trajectory)."""
 import numpy as np
 import pandas as pd
@@ -7,9 +7,9 @@ import pytest
 from core.cli import main
 from core.config import DataConfig
 from core.exceptions import RunError
-from core.ingest import load_cohort
-from core.predict import PredictionResult, data_config_for, predict_patients, risk_trajectories
-from core.runs import load_run
+from core.data.ingest import load_cohort
+from core.runs.predict import PredictionResult, data_config_for, predict_patients, risk_trajectories
+from core.runs.store import load_run
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
 

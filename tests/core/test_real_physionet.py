@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.config import DataConfig
-from core.ingest import validate_data
+from core.data.ingest import validate_data
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared/data/physionet2012"

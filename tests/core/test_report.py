@@ -1,4 +1,4 @@
-"""The HTML report of a run (core.report, ``python -m core report``): content, offline, escaping, exit codes."""
+"""The HTML report of a run (core.runs.report, ``python -m core report``): content, offline, escaping, exit codes."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from core.report import TRIPOD_AI_ITEMS, build_report, find_timeorder
-from core.runs import load_run
+from core.runs.report import TRIPOD_AI_ITEMS, build_report, find_timeorder
+from core.runs.store import load_run
 from tests.conftest import make_online_cohort, make_tiny_cohort
 from tests.core.test_cli_train import _write_long
 
@@ -79,9 +79,9 @@ def test_report_makes_no_network_request(stay_report):
 
 
 def test_names_from_the_data_are_escaped(tmp_path):
-    from core.cohort import make_cohort
-    from core.experiment import run_experiment
-    from core.runs import save_run
+    from core.data.cohort import make_cohort
+    from core.training.experiment import run_experiment
+    from core.runs.store import save_run
     bad = "<script>alert(1)</script>"
     c = make_tiny_cohort(n_patients=50, seed=2)
     events = c.events.assign(variable=c.events["variable"].astype(str).replace("HR", bad))

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from core.cli import main
-from core.experiment import training_request
-from core.jobs import JobManager
-from core.reuse import request_key
-from core.runs import find_run, list_runs
+from core.training.experiment import training_request
+from core.service.jobs import JobManager
+from core.runs.reuse import request_key
+from core.runs.store import find_run, list_runs
 from core.service import GatesRequest, TrainRequest
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from core.config import EvaluationConfig, FeatureConfig
-from core.experiment import run_experiment
+from core.training.experiment import run_experiment
 from core.models import registry
-from core.runs import load_run, save_run
+from core.runs.store import load_run, save_run
 from tests.conftest import make_online_cohort, make_tiny_cohort
 
 SHAPES = {"stay": (lambda: make_tiny_cohort(n_patients=60, seed=2), FeatureConfig(window_hours=6)),

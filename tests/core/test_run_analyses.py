@@ -1,4 +1,4 @@
-"""Analyses attached to a saved run (core.runs.attach_files): listed in its manifest, refused when changed."""
+"""Analyses attached to a saved run (core.runs.store.attach_files): listed in its manifest, refused when changed."""
 import json
 import shutil
 
@@ -6,8 +6,8 @@ import pytest
 
 from core.config import EvaluationConfig
 from core.exceptions import RunError
-from core.experiment import run_experiment
-from core.runs import (ANALYSES, MANIFEST, attach_files, copy_run, list_attached, load_run, read_attached, save_run,
+from core.training.experiment import run_experiment
+from core.runs.store import (ANALYSES, MANIFEST, attach_files, copy_run, list_attached, load_run, read_attached, save_run,
                        verify_run)
 from tests.conftest import make_tiny_cohort
 

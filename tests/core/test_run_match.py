@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from core.cli import main
-from core.cohort import make_cohort
+from core.data.cohort import make_cohort
 from core.exceptions import RunError
-from core.experiment import run_experiment
-from core.runs import load_run, match_run_folder, save_run
+from core.training.experiment import run_experiment
+from core.runs.store import load_run, match_run_folder, save_run
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
 

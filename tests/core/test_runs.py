@@ -9,8 +9,8 @@ import pytest
 
 from core.config import EvaluationConfig
 from core.exceptions import RunError
-from core.experiment import run_experiment
-from core.runs import list_runs, load_run, save_run
+from core.training.experiment import run_experiment
+from core.runs.store import list_runs, load_run, save_run
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_loads_on_a_fresh_interpreter_without_streamlit(saved):
     cohort, res, folder = saved
     code = textwrap.dedent(f"""
         import sys
-        from core.runs import load_run
+        from core.runs.store import load_run
         run = load_run({str(folder)!r})
         print(sorted(run.models))
         assert "streamlit" not in sys.modules
@@ -128,7 +128,7 @@ def test_run_folders_are_owner_only(saved, tmp_path):
     """save_run and copy_run: directories 0700, files 0600, whatever the umask; also when replacing a run."""
     import os
 
-    from core.runs import copy_run
+    from core.runs.store import copy_run
     _, res, folder = saved
     assert _modes(folder) == ({0o700}, {0o600})
     old = os.umask(0o000)
@@ -147,7 +147,7 @@ def test_run_folders_are_owner_only(saved, tmp_path):
 def test_delete_run_removes_a_run_and_refuses_anything_else(saved, tmp_path):
     import shutil
 
-    from core.runs import delete_run
+    from core.runs.store import delete_run
     _, _, folder = saved
     root = tmp_path / "runs"
     shutil.copytree(folder, root / "r1")

@@ -18,11 +18,11 @@ from sklearn.svm import SVC
 
 import core.models.staged as staged
 from core.config import FeatureConfig
-from core.jobs import FitStatus, JobInfo, _FitBoard
+from core.service.jobs import FitStatus, JobInfo, _FitBoard
 from core.models import registry
 from core.models.staged import FitMessage, FitPlan, FitProgress, fit_in_stages, heartbeat, stage_plan
-from core.protocol import fit_model, run_protocol, split_by_patient
-from core.threads import limit_threads
+from core.training.protocol import fit_model, run_protocol, split_by_patient
+from core.training.threads import limit_threads
 from tests.conftest import make_tiny_cohort
 
 

@@ -15,8 +15,8 @@ import pytest
 from core.cli import main
 from core.config import EvaluationConfig
 from core.exceptions import RunError
-from core.experiment import run_experiment
-from core.runs import MANIFEST, RunSummary, copy_run, find_run, list_runs, load_run, save_run, verify_run
+from core.training.experiment import run_experiment
+from core.runs.store import MANIFEST, RunSummary, copy_run, find_run, list_runs, load_run, save_run, verify_run
 from tests.conftest import make_tiny_cohort
 from tests.core.test_cli_train import _write_long
 
@@ -32,7 +32,7 @@ def saved(tmp_path_factory):
 @pytest.fixture(scope="module")
 def other_features(tmp_path_factory):
     """A run of lr on other features: the same cohort without Lactate (fewer columns)."""
-    from core.cohort import make_cohort
+    from core.data.cohort import make_cohort
     c = make_tiny_cohort(n_patients=60, seed=2)
     cohort = make_cohort(c.events[c.events["variable"] != "Lactate"], c.static, c.labels, target="died")
     res = run_experiment(cohort, ["lr"], preset="test", evaluation=EvaluationConfig(n_bootstrap=0))
@@ -333,16 +333,16 @@ def test_cli_bad_out_path_is_exit_2(saved, events, tmp_path, capsys, command, ou
 
 
 def test_cli_predict_nan_risk_is_exit_2(saved, events, tmp_path, capsys, monkeypatch):
-    import core.runs
+    import core.runs.store
 
-    original = core.runs.load_run
+    original = core.runs.store.load_run
 
     def broken(*args, **kwargs):
         run = original(*args, **kwargs)
         run.models["lr"][-1].coef_[:] = np.nan
         return run
 
-    monkeypatch.setattr(core.runs, "load_run", broken)
+    monkeypatch.setattr(core.runs.store, "load_run", broken)
     out = tmp_path / "p.csv"
     rc = main(["predict", str(saved[2]), str(events), "--out", str(out)])
     err = capsys.readouterr().err

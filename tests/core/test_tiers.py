@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.cohort import make_cohort
+from core.data.cohort import make_cohort
 from core.config import EvaluationConfig, FeatureConfig
 from core.features import MISSINGNESS_STATS, TABULAR_STATS, FeatureBuilder
-from core.timeorder import TimeOrderConfig, run_timeorder
+from core.analysis.timeorder import TimeOrderConfig, run_timeorder
 from tests.conftest import make_online_cohort, make_planted_order_cohort, make_tiny_cohort
 
 HR_A = [(0.5, 80.0), (3.2, 95.0), (7.0, 70.0), (10.5, 90.0), (11.5, 85.0)]
@@ -228,7 +228,7 @@ def test_tiers_off_and_without_an_order_free_model():
 
 
 def test_tiers_full_preset_refits_order_free_at_quick_sizes():
-    from core.timeorder import _tier_kinds
+    from core.analysis.timeorder import _tier_kinds
     assert _tier_kinds(TimeOrderConfig(preset="full")) == ("quick", ("time_aware", "missingness_only", "order_free"))
     assert _tier_kinds(TimeOrderConfig(preset="quick")) == ("quick", ("time_aware", "missingness_only"))
 
@@ -255,7 +255,7 @@ def _d(diff, lo, hi):
     (_d(0.01, -0.01, 0.03), _d(0.01, -0.02, 0.04), _d(0.0, -0.02, 0.02), "no significant order advantage"),
 ])
 def test_tier_sentence_wording(b, c, cb, expect):
-    from core.timeorder import _tier_sentence
+    from core.analysis.timeorder import _tier_sentence
     diffs = {"time_aware_minus_order_free": b, "sequence_minus_order_free": c, "sequence_minus_time_aware": cb}
     text = _tier_sentence("logistic regression", "gradient boosting", "GRU", diffs, b["difference"] / c["difference"])
     assert expect in text

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from core.cli import main
-from core.cohort import make_cohort
+from core.data.cohort import make_cohort
 from core.config import EvaluationConfig, FeatureConfig
 from core.features import FeatureBuilder
-from core.timeorder import (TimeOrderConfig, describe_evidence, run_timeorder, shuffle_time_bins,
+from core.analysis.timeorder import (TimeOrderConfig, describe_evidence, run_timeorder, shuffle_time_bins,
                             valid_lengths)
 
 ROOT = Path(__file__).resolve().parents[2]

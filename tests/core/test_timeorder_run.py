@@ -13,10 +13,10 @@ import pytest
 from core.cli import main
 from core.config import EvaluationConfig, FeatureConfig
 from core.exceptions import RunError
-from core.experiment import run_experiment
-from core.report import build_report
-from core.runs import attach_files, list_attached, load_run, save_run
-from core.timeorder import (TimeOrderConfig, TimeOrderResult, load_timeorder, run_timeorder, save_timeorder)
+from core.training.experiment import run_experiment
+from core.runs.report import build_report
+from core.runs.store import attach_files, list_attached, load_run, save_run
+from core.analysis.timeorder import (TimeOrderConfig, TimeOrderResult, load_timeorder, run_timeorder, save_timeorder)
 from tests.conftest import make_online_cohort, make_planted_order_cohort
 
 STAY = dict(make=lambda seed=0: make_planted_order_cohort(120, seed=seed), features=FeatureConfig(window_hours=12),
@@ -115,8 +115,8 @@ def test_an_ablation_model_the_run_lacks_is_trained_on_its_split_and_said(tmp_pa
 
 def test_a_refitted_run_is_analysed_with_the_models_that_made_its_numbers(tmp_path):
     from sklearn.metrics import roc_auc_score
-    from core.protocol import predict_units
-    from core.timeorder import shuffle_time_bins
+    from core.training.protocol import predict_units
+    from core.analysis.timeorder import shuffle_time_bins
     cohort = STAY["make"]()
     res = run_experiment(cohort, ["lr", "gru"], preset="test", features=STAY["features"],
                          evaluation=EvaluationConfig(n_bootstrap=20), refit=True)
@@ -189,7 +189,7 @@ def test_report_reads_the_attached_analysis_and_explanations_without_server_path
 
 
 def test_report_lists_an_explanation_saved_by_core_explain(stay, tmp_path):
-    from core.explain import explain_run_model, save_explanation
+    from core.analysis.explain import explain_run_model, save_explanation
     _, cohort, run, _ = stay
     folder = shutil.copytree(run.folder, tmp_path / "runs" / "explained")
     res = explain_run_model(str(folder), "lr", cohort, n_patients=8)

@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core import ingest, readers
+from core.data import ingest, readers
 from core.cli import main
 from core.config import DataConfig
-from core.ingest import inspect_columns, validate_data
+from core.data.ingest import inspect_columns, validate_data
 from tests.core._data_helpers import long_rows, to_csv_bytes
 
 _BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_upload_bombs.py"
@@ -141,7 +141,7 @@ def test_parquet_bomb_with_text_cells_is_refused_from_its_metadata(tmp_path, mon
 
 
 def test_text_cells_are_costed_at_their_real_size(tmp_path):
-    from core.ingest import estimate_memory
+    from core.data.ingest import estimate_memory
     n, long_id = 50_000, "x" * 200
     path = tmp_path / "ids.parquet"
     pq.write_table(pa.table({"patient_id": [long_id] * n, "time": [1.0] * n, "variable": ["HR"] * n,

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from core.config import DataConfig
-from core.ingest import validate_data
-from core.jobs import KILL_AFTER_S, JobManager
+from core.data.ingest import validate_data
+from core.service.jobs import KILL_AFTER_S, JobManager
 from core.service import ValidateRequest, request_key, run_request
 from tests.core._data_helpers import TARGET, labels_frame, long_rows, to_csv_bytes
 
@@ -100,7 +100,7 @@ def test_a_validation_nobody_follows_is_cancelled(manager, tmp_path):
 
 def test_the_worker_reads_with_the_submitting_process_settings(manager):
     """A job's worker is forked from a server started earlier: the request carries the limits in force."""
-    from core.ingest import reading_settings
+    from core.data.ingest import reading_settings
     settings = dict(reading_settings(), CHRONOSCOPE_MAX_COLUMNS="3")
     request = _request(settings=tuple(settings.items()))
     assert request_key(request, "") != request_key(_request(), "")

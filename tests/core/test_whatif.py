@@ -1,4 +1,4 @@
-"""core.whatif: typed edits, edits applied to a copy, and causal what-if risks (fixture runs and set A)."""
+"""core.analysis.whatif: typed edits, edits applied to a copy, and causal what-if risks (fixture runs and set A)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.experiment import run_experiment
-from core.runs import load_run, save_run
-from core.whatif import Edit, WhatIfError, apply_edits, whatif
+from core.training.experiment import run_experiment
+from core.runs.store import load_run, save_run
+from core.analysis.whatif import Edit, WhatIfError, apply_edits, whatif
 from tests.conftest import make_online_cohort, make_tiny_cohort
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,7 +177,7 @@ def test_whatif_never_changes_the_cohort_and_refuses_hours_outside_the_window(st
 def test_an_edited_risk_moves_by_hand(stay):
     """Dropping HR at the first hour: the logistic regression's last-point risk is the one of the same
     patient scored with no HR at all (a cohort built by hand)."""
-    from core.cohort import make_cohort
+    from core.data.cohort import make_cohort
     cohort, run = stay
     pid = cohort.patient_ids[2]
     ev = cohort.patient_events(pid)
@@ -195,7 +195,7 @@ def test_set_a_edits_are_causal(tmp_path):
     if not (SET_A / "set-a.csv.gz").exists():
         pytest.skip("../shared/data/physionet2012 not found: the set A what-if test needs the shared sample")
     from core.config import DataConfig
-    from core.ingest import validate_data
+    from core.data.ingest import validate_data
     cohort, _ = validate_data(SET_A / "set-a.csv.gz", SET_A / "outcomes-a.csv",
                               config=DataConfig(target="in_hospital_death"))
     small = cohort.subset(cohort.patient_ids[:300])
@@ -217,7 +217,7 @@ def test_set_a_edits_are_causal(tmp_path):
 
 def test_the_whatif_figure_draws_original_dashed_and_escapes_names():
     from core.plots import whatif_figure
-    from core.whatif import WhatIfResult
+    from core.analysis.whatif import WhatIfResult
     table = pd.DataFrame({"time_hours": [1.0, 2.0], "lr": [0.1, 0.2], "<img src=x>": [0.3, 0.4]})
     res = WhatIfResult("<b>p1</b>", (Edit("add", "HR", 1.5, 90),), False, table, table.assign(lr=[0.1, 0.5]), 1.5)
     fig = whatif_figure(res)

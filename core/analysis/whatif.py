@@ -3,10 +3,10 @@
 The user edits a measurement's value at an hour, adds a measurement, removes one, or drops a variable
 entirely; several :class:`Edit` s are applied in order (:func:`apply_edits`) to a copy of the patient's
 events (the cohort is never changed). :func:`whatif` scores the original and the edited patient with a
-saved run (its training-fitted feature builder and models, :class:`core.runs.Run`) and returns both risk
+saved run (its training-fitted feature builder and models, :class:`core.runs.store.Run`) and returns both risk
 tables side by side:
 
-* a stay run: the risk trajectory (:meth:`core.runs.Run.risk_trajectory`: the risk from the data up to
+* a stay run: the risk trajectory (:meth:`core.runs.store.Run.risk_trajectory`: the risk from the data up to
   each hour, the last point being the stay's risk), for classical and sequence models alike;
 * an online run: the risk at every scored hour (data up to and including it). Both tables are scored
   from a one-patient cohort with the same scored hours (the patient's own, plus any hour an edit adds),
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort, make_cohort
+from core.data.cohort import Cohort, make_cohort
 from core.exceptions import CoreError
 
 __all__ = ["KINDS", "HOUR_TOLERANCE", "Edit", "WhatIfError", "WhatIfResult", "apply_edits", "apply_static",
@@ -200,7 +200,7 @@ def apply_edits(events: pd.DataFrame, edits, patient_id: str | None = None) -> p
     pid = str(patient_id) if patient_id is not None else (str(ev["patient_id"].iat[0]) if len(ev) else "patient")
     for edit in edits:
         if not isinstance(edit, Edit):
-            raise WhatIfError(f"Each edit must be a core.whatif.Edit; got {type(edit).__name__}. "
+            raise WhatIfError(f"Each edit must be a core.analysis.whatif.Edit; got {type(edit).__name__}. "
                               "Example: Edit('edit', 'HR', 5.0, 120).")
         if edit.kind == "static":          # not an event: see apply_static
             continue
@@ -264,7 +264,7 @@ class WhatIfResult:
     online : bool
         Whether the run predicts every hour (else the tables are a stay run's risk trajectories).
     original, edited : DataFrame
-        ``time_hours`` + one column per model (as :meth:`core.runs.Run.risk_table`).
+        ``time_hours`` + one column per model (as :meth:`core.runs.store.Run.risk_table`).
     first_hour : float or None
         The earliest hour an edit touches (a dropped variable: its first measurement); risks before it
         are the original ones. ``None`` without edits.
@@ -384,7 +384,7 @@ def whatif(run, cohort: Cohort, patient_id: str, edits) -> WhatIfResult:
 
     Parameters
     ----------
-    run : core.runs.Run
+    run : core.runs.store.Run
         A reopened run (its fitted feature builder builds the features of both versions).
     cohort : Cohort
         The data the patient is in (never changed).

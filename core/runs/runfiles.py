@@ -1,7 +1,7 @@
 """A run's files are checked, not trusted: one JSON reader with size and depth limits, and the schema of
 every JSON file of a run, checked before anything uses it.
 
-The manifest of a run (:mod:`core.runs`) shows edits, but whoever can edit a run can rewrite the manifest
+The manifest of a run (:mod:`core.runs.store`) shows edits, but whoever can edit a run can rewrite the manifest
 too. So every JSON file of a run goes through :func:`read_json_file` (a size limit per file, strict JSON
 only: no ``NaN`` or ``Infinity``, at most :data:`MAX_DEPTH` levels of brackets) and then through its
 ``check_*`` function here: types, finite numbers and ranges (hours between a minute and ten years,
@@ -11,7 +11,7 @@ thresholds in [0, 1], known model names, known task shapes). Anything else is re
     config.json: features.bin_hours = 1e-07 is outside [0.0167, 87600] hours; the run was edited (or is
     damaged) and is refused. Train it again (retrain), or restore the run from a backup.
 
-:func:`size_limit` is the most bytes each file of a run may hold; :func:`core.runs.verify_run` compares every
+:func:`size_limit` is the most bytes each file of a run may hold; :func:`core.runs.store.verify_run` compares every
 file's size with it (and with the size the manifest recorded) before hashing anything.
 """
 from __future__ import annotations

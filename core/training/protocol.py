@@ -3,9 +3,9 @@
 split by patient (:func:`split_by_patient`, :func:`patient_folds`) -> build features fitted on
 training patients -> fit each model -> choose its threshold on validation patients -> score test patients.
 
-The comparison (:func:`core.experiment.run_experiment`), cross-validation
-(:func:`core.experiment.cross_validate`), the time-order analysis (:func:`core.timeorder.run_timeorder`)
-and the gate models (:func:`core.gates.fit_gate_models`) all call :func:`run_protocol`; what differs
+The comparison (:func:`core.training.experiment.run_experiment`), cross-validation
+(:func:`core.training.experiment.cross_validate`), the time-order analysis (:func:`core.analysis.timeorder.run_timeorder`)
+and the gate models (:func:`core.analysis.gates.fit_gate_models`) all call :func:`run_protocol`; what differs
 between them is passed in: which models (registry specs or custom ones), which features (a
 :class:`~core.config.FeatureConfig`, or an already fitted builder for a shuffled view of the same
 patients), which task shape (``FeatureConfig.task``: one label per stay, or one per patient-hour)
@@ -40,16 +40,16 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig, env_megabytes
-from core.evaluation import (ClusterBootstrap, ComparisonResult, alarm_metrics, bootstrap_indices, choose_threshold,
+from core.evaluation.metrics import (ClusterBootstrap, ComparisonResult, alarm_metrics, bootstrap_indices, choose_threshold,
                              compare, evaluate)
 from core.exceptions import CohortError
 from core.features import FeatureBuilder, FeatureSet
-from core.engine import Backend, LocalBackend
+from core.training.engine import Backend, LocalBackend
 from core.models.base import ModelSpec
 from core.models.staged import FitPlan, FitProgress, fit_in_stages, heartbeat
-from core.threads import limit_threads
+from core.training.threads import limit_threads
 
 __all__ = ["FittedRun", "as_fitted", "ProtocolResult", "ProtocolRequest", "split_by_patient", "patient_folds", "subsample_patients",
            "run_protocol", "run_protocols", "refit_models", "make_model", "fit_model", "predict_units", "Progress",
@@ -123,8 +123,8 @@ class _FeatureWork:
 class FittedRun:
     """The fitted part of any comparison: what explanations, gate traces and scoring need.
 
-    :class:`ProtocolResult`, :class:`core.experiment.ExperimentResult`, :class:`core.runs.Run` and
-    :class:`core.gates.GateModels` each give theirs as ``.fitted``; :func:`as_fitted` accepts any of them.
+    :class:`ProtocolResult`, :class:`core.training.experiment.ExperimentResult`, :class:`core.runs.store.Run` and
+    :class:`core.analysis.gates.GateModels` each give theirs as ``.fitted``; :func:`as_fitted` accepts any of them.
 
     Attributes
     ----------
@@ -153,7 +153,7 @@ def as_fitted(run) -> FittedRun:
     fitted = getattr(run, "fitted", None)
     if isinstance(fitted, FittedRun):
         return fitted
-    raise TypeError("This needs a trained run (core.runs.load_run(...)), an ExperimentResult, GateModels or a "
+    raise TypeError("This needs a trained run (core.runs.store.load_run(...)), an ExperimentResult, GateModels or a "
                     f"FittedRun; got {type(run).__name__}.")
 
 
@@ -376,7 +376,7 @@ def fit_model(model, input_kind: str, fs: FeatureSet, y_units: np.ndarray, progr
     Tabular models get one row per unit (patient, or patient-hour online) and its label. Sequence
     models get the patients' sequences and, online, a ``(n_patients, n_steps)`` target with a label
     at every scored hour (NaN elsewhere). Every fit runs under the one thread rule
-    (:func:`core.threads.limit_threads`).
+    (:func:`core.training.threads.limit_threads`).
 
     With ``progress`` the fit is never silent (:mod:`core.models.staged`): a model with a ``progress``
     parameter (the sequence models: per epoch) gets it for this fit only; a random forest or gradient
@@ -548,7 +548,7 @@ def run_protocols(requests: Sequence[ProtocolRequest], *, evaluation: Evaluation
     evaluation, preset, random_state, model_params, progress
         As in :func:`run_protocol` (shared by every request).
     backend : Backend, optional
-        :func:`core.engine.make_backend` (default: local).
+        :func:`core.training.engine.make_backend` (default: local).
     keep_features : bool
         Keep each request's feature sets in its result (``ProtocolResult.features``); off saves memory.
 
@@ -631,7 +631,7 @@ def run_protocol(cohort: Cohort, specs: Sequence[ModelSpec], splits: dict, *,
     progress : callable(message, fraction), optional
         Messages start with the model name (``"gru: epoch 3 ..."``).
     backend : Backend, optional
-        Where the fits run (:func:`core.engine.make_backend`; default: here, one after another).
+        Where the fits run (:func:`core.training.engine.make_backend`; default: here, one after another).
 
     Returns
     -------

@@ -15,12 +15,12 @@ server), never in a page's script, so it survives page changes and browser reloa
 * **Cancel.** SIGTERM to the worker, which stops its work at once (a Ray backend cancels its tasks
   and shuts its private Ray instance down); SIGKILL to the worker's whole process group after
   :data:`KILL_AFTER_S` seconds if it is still running (a long C call does not see SIGTERM). A cancelled training leaves no run: runs are written through a
-  staging folder (:func:`core.runs.save_run`), and the staging folder of a killed worker is removed.
+  staging folder (:func:`core.runs.store.save_run`), and the staging folder of a killed worker is removed.
 * **Failure.** A :class:`~core.exceptions.CoreError` becomes the job's message as it is; anything
   else becomes "internal error: ..." (the traceback goes to the server log, not to the page).
 * **Where.** The fits run on the manager's backend: by default the server's configuration
-  (:func:`core.engine.configured_backend`, read in the worker), never anything a user typed. A cluster that
-  does not answer fails the job within :data:`core.engine.CONNECT_TIMEOUT_S` and frees its slot.
+  (:func:`core.training.engine.configured_backend`, read in the worker), never anything a user typed. A cluster that
+  does not answer fails the job within :data:`core.training.engine.CONNECT_TIMEOUT_S` and frees its slot.
 * **Nobody left.** A job submitted with ``cancel_if`` (the app: "this browser session has closed") is
   cancelled once every ``cancel_if`` of the sessions that asked for it has said True for
   ``cancel_grace_s`` seconds (asked every ``cancel_check_s``).
@@ -76,7 +76,7 @@ class JobCancelled(KeyboardInterrupt):
 
 def default_slots() -> int:
     """Jobs that may run at once: ``$CHRONOSCOPE_JOB_SLOTS``, else cores // threads per fit (>= 1)."""
-    from core.threads import MAX_THREADS, THREADS_ENV, cpu_count
+    from core.training.threads import MAX_THREADS, THREADS_ENV, cpu_count
     fixed = os.environ.get(SLOTS_ENV, "").strip()
     if fixed.isdigit() and int(fixed) > 0:
         return int(fixed)
@@ -216,7 +216,7 @@ def _worker(request, cohort, backend, conn, server_pid: int) -> None:
                     raise JobCancelled() from None
     try:
         conn.send(("started", os.getpid()))
-        from core.engine import configured_backend, make_backend
+        from core.training.engine import configured_backend, make_backend
         from core.service.runners import run_request
         result = run_request(request, cohort, progress, make_backend(backend or configured_backend()))
         # plain pickle, not multiprocessing's: its torch reductions pass tensors as shared memory that
@@ -279,7 +279,7 @@ class JobInfo:
     queue_position: int = 0
     owner: str = ""
     pid: int = 0
-    #: :func:`core.reuse.request_key` of the request ("" when none was given).
+    #: :func:`core.runs.reuse.request_key` of the request ("" when none was given).
     key: str = ""
     #: the id of the finished identical job whose result this one reuses ("" when it ran itself).
     reused_from: str = ""
@@ -377,9 +377,9 @@ class JobManager:
     ----------
     slots : int, optional
         Jobs that may run at once (default :func:`default_slots`).
-    backend : core.engine.BackendConfig, optional
+    backend : core.training.engine.BackendConfig, optional
         Where the fits of every job run (default: the server's configuration,
-        :func:`core.engine.configured_backend`, read by each worker).
+        :func:`core.training.engine.configured_backend`, read by each worker).
 
     Examples
     --------
@@ -406,7 +406,7 @@ class JobManager:
         self._ctx = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
         if sys.platform.startswith("linux"):
             # imported once in the fork server, so a job starts in a fraction of a second
-            self._ctx.set_forkserver_preload(["core.jobs", "core.experiment", "core.timeorder", "core.runs",
+            self._ctx.set_forkserver_preload(["core.service.jobs", "core.training.experiment", "core.analysis.timeorder", "core.runs.store",
                                              "core.service"])
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -429,7 +429,7 @@ class JobManager:
         nothing starts twice); once one has finished, a new job is recorded as done at once with the same
         result (``JobInfo.reused_from``). Trainings are reused from their saved run instead (the runner's
         :func:`core.service.runners.find_trained`), so a deleted run is never handed out again. ``backend``
-        (a :class:`core.engine.BackendConfig`; default the manager's) is where the fits run; it does not change
+        (a :class:`core.training.engine.BackendConfig`; default the manager's) is where the fits run; it does not change
         the result: the app never passes one (the operator's configuration decides), the tests and tools may.
 
         ``cancel_if`` (a callable without arguments, called from the manager's thread; it must be quick and
@@ -567,7 +567,7 @@ class JobManager:
             job.conn = None
         root = _runs_root(job.request)
         if state != "done" and job.pid is not None and root:
-            from core.runs import remove_partial_runs       # a killed save leaves only its staging folder
+            from core.runs.store import remove_partial_runs       # a killed save leaves only its staging folder
             remove_partial_runs(root, job.pid)
         done = [j for j in self._order if self._jobs[j].info.state == "done" and self._jobs[j].result is not None]
         for old in done[:-KEEP_FINISHED]:

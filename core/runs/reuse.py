@@ -1,15 +1,15 @@
 """Identical requests are answered once: a request key over the data, the settings and the code.
 
-A *request* is what a computation depends on: the data fingerprint (:meth:`core.cohort.Cohort.fingerprint`),
+A *request* is what a computation depends on: the data fingerprint (:meth:`core.data.cohort.Cohort.fingerprint`),
 the full configuration (models, preset, seed, feature / split / evaluation settings...), the library
 versions and the source of the ``core`` package itself. Two requests with the same
 :func:`request_key` give the same numbers (every seed is fixed; the Ray backend gives the local
 numbers bit for bit), so the second one reuses the saved result instead of recomputing it:
 
-* a training: the run folder whose ``config.json`` has the same ``request`` (:func:`core.runs.find_run`),
+* a training: the run folder whose ``config.json`` has the same ``request`` (:func:`core.runs.store.find_run`),
   in the app and with ``train --reuse`` in the CLI;
 * a time-order analysis: ``timeorder.json`` with the same ``request`` (``timeorder --reuse``);
-* every job of the app: a finished job of the server with the same key (:class:`core.jobs.JobManager`).
+* every job of the app: a finished job of the server with the same key (:class:`core.service.jobs.JobManager`).
 
 The key covers the code: after an upgrade of the libraries or a change to ``core``, nothing is reused.
 """
@@ -31,7 +31,7 @@ def code_version() -> str:
     import sklearn
     import torch
     h = hashlib.sha256()
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]          # the core package
     for path in sorted(root.rglob("*.py")):
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())

@@ -1,7 +1,7 @@
 """Where the independent fits of one analysis run: here, one after another, or side by side on Ray.
 
 Every analysis (comparison, cross-validation, refit, time order, gate models) hands its fits to one
-:class:`Backend` through :func:`core.protocol.run_protocols`:
+:class:`Backend` through :func:`core.training.protocol.run_protocols`:
 
 * ``local`` (default) runs them in this process, one after another, with live progress (per epoch,
   per tree batch, and a heartbeat at least every 5 s: :mod:`core.models.staged`). Nothing needs to be started.
@@ -14,7 +14,7 @@ Every analysis (comparison, cross-validation, refit, time order, gate models) ha
   a cluster that does not answer within ``connect_timeout_s`` (20 s) is a :class:`BackendError`.
 
 Both call the same function with the same arguments and the same thread count
-(:mod:`core.threads`), so the same seeds give the same numbers on both.
+(:mod:`core.training.threads`), so the same seeds give the same numbers on both.
 
 **Who chooses.** The server's jobs run where the operator's environment says
 (:func:`configured_backend`: ``CHRONOSCOPE_BACKEND``, ``CHRONOSCOPE_RAY_ADDRESS``, ``CHRONOSCOPE_RAY_CPUS``,
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from core.exceptions import CoreError
-from core.threads import limit_threads, thread_count
+from core.training.threads import limit_threads, thread_count
 
 __all__ = ["BACKENDS", "BACKEND_ENV", "RAY_ADDRESS_ENV", "RAY_CPUS_ENV", "CONNECT_TIMEOUT_S", "BackendConfig",
            "Backend", "LocalBackend", "RayBackend", "make_backend", "configured_backend", "BackendError"]
@@ -71,7 +71,7 @@ class BackendConfig:
     num_cpus : int, optional
         Ray only, private instance: CPUs it may use (default: the machine's).
     threads : int, optional
-        Threads per fit on both backends (default: :func:`core.threads.thread_count`).
+        Threads per fit on both backends (default: :func:`core.training.threads.thread_count`).
     connect_timeout_s : float
         Ray cluster only: seconds it has to answer before :class:`BackendError` (default 20).
     """
@@ -279,7 +279,7 @@ class RayBackend(Backend):
             return ray
         address = self.config.resolved_address()
         timeout = float(self.config.connect_timeout_s)
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         where = f"the Ray cluster at {address!r}" if address else "a private Ray instance on this machine"
 

@@ -229,8 +229,8 @@ class GateModels:
 
     @property
     def fitted(self):
-        """The fitted builder, models and splits (a :class:`core.protocol.FittedRun`)."""
-        from core.protocol import FittedRun
+        """The fitted builder, models and splits (a :class:`core.training.protocol.FittedRun`)."""
+        from core.training.protocol import FittedRun
         return FittedRun(self.builder, self.models, self.splits)
 
 
@@ -252,7 +252,7 @@ def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None =
     hidden_size, max_epochs : int
     random_state : int
     progress : callable(message, fraction), optional
-    backend : core.engine.Backend, optional
+    backend : core.training.engine.Backend, optional
         Where the fits run (default local).
 
     Returns
@@ -271,7 +271,7 @@ def fit_gate_models(cohort, cells=("gru", "lstm"), *, max_patients: int | None =
     from core.config import EvaluationConfig, SplitConfig
     from core.models.base import ModelSpec
     from core.models.recurrent import CELLS
-    from core.protocol import run_protocol, split_by_patient, subsample_patients
+    from core.training.protocol import run_protocol, split_by_patient, subsample_patients
     for c in cells:
         if c not in CELLS:
             raise ValueError(f"fit_gate_models needs recurrent cells ({', '.join(CELLS)}); got {c!r}. "

@@ -35,7 +35,7 @@ components, finite parameters) and its input width and feature names against the
 Runs saved without a manifest (older versions) are refused. A folder is a complete run once it has
 ``config.json`` and ``manifest.json``. The manifest is not signed: it shows edits and swapped files (its
 recorded sizes before any hashing), but not someone who rewrites it too; so every JSON file of a run is read
-with :mod:`core.runfiles` (size and depth limits, strict JSON) and checked against its schema before use, and
+with :mod:`core.runs.runfiles` (size and depth limits, strict JSON) and checked against its schema before use, and
 the model checks still refuse other classes and NaN weights.
 
 Privacy: run folders are owner-only (directories 0700, files 0600); :func:`delete_run` removes one.
@@ -53,15 +53,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 from core.config import EvaluationConfig
-from core.evaluation import ClusterBootstrap, bootstrap_indices, compare, evaluate
+from core.evaluation.metrics import ClusterBootstrap, bootstrap_indices, compare, evaluate
 from core.exceptions import RunError
-from core.export import jsonable, safe_csv
+from core.runs.export import jsonable, safe_csv
 from core.features import FeatureBuilder, FeatureSet
 from core.models import registry
 from core.models.persist import TRUSTED_SKOPS_TYPES, check_model, describe_model, load_model, save_model
-from core.runfiles import (RESTORE, check_config, check_data_report, check_feature_meta, check_manifest, check_metrics,
+from core.runs.runfiles import (RESTORE, check_config, check_data_report, check_feature_meta, check_manifest, check_metrics,
                            check_split, check_versions, parse_json, read_json_file, size_limit)
 
 __all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "TRUSTED_SKOPS_TYPES",
@@ -70,7 +70,7 @@ __all__ = ["save_run", "remove_partial_runs", "load_run", "Run", "list_runs", "T
            "attach_files", "read_attached", "read_attached_json", "list_attached", "is_staging_name"]
 
 DEFAULT_RUNS_DIR = Path("runs")
-#: alarm metrics of an online run, per model in metrics.json (see core.evaluation.alarm_metrics).
+#: alarm metrics of an online run, per model in metrics.json (see core.evaluation.metrics.alarm_metrics).
 ALARM_KEYS = ("positive_stays", "alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day",
               "alarm_hours_share")
 #: the run's file of file hashes and model descriptions, written last.
@@ -155,7 +155,7 @@ def _make_private(folder: Path) -> None:
 
 
 def save_run(result, folder: str | Path) -> Path:
-    """Write an :class:`~core.experiment.ExperimentResult` to ``folder`` (created; its run files replaced).
+    """Write an :class:`~core.training.experiment.ExperimentResult` to ``folder`` (created; its run files replaced).
 
     Never leaves a half-written run: everything is written to a hidden staging folder beside
     ``folder`` (``.NAME.partial-PID``), made owner-only (directories 0700, files 0600), then moved in,
@@ -391,7 +391,7 @@ def read_attached(folder: str | Path, name: str) -> bytes | None:
 
 
 def read_attached_json(folder: str | Path, name: str):
-    """The analysis file ``name`` of the run ``folder`` parsed as JSON (:func:`core.runfiles.parse_json`: strict,
+    """The analysis file ``name`` of the run ``folder`` parsed as JSON (:func:`core.runs.runfiles.parse_json`: strict,
     depth-limited), or ``None`` when the run has none.
 
     Raises RunError when the run fails :func:`verify_run`, or the file is not JSON (naming it)."""
@@ -414,8 +414,8 @@ def list_attached(folder: str | Path) -> list[str]:
 # loading
 # --------------------------------------------------------------------------------------------
 def read_json(path: Path):
-    """A JSON file of a run folder, read with :func:`core.runfiles.read_json_file` (its size limit, strict JSON,
-    at most :data:`core.runfiles.MAX_DEPTH` levels). Files with a schema are checked too: ``config.json``,
+    """A JSON file of a run folder, read with :func:`core.runs.runfiles.read_json_file` (its size limit, strict JSON,
+    at most :data:`core.runs.runfiles.MAX_DEPTH` levels). Files with a schema are checked too: ``config.json``,
     ``manifest.json``, ``split.json``, ``metrics.json``, ``versions.json``, ``data_report.json`` (only files
     directly in the run folder are recognised by name).
 
@@ -706,7 +706,7 @@ class Run:
         Whether ``models`` are the refits on training + validation patients (``train --refit``).
     data_report : dict or None
         ``data_report.json``: the validation report of the data the run was trained on (``report``:
-        :meth:`core.validation.ValidationReport.to_dict`) and patients per split (``split_counts``);
+        :meth:`core.data.validation.ValidationReport.to_dict`) and patients per split (``split_counts``);
         None for runs saved before it was kept.
     """
 
@@ -724,8 +724,8 @@ class Run:
 
     @property
     def fitted(self):
-        """The fitted builder, models and splits (a :class:`core.protocol.FittedRun`)."""
-        from core.protocol import FittedRun
+        """The fitted builder, models and splits (a :class:`core.training.protocol.FittedRun`)."""
+        from core.training.protocol import FittedRun
         return FittedRun(self.builder, self.models, self.splits)
 
     @property
@@ -767,7 +767,7 @@ class Run:
         (the hour's own time; its risk uses data up to and including it): one row per patient, hour
         and model, for every hour that has a row in the data.
         """
-        from core.protocol import predict_units
+        from core.training.protocol import predict_units
         self.check_data(cohort)
         fs = features if features is not None else self.features(cohort, patient_ids)   # built once by callers that loop
         rows = []
@@ -811,7 +811,7 @@ class Run:
         ``events`` are the patient's events (``time_hours, variable, value``; any patient id) and ``static``
         its static row (or empty). Every prefix is scored in one batch, as a pseudo-patient.
         """
-        from core.cohort import make_cohort
+        from core.data.cohort import make_cohort
         if self.online:
             raise RunError(f"Run {self.name} predicts every hour; use risk_table for its hourly risks.")
         cfg = self.builder.config
@@ -965,7 +965,7 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) 
     files are not checked here (:func:`load_run` does).
 
     Hidden folders (the staging folders of a save under way or killed, ``.NAME.partial-PID``) are never listed.
-    Runs of the same request (:func:`core.experiment.training_request`: same data, settings, seed and
+    Runs of the same request (:func:`core.training.experiment.training_request`: same data, settings, seed and
     code, so the same numbers) are listed once, the oldest (the one :func:`find_run` reuses), unless
     ``duplicates``.
     """
@@ -1008,7 +1008,7 @@ def list_runs(root: str | Path = DEFAULT_RUNS_DIR, *, duplicates: bool = False) 
     return out[::-1]
 
 
-#: the schema check of each JSON file of a run, by name (core.runfiles).
+#: the schema check of each JSON file of a run, by name (core.runs.runfiles).
 _SCHEMAS = {"config.json": check_config, MANIFEST: check_manifest, "split.json": check_split,
             "metrics.json": check_metrics, "versions.json": check_versions, "data_report.json": check_data_report,
             "features.json": check_feature_meta}
@@ -1077,7 +1077,7 @@ class RunSummary:
     metrics: dict
     predictions: pd.DataFrame
     folder: Path | None = None
-    #: True when the run was not trained now but reused (an identical earlier request, :mod:`core.reuse`).
+    #: True when the run was not trained now but reused (an identical earlier request, :mod:`core.runs.reuse`).
     reused: bool = False
 
     @property

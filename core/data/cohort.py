@@ -11,7 +11,7 @@ A :class:`Cohort` is what ingestion produces from any supported input format:
 * ``labels``: binary outcome per patient (index ``patient_id``, int8 0/1),
   ``None`` when no target was given.
 * ``catalogue``: one row per variable with counts and coverage.
-* ``report``: the :class:`~core.validation.ValidationReport` of the load.
+* ``report``: the :class:`~core.data.validation.ValidationReport` of the load.
 * ``groups``: optional, the group of each patient (index ``patient_id``, str values), e.g. the
   person behind several stays; the patient split keeps each group on one side. Never a feature.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from core.validation import ValidationReport
+from core.data.validation import ValidationReport
 
 __all__ = ["Cohort", "EVENT_COLUMNS", "build_catalogue", "make_cohort"]
 
@@ -160,7 +160,7 @@ class Cohort:
 
 
 def build_catalogue(events: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
-    """One row per variable: unit (:mod:`core.plausibility`; empty when unknown), kind, observations,
+    """One row per variable: unit (:mod:`core.data.plausibility`; empty when unknown), kind, observations,
     patients, coverage and value summary.
 
     ``coverage`` is the fraction of all patients with at least one observation;
@@ -185,7 +185,7 @@ def build_catalogue(events: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
         rows.append({"variable": str(col), "kind": "static", "n_obs": int(v.size),
                      "n_patients": int(v.size), "coverage": v.size / n_total, "obs_per_patient": 1.0,
                      "mean": v.mean(), "std": v.std(), "min": v.min(), "median": v.median(), "max": v.max()})
-    from core.plausibility import unit_of
+    from core.data.plausibility import unit_of
     for r in rows:
         r["unit"] = unit_of(r["variable"])
     cols = ["variable", "unit", "kind", "n_obs", "n_patients", "coverage", "obs_per_patient",

@@ -1,6 +1,6 @@
 """Descriptive statistics of a cohort for the Cohort and Patient-timeline pages.
 
-Every function takes a :class:`~core.cohort.Cohort` and returns a small DataFrame (or dict)
+Every function takes a :class:`~core.data.cohort.Cohort` and returns a small DataFrame (or dict)
 ready to plot; nothing here fits a model or looks at labels except to *split* a
 description by outcome.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 
 __all__ = ["coverage_by_variable", "cohort_overview", "missingness_by_hour", "sampling_intervals", "sequence_lengths",
            "per_patient_summary", "find_patients", "default_timeline_variables", "label_windows"]
@@ -156,7 +156,7 @@ def default_timeline_variables(cohort: Cohort, patient_id: str, n: int = 7) -> l
     """The panels a timeline opens with: the patient's most observed vital signs (up to ``n - 3``) and
     laboratory values (up to 3, so labs are never crowded out by hourly vitals), filled up to ``n`` with
     the other most observed variables; vitals first, then labs, then the rest."""
-    from core.plausibility import group_of
+    from core.data.plausibility import group_of
     ev = cohort.patient_events(patient_id)
     counts = ev["variable"].astype(str).value_counts()
     vitals = [v for v in counts.index if group_of(v) == "vital"][:max(n - 3, 1)]
@@ -193,7 +193,7 @@ def coverage_by_variable(cohort) -> pd.DataFrame:
 
     Columns: ``variable, unit, kind, n_patients, coverage`` (in [0, 1]), in :func:`variable_order`.
     """
-    from core.plausibility import unit_of
+    from core.data.plausibility import unit_of
     n = max(len(cohort.patient_ids), 1)
     ev = cohort.events
     series = {str(v): set(map(str, g.unique())) for v, g in ev.groupby("variable", observed=True)["patient_id"]} \

@@ -1,8 +1,8 @@
-"""From user files to a validated :class:`~core.cohort.Cohort`.
+"""From user files to a validated :class:`~core.data.cohort.Cohort`.
 
 ``validate_data`` reads the events (and optional labels), detects the layout and columns,
 parses times and values, separates static attributes from time series, attaches labels and
-records every problem in a :class:`~core.validation.ValidationReport`; for the online task it
+records every problem in a :class:`~core.data.validation.ValidationReport`; for the online task it
 also builds the per-hour labels (see :func:`validate_data`). Unusable rows are
 excluded *and counted*; nothing is dropped silently. ``load_cohort`` is the strict variant
 that raises :class:`~core.exceptions.ValidationFailed` when training would be impossible.
@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort, make_cohort
+from core.data.cohort import Cohort, make_cohort
 from core.config import DataConfig
-from core.duplicates import check_duplicate_stays, find_duplicate_stays
+from core.data.duplicates import check_duplicate_stays, find_duplicate_stays
 from core.exceptions import CohortError, DataReadError, ValidationFailed
-from core.readers import (MemoryCheck, RawTable, Source, TableProbe, env_limit, out_of_memory_message, read_table,
+from core.data.readers import (MemoryCheck, RawTable, Source, TableProbe, env_limit, out_of_memory_message, read_table,
                           validate_limit_mb)
-from core.validation import ValidationReport, clip_text, show_value
+from core.data.validation import ValidationReport, clip_text, show_value
 
 __all__ = ["ColumnMapping", "detect_columns", "inspect_columns", "validate_data", "load_cohort", "parse_time_hours",
            "estimate_memory", "memory_check", "reading_settings", "MAX_VARIABLES", "MIN_YEAR"]
@@ -346,7 +346,7 @@ def validate_data(events: Source, labels: Source | None = None, *, config: DataC
     """Read, check and assemble a cohort; never raises for bad *data*.
 
     Memory is bounded: before a table is read whole, :func:`memory_check` refuses one whose validation
-    would take more than :func:`core.readers.validate_limit_mb` (a blocking ``unreadable_events`` error with
+    would take more than :func:`core.data.readers.validate_limit_mb` (a blocking ``unreadable_events`` error with
     the numbers and the limit), and a ``MemoryError`` all the same becomes the blocking error
     ``out_of_memory``, never a traceback.
 
@@ -579,9 +579,9 @@ def estimate_memory(probe: TableProbe, config: DataConfig) -> int:
 
 
 def memory_check(config: DataConfig, limit_mb: float | None = None) -> MemoryCheck:
-    """The check :func:`core.readers.read_table` runs before it reads a table whole: refuse (``DataReadError``
+    """The check :func:`core.data.readers.read_table` runs before it reads a table whole: refuse (``DataReadError``
     with the rows, the estimate, the limit and what to do) when :func:`estimate_memory` passes ``limit_mb``
-    (default :func:`core.readers.validate_limit_mb`)."""
+    (default :func:`core.data.readers.validate_limit_mb`)."""
     limit = validate_limit_mb() if limit_mb is None else float(limit_mb)
 
     def check(probe: TableProbe) -> None:
@@ -603,7 +603,7 @@ def reading_settings() -> dict[str, str]:
     """How this process reads and checks tables, as environment values (``CHRONOSCOPE_*``): the limits (inflation,
     memory, columns, variables) in force and the engine settings. A validation in another process (a job's worker,
     forked from a server started earlier) runs with these to read exactly as this process would."""
-    from core import duck, readers
+    from core.data import duck, readers
     out = {k: os.environ[k] for k in (duck.ENGINE_ENV, duck.MIN_MB_ENV, duck.MEMORY_ENV, duck.TMP_ENV)
            if os.environ.get(k, "").strip()}
     out["CHRONOSCOPE_MAX_INFLATED_MB"] = f"{env_limit('CHRONOSCOPE_MAX_INFLATED_MB', readers.MAX_INFLATED_MB):g}"
@@ -724,7 +724,7 @@ def _to_long(table: RawTable, config: DataConfig, report: ValidationReport, *, l
 def _padded_groups(texts: list[str]) -> list[tuple[str, list[str]]]:
     """The ids that differ only by surrounding whitespace: ``(id, [its spellings])`` for every id written in
     more than one way (``"1"``, ``" 1"``, ``"1 "``, ``"\\t1"``), sorted; blank ids and missing-value words aside."""
-    from core.duck import NULL_STRINGS
+    from core.data.duck import NULL_STRINGS
     raw = pd.Series(texts, dtype=object)
     key = raw.str.strip()
     padded = set(key[key != raw])
@@ -1081,10 +1081,10 @@ def _duplicated(frame: pd.DataFrame, cols: list[str], keep: str | bool = "first"
 
 
 def _check_plausible(frame: pd.DataFrame, table: RawTable, config: DataConfig, report: ValidationReport):
-    """Values outside their variable's plausible range (:mod:`core.plausibility`): one finding per
+    """Values outside their variable's plausible range (:mod:`core.data.plausibility`): one finding per
     variable with the count, examples and the range; excluded unless ``config.keep_implausible``.
     'Unknown' codes are left to the sentinel rule."""
-    from core.plausibility import implausible_mask
+    from core.data.plausibility import implausible_mask
     if not len(frame):
         return frame
     bad = implausible_mask(frame["variable"], frame["value"].to_numpy(), config.sentinel_values)
@@ -1106,7 +1106,7 @@ def _check_plausible(frame: pd.DataFrame, table: RawTable, config: DataConfig, r
 
 def _report_implausible(name: str, n: int, examples: list, config: DataConfig, report: ValidationReport) -> None:
     """One finding for ``n`` values of ``name`` outside its plausible range: excluded, or kept when asked."""
-    from core.plausibility import lookup
+    from core.data.plausibility import lookup
     r = lookup(name)
     unit = f" {r.unit}" if r.unit else ""
     what = f"{name}: {n:,} value(s) outside the plausible range {r.low:g} to {r.high:g}{unit}"
@@ -1126,7 +1126,7 @@ def _check_plausible_static_columns(frame: pd.DataFrame, patient: str, cols: lis
     Implausible cells are reported per column and, unless ``config.keep_implausible``, set to missing in
     a copy of the columns (the user's table is never changed) and counted as excluded observations.
     """
-    from core.plausibility import implausible_mask
+    from core.data.plausibility import implausible_mask
     changed = {}
     for c in cols:
         values = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)

@@ -70,17 +70,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.evaluation import (ClusterBootstrap, bootstrap_indices, bootstrap_metrics, delong_test, evaluate,
+from core.evaluation.metrics import (ClusterBootstrap, bootstrap_indices, bootstrap_metrics, delong_test, evaluate,
                              paired_bootstrap)
 from core.exceptions import CohortError, RunError
-from core.export import jsonable
+from core.runs.export import jsonable
 from core.models import registry
 from core.models.base import check_preset
-from core.engine import Backend
+from core.training.engine import Backend
 from core.features import FeatureBuilder, FeatureSet
-from core.protocol import (ProtocolRequest, ProtocolResult, predict_units, run_protocols, split_by_patient,
+from core.training.protocol import (ProtocolRequest, ProtocolResult, predict_units, run_protocols, split_by_patient,
                            subsample_patients)
 
 __all__ = ["TimeOrderConfig", "TimeOrderResult", "AblationResult", "GapResult", "TierResult", "MissingnessResult",
@@ -261,7 +261,7 @@ class TimeOrderConfig:
     @classmethod
     def for_run(cls, run, *, model: str = "gru", horizons_hours=None, tiers: bool = True,
                 n_bootstrap: int | None = None, models=None) -> "TimeOrderConfig":
-        """The analysis of a saved run (:func:`core.runs.load_run`), for ``run_timeorder(..., run=run)``.
+        """The analysis of a saved run (:func:`core.runs.store.load_run`), for ``run_timeorder(..., run=run)``.
 
         Everything but the ablation model, the horizons and the tiers comes from the run: its models (the
         early-prediction curves and the gap), its features (the full horizon is the run's window, the same
@@ -271,7 +271,7 @@ class TimeOrderConfig:
 
         Parameters
         ----------
-        run : core.runs.Run
+        run : core.runs.store.Run
         model : str
             Sequence model of the order ablation (trained on the run's split when the run lacks it).
         horizons_hours : tuple of float, optional
@@ -892,8 +892,8 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *, run=
         Labelled (binary) cohort.
     config : TimeOrderConfig, optional
         With ``run``: :meth:`TimeOrderConfig.for_run` (the default); any other setting is refused.
-    run : core.runs.Run, optional
-        Analyse this saved run (:func:`core.runs.load_run`) on the data it was trained on: its split, feature
+    run : core.runs.store.Run, optional
+        Analyse this saved run (:func:`core.runs.store.load_run`) on the data it was trained on: its split, feature
         builder, preset, seed and models. The ordered arm of the ablation, every full-horizon point and both
         arms of the gap are the run's own fitted models, with the test and validation risks it saved (the
         same numbers as its metrics.json); only the shuffled arm (the ablation model retrained on shuffled
@@ -903,7 +903,7 @@ def run_timeorder(cohort: Cohort, config: TimeOrderConfig | None = None, *, run=
     progress : callable(message, fraction), optional
         Called per model and per epoch; ``fraction`` covers the whole analysis.
     backend : Backend, optional
-        Where the fits run (:func:`core.engine.make_backend`): every horizon and both ablation arms
+        Where the fits run (:func:`core.training.engine.make_backend`): every horizon and both ablation arms
         are independent fits, submitted together (default local: one after another).
 
     Returns
@@ -1107,7 +1107,7 @@ def _run_model(run, name: str):
     if not run.refitted and name in run.models:
         return run.models[name]
     from core.models.persist import check_model, load_model
-    from core.runs import verify_run
+    from core.runs.store import verify_run
     entry = verify_run(run.folder).get("models", {}).get(name)
     if not isinstance(entry, dict):
         raise RunError(f"Model {name!r} is not described in the manifest of the run {run.name}; the run was edited. "
@@ -1141,7 +1141,7 @@ def _auprc(y: np.ndarray, p: np.ndarray) -> float:
 def _ablation(name, label, y, ids, p_a, p_b, p_c, idx, ci_level, clusters=None) -> AblationResult:
     """The three arms compared on the same rows: bootstrap over patients (``idx`` resamples of stays), or
     over the patients of patient-hours (``clusters``, online; DeLong is then not reported)."""
-    from core.evaluation import cluster_bootstrap_metrics, cluster_paired_bootstrap
+    from core.evaluation.metrics import cluster_bootstrap_metrics, cluster_paired_bootstrap
     if clusters is not None:
         def metrics(p):
             return cluster_bootstrap_metrics(y, p, 0.5, clusters, ci_level)
@@ -1182,7 +1182,7 @@ def _gap(full, models, kinds: dict, y: np.ndarray, ci_level: float, idx=None, cl
     Stay task: paired bootstrap over ``idx`` and DeLong. Online (``clusters``): the bootstrap over patients
     only (DeLong treats correlated hours as independent, so it is not reported).
     """
-    from core.evaluation import cluster_paired_bootstrap
+    from core.evaluation.metrics import cluster_paired_bootstrap
     seq = [n for n in models if kinds[n] == "sequence"]
     tab = [n for n in models if kinds[n] == "tabular"]
     if not (seq and tab):
@@ -1219,7 +1219,7 @@ def _run_online(cohort: Cohort, config: TimeOrderConfig, progress: Progress | No
     With a saved ``run`` (checked by :func:`run_timeorder`), its split, builder and models: the full window
     and the early hours are the run's saved risks, only the shuffled arm (and the tiers) are fitted.
     """
-    from core.evaluation import cluster_bootstrap_metrics
+    from core.evaluation.metrics import cluster_bootstrap_metrics
     if not cohort.is_online:
         raise CohortError("The online time-order analysis needs per-hour labels: load the data with the online "
                           "task (a label for every hour), or use stay-task features.")
@@ -1341,7 +1341,7 @@ def _tiers(cohort: Cohort, splits: dict, features: FeatureConfig, config: TimeOr
     by validation AUROC), the best order-free model of ``full`` (tier a) on missingness only (and on
     order-free summaries again when the tier preset differs from the analysis').
     """
-    from core.evaluation import cluster_bootstrap_metrics, cluster_paired_bootstrap
+    from core.evaluation.metrics import cluster_bootstrap_metrics, cluster_paired_bootstrap
     tab = [n for n in config.models if kinds[n] == "tabular"]
     if not (config.tiers and tab):
         return None, None
@@ -1482,12 +1482,12 @@ TIMEORDER_FILE = "timeorder.json"
 
 def save_timeorder(run_folder: str | Path, result: TimeOrderResult) -> str:
     """Attach ``result`` to the saved run it analysed, as ``analyses/timeorder.json`` (covered by the run's manifest,
-    :func:`core.runs.attach_files`; a previous one is replaced).
+    :func:`core.runs.store.attach_files`; a previous one is replaced).
 
     Parameters
     ----------
     run_folder : str or Path
-        The run folder (:func:`core.runs.save_run`).
+        The run folder (:func:`core.runs.store.save_run`).
     result : TimeOrderResult
         From ``run_timeorder(cohort, config, run=run)`` on this run.
 
@@ -1500,14 +1500,14 @@ def save_timeorder(run_folder: str | Path, result: TimeOrderResult) -> str:
     ------
     RunError
         ``result`` was not computed on a saved run, or on another run or other data; the run fails
-        :func:`core.runs.verify_run`.
+        :func:`core.runs.store.verify_run`.
 
     Examples
     --------
     >>> save_timeorder("runs/my_run", run_timeorder(cohort, TimeOrderConfig.for_run(run), run=run))  # doctest: +SKIP
     'analyses/timeorder.json'
     """
-    from core.runs import attach_files, read_json
+    from core.runs.store import attach_files, read_json
     folder = Path(run_folder)
     if not result.run:
         raise RunError("This time-order result drew its own split and trained its own models, so it belongs to no "
@@ -1530,15 +1530,15 @@ def load_timeorder(run_folder: str | Path) -> TimeOrderResult | None:
     Raises
     ------
     RunError
-        The run fails :func:`core.runs.verify_run` (a file was changed), or its timeorder.json is not a
+        The run fails :func:`core.runs.store.verify_run` (a file was changed), or its timeorder.json is not a
         time-order result.
     """
-    from core.runs import read_attached
+    from core.runs.store import read_attached
     folder = Path(run_folder)
     raw = read_attached(folder, TIMEORDER_FILE)
     if raw is None:
         return None
-    from core.runfiles import parse_json
+    from core.runs.runfiles import parse_json
     try:
         return TimeOrderResult.from_dict(parse_json(raw, name=f"analyses/{TIMEORDER_FILE}"))
     except (ValueError, KeyError, TypeError, AttributeError) as err:

@@ -37,7 +37,7 @@ A saved run's explanations are computed one model at a time, on a click (:func:`
 run's first ``n_patients`` test patients), and kept as files of the run (:func:`save_explanation`,
 :func:`load_explanation`, :func:`saved_explanations`; ``analyses/explain-MODEL-nN[-hH].json``), so they
 outlive the session and the report can summarise them. Their timings estimate the next one
-(:func:`estimate_explain_seconds`). Risk over time is ``core.runs.Run.risk_table``.
+(:func:`estimate_explain_seconds`). Risk over time is ``core.runs.store.Run.risk_table``.
 
 Examples
 --------
@@ -57,12 +57,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 from core.exceptions import CohortError, RunError
 from core.features import FeatureSet
 from core.models import registry
-from core.protocol import as_fitted
-from core.threads import limit_threads
+from core.training.protocol import as_fitted
+from core.training.threads import limit_threads
 
 __all__ = ["ExplanationResult", "explain", "explain_model", "explain_models", "patients_at_hour",
            "compare_importance", "importance_agreement", "DEFAULT_BACKGROUND", "DEFAULT_NSAMPLES", "MAX_BACKGROUND",
@@ -705,7 +705,7 @@ def explain(model, features: FeatureSet, background: FeatureSet | None = None, *
     if kind != "gradient":
         import shap  # noqa: F401 - imported before the clock starts: the first import takes seconds
     t0 = time.perf_counter()
-    with limit_threads():                      # the one thread rule (core.threads), as for fitting
+    with limit_threads():                      # the one thread rule (core.training.threads), as for fitting
         if kind == "gradient":
             T = features.X_seq.shape[1]
             th = np.arange(T, dtype=float) if times_hours is None else np.asarray(times_hours, dtype=float)
@@ -816,7 +816,7 @@ def explain_model(run, name: str, cohort: Cohort, patient_ids=None, *, backgroun
 
     Parameters
     ----------
-    run : core.runs.Run, core.experiment.ExperimentResult, core.gates.GateModels or core.protocol.FittedRun
+    run : core.runs.store.Run, core.training.experiment.ExperimentResult, core.analysis.gates.GateModels or core.training.protocol.FittedRun
         Anything with ``builder``, ``models`` and ``splits``.
     name : str
         A model of the run (``"gbm"``).
@@ -926,7 +926,7 @@ def explain_models(run, names, cohort: Cohort, patient_ids=None, *, background=N
 
 
 # --------------------------------------------------------------------------------------------
-# one model of a saved run, on demand; kept with the run (core.runs.attach_files)
+# one model of a saved run, on demand; kept with the run (core.runs.store.attach_files)
 # --------------------------------------------------------------------------------------------
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 _FILE = re.compile(r"^explain-(?P<model>[A-Za-z0-9_]+)-n(?P<n>[0-9]+)(?:-h(?P<hour>[0-9.]+))?\.json$")
@@ -984,7 +984,7 @@ def save_explanation(run_folder, result: ExplanationResult, *, n_patients: int, 
                      data_fingerprint: str) -> str:
     """Keep ``result`` with its run: the file :func:`explanation_file` under the run's ``analyses/``.
 
-    Written with :func:`core.runs.attach_files` (listed with its SHA-256 in the run's manifest, so it is
+    Written with :func:`core.runs.store.attach_files` (listed with its SHA-256 in the run's manifest, so it is
     verified like the run's own files); an earlier file of the same model, patients and hour is replaced.
 
     File format (strict JSON, UTF-8)::
@@ -1003,7 +1003,7 @@ def save_explanation(run_folder, result: ExplanationResult, *, n_patients: int, 
     Parameters
     ----------
     run_folder : str or Path
-        A saved run (``core.runs.save_run``).
+        A saved run (``core.runs.store.save_run``).
     result : ExplanationResult
         From :func:`explain_run_model` (or :func:`explain_model` of that run).
     n_patients : int
@@ -1014,18 +1014,18 @@ def save_explanation(run_folder, result: ExplanationResult, *, n_patients: int, 
     Returns
     -------
     str
-        The file name (``"explain-gru-n50.json"``), for :func:`load_explanation` and ``core.runs.read_attached``.
+        The file name (``"explain-gru-n50.json"``), for :func:`load_explanation` and ``core.runs.store.read_attached``.
 
     Raises
     ------
     RunError
-        The run folder fails ``core.runs.verify_run``.
+        The run folder fails ``core.runs.store.verify_run``.
     ValueError
         Bad ``n_patients``, ``hour`` or model name (see :func:`explanation_file`).
     """
     from pathlib import Path
 
-    from core.runs import attach_files
+    from core.runs.store import attach_files
     name = explanation_file(result.model_name, n_patients, hour)
     imp = result.importance()
     seconds = result.extra.get("wall_seconds", result.seconds)
@@ -1040,7 +1040,7 @@ def save_explanation(run_folder, result: ExplanationResult, *, n_patients: int, 
 
 
 def _parse_saved(name: str, content: bytes) -> dict:
-    from core.runfiles import parse_json
+    from core.runs.runfiles import parse_json
     try:
         doc = parse_json(content, name=f"analyses/{name}")     # strict, depth-limited: the one reader of run files
     except ValueError:
@@ -1066,9 +1066,9 @@ def load_explanation(run_folder, model: str, n_patients: int, hour: float | None
     Raises
     ------
     RunError
-        The run fails ``core.runs.verify_run`` (a file changed), or the file is not a saved explanation.
+        The run fails ``core.runs.store.verify_run`` (a file changed), or the file is not a saved explanation.
     """
-    from core.runs import read_attached
+    from core.runs.store import read_attached
     name = explanation_file(model, n_patients, hour)
     content = read_attached(run_folder, name)
     if content is None:
@@ -1095,12 +1095,12 @@ def saved_explanations(run_folder) -> list[dict]:
     Raises
     ------
     RunError
-        The run fails ``core.runs.verify_run``.
+        The run fails ``core.runs.store.verify_run``.
     """
     import hashlib
     from pathlib import Path
 
-    from core.runs import ANALYSES, list_attached, read_attached, verify_run
+    from core.runs.store import ANALYSES, list_attached, read_attached, verify_run
     folder = Path(run_folder)
     names = [n for n in list_attached(folder) if _FILE.match(n)]
     if not names:
@@ -1180,7 +1180,7 @@ def explain_run_model(run, name: str, cohort: Cohort, *, n_patients: int, hour: 
 
     Parameters
     ----------
-    run : core.runs.Run, or a run folder (str or Path)
+    run : core.runs.store.Run, or a run folder (str or Path)
     name : str
         A model of the run (``"gru"``).
     cohort : Cohort
@@ -1218,7 +1218,7 @@ def explain_run_model(run, name: str, cohort: Cohort, *, n_patients: int, hour: 
     from dataclasses import replace
     from pathlib import Path
 
-    from core.runs import load_run
+    from core.runs.store import load_run
     n = _check_n_patients(n_patients)
     h = _check_hour(hour)
     if isinstance(run, (str, Path)):

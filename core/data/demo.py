@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: Folder of the committed demo files (``<repo>/data/demo``).
-DEMO_DIR: Path = Path(__file__).resolve().parent.parent / "data" / "demo"
+DEMO_DIR: Path = Path(__file__).resolve().parents[2] / "data" / "demo"
 #: Outcome column to predict in the demo cohort.
 DEMO_TARGET: str = "in_hospital_death"
 #: Static descriptors, given as rows at time 0 (PhysioNet 2012 layout).

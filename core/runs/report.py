@@ -6,10 +6,10 @@ One file that opens without any network request: plotly.js is inlined once, in o
 from the data (target, variable names, folder names, anything read from the run's JSON files) is
 ``html.escape``'d; plotly labels are escaped by :mod:`core.plots`.
 
-It holds what the run folder saved (:mod:`core.runs`): the data summary (target, task, variables, data
+It holds what the run folder saved (:mod:`core.runs.store`): the data summary (target, task, variables, data
 fingerprint), the split (patients per split, prevalence), every model's test metrics with 95% CIs, the
-paired tests in words (:meth:`core.runs.Run.evaluations`), ROC / PR / calibration and decision curves
-(:mod:`core.decision`), the cross-validation summary when ``train --cv`` saved one (attached to the run, or
+paired tests in words (:meth:`core.runs.store.Run.evaluations`), ROC / PR / calibration and decision curves
+(:mod:`core.evaluation.decision`), the cross-validation summary when ``train --cv`` saved one (attached to the run, or
 ``cv.json`` beside its files), the time-order verdict (the run's own ``analyses/timeorder.json``, else a
 ``timeorder.json`` of the same data next to the run folder), the explanations attached to the run
 (``analyses/explain-*.json``: the 10 most important variables per model), library versions, the
@@ -31,11 +31,11 @@ import numpy as np
 import plotly.offline
 
 from core import plots
-from core.decision import HOW_TO_READ, curves_from_results
+from core.evaluation.decision import HOW_TO_READ, curves_from_results
 from core.exceptions import CoreError, RunError
-from core.runfiles import check_timeorder, parse_json, read_json_file, size_limit
-from core.runs import ANALYSES, list_attached, read_attached
-from core.timeorder import TIMEORDER_FILE
+from core.runs.runfiles import check_timeorder, parse_json, read_json_file, size_limit
+from core.runs.store import ANALYSES, list_attached, read_attached
+from core.analysis.timeorder import TIMEORDER_FILE
 
 __all__ = ["build_report", "write_report", "find_timeorder", "read_given_timeorder", "TRIPOD_AI_ITEMS"]
 
@@ -145,7 +145,7 @@ def _figure(fig) -> str:
 
 def _read_json(path: Path):
     """An optional JSON file near the run (a timeorder.json beside it, cv.json): its content, or None when it cannot
-    be read (:func:`core.runfiles.read_json_file`: size and depth limits)."""
+    be read (:func:`core.runs.runfiles.read_json_file`: size and depth limits)."""
     try:
         return read_json_file(path, name=path.name, max_bytes=size_limit("analyses/any"), allow_nan=True)
     except CoreError:
@@ -153,7 +153,7 @@ def _read_json(path: Path):
 
 
 def read_given_timeorder(path: str | Path) -> dict:
-    """The ``timeorder.json`` given with ``--timeorder``, read and checked (:func:`core.runfiles.check_timeorder`).
+    """The ``timeorder.json`` given with ``--timeorder``, read and checked (:func:`core.runs.runfiles.check_timeorder`).
 
     Raises
     ------
@@ -397,11 +397,11 @@ def _explain_section(run) -> str:
 
 
 def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int = 200) -> str:
-    """The report of a reopened run (:func:`core.runs.load_run`) as one self-contained HTML page.
+    """The report of a reopened run (:func:`core.runs.store.load_run`) as one self-contained HTML page.
 
     Parameters
     ----------
-    run : core.runs.Run
+    run : core.runs.store.Run
     timeorder : path, optional
         A ``timeorder.json`` to include (refused with a CoreError naming it when it is not one:
         :func:`read_given_timeorder`); default: the run's own, else one of the same data in or next to the run
@@ -534,7 +534,7 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
 
 
 def write_report(run_dir: str | Path, out: str | Path, *, timeorder: str | Path | None = None) -> Path:
-    """Reopen the run ``run_dir`` (all its checks: :func:`core.runs.load_run`) and write its report to ``out``.
+    """Reopen the run ``run_dir`` (all its checks: :func:`core.runs.store.load_run`) and write its report to ``out``.
 
     Raises
     ------
@@ -543,8 +543,8 @@ def write_report(run_dir: str | Path, out: str | Path, *, timeorder: str | Path 
     CoreError
         ``out`` is an existing folder or cannot be written; ``timeorder`` does not exist.
     """
-    from core.export import check_out_file
-    from core.runs import load_run
+    from core.runs.export import check_out_file
+    from core.runs.store import load_run
 
     path = check_out_file(out, example="report.html")
     if timeorder is not None:

@@ -5,10 +5,10 @@ loaded whole into Python: DuckDB parses with all cores, keeps at most ``memory_l
 spills the rest to a temporary folder the user can choose (removed when the read ends). What comes
 back is compact: numbers as float64/int64 columns and text as pandas categoricals built from DuckDB
 enum codes (a patient id stored once, not once per row), which the validation in
-:mod:`core.ingest` then judges with exactly the same rules, counts and messages as the pandas path.
+:mod:`core.data.ingest` then judges with exactly the same rules, counts and messages as the pandas path.
 
 Anything DuckDB cannot read the way the pandas path would (another encoding, decimal commas, a
-malformed line, nested Parquet columns...) falls back to :func:`core.readers.read_table`'s pandas
+malformed line, nested Parquet columns...) falls back to :func:`core.data.readers.read_table`'s pandas
 path, which gives the message the user would have seen before: the engine changes how fast and in
 how much memory a file is read, never what is found in it.
 
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import env_megabytes
-from core.threads import thread_count
+from core.training.threads import thread_count
 
 __all__ = ["EngineConfig", "TABLE_SUFFIXES", "connect", "machine_memory_mb", "table_files", "fetch_frame", "estimate_seconds", "head_bytes", "is_gzip",
            "quote", "literal", "literal_list", "file_list", "NULL_STRINGS", "SAMPLE_ROWS"]

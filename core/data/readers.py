@@ -32,10 +32,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core import duck
-from core.duck import EngineConfig
+from core.data import duck
+from core.data.duck import EngineConfig
 from core.exceptions import DataReadError
-from core.validation import clip_text
+from core.data.validation import clip_text
 
 __all__ = ["Source", "RawTable", "TableProbe", "MemoryCheck", "read_table", "env_limit", "validate_limit_mb",
            "out_of_memory_message",
@@ -234,7 +234,7 @@ def read_table(source: Source, engine: EngineConfig | None = None, check: Memory
 
     Tables of at most ``engine.min_mb`` MB of text (inflated: a gzip, zip or Parquet file counts as what it
     decompresses to) are read in memory by pandas; larger ones, and folders of CSV / CSV.gz / Parquet tables,
-    by DuckDB with a bounded memory (``engine``, default :meth:`EngineConfig.from_env`; see :mod:`core.duck`),
+    by DuckDB with a bounded memory (``engine``, default :meth:`EngineConfig.from_env`; see :mod:`core.data.duck`),
     an upload or an inflated archive member being spilled to a private file for it first. Anything DuckDB
     cannot read as the pandas path would goes to pandas.
 

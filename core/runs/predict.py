@@ -1,6 +1,6 @@
 """Score new patients with a saved run: the one code path of ``python -m core predict`` and the Predict page.
 
-:func:`predict_patients` reopens a run folder (manifest-checked, :func:`core.runs.load_run`), scores every
+:func:`predict_patients` reopens a run folder (manifest-checked, :func:`core.runs.store.load_run`), scores every
 patient of a cohort (every patient-hour for an online run) under each of its models and returns a
 :class:`PredictionResult`: the long table the CLI writes (``patient_id, [time,] model, risk, predicted``)
 plus, for people, one row per patient (:meth:`PredictionResult.patients`): each model's risk and whether
@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 from core.config import DataConfig
 from core.models import registry
 
@@ -130,7 +130,7 @@ def predict_patients(run_dir, cohort: Cohort, models=None,
 
     Parameters
     ----------
-    run_dir : str, Path or core.runs.Run
+    run_dir : str, Path or core.runs.store.Run
         A run folder (``python -m core train --out``, or one the app saved), or a run already reopened.
     cohort : Cohort
         The new patients, read with :func:`data_config_for` (no labels needed).
@@ -146,9 +146,9 @@ def predict_patients(run_dir, cohort: Cohort, models=None,
     ------
     RunError
         The run fails its checks (changed or missing files), none of its variables is in the data, or a
-        model gives a NaN risk (:meth:`core.runs.Run.score`).
+        model gives a NaN risk (:meth:`core.runs.store.Run.score`).
     """
-    from core.runs import Run, load_run
+    from core.runs.store import Run, load_run
     if progress is not None:
         progress("reopening the run", 0.0)
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, models=list(models) if models else None)
@@ -175,11 +175,11 @@ def predict_patients(run_dir, cohort: Cohort, models=None,
 
 
 def risk_trajectories(run, cohort: Cohort, patient_ids=None, progress: Progress | None = None) -> pd.DataFrame:
-    """Stay run: every patient's risk from the data up to each hour (:meth:`core.runs.Run.risk_trajectory`).
+    """Stay run: every patient's risk from the data up to each hour (:meth:`core.runs.store.Run.risk_trajectory`).
 
     Parameters
     ----------
-    run : core.runs.Run
+    run : core.runs.store.Run
         A reopened stay run.
     cohort : Cohort
     patient_ids : sequence of str, optional
@@ -196,7 +196,7 @@ def risk_trajectories(run, cohort: Cohort, patient_ids=None, progress: Progress 
     ------
     RunError
         The run predicts every hour (an online run: its scores already are per hour), or
-        :meth:`core.runs.Run.score` refuses the data.
+        :meth:`core.runs.store.Run.score` refuses the data.
     """
     from core.exceptions import RunError
     if run.online:

@@ -1,4 +1,4 @@
-"""The model comparison and cross-validation, both on the one protocol of :mod:`core.protocol`.
+"""The model comparison and cross-validation, both on the one protocol of :mod:`core.training.protocol`.
 
 Protocol (why): every statistic (feature clipping/standardisation, imputation, scaling, early
 stopping) is learned from **training** patients only; the decision threshold of each model and the
@@ -12,14 +12,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.cohort import Cohort
+from core.data.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.evaluation import ComparisonResult
+from core.evaluation.metrics import ComparisonResult
 from core.features import FeatureBuilder
 from core.models import registry
 from core.models.base import check_preset
-from core.engine import Backend
-from core.protocol import (
+from core.training.engine import Backend
+from core.training.protocol import (
     Progress,
     ProtocolRequest,
     patient_folds,
@@ -42,7 +42,7 @@ def default_features(cohort: Cohort, window_hours: float = 48.0, max_hours: floa
 
 @dataclass
 class ExperimentResult:
-    """Everything one comparison produced (what :mod:`core.runs` saves and reopens).
+    """Everything one comparison produced (what :mod:`core.runs.store` saves and reopens).
 
     Attributes
     ----------
@@ -75,8 +75,8 @@ class ExperimentResult:
 
     @property
     def fitted(self):
-        """The fitted builder, models and splits (a :class:`core.protocol.FittedRun`)."""
-        from core.protocol import FittedRun
+        """The fitted builder, models and splits (a :class:`core.training.protocol.FittedRun`)."""
+        from core.training.protocol import FittedRun
         return FittedRun(self.builder, self.models, self.splits)
 
     def metrics_dict(self) -> dict:
@@ -118,10 +118,10 @@ def training_request(cohort: Cohort, models=None, *, preset: str = "full", featu
     """The resolved configuration of one training (defaults filled in), with its ``request`` key.
 
     This is what ``config.json`` of the run holds (plus its fingerprint and thresholds); two trainings
-    with the same ``request`` give the same run (:mod:`core.reuse`), so the second one reuses the first
-    (:func:`core.runs.find_run`).
+    with the same ``request`` give the same run (:mod:`core.runs.reuse`), so the second one reuses the first
+    (:func:`core.runs.store.find_run`).
     """
-    from core.reuse import request_key
+    from core.runs.reuse import request_key
     check_preset(preset)
     names = tuple(models) if models else registry.names()
     for n in names:
@@ -170,11 +170,11 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
         Seed of every model.
     refit : bool
         Also refit every model on training + validation patients after the evaluation
-        (:func:`core.protocol.refit_models`), for prediction; the metrics stay the test ones.
+        (:func:`core.training.protocol.refit_models`), for prediction; the metrics stay the test ones.
     progress : callable(message, fraction), optional
         Called per model and per epoch; ``fraction`` covers the whole experiment.
     backend : Backend, optional
-        Where the independent fits run (:func:`core.engine.make_backend`; default local).
+        Where the independent fits run (:func:`core.training.engine.make_backend`; default local).
 
     Returns
     -------

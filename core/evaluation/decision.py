@@ -14,9 +14,9 @@ where its curve lies above both.
 What a row is. For a stay run a row is a patient (one risk per stay). For an **online** run a row is a
 **patient-hour**: TP and FP count hours, ``n`` is the number of scored hours, and the net benefit is
 per patient-hour assessed. The hours of one patient are correlated, so the optional confidence band of
-an online run comes from a bootstrap over *patients* (:class:`core.evaluation.ClusterBootstrap`), as
+an online run comes from a bootstrap over *patients* (:class:`core.evaluation.metrics.ClusterBootstrap`), as
 every other interval of an online run; a stay run resamples patients with
-:func:`core.evaluation.bootstrap_indices`.
+:func:`core.evaluation.metrics.bootstrap_indices`.
 
 Why our own code and not the ``dcurves`` package: these are a few vectorised lines, and ``dcurves``
 pulls lifelines, statsmodels and matplotlib into the app at run time (and caps pandas through
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.evaluation import ClusterBootstrap, bootstrap_indices
+from core.evaluation.metrics import ClusterBootstrap, bootstrap_indices
 
 __all__ = ["DecisionCurves", "net_benefit", "treat_all", "threshold_grid", "decision_curves", "curves_from_results",
            "default_thresholds", "DEFAULT_THRESHOLDS", "HOW_TO_READ"]
@@ -249,13 +249,13 @@ def decision_curves(y_true, risks: dict, thresholds=None, *, labels: dict | None
         Display names.
     n_bootstrap : int
         Resamples for a percentile band (0 = no band). Without ``groups`` rows are resampled
-        (:func:`core.evaluation.bootstrap_indices`, one row per patient); with ``groups`` whole patients are.
+        (:func:`core.evaluation.metrics.bootstrap_indices`, one row per patient); with ``groups`` whole patients are.
     ci_level : float
     random_state : int
         Seed of the resamples (the same draws for every model).
     groups : array-like (n,), optional
         Online run: the patient of every row; the band then comes from a bootstrap over patients
-        (:class:`core.evaluation.ClusterBootstrap`), since the hours of one stay move together.
+        (:class:`core.evaluation.metrics.ClusterBootstrap`), since the hours of one stay move together.
     bootstrap : ClusterBootstrap, optional
         Ready-made patient resamples of these rows (overrides ``n_bootstrap``, ``random_state`` and ``groups``).
 
@@ -312,7 +312,7 @@ def decision_curves(y_true, risks: dict, thresholds=None, *, labels: dict | None
 
 def curves_from_results(results, thresholds=None, *, n_bootstrap: int = 200, ci_level: float = 0.95,
                         random_state: int = 0) -> DecisionCurves:
-    """:func:`decision_curves` of a run's test results (dict name -> :class:`core.evaluation.EvaluationResult`,
+    """:func:`decision_curves` of a run's test results (dict name -> :class:`core.evaluation.metrics.EvaluationResult`,
     all scored on the same rows, as a run's are), by default on :func:`default_thresholds`.
 
     An online run's results have ``times`` (rows are patient-hours): the band then resamples patients

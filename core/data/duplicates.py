@@ -3,7 +3,7 @@
 A copy on each side of the patient split leaks the test set into training (a file that held every
 stay ten times scored AUROC 0.999). :func:`find_duplicate_stays` finds them with one content hash
 per patient, in time linear in the number of events (no pairwise comparison); :func:`check_duplicate_stays`
-turns them into a finding of the :class:`~core.validation.ValidationReport`.
+turns them into a finding of the :class:`~core.data.validation.ValidationReport`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.validation import ValidationReport, clip_text
+from core.data.validation import ValidationReport, clip_text
 
 __all__ = ["DuplicateStays", "find_duplicate_stays", "check_duplicate_stays", "MIN_ROWS", "VALUE_DIGITS"]
 
@@ -112,7 +112,7 @@ def find_duplicate_stays(events: pd.DataFrame, static: pd.DataFrame | None = Non
     Parameters
     ----------
     events : DataFrame
-        Long events of a :class:`~core.cohort.Cohort`: ``patient_id`` (categorical), ``time_hours``,
+        Long events of a :class:`~core.data.cohort.Cohort`: ``patient_id`` (categorical), ``time_hours``,
         ``variable`` (categorical), ``value``; no exact duplicate rows (ingest keeps them once).
     static : DataFrame, optional
         One row per patient (index patient id), numeric columns.
