@@ -1,4 +1,4 @@
-"""Start the app as a server for a team: ``streamlit run serve.py`` (see app/security.py and the README).
+"""Start the app as a server for a team: ``streamlit run serve.py`` (see app/security.py and docs/deployment.md).
 
 The app of ``streamlit_app.py`` with security headers on every response, and downloads served only to
 the browser that clicked them, for a few minutes. ``streamlit run streamlit_app.py`` also works (the

@@ -1,6 +1,6 @@
 """Who is using the app, and where their things live.
 
-Three modes, chosen by the server's configuration (README, "Users and login"):
+Three modes, chosen by the server's configuration (docs/deployment.md, "Login"):
 
 * **off** (the local demo, the default): one local user; everything as before.
 * **users**: ``CHRONOSCOPE_USERS_FILE`` names a users file (:mod:`core.users`, made with

@@ -24,7 +24,7 @@ with st.form("compare.form"):
                            format_func=lambda n: registry.get(n).label)
     c = st.columns(4 if cohort.is_online else 3)
     preset = c[0].selectbox("Preset", ["quick", "full", "test"], key="compare.preset",
-                            help="quick: smaller models; full: the benchmarked sizes (see the README for measured times)")
+                            help="quick: smaller models; full: the benchmarked sizes (see docs/benchmarks.md for measured times)")
     seed = c[1].number_input("Seed", min_value=0, max_value=100_000, value=0, key="compare.seed")
     refit = c[2].checkbox("Refit for prediction", key="compare.refit",
                           help="After the evaluation, refit every model on training + validation patients "

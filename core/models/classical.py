@@ -111,7 +111,7 @@ def make_svm(preset: str = "full", random_state=None, task: str = "stay") -> Pip
     :class:`SubsampledClassifier`). Online task (~170,000 training patient-hours, where an exact kernel SVM
     would cost O(rows^2)): the same RBF kernel approximated by ``Nystroem`` (:data:`ONLINE_SVM`
     components, fitted on training rows) and a linear SVM on every training hour, classes balanced;
-    measured by inner CV on the 2019 training stays (see the README's benchmark section).
+    measured by inner CV on the 2019 training stays (see docs/benchmarks.md).
     """
     check_preset(preset)
     if task == "online":

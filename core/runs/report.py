@@ -75,7 +75,7 @@ TRIPOD_AI_ITEMS = (
                                                    "training + validation patients; no recalibration)"),
     ("12g", "How predictions were calculated (code, object, API)", "reproducibility"),
     ("13", "Class imbalance methods", "configuration (stay task: no re-weighting; online task: the recurrent "
-                                      "models up-weight positive hours, see the README)"),
+                                      "models up-weight positive hours, see docs/methods.md)"),
     ("14", "Fairness approaches", None),
     ("15", "Model output and thresholds", "metrics (probabilities; each threshold chosen on validation patients)"),
     ("16", "Differences between development and evaluation data", "split (one data set, split by patient)"),
