@@ -9,12 +9,14 @@ from streamlit.testing.v1 import AppTest
 __all__ = ["finish_jobs", "session_job_states", "page_job", "unescape", "tiny_upload"]
 
 
-def session_job_states(at: AppTest) -> dict:
-    """``{job id: state}`` of the jobs the session of ``at`` submitted."""
+def session_job_states(at: AppTest, checks: bool = False) -> dict:
+    """``{job id: state}`` of the analyses (trainings, explanations, ...) the session of ``at`` submitted; with
+    ``checks``, also the checks of its uploads (``validate`` jobs: the Data page runs one for every upload it
+    is given, as the upload's own step, so "nothing starts on opening a page" is about the analyses)."""
     from app.resources import job_manager
     from app.state import JOBS
     ids = at.session_state[JOBS] if JOBS in at.session_state else []
-    return {i: job_manager().get(i).state for i in ids}
+    return {i: job_manager().get(i).state for i in ids if checks or job_manager().get(i).kind != "validate"}
 
 
 def page_job(at: AppTest, page: str) -> tuple:
