@@ -36,7 +36,10 @@ def test_the_server_removes_stale_staging_when_it_starts(tmp_path):
 
 
 _SERVER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    # a server answers Ctrl-C (Streamlit installs its handler); a process started in the background by a
+    # non-interactive shell inherits SIGINT ignored, so say it here, as the server does
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from app.resources import scratch_root
     root = scratch_root(sys.argv[1])
     (root / "alice").mkdir()
