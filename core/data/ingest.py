@@ -1338,15 +1338,20 @@ def _other_outcomes(frame: pd.DataFrame, cols: list, pcol: str, target: str, nam
     return other[~other.index.duplicated()]
 
 
+def _match_column(name: str | None, cols) -> str | None:
+    """``name`` as the file spells it: a column of ``cols`` equal to it after normalising (case, spaces,
+    punctuation), when it is not there as given; ``name`` itself otherwise."""
+    if name is None or name in cols:
+        return name
+    return {_norm(c): c for c in cols}.get(_norm(name), name)
+
+
 def _read_labels(labels: Source | None, table: RawTable, config: DataConfig, report: ValidationReport):
     opened = _open_labels(labels, table, config, report)
     if opened is None:
         return None, None, config.target
     frame, name, pcol, cols = opened
-    target = config.target
-    norm_target = {_norm(c): c for c in cols}
-    if target is not None and target not in cols and _norm(target) in norm_target:
-        target = norm_target[_norm(target)]
+    target = _match_column(config.target, cols)
     if target is None:
         cands = [c for c in cols if c != pcol and _norm(c) in _TARGET_NAMES]
         if len(cands) != 1:
@@ -1485,10 +1490,7 @@ def _hour_labels_from_onsets(labels: Source | None, table: RawTable, row_times: 
     if opened is None:
         return None, None, None, config.target
     frame, name, pcol, cols = opened
-    target = config.target
-    norm_cols = {_norm(c): c for c in cols}
-    if target is not None and target not in cols and _norm(target) in norm_cols:
-        target = norm_cols[_norm(target)]
+    target = _match_column(config.target, cols)
     if target is None:
         cands = [c for c in cols if c != pcol and "onset" in _norm(c)]
         if len(cands) != 1:

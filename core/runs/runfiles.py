@@ -276,6 +276,14 @@ def check_hours(value, what: str) -> float:
 # --------------------------------------------------------------------------------------------
 # the configs inside config.json and features.json
 # --------------------------------------------------------------------------------------------
+def _construct(f: _File, cls, d: dict, field: str):
+    """``cls(**d)``, its own checks' refusal as a message naming the file and the field."""
+    try:
+        return cls(**d)
+    except (TypeError, ValueError) as err:
+        raise f.error(f"{f.name}: {field} is not a valid setting ({err}); {f.fix}") from None
+
+
 def _feature_config(f: _File, value, field: str) -> FeatureConfig:
     d = f.obj(value, field)
     _known_keys(f, d, field, [x.name for x in fields(FeatureConfig)])
@@ -303,10 +311,7 @@ def _feature_config(f: _File, value, field: str) -> FeatureConfig:
     if window / bin_hours > MAX_STEPS:
         f.fail(f"{field}.window_hours / bin_hours", window / bin_hours,
                f"steps are more than {MAX_STEPS:,} (ten years of hours)")
-    try:
-        return FeatureConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-    except (TypeError, ValueError) as err:
-        raise f.error(f"{f.name}: {field} is not a valid setting ({err}); {f.fix}") from None
+    return _construct(f, FeatureConfig, {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}, field)
 
 
 def _split_config(f: _File, value, field: str) -> SplitConfig:
@@ -317,10 +322,7 @@ def _split_config(f: _File, value, field: str) -> SplitConfig:
             f.number(d[key], f"{field}.{key}", 0.0, 1.0, lo_open=True, hi_open=True)
     if "random_state" in d:
         f.seed(d["random_state"], f"{field}.random_state")
-    try:
-        return SplitConfig(**d)
-    except (TypeError, ValueError) as err:
-        raise f.error(f"{f.name}: {field} is not a valid setting ({err}); {f.fix}") from None
+    return _construct(f, SplitConfig, d, field)
 
 
 def _evaluation_config(f: _File, value, field: str) -> EvaluationConfig:
@@ -336,10 +338,7 @@ def _evaluation_config(f: _File, value, field: str) -> EvaluationConfig:
         f.number(d["ci_level"], f"{field}.ci_level", 0.5, 1.0, lo_open=True, hi_open=True)
     if "random_state" in d:
         f.seed(d["random_state"], f"{field}.random_state")
-    try:
-        return EvaluationConfig(**d)
-    except (TypeError, ValueError) as err:
-        raise f.error(f"{f.name}: {field} is not a valid setting ({err}); {f.fix}") from None
+    return _construct(f, EvaluationConfig, d, field)
 
 
 # --------------------------------------------------------------------------------------------
