@@ -253,7 +253,13 @@ def test_job_workers_die_with_their_server_even_after_kill_9(tmp_path, silent_po
 
 
 def _slow(tmp_path, name):
-    return _train(tmp_path, name, ("gru",), "full")
+    """About 20 s on 2 cores with :func:`_slow_cohort` (one GRU on 300 short stays took 5 s here and under 3 s on CI,
+    which then finished before the test looked)."""
+    return _train(tmp_path, name, ("gru", "lstm", "grud"), "full")
+
+
+def _slow_cohort():
+    return make_tiny_cohort(2000, n_hours=48, seed=3)
 
 
 def test_a_job_bound_to_a_browser_session_is_cancelled_when_nobody_wants_it_any_more(tmp_path):
@@ -263,7 +269,7 @@ def test_a_job_bound_to_a_browser_session_is_cancelled_when_nobody_wants_it_any_
     m.cancel_check_s, m.cancel_grace_s = 0.1, 0.5
     gone = {"a": False, "b": False, "c": False}
     try:
-        cohort = make_tiny_cohort(300, n_hours=24, seed=3)
+        cohort = _slow_cohort()
         jid = m.submit(_slow(tmp_path, "slow"), cohort, cancel_if=lambda: gone["a"])
         assert m.submit(_slow(tmp_path, "slow"), cohort, cancel_if=lambda: gone["b"]) == jid      # shared
         queued = m.submit(_train(tmp_path, "queued"), cohort, cancel_if=lambda: gone["c"])
