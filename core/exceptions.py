@@ -5,7 +5,7 @@ into a message and exit status 2. Anything else is a bug and propagates.
 """
 from __future__ import annotations
 
-__all__ = ["CoreError", "CohortError", "DataReadError", "ValidationFailed", "RunError"]
+__all__ = ["CoreError", "CohortError", "DataReadError", "ValidationFailed", "RunError", "InternalError"]
 
 
 class CoreError(ValueError):
@@ -30,3 +30,11 @@ class ValidationFailed(CohortError):
 
 class RunError(CoreError):
     """A saved run folder is missing, incomplete or incompatible."""
+
+
+class InternalError(RuntimeError):
+    """An internal invariant of :mod:`core` broke: a bug, not a problem with the user's data or settings.
+
+    Deliberately *not* a :class:`CoreError`: pages and the CLI do not show it as a user message, it propagates
+    as the bug it is. Raise it where code checks its own assumptions (shapes agreed between stages, a stage
+    called out of order), never for anything a user can fix."""
