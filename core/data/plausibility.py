@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["PlausibleRange", "RANGES", "lookup", "unit_of", "implausible_mask", "CODES", "describe_value",
-           "group_of", "code_table", "codes_from_table"]
+           "group_of", "code_table", "codes_from_table", "NAMES", "canonical_name"]
 
 
 @dataclass(frozen=True)
@@ -55,57 +55,88 @@ _NORMAL = {"HR": (60, 100), "SysABP": (90, 140), "DiasABP": (60, 90), "MAP": (70
 #: canonical name -> range. Names and synonyms are matched case-insensitively, ignoring ``_`` and spaces.
 RANGES: dict[str, PlausibleRange] = {r.name: r for r in [
     # vital signs
-    _r("HR", "bpm", 20, 300, "heart rate", "heartrate", "pulse"),
-    _r("SysABP", "mmHg", 20, 300, "NISysABP", "SBP", "systolic bp", "sbp_arterial"),
-    _r("DiasABP", "mmHg", 5, 200, "NIDiasABP", "DBP", "diastolic bp"),
-    _r("MAP", "mmHg", 10, 250, "NIMAP", "mean bp", "mean arterial pressure"),
-    _r("Temp", "°C", 25, 45, "temperature", "temp_c"),
-    _r("RespRate", "breaths/min", 0, 100, "Resp", "respiratory rate"),
-    _r("SaO2", "%", 20, 100, "O2Sat", "SpO2", "oxygen saturation"),
+    _r("HR", "bpm", 20, 300, "heart rate", "heartrate", "pulse", "hr bpm"),
+    _r("SysABP", "mmHg", 20, 300, "NISysABP", "SBP", "systolic bp", "sbp_arterial", "arterial blood pressure systolic",
+       "non invasive blood pressure systolic", "nbps", "abps"),
+    _r("DiasABP", "mmHg", 5, 200, "NIDiasABP", "DBP", "diastolic bp", "arterial blood pressure diastolic",
+       "non invasive blood pressure diastolic", "nbpd", "abpd"),
+    _r("MAP", "mmHg", 10, 250, "NIMAP", "mean bp", "mean arterial pressure", "MBP", "arterial blood pressure mean",
+       "non invasive blood pressure mean", "nbpm", "abpm"),
+    _r("Temp", "°C", 25, 45, "temperature", "temp_c", "temperature celsius"),
+    _r("RespRate", "breaths/min", 0, 100, "Resp", "respiratory rate", "resp rate", "RR"),
+    _r("SaO2", "%", 20, 100, "O2Sat", "SpO2", "oxygen saturation", "o2 saturation pulseoxymetry"),
     _r("EtCO2", "mmHg", 0, 150),
-    _r("GCS", "points", 3, 15, "glasgow coma scale"),
+    _r("GCS", "points", 3, 15, "glasgow coma scale", "gcs total"),
     # blood gases
     _r("pH", "", 6.5, 8.0),
-    _r("PaCO2", "mmHg", 5, 200),
-    _r("PaO2", "mmHg", 10, 800),
+    _r("PaCO2", "mmHg", 5, 200, "pCO2"),
+    _r("PaO2", "mmHg", 10, 800, "pO2"),
     _r("HCO3", "mmol/L", 2, 60, "bicarbonate"),
     _r("BaseExcess", "mmol/L", -40, 40, "base excess"),
-    _r("Lactate", "mmol/L", 0.1, 40),
+    _r("Lactate", "mmol/L", 0.1, 40, "lactic acid"),
     # chemistry (ranges cover conventional and SI units where both are common)
     _r("Glucose", "mg/dL or mmol/L", 1, 2000),
     _r("Creatinine", "mg/dL or µmol/L", 0.05, 3500),
-    _r("BUN", "mg/dL", 1, 300, "urea nitrogen"),
+    _r("BUN", "mg/dL", 1, 300, "urea nitrogen", "blood urea nitrogen"),
     _r("K", "mmol/L", 1, 12, "Potassium"),
     _r("Na", "mmol/L", 90, 200, "Sodium"),
     _r("Chloride", "mmol/L", 50, 160, "Cl"),
-    _r("Calcium", "mg/dL or mmol/L", 0.2, 25, "Ca"),
+    _r("Calcium", "mg/dL or mmol/L", 0.2, 25, "Ca", "calcium total"),
     _r("Mg", "mg/dL or mmol/L", 0.1, 15, "Magnesium"),
-    _r("Phosphate", "mg/dL", 0.1, 30, "phosphorus"),
+    _r("Phosphate", "mg/dL", 0.1, 30, "phosphorus", "phosphorous"),
     _r("Albumin", "g/dL or g/L", 0.5, 70),
     _r("Bilirubin", "mg/dL", 0.01, 80, "Bilirubin_total", "total bilirubin"),
     _r("Bilirubin_direct", "mg/dL", 0.0, 60, "direct bilirubin"),
     _r("ALP", "IU/L", 1, 20000, "Alkalinephos", "alkaline phosphatase"),
-    _r("ALT", "IU/L", 1, 30000),
-    _r("AST", "IU/L", 1, 40000),
+    _r("ALT", "IU/L", 1, 30000, "alanine aminotransferase", "SGPT"),
+    _r("AST", "IU/L", 1, 40000, "aspartate aminotransferase", "asparate aminotransferase", "SGOT"),
     # blood counts, coagulation
     _r("HCT", "%", 5, 75, "Hct", "hematocrit", "haematocrit"),
     _r("Hgb", "g/dL", 1, 25, "hemoglobin", "haemoglobin"),
-    _r("WBC", "10^3/µL", 0.01, 500, "white blood cells"),
+    _r("WBC", "10^3/µL", 0.01, 500, "white blood cells", "white blood cell count", "wbc count"),
     _r("Platelets", "10^3/µL", 1, 3000, "platelet count"),
-    _r("PTT", "s", 10, 250),
+    _r("PTT", "s", 10, 250, "aPTT"),
     _r("Fibrinogen", "mg/dL", 10, 2000),
     # body size and demographics
     _r("Urine", "mL", 0, 10000, "urine output"),
-    _r("Weight", "kg", 1, 400),
-    _r("Height", "cm", 30, 250),
+    _r("Weight", "kg", 1, 400, "weight kg", "admission weight"),
+    _r("Height", "cm", 30, 250, "height cm"),
     _r("Age", "years", 0, 120),
 ]}
+
+#: variables with well-known names but no plausibility range (no check is applied to them): canonical name ->
+#: synonyms, for matching one source's variables with another's (:mod:`core.data.mapping`), never for validation.
+NAMES: dict[str, tuple[str, ...]] = {
+    "FiO2": ("inspired o2 fraction", "fraction of inspired oxygen"),
+    "TroponinI": ("troponin i",),
+    "TroponinT": ("troponin t",),
+    "Cholesterol": ("total cholesterol",),
+    "MechVent": ("mechanical ventilation", "ventilated"),
+    "ICUType": ("icu type", "unit type"),
+    "Gender": ("sex",),
+}
+
 
 def _key(name: object) -> str:
     return "".join(str(name).lower().replace("_", " ").split())
 
 
 _INDEX = {_key(n): r for r in RANGES.values() for n in (r.name, *r.synonyms)}
+
+
+def _loose(name: object) -> str:
+    """Letters and digits only, lower case: ``"Calcium, Total"`` and ``"calcium_total"`` read alike."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+_CANONICAL = {**{_loose(n): c for c, names in NAMES.items() for n in (c, *names)},
+              **{_loose(n): r.name for r in RANGES.values() for n in (r.name, *r.synonyms)}}
+
+
+def canonical_name(variable: object) -> str | None:
+    """The table's canonical name of ``variable`` (``"DBP"`` -> ``"DiasABP"``, ``"Sex"`` -> ``"Gender"``), matched
+    on letters and digits only, case-insensitive; ``None`` for a name the tables do not know."""
+    return _CANONICAL.get(_loose(variable))
 
 
 def lookup(variable: object) -> PlausibleRange | None:
