@@ -32,6 +32,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("events", help="events file, folder or zip of the patients to score")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--models", help="comma-separated subset of the run's models (default: all)")
+    p.add_argument("--map", action="append", default=[], metavar="NEW=RUN", dest="mapping",
+                   help="the new data call the run's variable RUN by the name NEW (repeat for more); synonyms such "
+                        "as DBP=DiasABP or Potassium=K are matched without it, and every match is printed")
     p.add_argument("--trajectory", action="store_true",
                    help="stay runs: write each patient's risk from the data up to every hour (patient_id, "
                         "time_hours, model, risk, predicted) instead of one risk per stay")
@@ -43,13 +46,15 @@ def run(args: argparse.Namespace) -> int:
     from core.runs.export import check_out_file, safe_csv
     from core.data.ingest import load_cohort
     from core.models.registry import parse_names
-    from core.runs.predict import data_config_for, predict_patients, risk_trajectories
+    from core.data.mapping import parse_mapping
+    from core.runs.predict import data_config_for, map_to_run, predict_patients, risk_trajectories
     from core.runs.store import load_run
 
     check_out_file(args.out, example="predictions.csv")     # before any work: an existing folder is exit 2
     try:
         names = parse_names(args.models) if args.models else None
         config = replace(data_config_from_args(args), target=None)
+        user_map = parse_mapping(args.mapping)
     except ValueError as err:
         raise CoreError(str(err)) from None
     run_ = load_run(args.run_dir, models=names)
@@ -59,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     # the run's task shape, no target (the Predict page reads its uploads the same way): an online run scores
     # every hour with a row; the run's label column is dropped, never used as a feature
     cohort = load_cohort(args.events, None, config=data_config_for(run_.online, config))
+    cohort, matched = map_to_run(run_, cohort, user_map)
+    for line in matched.lines():
+        print(f"mapped: {line}", file=sys.stderr)
     result = predict_patients(run_, cohort)            # the Predict page's code path too
     for line in (result.match, result.seen_sentence()):
         if line:

@@ -6,6 +6,10 @@ patient of a cohort (every patient-hour for an online run) under each of its mod
 plus, for people, one row per patient (:meth:`PredictionResult.patients`): each model's risk and whether
 it is flagged (risk >= the threshold saved with the model, chosen on the run's validation patients).
 
+New data from another source often name the run's variables differently (``DBP`` for ``DiasABP``):
+:func:`map_to_run` matches them first (:mod:`core.data.mapping`: the user's pairs, spellings, synonyms) and the
+result says what was renamed.
+
 Labels are never needed and never read: the data config drops the run's target before loading
 (:func:`data_config_for`), so a label column in the new file is not a feature.
 """
@@ -18,10 +22,12 @@ import numpy as np
 import pandas as pd
 
 from core.data.cohort import Cohort
+from core.data.mapping import VariableMapping, apply_mapping, match_variables
 from core.config import DataConfig
 from core.models import registry
 
-__all__ = ["PredictionResult", "predict_patients", "data_config_for", "risk_trajectories"]
+__all__ = ["PredictionResult", "predict_patients", "data_config_for", "risk_trajectories", "map_to_run",
+           "run_variables"]
 
 Progress = Callable[[str, float], None]
 
@@ -36,6 +42,21 @@ def data_config_for(run_online: bool, config: DataConfig | None = None) -> DataC
     if run_online:
         return replace(base, task="online", target=None, horizon_hours=None)
     return replace(base, task="stay", target=None, horizon_hours=None)
+
+
+def run_variables(run) -> list[str]:
+    """The variables a reopened run's models read (time series, then static attributes)."""
+    return list(run.builder.variables_) + list(run.builder.static_columns_)
+
+
+def map_to_run(run, cohort: Cohort, user_map: dict | None = None) -> tuple[Cohort, VariableMapping]:
+    """``cohort`` with its variables renamed to the run's where they match (:func:`core.data.mapping.match_variables`).
+
+    Returns the renamed cohort (``cohort`` itself when nothing is renamed) and the mapping, for the page and the
+    CLI to say what was matched. Raises CohortError for a user mapping that names unknown variables.
+    """
+    mapping = match_variables(cohort.series_variables + cohort.static_variables, run_variables(run), user_map)
+    return apply_mapping(cohort, mapping), mapping
 
 
 @dataclass
@@ -62,6 +83,8 @@ class PredictionResult:
     seen : dict split -> int
         How many of the scored patients (by id) were among the run's own training / validation / test
         patients (their risks are not those of new patients: the models were fitted or tuned on them).
+    mapping : VariableMapping
+        The data's variables renamed to the run's before scoring (empty when the names matched).
     """
 
     run_name: str
@@ -74,6 +97,7 @@ class PredictionResult:
     refitted: bool = False
     n_patients: int = field(default=0)
     seen: dict = field(default_factory=dict)
+    mapping: VariableMapping = field(default_factory=VariableMapping)
 
     def seen_sentence(self) -> str:
         """Plain words when some scored patients were the run's own patients ("" when none were)."""
@@ -124,8 +148,8 @@ class PredictionResult:
                 for name in self.models}
 
 
-def predict_patients(run_dir, cohort: Cohort, models=None,
-                     progress: Progress | None = None) -> PredictionResult:
+def predict_patients(run_dir, cohort: Cohort, models=None, progress: Progress | None = None,
+                     mapping: dict | None = None) -> PredictionResult:
     """Score every patient of ``cohort`` with the run in ``run_dir``.
 
     Parameters
@@ -137,6 +161,8 @@ def predict_patients(run_dir, cohort: Cohort, models=None,
     models : sequence of str, optional
         A subset of the run's models (default: all).
     progress : callable ``(message, fraction)``, optional
+    mapping : dict ``{name in the data: name in the run}``, optional
+        The user's own pairs; synonyms and other spellings are matched anyway (:func:`map_to_run`).
 
     Returns
     -------
@@ -144,6 +170,8 @@ def predict_patients(run_dir, cohort: Cohort, models=None,
 
     Raises
     ------
+    CohortError
+        ``mapping`` names a variable the data or the run do not have.
     RunError
         The run fails its checks (changed or missing files), none of its variables is in the data, or a
         model gives a NaN risk (:meth:`core.runs.store.Run.score`).
@@ -152,6 +180,7 @@ def predict_patients(run_dir, cohort: Cohort, models=None,
     if progress is not None:
         progress("reopening the run", 0.0)
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, models=list(models) if models else None)
+    cohort, matched = map_to_run(run, cohort, mapping)
     match = run.check_data(cohort).sentence()
     names = list(run.models)
     if progress is not None:
@@ -171,7 +200,8 @@ def predict_patients(run_dir, cohort: Cohort, models=None,
     return PredictionResult(run_name=run.name, online=run.online, models=names,
                             labels={n: registry.get(n).label for n in names},
                             thresholds={n: float(run.thresholds[n]) for n in names}, scores=scores, match=match,
-                            refitted=run.refitted, n_patients=int(np.asarray(cohort.patient_ids).size), seen=seen)
+                            refitted=run.refitted, n_patients=int(np.asarray(cohort.patient_ids).size), seen=seen,
+                            mapping=matched)
 
 
 def risk_trajectories(run, cohort: Cohort, patient_ids=None, progress: Progress | None = None) -> pd.DataFrame:

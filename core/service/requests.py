@@ -200,12 +200,15 @@ class ExplainRequest:
 class PredictRequest:
     """Score the patients of a cohort with a saved run (:func:`core.runs.predict.predict_patients`).
 
-    ``source`` names the scored data in words (a file name, "the demo patients"); ``models`` a subset.
+    ``source`` names the scored data in words (a file name, "the demo patients"); ``models`` a subset;
+    ``mapping`` the user's own ``(name in the data, name in the run)`` pairs (synonyms are matched anyway:
+    :func:`core.runs.predict.map_to_run`).
     """
 
     run: str
     models: tuple[str, ...] | None = None
     source: str = field(default="", compare=False)
+    mapping: tuple[tuple[str, str], ...] = ()
     kind = "predict"
 
     def __post_init__(self) -> None:
@@ -213,9 +216,19 @@ class PredictRequest:
             raise ValueError("PredictRequest.run must be a run folder. Example: PredictRequest(run='runs/r1').")
         if self.models is not None:
             object.__setattr__(self, "models", _names(self.models, "PredictRequest.models"))
+        pairs = self.mapping.items() if isinstance(self.mapping, dict) else self.mapping
+        try:
+            pairs = tuple(sorted((str(new), str(old)) for new, old in pairs))
+        except (TypeError, ValueError):
+            raise ValueError("PredictRequest.mapping must be (name in the data, name in the run) pairs. Example: "
+                             "PredictRequest(run='runs/r1', mapping=(('DBP', 'DiasABP'),)).") from None
+        object.__setattr__(self, "mapping", pairs)
 
     def identity(self) -> dict:
-        return {"run": self.run, "models": self.models}
+        out = {"run": self.run, "models": self.models}
+        if self.mapping:            # requests without a mapping keep the identity (and reuse key) they always had
+            out["mapping"] = [list(p) for p in self.mapping]
+        return out
 
     def describe(self, n_patients: int) -> str:
         from pathlib import Path

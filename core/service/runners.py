@@ -112,7 +112,7 @@ def predict(request: PredictRequest, cohort, progress=None, backend=None):
     """Score every patient of ``cohort`` with the run (:func:`core.runs.predict.predict_patients`)."""
     from core.runs.predict import predict_patients
     return predict_patients(request.run, cohort, models=list(request.models) if request.models else None,
-                            progress=progress)
+                            progress=progress, mapping=dict(request.mapping))
 
 
 def gates(request: GatesRequest, cohort, progress=None, backend=None):

@@ -134,3 +134,35 @@ def test_trajectory_of_an_online_run_is_refused(tmp_path):
     assert main(["predict", str(run_dir), str(events), "--out", str(tmp_path / "x.csv"), "--trajectory"]) == 2
     with pytest.raises(RunError, match="predicts every hour"):
         risk_trajectories(load_run(run_dir), load_cohort(events, None, config=data_config_for(True)))
+
+
+def test_renamed_variables_are_matched_and_score_exactly_as_the_originals(trained, tmp_path, capsys):
+    """Another source's names (a synonym, another spelling, and one only the user can pair) give the same risks."""
+    run_dir, new, folder = trained
+    original = tmp_path / "original.csv"
+    assert main(["predict", str(run_dir), str(new), "--out", str(original)]) == 0
+    renamed = tmp_path / "renamed_events.csv"
+    rows = pd.read_csv(new, dtype={"patient_id": str})
+    rows["variable"] = rows["variable"].replace({"HR": "Heart Rate", "Temp": "temperature", "Lactate": "Lac",
+                                                 "Age": "age"})
+    rows.to_csv(renamed, index=False)
+    capsys.readouterr()
+    out = tmp_path / "mapped.csv"
+    assert main(["predict", str(run_dir), str(renamed), "--out", str(out), "--map", "Lac=Lactate"]) == 0
+    err = capsys.readouterr().err
+    for line in ("mapped: Lac -> Lactate (your mapping)", "mapped: Heart Rate -> HR (synonym)",
+                 "mapped: temperature -> Temp (synonym)", "mapped: age -> Age (same name, other spelling)"):
+        assert line in err, err
+    assert "missing" not in err                                     # every variable of the run was found
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(original))
+    # the same through predict_patients (the Predict page's path), which reports the mapping
+    res = predict_patients(run_dir, load_cohort(renamed, None, config=data_config_for(False)),
+                           mapping={"Lac": "Lactate"})
+    assert res.mapping.as_dict() == {"Lac": "Lactate", "Heart Rate": "HR", "temperature": "Temp", "age": "Age"}
+    # without the user's pair, Lactate is missing (and said so); a bad pair is exit 2 with a message
+    assert main(["predict", str(run_dir), str(renamed), "--out", str(tmp_path / "m2.csv")]) == 0
+    assert "Lactate" in capsys.readouterr().err
+    assert main(["predict", str(run_dir), str(renamed), "--out", str(tmp_path / "m3.csv"), "--map", "Lac"]) == 2
+    assert "--map 'Lac' is not NEW=RUN" in capsys.readouterr().err
+    assert main(["predict", str(run_dir), str(renamed), "--out", str(tmp_path / "m3.csv"), "--map", "X=Lactate"]) == 2
+    assert "'X', which is not a variable of these data" in capsys.readouterr().err
