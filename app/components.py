@@ -6,10 +6,11 @@ import re
 import pandas as pd
 import streamlit as st
 
+from core.data.mapping import HOW
 from core.data.validation import Finding, ValidationReport
 
 __all__ = ["render_report", "render_finding", "no_cohort_notice", "require_cohort", "load_with_status", "gui_text", "gui_words", "plain",
-           "show_error"]
+           "show_error", "mapping_editor"]
 
 #: command-line options named in core's messages -> the control that does the same on the pages.
 _CONTROLS = {
@@ -21,7 +22,7 @@ _CONTROLS = {
     "Keep implausible values", "--static": "the static attributes setting", "--max-time-hours":
     "the maximum time setting", "--refit": "Refit for prediction", "--backend": "the backend (Jobs page)",
     "--address": "the Ray address (Jobs page)", "--models": "the Models box", "--preset": "the Preset box",
-    "--cv": "cross-validation (command line only)", "--group-col": "the Grouping column box", "--patients": "the patient box", "--out": "the output",
+    "--cv": "cross-validation (command line only)", "--group-col": "the Grouping column box", "--map": "the variable mapping form", "--patients": "the patient box", "--out": "the output",
 }
 _FLAG = re.compile(r"--[a-z][a-z-]*")
 _PATH = re.compile(r"(?<![\w.~])/(?:[\w.\-]+/)+([\w.\-]+)")
@@ -145,3 +146,25 @@ def require_cohort():
         no_cohort_notice()
         st.stop()
     return cohort
+
+
+def mapping_editor(key: str, mapping, data_vars, run_vars, pairs: dict) -> dict | None:
+    """The variables matched with a run's (:class:`core.data.mapping.VariableMapping`) and a form for the user's own
+    pairs. Returns the new pairs ``{name in the data: name in the run}`` when the form is applied, else ``None``."""
+    if mapping.renamed:
+        st.dataframe(pd.DataFrame([(new, old, HOW[how]) for new, old, how in mapping.renamed],
+                                  columns=["In these data", "In the run", "Matched by"]), hide_index=True,
+                     key=f"{key}.pairs")
+    for line in mapping.lines()[len(mapping.renamed):]:
+        st.caption(plain(line))
+    with st.form(f"{key}.form", border=False):
+        table = pd.DataFrame(list(pairs.items()), columns=["In these data", "In the run"], dtype=object)
+        edited = st.data_editor(table, num_rows="dynamic", hide_index=True, key=f"{key}.editor", column_config={
+            "In these data": st.column_config.SelectboxColumn(options=sorted(map(str, data_vars)), required=True),
+            "In the run": st.column_config.SelectboxColumn(options=sorted(map(str, run_vars)), required=True)})
+        applied = st.form_submit_button("Apply these pairs", help="Pair a variable of these data with one of the "
+                                        "run's when the names differ and no synonym matched them")
+    if not applied:
+        return None
+    return {str(a): str(b) for a, b in edited.itertuples(index=False)
+            if isinstance(a, str) and isinstance(b, str) and a and b}

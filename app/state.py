@@ -92,6 +92,9 @@ PREDICT_RESULT = "predict.result"
 #: set by the Predict page's "Score the demo patients" (no upload yet): switch to the demo and score it at once.
 PREDICT_DEMO_REQUESTED = "predict.demo_requested"
 __all__ += ["PREDICT_RESULT", "PREDICT_DEMO_REQUESTED"]
+#: the Predict page's own variable pairs, per run folder: {run path: {name in the data: name in the run}}.
+PREDICT_MAPPING = "predict.mapping_pairs"
+__all__ += ["PREDICT_MAPPING"]
 
 
 def session_gone():

@@ -5,14 +5,14 @@ from functools import partial
 import streamlit as st
 
 from app import context, jobs, state, workspace
-from app.components import gui_text, load_with_status, plain, render_report
+from app.components import gui_text, load_with_status, mapping_editor, plain, render_report
 from app.security import download_button
 from app.state import DataSource, get_source
 from core import plots
 from core.exceptions import CoreError
 from core.runs.export import safe_csv
 from core.models import registry
-from core.runs.predict import data_config_for
+from core.runs.predict import data_config_for, map_to_run, run_variables
 from core.service import PredictRequest
 
 # No E2E_CLICKS: on a fresh server no run exists yet when the browser check reaches this page (the trainings it
@@ -86,11 +86,23 @@ if source is not None:
     else:
         with st.expander(f"Validation report: {report.rows_used:,} of {report.rows_read:,} rows used", expanded=False):
             render_report(report)
+    pairs = st.session_state.setdefault(state.PREDICT_MAPPING, {}).get(path, {})
+    raw = cohort                       # scored as uploaded: the job matches the variables again, the same way
     try:
+        cohort, mapping = map_to_run(run, raw, pairs)
         match = workspace.run_match(path, cohort)
     except CoreError as err:
         st.error(gui_text(err))
+        st.session_state[state.PREDICT_MAPPING].pop(path, None)      # a pair that no longer fits these data
         st.stop()
+    with st.expander(f"Variables: {len(mapping.renamed)} matched with the run's under another name"
+                     + (f", {len(match.missing)} of the run's missing" if match.missing else ""),
+                     expanded=bool(mapping.ambiguous or match.missing)):
+        applied = mapping_editor("predict.mapping", mapping, [v for v in raw.series_variables + raw.static_variables
+                                                             if v not in run_variables(run)], run_variables(run), pairs)
+        if applied is not None:
+            st.session_state[state.PREDICT_MAPPING][path] = applied
+            st.rerun()
     if not match.usable:
         st.error(gui_text(match.sentence()))
         st.stop()
@@ -100,7 +112,7 @@ if source is not None:
     label = "Score the demo patients" if source.kind == "demo" else f"Score the {cohort.n_patients:,} patients"
     requested = st.session_state.pop(state.PREDICT_DEMO_REQUESTED, False) and source.kind == "demo"
     if st.button(label, type="primary", key="predict.go") or requested:
-        jobs.submit("predict", PredictRequest(run=path, source=what), cohort,
+        jobs.submit("predict", PredictRequest(run=path, source=what, mapping=tuple(pairs.items())), raw,
                     f"Score {cohort.n_patients:,} patients with {len(run.models)} model(s) of {run.name}")
 info, done = jobs.follow("predict", ("predict",))
 if done is not None:
@@ -110,7 +122,8 @@ held = _held_result(path)
 if held is None or (source is not None and held[1] != source.digests):
     st.stop()
 request, _, result = held
-st.info(f"Scored: {plain(request.source or 'uploaded patients')} with run {plain(run.name)}.")
+st.info(f"Scored: {plain(request.source or 'uploaded patients')} with run {plain(run.name)}."
+        + (f" {plain(result.mapping.sentence())}" if result.mapping.renamed else ""))
 if source is None:
     cohort = None                      # the scored data are not loaded now: no per-patient trajectory below
 

@@ -29,7 +29,7 @@ from core.data.cohort import Cohort, build_catalogue
 from core.data.plausibility import canonical_name
 from core.exceptions import CohortError
 
-__all__ = ["VariableMapping", "match_variables", "apply_mapping", "parse_mapping"]
+__all__ = ["VariableMapping", "match_variables", "apply_mapping", "parse_mapping", "HOW"]
 
 #: how a pair was made, in the words shown to the user.
 HOW = {"you": "your mapping", "spelling": "same name, other spelling", "synonym": "synonym"}

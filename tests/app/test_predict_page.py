@@ -178,3 +178,33 @@ def test_the_current_run_is_the_default_and_its_last_scoring_stays_across_pages(
     assert any("Scored:" in i.value for i in at.info), [i.value for i in at.info]
     table = next(d.value for d in at.dataframe if "GRU risk" in d.value.columns)
     assert len(table) == 25 and len(session_job_states(at)) == 1
+
+
+def test_renamed_variables_are_matched_and_the_users_pair_applies(trained, monkeypatch, tmp_path):
+    """Another source's names: synonyms matched and listed; the user's own pair (session state, as the form's
+    'Apply these pairs' stores it) reaches the job; the risks equal those of the original names."""
+    from app.state import PREDICT_MAPPING
+    runs, new, folder = trained
+    rows = pd.read_csv(new, dtype={"patient_id": str})
+    rows["variable"] = rows["variable"].replace({"HR": "Heart Rate", "Lactate": "Lac"})
+    renamed = folder / "renamed.csv"
+    rows.to_csv(renamed, index=False)
+    at = _upload_as_current(_page(monkeypatch, tmp_path, runs), renamed)
+    expander = next(e for e in at.expander if e.label.startswith("Variables: 1 matched"))
+    assert "1 of the run's missing" in expander.label                          # Lactate: no synonym is 'Lac'
+    pairs = next(d.value for d in at.dataframe if "Matched by" in d.value.columns)
+    assert pairs.values.tolist() == [["Heart Rate", "HR", "synonym"]]
+    at.session_state[PREDICT_MAPPING] = {str(tmp_path / "runs" / "tiny"): {"Lac": "Lactate"}}
+    at.run()
+    assert next(e for e in at.expander if e.label.startswith("Variables:")).label == \
+        "Variables: 2 matched with the run's under another name"
+    at = _score(at)
+    request, _, result = at.session_state[PREDICT_RESULT]
+    assert request.mapping == (("Lac", "Lactate"),)
+    assert result.mapping.as_dict() == {"Lac": "Lactate", "Heart Rate": "HR"}
+    assert "2 variable(s) of these data were matched" in " ".join(unescape(i.value) for i in at.info)
+    out = folder / "original.csv"
+    assert main(["predict", str(runs / "tiny"), str(new), "--out", str(out)]) == 0
+    original = pd.read_csv(out, dtype={"patient_id": str}).sort_values(["model", "patient_id"]).reset_index(drop=True)
+    page = result.scores.sort_values(["model", "patient_id"]).reset_index(drop=True)
+    np.testing.assert_allclose(page["risk"].to_numpy(), original["risk"].to_numpy(), rtol=0, atol=1e-12)
