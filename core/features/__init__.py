@@ -22,7 +22,10 @@ so explanations can sum attributions per variable. Tabular columns are named ``"
 with ``FeatureSet.tab_variables`` giving the variable of each column.
 
 **What the tabular view summarises** (``FeatureConfig.summaries``; the statistics of each are
-:meth:`FeatureBuilder.tab_stats`):
+:meth:`FeatureBuilder.tab_stats`). Each family is a class of its own, for both task shapes
+(:class:`~core.features.summaries.SummaryFamily`), which the builder composes:
+:class:`~core.features.order_free.OrderFreeSummaries`, :class:`~core.features.time_aware.TimeAwareSummaries`
+(after the order-free ones) and :class:`~core.features.missingness.MissingnessSummaries`.
 
 * ``"order_free"`` (default): first, last, mean, min, max, std, count, slope, hours since last
   (online: last, hours since last, count and min/max/mean over each lookback);
@@ -56,25 +59,23 @@ import pandas as pd
 
 from core.data.cohort import Cohort
 from core.config import FeatureConfig
-from core.exceptions import CohortError, RunError
+from core.exceptions import CohortError, InternalError, RunError
+from core.features.missingness import MISSINGNESS_STATS, MissingnessSummaries
+from core.features.order_free import ONLINE_STATS, ONLINE_WINDOW_STATS, TABULAR_STATS, OrderFreeSummaries
+from core.features.summaries import OnlineChunk, StayChunk, SummaryFamily
+from core.features.time_aware import TimeAwareSummaries
 
 __all__ = ["FeatureBuilder", "FeatureSet", "TABULAR_STATS", "ONLINE_STATS", "ONLINE_WINDOW_STATS", "CHANNEL_KINDS",
            "MISSINGNESS_STATS"]
 
-#: per-variable summaries of the tabular view.
-TABULAR_STATS = ("first", "last", "mean", "min", "max", "std", "count", "slope", "hours_since_last")
-#: per-variable features of one patient-hour (online task), from data up to and including that hour;
-#: ``min/max/mean`` are computed for every ``FeatureConfig.lookback_hours`` k (names ``min_6h`` ...).
-ONLINE_STATS = ("last", "hours_since_last", "count")
-ONLINE_WINDOW_STATS = ("min", "max", "mean")
-#: per-variable measurement summaries of ``FeatureConfig(summaries="missingness_only")`` (no value); stays
-#: add measured bins per sub-window, the online task counts per lookback (see ``FeatureBuilder.tab_stats``).
-MISSINGNESS_STATS = ("count", "bins_observed", "hours_to_first", "hours_since_last", "rate_per_hour")
 #: grid cells (patients x steps x variables) per patient chunk when building features: bounds the
 #: memory of the float64 work arrays on long stays, and out of core what is in memory at once.
 _CHUNK_CELLS = 2_000_000
 #: kinds of sequence channels.
 CHANNEL_KINDS = ("value", "mask", "delta", "static", "static_missing", "time")
+#: the summary families of each ``FeatureConfig.summaries``, in column order.
+_FAMILIES = {"order_free": (OrderFreeSummaries,), "time_aware": (OrderFreeSummaries, TimeAwareSummaries),
+             "missingness_only": (MissingnessSummaries,)}
 
 
 @dataclass(frozen=True)
@@ -326,28 +327,16 @@ class FeatureBuilder:
     @property
     def tab_stats(self) -> tuple[str, ...]:
         """Per-variable tabular statistics, in column order (stay or online task, ``FeatureConfig.summaries``)."""
-        cfg = self.config
-        recent = tuple(f"{s}_{k:g}h" for k in cfg.recent_hours for s in ("mean_last", "last", "count_last"))
-        if cfg.task == "online":
-            if cfg.summaries == "missingness_only":
-                return ("count", "bins_observed", "hours_since_first", "hours_since_last", "rate_per_hour") + \
-                    tuple(f"{s}_{k:g}h" for k in cfg.lookback_hours for s in ("count", "bins"))
-            base = ONLINE_STATS + tuple(f"{s}_{k:g}h" for k in cfg.lookback_hours for s in ONLINE_WINDOW_STATS)
-            if cfg.summaries == "time_aware":
-                base += tuple(f"{s}_{k:g}h" for k in cfg.lookback_hours
-                              for s in ("hours_since_min", "hours_since_max", "slope")) + recent
-            return base
-        subs = [f"{a:g}_{b:g}h" for a, b in self._subwindows()]
-        if cfg.summaries == "missingness_only":
-            return MISSINGNESS_STATS + tuple(f"bins_{w}" for w in subs)
-        if cfg.summaries == "time_aware":
-            return TABULAR_STATS + ("hour_of_min", "hour_of_max") + tuple(f"slope_{w}" for w in subs) + recent
-        return TABULAR_STATS
+        return sum((f.stats() for f in self._families), ())
 
-    def _subwindows(self) -> list[tuple[float, float]]:
-        """Stay task: the ``n_subwindows`` equal sub-windows ``(start, end)`` hours of the window."""
-        w, s = float(self.config.window_hours), self.config.n_subwindows
-        return [(w * j / s, w * (j + 1) / s) for j in range(s)]
+    @property
+    def _families(self) -> tuple[SummaryFamily, ...]:
+        """The summary families of ``FeatureConfig.summaries``, in column order."""
+        kinds = _FAMILIES.get(self.config.summaries)
+        if kinds is None:
+            raise InternalError(f"No summary families for FeatureConfig.summaries={self.config.summaries!r}; "
+                                f"known: {sorted(_FAMILIES)}.")
+        return tuple(kind(self.config) for kind in kinds)
 
     @property
     def _static_kind(self) -> str:
@@ -489,7 +478,7 @@ class FeatureBuilder:
         X_tab[:, n_stats:] = self._static_tab(st)
         for a, b, local in self._chunks(arrays, n):
             X_seq[a:b] = self._sequence_chunk(local, b - a, st[a:b])
-            X_tab[a:b, :n_stats] = self._tabular_chunk(local, b - a)
+            X_tab[a:b, :n_stats] = self._tabular(StayChunk(self.config, len(self.variables_), local, b - a))
         lengths = np.maximum(self.config.valid_lengths(arrays[0], arrays[2], n), 1).astype(np.int64)
         return FeatureSet(patient_ids=ids, X_tab=X_tab, X_seq=store.finish(X_seq), lengths=lengths, **names)
 
@@ -567,147 +556,8 @@ class FeatureBuilder:
 
     def _online_tab_chunk(self, arrays, n: int, up, uk, ut, st) -> np.ndarray:
         """Causal per-hour features of one patient chunk: for hour (p, k) only steps <= k are read."""
-        cfg = self.config
-        T, V = cfg.n_steps, len(self.variables_)
-        p, v, t, x = arrays
-        step, _ = cfg.steps(t)
-        flat = (p * T + step) * V + v
-        size = n * T * V
-        cnt = np.bincount(flat, minlength=size).reshape(n, T, V)
-        tot = np.bincount(flat, weights=x, minlength=size).reshape(n, T, V)
-        vmin = np.full(size, np.inf)
-        np.minimum.at(vmin, flat, x)
-        vmax = np.full(size, -np.inf)
-        np.maximum.at(vmax, flat, x)
-        vmin, vmax = vmin.reshape(n, T, V), vmax.reshape(n, T, V)
-        order = np.lexsort((t, flat))                 # the latest observation of each cell is its last
-        fo = flat[order]
-        end = np.r_[fo[1:] != fo[:-1], True] if len(fo) else np.zeros(0, bool)
-        last_v, last_t = np.full(size, np.nan), np.full(size, np.nan)
-        last_v[fo[end]], last_t[fo[end]] = x[order][end], t[order][end]
-        last_v, last_t = last_v.reshape(n, T, V), last_t.reshape(n, T, V)
-        steps = np.arange(T)[None, :, None]
-        idx = np.where(cnt > 0, steps, -1)
-        np.maximum.accumulate(idx, axis=1, out=idx)
-        at = np.maximum(idx[up, uk], 0)                              # (U, V): last observed step so far
-        seen = idx[up, uk] >= 0
-        cols = {"last": np.where(seen, last_v[up[:, None], at, np.arange(V)], np.nan),
-                "hours_since_last": np.where(seen, ut[:, None] - last_t[up[:, None], at, np.arange(V)], np.nan),
-                "count": np.cumsum(cnt, axis=1)[up, uk].astype(float)}
-        c_tot = np.concatenate([np.zeros((n, 1, V)), np.cumsum(tot, axis=1)], axis=1)   # c_tot[:, k] = steps < k
-        c_cnt = np.concatenate([np.zeros((n, 1, V)), np.cumsum(cnt, axis=1)], axis=1)
-        for k in cfg.lookback_hours:
-            kb = max(1, int(np.ceil(k / cfg.bin_hours - 1e-9)))      # steps uk-kb+1 .. uk
-            lo = np.maximum(uk + 1 - kb, 0)
-            w_cnt = c_cnt[up, uk + 1] - c_cnt[up, lo]
-            w_tot = c_tot[up, uk + 1] - c_tot[up, lo]
-            rmin, rmax = vmin.copy(), vmax.copy()
-            for j in range(1, min(kb, T)):                           # rolling min/max over the last kb steps
-                np.minimum(rmin[:, j:], vmin[:, :-j], out=rmin[:, j:])
-                np.maximum(rmax[:, j:], vmax[:, :-j], out=rmax[:, j:])
-            has = w_cnt > 0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cols[f"mean_{k:g}h"] = np.where(has, w_tot / np.maximum(w_cnt, 1), np.nan)
-            cols[f"min_{k:g}h"] = np.where(has, rmin[up, uk], np.nan)
-            cols[f"max_{k:g}h"] = np.where(has, rmax[up, uk], np.nan)
-        if cfg.summaries != "order_free":
-            grid = dict(flat=flat, size=size, cnt=cnt, tot=tot, vmin=vmin, vmax=vmax, last_v=last_v, idx=idx,
-                        c_cnt=c_cnt, c_tot=c_tot)
-            extra = self._online_time_aware if cfg.summaries == "time_aware" else self._online_missingness
-            cols.update(extra(arrays, n, up, uk, ut, grid))
-        feats = np.stack([cols[s] for s in self.tab_stats], axis=2).reshape(len(up), V * len(self.tab_stats))
-        return np.concatenate([feats, ut[:, None], self._static_tab(st[up])], axis=1)
-
-    def _online_time_aware(self, arrays, n: int, up, uk, ut, grid: dict) -> dict:
-        """Time-aware columns of the online task at each scored hour ``(p, k)``, from steps <= k only.
-
-        Per lookback ``k``: hours since the (earliest) minimum and since the maximum of the last ``k``
-        hours and the least-squares slope of value on time over them; per ``recent_hours`` k: mean,
-        last value and count of the last ``k`` hours (NaN where the variable was not measured in them).
-        """
-        cfg = self.config
-        T, V = cfg.n_steps, len(self.variables_)
-        p, v, t, x = arrays
-        flat, size = grid["flat"], grid["size"]
-
-        def cells(weights):
-            return np.bincount(flat, weights=weights, minlength=size).reshape(n, T, V)
-
-        def prefix(a):            # prefix[:, k] = sum over steps < k
-            return np.concatenate([np.zeros((n, 1, V)), np.cumsum(a, axis=1)], axis=1)
-
-        def when(order_key):      # time of the first event of each cell in the order (x, then t)
-            o = np.lexsort((t, order_key, flat))
-            fo = flat[o]
-            first = np.r_[True, fo[1:] != fo[:-1]] if len(fo) else np.zeros(0, bool)
-            out = np.full(size, np.nan)
-            out[fo[first]] = t[o][first]
-            return out.reshape(n, T, V)
-
-        t_min, t_max = when(x), when(-x)
-        c_cnt, c_tot = grid["c_cnt"], grid["c_tot"]
-        c_t, c_tt, c_tx = prefix(cells(t)), prefix(cells(t * t)), prefix(cells(t * x))
-        cols = {}
-        for k in cfg.lookback_hours:
-            kb = max(1, int(np.ceil(k / cfg.bin_hours - 1e-9)))      # steps uk-kb+1 .. uk
-            lo = np.maximum(uk + 1 - kb, 0)
-            rmin, rmax = grid["vmin"].copy(), grid["vmax"].copy()
-            rtmin, rtmax = t_min.copy(), t_max.copy()
-            for j in range(1, min(kb, T)):       # older cells win ties: the earliest minimum / maximum
-                lower = grid["vmin"][:, :-j] <= rmin[:, j:]
-                rmin[:, j:] = np.where(lower, grid["vmin"][:, :-j], rmin[:, j:])
-                rtmin[:, j:] = np.where(lower, t_min[:, :-j], rtmin[:, j:])
-                higher = grid["vmax"][:, :-j] >= rmax[:, j:]
-                rmax[:, j:] = np.where(higher, grid["vmax"][:, :-j], rmax[:, j:])
-                rtmax[:, j:] = np.where(higher, t_max[:, :-j], rtmax[:, j:])
-            w = {name: c[up, uk + 1] - c[up, lo] for name, c in
-                 (("n", c_cnt), ("x", c_tot), ("t", c_t), ("tt", c_tt), ("tx", c_tx))}
-            has = w["n"] > 0
-            cols[f"hours_since_min_{k:g}h"] = np.where(has, ut[:, None] - rtmin[up, uk], np.nan)
-            cols[f"hours_since_max_{k:g}h"] = np.where(has, ut[:, None] - rtmax[up, uk], np.nan)
-            cols[f"slope_{k:g}h"] = _slope(w["n"], w["x"], w["t"], w["tt"], w["tx"])
-        idx = grid["idx"]
-        at = np.maximum(idx[up, uk], 0)
-        for k in cfg.recent_hours:
-            kb = max(1, int(np.ceil(k / cfg.bin_hours - 1e-9)))
-            lo = np.maximum(uk + 1 - kb, 0)
-            w_cnt = c_cnt[up, uk + 1] - c_cnt[up, lo]
-            w_tot = c_tot[up, uk + 1] - c_tot[up, lo]
-            has = w_cnt > 0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cols[f"mean_last_{k:g}h"] = np.where(has, w_tot / np.maximum(w_cnt, 1), np.nan)
-            cols[f"last_{k:g}h"] = np.where(has, grid["last_v"][up[:, None], at, np.arange(V)], np.nan)
-            cols[f"count_last_{k:g}h"] = w_cnt.astype(float)
-        return cols
-
-    def _online_missingness(self, arrays, n: int, up, uk, ut, grid: dict) -> dict:
-        """Measurement-only columns of the online task at each scored hour ``(p, k)``, from steps <= k only.
-
-        Reads the events' times and the observation counts, never a value.
-        """
-        cfg = self.config
-        T, V = cfg.n_steps, len(self.variables_)
-        _, _, t, _ = arrays
-        flat, size, cnt = grid["flat"], grid["size"], grid["cnt"]
-        t_first = np.full(size, np.inf)
-        np.minimum.at(t_first, flat, t)
-        t_first = t_first.reshape(n, T, V)
-        measured = cnt > 0
-        first_step = np.where(measured.any(axis=1), measured.argmax(axis=1), T)          # (n, V)
-        f_at = first_step[up]                                                            # (U, V)
-        seen = f_at <= uk[:, None]
-        first_t = t_first[up[:, None], np.minimum(f_at, T - 1), np.arange(V)]
-        since_first = np.where(seen, ut[:, None] - first_t, np.nan)
-        c_bins = np.concatenate([np.zeros((n, 1, V)), np.cumsum(measured, axis=1)], axis=1)
-        count = np.cumsum(cnt, axis=1)[up, uk].astype(float)
-        cols = {"bins_observed": c_bins[up, uk + 1], "hours_since_first": since_first,
-                "rate_per_hour": np.where(seen, count / np.maximum(since_first, cfg.bin_hours), np.nan)}
-        for k in cfg.lookback_hours:
-            kb = max(1, int(np.ceil(k / cfg.bin_hours - 1e-9)))
-            lo = np.maximum(uk + 1 - kb, 0)
-            cols[f"count_{k:g}h"] = grid["c_cnt"][up, uk + 1] - grid["c_cnt"][up, lo]
-            cols[f"bins_{k:g}h"] = c_bins[up, uk + 1] - c_bins[up, lo]
-        return cols
+        chunk = OnlineChunk(self.config, len(self.variables_), arrays, n, up, uk, ut)
+        return np.concatenate([self._tabular(chunk), ut[:, None], self._static_tab(st[up])], axis=1)
 
     def targets(self, cohort: Cohort, fs: FeatureSet) -> np.ndarray:
         """The label of every unit of ``fs``: per patient (stay task) or per patient-hour (online task).
@@ -746,131 +596,11 @@ class FeatureBuilder:
             raise CohortError(f"{int((y < 0).sum())} scored hour(s) have no label; every training hour needs one.")
         return y
 
-    def _tabular_chunk(self, arrays, n: int) -> np.ndarray:
-        """Per-variable summaries (:meth:`tab_stats`) of one patient chunk, ``(n, V * n_stats)`` float64."""
-        V = len(self.variables_)
-        if self.config.summaries == "missingness_only":
-            return self._missingness_chunk(arrays, n).reshape(n, -1)
-        base = self._order_free_chunk(arrays, n)
-        if self.config.summaries == "order_free":
-            return base
-        extra = self._time_aware_chunk(arrays, n)
-        return np.concatenate([base.reshape(n * V, -1), extra], axis=1).reshape(n, -1)
+    def _tabular(self, chunk: StayChunk) -> np.ndarray:
+        """Per-variable summaries (:attr:`tab_stats`) of one chunk, ``(chunk.n_rows, V * n_stats)`` float64.
 
-    def _time_aware_chunk(self, arrays, n: int) -> np.ndarray:
-        """Stay task, per (patient, variable) row: hour of the (first) min and max since the window's start,
-        slope per sub-window, mean / last / count over the last ``recent_hours`` of the window.
-
-        Returns ``(n * V, n_extra)`` float64: NaN where a variable has no observation in the span (a
-        slope is 0 with a single time point, as the whole-window slope is).
+        Each family gives ``(n_rows, V, n_family_stats)``; side by side, a row holds every statistic of
+        the first variable, then of the next.
         """
-        cfg = self.config
-        V, W = len(self.variables_), float(cfg.window_hours)
-        p, v, t, x = arrays
-        g = p * V + v
-        size = n * V
-        cols = []
-        for key in (x, -x):                    # earliest minimum, earliest maximum
-            o = np.lexsort((t, key, g))
-            go = g[o]
-            first = np.r_[True, go[1:] != go[:-1]] if len(go) else np.zeros(0, bool)
-            hour = np.full(size, np.nan)
-            hour[go[first]] = t[o][first]
-            cols.append(hour)
-        S = cfg.n_subwindows
-        sub = np.minimum(np.floor(t / (W / S)).astype(np.int64), S - 1)
-        gs = g * S + sub
-
-        def sums(w):
-            return np.bincount(gs, weights=w, minlength=size * S).reshape(size, S)
-        slope = _slope(sums(None), sums(x), sums(t), sums(t * t), sums(t * x))
-        cols += [slope[:, j] for j in range(S)]
-        for k in cfg.recent_hours:
-            sel = t >= W - k
-            gk, tk, xk = g[sel], t[sel], x[sel]
-            o = np.lexsort((tk, gk))
-            gk, xk = gk[o], xk[o]
-            c = np.bincount(gk, minlength=size).astype(float)
-            tot = np.bincount(gk, weights=xk, minlength=size)
-            last = np.full(size, np.nan)
-            end = np.r_[gk[1:] != gk[:-1], True] if len(gk) else np.zeros(0, bool)
-            last[gk[end]] = xk[end]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cols += [np.where(c > 0, tot / np.maximum(c, 1), np.nan), last, c]
-        return np.column_stack(cols)
-
-    def _missingness_chunk(self, arrays, n: int) -> np.ndarray:
-        """Stay task, per (patient, variable) row: when it was measured, never a value (:data:`MISSINGNESS_STATS`
-        then measured bins per sub-window), ``(n * V, n_stats)`` float64."""
-        cfg = self.config
-        V, T, W = len(self.variables_), cfg.n_steps, float(cfg.window_hours)
-        p, v, t, _ = arrays
-        g = p * V + v
-        size = n * V
-        count = np.bincount(g, minlength=size).astype(float)
-        first = np.full(size, np.inf)
-        np.minimum.at(first, g, t)
-        last = np.full(size, -np.inf)
-        np.maximum.at(last, g, t)
-        seen = count > 0
-        first, last = np.where(seen, first, np.nan), np.where(seen, last, np.nan)
-        step, _ = cfg.steps(t)
-        cells = np.unique(g * T + step)
-        cg, cstep = cells // T, cells % T
-        S = cfg.n_subwindows
-        csub = np.minimum(np.floor(cstep * cfg.bin_hours / (W / S) + 1e-9).astype(np.int64), S - 1)
-        bins = np.bincount(cg * S + csub, minlength=size * S).reshape(size, S).astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rate = np.where(seen, count / np.maximum(W - first, cfg.bin_hours), np.nan)
-        cols = {"count": count, "bins_observed": bins.sum(axis=1), "hours_to_first": first,
-                "hours_since_last": W - last, "rate_per_hour": rate}
-        return np.column_stack([cols[s] for s in MISSINGNESS_STATS] + [bins[:, j] for j in range(S)])
-
-    def _order_free_chunk(self, arrays, n: int) -> np.ndarray:
-        """Per-variable summaries (``TABULAR_STATS``) of one patient chunk, ``(n, V * n_stats)`` float64."""
-        cfg = self.config
-        V = len(self.variables_)
-        p, v, t, x = arrays
-        g = p * V + v
-        order = np.lexsort((t, g))               # by group, then time
-        g, t, x = g[order], t[order], x[order]
-        out = np.full((n * V, len(TABULAR_STATS)), np.nan)
-        out[:, TABULAR_STATS.index("count")] = 0.0
-        if len(g):
-            uniq, start = np.unique(g, return_index=True)
-            end = np.r_[start[1:], len(g)] - 1
-            cnt = np.bincount(g, minlength=n * V)[uniq].astype(float)
-            s_x = np.add.reduceat(x, start)
-            s_xx = np.add.reduceat(x * x, start)
-            s_t = np.add.reduceat(t, start)
-            s_tt = np.add.reduceat(t * t, start)
-            s_tx = np.add.reduceat(t * x, start)
-            mean = s_x / cnt
-            var = np.maximum(s_xx / cnt - mean ** 2, 0.0)
-            var_t = s_tt / cnt - (s_t / cnt) ** 2
-            with np.errstate(invalid="ignore", divide="ignore"):
-                slope = np.where(var_t > 1e-9, (s_tx / cnt - mean * s_t / cnt) / np.where(var_t > 1e-9, var_t, 1),
-                                 0.0)
-            cols = {"first": x[start], "last": x[end], "mean": mean, "min": np.minimum.reduceat(x, start),
-                    "max": np.maximum.reduceat(x, start), "std": np.sqrt(var), "count": cnt, "slope": slope,
-                    "hours_since_last": cfg.window_hours - t[end]}
-            for j, s in enumerate(TABULAR_STATS):
-                out[uniq, j] = cols[s]
-        return out.reshape(n, V * len(TABULAR_STATS))
-
-
-
-def _slope(c, s_x, s_t, s_tt, s_tx) -> np.ndarray:
-    """Least-squares slope of value on time from sums over each span (count ``c``, sums of x, t, t*t, t*x).
-
-    NaN where nothing was observed, 0 where every observation has the same time (one time point).
-    """
-    c = np.asarray(c, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cc = np.maximum(c, 1)
-        mt, mx = s_t / cc, s_x / cc
-        var_t = s_tt / cc - mt * mt
-        # the sums come from prefix differences online: a 1e-6 h^2 floor keeps their rounding from being a slope
-        ok = var_t > 1e-6
-        slope = np.where(ok, (s_tx / cc - mt * mx) / np.where(ok, var_t, 1.0), 0.0)
-    return np.where(c > 0, slope, np.nan)
+        block = np.concatenate([f.columns(chunk) for f in self._families], axis=2)
+        return block.reshape(len(block), block.shape[1] * block.shape[2])
