@@ -5,7 +5,7 @@ from sklearn import metrics as skm
 from core.config import EvaluationConfig, SplitConfig
 from core.evaluation.metrics import (binary_metrics, bootstrap_indices, choose_threshold, compare, delong_auc_variance,
                              delong_test, describe_comparison, evaluate, paired_bootstrap, threshold_metrics)
-from core.evaluation.metrics import _auprc_rows, _auroc_rows
+from core.evaluation.bootstrap import _auprc_rows, _auroc_rows
 from core.exceptions import CohortError
 from core.training.experiment import run_experiment
 from core.training.protocol import split_by_patient

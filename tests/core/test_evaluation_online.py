@@ -8,7 +8,7 @@ from core.config import EvaluationConfig
 from core.evaluation.metrics import (METRICS, ClusterBootstrap, alarm_metrics, binary_metrics, bootstrap_indices,
                              bootstrap_metrics, cluster_bootstrap_metrics, cluster_paired_bootstrap, compare,
                              evaluate)
-from core.evaluation.metrics import _weighted_metric_rows
+from core.evaluation.cluster import _weighted_metric_rows
 
 
 def _hours(n_patients=60, hours=12, seed=0, signal=1.0):
