@@ -228,7 +228,7 @@ def test_tiers_off_and_without_an_order_free_model():
 
 
 def test_tiers_full_preset_refits_order_free_at_quick_sizes():
-    from core.analysis.timeorder import _tier_kinds
+    from core.analysis.timeorder.tiers import _tier_kinds
     assert _tier_kinds(TimeOrderConfig(preset="full")) == ("quick", ("time_aware", "missingness_only", "order_free"))
     assert _tier_kinds(TimeOrderConfig(preset="quick")) == ("quick", ("time_aware", "missingness_only"))
 
@@ -255,7 +255,7 @@ def _d(diff, lo, hi):
     (_d(0.01, -0.01, 0.03), _d(0.01, -0.02, 0.04), _d(0.0, -0.02, 0.02), "no significant order advantage"),
 ])
 def test_tier_sentence_wording(b, c, cb, expect):
-    from core.analysis.timeorder import _tier_sentence
+    from core.analysis.timeorder.tiers import _tier_sentence
     diffs = {"time_aware_minus_order_free": b, "sequence_minus_order_free": c, "sequence_minus_time_aware": cb}
     text = _tier_sentence("logistic regression", "gradient boosting", "GRU", diffs, b["difference"] / c["difference"])
     assert expect in text
