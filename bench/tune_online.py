@@ -94,7 +94,7 @@ def main() -> None:
             for ms in model_seeds:
                 model = make_model(spec, args.preset, ms, params, fsets["tr"])
                 t0 = time.perf_counter()
-                fit_model(model, spec.input_kind, fsets["tr"], ys["tr"])
+                fit_model(model, spec, fsets["tr"], ys["tr"])
                 secs[i].append(time.perf_counter() - t0)
                 p = predict_units(model, spec.input_kind, fsets["te"])
                 scores[i].append(float(roc_auc_score(ys["te"], p)))

@@ -6,12 +6,21 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["ModelSpec", "PRESETS", "INPUT_KINDS", "check_sequences", "check_tabular", "check_target",
-           "check_preset"]
+__all__ = ["ModelSpec", "PRESETS", "INPUT_KINDS", "PERSIST_FORMATS", "HOOKS", "check_sequences", "check_tabular",
+           "check_target", "check_preset"]
 
 #: "test" = tiny (unit tests), "quick" = seconds, "full" = the benchmarked configuration.
 PRESETS = ("test", "quick", "full")
 INPUT_KINDS = ("tabular", "sequence")
+#: how a model is saved in a run (:mod:`core.models.persist`): skops (scikit-learn models, read back with trusted
+#: types only) or the model's own torch format (``NAME.pt`` weights + ``NAME.json``; weights_only on reading).
+PERSIST_FORMATS = ("skops", "torch")
+#: what a model may take from the code that fits it, beyond ``fit(X, y)``; callers ask ``spec.hooks``:
+#: ``"progress"``: a ``progress(message, fraction)`` parameter, set for one fit only (reports every epoch);
+#: ``"channel_kinds"``: a ``channel_kinds`` parameter, set to the features' ``seq_kinds`` before fitting;
+#: ``"refit_params"``: a fitted model's ``refit_params()``, the settings of a refit on training + validation
+#: patients (the epochs early stopping chose).
+HOOKS = ("progress", "channel_kinds", "refit_params")
 #: numbers per block when checking sequences for NaN (bounds the temporary mask; a memmap stays on disk).
 _CHECK_VALUES = 4_000_000
 
@@ -32,6 +41,10 @@ class ModelSpec:
     label : str
         Human-readable name for pages and sentences ("gradient boosting").
     family : {"classical", "recurrent"}
+    persist : {"skops", "torch"}
+        How a fitted model is saved and loaded (:data:`PERSIST_FORMATS`, :mod:`core.models.persist`).
+    hooks : frozenset of str
+        The :data:`HOOKS` the model takes (none for a plain scikit-learn estimator).
     """
 
     name: str
@@ -39,10 +52,19 @@ class ModelSpec:
     make: Callable
     label: str = ""
     family: str = "classical"
+    persist: str = "skops"
+    hooks: frozenset = frozenset()
 
     def __post_init__(self) -> None:
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"ModelSpec.input_kind must be one of {INPUT_KINDS}; got {self.input_kind!r}.")
+        if self.persist not in PERSIST_FORMATS:
+            raise ValueError(f"ModelSpec.persist must be one of {PERSIST_FORMATS}; got {self.persist!r}. "
+                             "Example: ModelSpec('lr', 'tabular', make_lr, persist='skops').")
+        unknown = sorted(set(self.hooks) - set(HOOKS))
+        if unknown:
+            raise ValueError(f"ModelSpec.hooks holds unknown hooks {unknown}; choose from {HOOKS}. "
+                             "Example: ModelSpec('gru', 'sequence', make, hooks=frozenset({'progress'})).")
 
 
 def check_preset(preset: str) -> str:

@@ -1,7 +1,8 @@
 """GRU-D (Che et al. 2018, Sci Rep 8:6085): a GRU that decays towards the mean while data are missing.
 
 Che et al., "Recurrent Neural Networks for Multivariate Time Series with Missing Values". GRU-D reads
-the same ``X_seq`` as :class:`~core.models.recurrent.RecurrentClassifier` (see :mod:`core.features`)
+the same ``X_seq`` as :class:`~core.models.recurrent.RecurrentClassifier` (see :mod:`core.features`), is trained,
+predicts and is saved as it is (:class:`~core.models.torchbase.TorchSequenceClassifier`),
 but uses the channels as the paper does instead of as plain inputs:
 
 * ``value`` is ``x_last`` (the last observation, carried forward; ``0`` = training mean before the first);
@@ -33,7 +34,8 @@ import math
 import torch
 from torch import nn
 
-from core.models.recurrent import RecurrentClassifier, recurrent_preset
+from core.models.recurrent import recurrent_preset
+from core.models.torchbase import TorchSequenceClassifier
 
 __all__ = ["GRUDClassifier", "make_grud", "GRUD_ONLINE_SETTINGS"]
 
@@ -155,29 +157,25 @@ class _GRUDNet(nn.Module):
         return self.out(self.drop(h)).squeeze(-1)
 
 
-class GRUDClassifier(RecurrentClassifier):
+class GRUDClassifier(TorchSequenceClassifier):
     """GRU-D classifier of ``X_seq`` ``(n_patients, n_timesteps, n_features)``.
 
     Same contract, training loop (target replication, early stopping, seed ensemble) and outputs as
-    :class:`~core.models.recurrent.RecurrentClassifier`; only the network differs (see the module
-    docstring for the equations).
+    :class:`~core.models.recurrent.RecurrentClassifier` (both are
+    :class:`~core.models.torchbase.TorchSequenceClassifier`); only the network differs (see the module
+    docstring for the equations): one GRU-D layer whose gates read the channels directly.
 
     Parameters
     ----------
-    cell : {"gru"}
-        Kept for the parent's contract; GRU-D is a decayed GRU, so only ``"gru"`` is accepted.
-    hidden_size, num_layers, dropout, max_epochs, batch_size, lr, weight_decay, patience,
-    validation_fraction, replication_weight, pooling, n_seeds, device, random_state, stop_on, pos_weight,
-    bucket_batches
-        As :class:`~core.models.recurrent.RecurrentClassifier`; ``num_layers`` must be 1 and
-        ``dropout`` applies before the output layer.
-    input_projection
-        Kept for the parent's contract and ignored: GRU-D's gates always read the channels directly.
     channel_kinds : tuple of str, one per channel
         ``FeatureSet.seq_kinds``; required before ``fit``: ``set_params(channel_kinds=tuple(fs.seq_kinds))``.
         The i-th ``value``, ``mask`` and ``delta`` channels must belong to the same variable.
     delta_cap_hours : float
         Must equal ``FeatureConfig.delta_cap_hours`` of the features (to turn ``delta`` back into hours).
+    hidden_size, dropout, max_epochs, batch_size, lr, weight_decay, patience, validation_fraction,
+    replication_weight, pooling, n_seeds, device, random_state, stop_on, pos_weight, progress, bucket_batches
+        Shared by every torch model: see :class:`~core.models.torchbase.TorchSequenceClassifier`;
+        ``dropout`` applies before the output layer.
 
     Raises
     ------
@@ -192,39 +190,17 @@ class GRUDClassifier(RecurrentClassifier):
     (40, 6)
     """
 
-    def __init__(self, cell="gru", hidden_size=64, num_layers=1, dropout=0.2, max_epochs=30, batch_size=64,
-                 lr=3e-3, weight_decay=1e-4, patience=5, validation_fraction=0.15, replication_weight=0.5,
-                 pooling="none", n_seeds=1, device="auto", random_state=None, stop_on="loss", pos_weight=1.0,
-                 progress=None, bucket_batches=20, input_projection=True, channel_kinds=None,
-                 delta_cap_hours=48.0):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.replication_weight = replication_weight
-        self.pooling = pooling
-        self.n_seeds = n_seeds
-        self.device = device
-        self.random_state = random_state
-        self.stop_on = stop_on
-        self.pos_weight = pos_weight
-        self.progress = progress
-        self.bucket_batches = bucket_batches
-        self.input_projection = input_projection
+    #: runs saved before GRU-D had a base of its own hold the parameters it inherited from RecurrentClassifier,
+    #: with the values it accepted: one GRU layer (the only cell and depth it took), and the input projection
+    #: it ignored.
+    RETIRED_PARAMS = {"cell": ("gru",), "num_layers": (1,), "input_projection": (True, False)}
+
+    def __init__(self, *, channel_kinds=None, delta_cap_hours=48.0, **shared):
+        super().__init__(**shared)
         self.channel_kinds = channel_kinds
         self.delta_cap_hours = delta_cap_hours
 
     def _check_params(self) -> None:
-        if self.cell != "gru":
-            raise ValueError(f"GRUDClassifier.cell must be 'gru' (GRU-D decays a GRU); got {self.cell!r}.")
-        if int(self.num_layers) != 1:
-            raise ValueError(f"GRUDClassifier.num_layers must be 1; got {self.num_layers!r}.")
         super()._check_params()
         if self.channel_kinds is None:
             raise ValueError("GRUDClassifier.channel_kinds is None; GRU-D needs to know which channels are "
@@ -248,6 +224,9 @@ class GRUDClassifier(RecurrentClassifier):
         return _GRUDNet(self.channel_kinds, int(self.hidden_size), float(self.dropout),
                         float(self.delta_cap_hours), self.pooling)
 
+    def _progress_name(self) -> str:
+        return "gru"          # as the progress messages have always named it (GRU-D decays a GRU)
+
 
 def make_grud(preset: str = "full", random_state=None, task: str = "stay") -> GRUDClassifier:
     """Registry factory for GRU-D at the preset sizes of the other recurrent models.
@@ -265,6 +244,7 @@ def make_grud(preset: str = "full", random_state=None, task: str = "stay") -> GR
         With ``channel_kinds=None``: set it before fit, ``set_params(channel_kinds=tuple(fs.seq_kinds))``.
     """
     params = recurrent_preset(preset, task)
+    params.pop("input_projection", None)      # the other networks' input layer; GRU-D's gates read the channels
     if task == "online" and preset != "test":
         params.update(GRUD_ONLINE_SETTINGS)
     return GRUDClassifier(random_state=random_state, **params)

@@ -1,10 +1,12 @@
 """How every model is saved and loaded: one pair of functions, whatever the model family.
 
-* Models of this package (the recurrent ones: :class:`~core.models.recurrent.RecurrentClassifier`
-  and its subclasses) save and load themselves: a torch ``state_dict`` (``NAME.pt``, read back with
-  ``torch.load(weights_only=True)``) plus their hyper-parameters and fitted attributes
-  (``NAME.json``, which names the class).
-* scikit-learn models are written with skops (``NAME.skops``) and read back only if every
+The registry entry of a model says how (:attr:`core.models.base.ModelSpec.persist`):
+
+* ``"torch"`` (the networks, :class:`~core.models.torchbase.TorchSequenceClassifier`): the model saves and
+  loads itself, a torch ``state_dict`` (``NAME.pt``, read back with ``torch.load(weights_only=True)``) plus its
+  hyper-parameters and fitted attributes (``NAME.json``, which names the class; checked by
+  :func:`core.runs.runfiles.check_recurrent_meta` before anything is built from it).
+* ``"skops"`` (scikit-learn models): written with skops (``NAME.skops``) and read back only if every
   non-default type inside is on :data:`TRUSTED_SKOPS_TYPES`.
 
 Nothing is ever unpickled. Callers (``core.runs.store``) never branch on the model family.
@@ -44,65 +46,90 @@ TRUSTED_SKOPS_TYPES = frozenset({
 _EARLIER = {"core.models.classical.MedianImputer": "sklearn.impute._base.SimpleImputer"}
 
 
-def _own_classes() -> dict:
-    from core.models.grud import GRUDClassifier
-    from core.models.recurrent import RecurrentClassifier
-    return {"RecurrentClassifier": RecurrentClassifier, "GRUDClassifier": GRUDClassifier}
-
-
-def save_model(model, folder: str | Path, name: str) -> list[str]:
-    """Write fitted ``model`` as ``folder/NAME.*`` (its own format, or skops for scikit-learn models).
-
-    Returns
-    -------
-    list of str
-        The names of the files written in ``folder`` (``["NAME.skops"]``, or ``["NAME.pt", "NAME.json"]``).
-    """
-    from core.models.recurrent import RecurrentClassifier
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if isinstance(model, RecurrentClassifier):
-        model.save(folder, name)
-        return [f"{name}.pt", f"{name}.json"]
+def _save_skops(model, folder: Path, name: str) -> list[str]:
     import skops.io as sio
     sio.dump(model, folder / f"{name}.skops")
     return [f"{name}.skops"]
 
 
+def _load_skops(folder: Path, name: str, rel: str):
+    import zipfile
+
+    import skops.io as sio
+    from core.runs.runfiles import size_limit
+    path = folder / f"{name}.skops"
+    with zipfile.ZipFile(path) as z:                # never inflate more than a model file could hold
+        inflated = sum(i.file_size for i in z.infolist())
+    if inflated > size_limit(f"{rel}.skops"):
+        raise RunError(f"{rel}.skops inflates to {inflated:,} bytes, more than a model of a run holds; the run "
+                       "was edited (or is damaged). Train it again (retrain), or restore the run from a backup.")
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
+    if refused:
+        raise RunError(f"models/{name}.skops contains types that are not on the trusted list: {refused}. "
+                       "Refusing to load it; retrain the model with this version of Chronoscope.")
+    return sio.load(path, trusted=list(untrusted))
+
+
+def _save_torch(model, folder: Path, name: str) -> list[str]:
+    return model.save(folder, name)
+
+
+def _torch_classes() -> dict:
+    """The classes a ``NAME.json`` may name: those of the registry entries saved in the torch format."""
+    from core.models.registry import REGISTRY
+    classes = (type(s.make(preset="test")) for s in REGISTRY.values() if s.persist == "torch")
+    return {c.__name__: c for c in classes}
+
+
+def _load_torch(folder: Path, name: str, rel: str):
+    from core.runs.runfiles import check_recurrent_meta, read_json_file
+    classes = _torch_classes()
+    weights = folder / f"{name}.pt"
+    raw = read_json_file(folder / f"{name}.json", name=f"{rel}.json")
+    named = classes.get(raw.get("class")) if isinstance(raw, dict) and isinstance(raw.get("class"), str) else None
+    meta = check_recurrent_meta(named.upgrade_meta(raw) if named else raw, f"{rel}.json", classes,
+                                weights.stat().st_size if weights.is_file() else 0)
+    return classes[meta["class"]].load(folder, name, meta)
+
+
+#: each format of :data:`core.models.base.PERSIST_FORMATS`: ``(save, load)``.
+_FORMATS = {"skops": (_save_skops, _load_skops), "torch": (_save_torch, _load_torch)}
+
+
+def save_model(model, folder: str | Path, name: str) -> list[str]:
+    """Write fitted ``model``, of the registry entry ``name``, as ``folder/NAME.*`` in the entry's format.
+
+    Returns
+    -------
+    list of str
+        The names of the files written in ``folder`` (``["NAME.skops"]``, or ``["NAME.pt", "NAME.json"]``).
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a registry entry.
+    """
+    from core.models.registry import get
+    save, _ = _FORMATS[get(name).persist]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return save(model, folder, name)
+
+
 def load_model(folder: str | Path, name: str):
-    """Read the model ``NAME`` that :func:`save_model` wrote into ``folder``.
+    """Read the model of the registry entry ``name`` that :func:`save_model` wrote into ``folder``.
 
     Raises
     ------
     RunError
         Missing or corrupt files, an unknown model class, or untrusted types in a skops file.
     """
+    from core.models.registry import get
     folder = Path(folder)
+    _, load = _FORMATS[get(name).persist]
     try:
-        meta_path = folder / f"{name}.json"
-        rel = f"models/{'refit/' if folder.name == 'refit' else ''}{name}"
-        if meta_path.exists():
-            from core.runs.runfiles import check_recurrent_meta, read_json_file
-            weights = folder / f"{name}.pt"
-            meta = check_recurrent_meta(read_json_file(meta_path, name=f"{rel}.json"), f"{rel}.json",
-                                        _own_classes(), weights.stat().st_size if weights.is_file() else 0)
-            return _own_classes()[meta["class"]].load(folder, name, meta)
-        import zipfile
-
-        import skops.io as sio
-        from core.runs.runfiles import size_limit
-        path = folder / f"{name}.skops"
-        with zipfile.ZipFile(path) as z:                # never inflate more than a model file could hold
-            inflated = sum(i.file_size for i in z.infolist())
-        if inflated > size_limit(f"{rel}.skops"):
-            raise RunError(f"{rel}.skops inflates to {inflated:,} bytes, more than a model of a run holds; the run "
-                           "was edited (or is damaged). Train it again (retrain), or restore the run from a backup.")
-        untrusted = sio.get_untrusted_types(file=path)
-        refused = sorted(set(untrusted) - TRUSTED_SKOPS_TYPES)
-        if refused:
-            raise RunError(f"models/{name}.skops contains types that are not on the trusted list: {refused}. "
-                           "Refusing to load it; retrain the model with this version of Chronoscope.")
-        return sio.load(path, trusted=list(untrusted))
+        return load(folder, name, f"models/{'refit/' if folder.name == 'refit' else ''}{name}")
     except RunError:
         raise
     except FileNotFoundError as err:
@@ -110,7 +137,7 @@ def load_model(folder: str | Path, name: str):
                        "Train again or pick another run.") from None
     except Exception as err:  # noqa: BLE001 - any decoding failure means a corrupt file; say which
         raise RunError(f"Cannot load model {name!r} from {folder} ({type(err).__name__}: {err}). The file is "
-                       "corrupt or from an incompatible version (see versions.json): train again.") from err
+                       f"corrupt or from an incompatible version (see versions.json): train again.") from err
 
 
 # --------------------------------------------------------------------------------------------

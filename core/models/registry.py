@@ -1,7 +1,6 @@
 """Every model the product offers, by short name: ``lr, svm, rf, gbm, rnn, lstm, gru, grud``."""
 from __future__ import annotations
 
-
 from core.models.base import ModelSpec
 from core.models.classical import make_gbm, make_lr, make_rf, make_svm
 from core.models.grud import make_grud
@@ -17,15 +16,19 @@ def _seq(cell: str):
     return make
 
 
+#: the torch networks: saved in their own format, reporting every epoch, refitted for the epochs early stopping chose.
+_NETWORK = {"persist": "torch", "hooks": frozenset({"progress", "refit_params"})}
+
 REGISTRY: dict[str, ModelSpec] = {
     "lr": ModelSpec("lr", "tabular", make_lr, "logistic regression", "classical"),
     "svm": ModelSpec("svm", "tabular", make_svm, "SVM", "classical"),
     "rf": ModelSpec("rf", "tabular", make_rf, "random forest", "classical"),
     "gbm": ModelSpec("gbm", "tabular", make_gbm, "gradient boosting", "classical"),
-    "rnn": ModelSpec("rnn", "sequence", _seq("rnn"), "RNN", "recurrent"),
-    "lstm": ModelSpec("lstm", "sequence", _seq("lstm"), "LSTM", "recurrent"),
-    "gru": ModelSpec("gru", "sequence", _seq("gru"), "GRU", "recurrent"),
-    "grud": ModelSpec("grud", "sequence", make_grud, "GRU-D", "recurrent"),
+    "rnn": ModelSpec("rnn", "sequence", _seq("rnn"), "RNN", "recurrent", **_NETWORK),
+    "lstm": ModelSpec("lstm", "sequence", _seq("lstm"), "LSTM", "recurrent", **_NETWORK),
+    "gru": ModelSpec("gru", "sequence", _seq("gru"), "GRU", "recurrent", **_NETWORK),
+    "grud": ModelSpec("grud", "sequence", make_grud, "GRU-D", "recurrent", persist="torch",
+                      hooks=_NETWORK["hooks"] | {"channel_kinds"}),
 }
 CLASSICAL = tuple(n for n, s in REGISTRY.items() if s.family == "classical")
 SEQUENCE = tuple(n for n, s in REGISTRY.items() if s.input_kind == "sequence")

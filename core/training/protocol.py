@@ -358,37 +358,37 @@ def make_model(spec: ModelSpec, preset: str, random_state: int, params: dict | N
                features: FeatureSet | None = None):
     """An unfitted estimator of ``spec`` for the task shape of ``features``, with extra ``params`` set.
 
-    A model that declares a ``channel_kinds`` parameter (GRU-D reads values, masks and time gaps
+    A model whose spec names the ``channel_kinds`` hook (GRU-D reads values, masks and time gaps
     separately) gets the channel kinds of ``features``; nothing else is model-specific.
     """
     task = "online" if features is not None and features.online else "stay"
     model = spec.make(preset=preset, random_state=random_state, task=task)
     if params:
         model.set_params(**params)
-    if features is not None and "channel_kinds" in model.get_params():
+    if features is not None and "channel_kinds" in spec.hooks:
         model.set_params(channel_kinds=tuple(features.seq_kinds))
     return model
 
 
-def fit_model(model, input_kind: str, fs: FeatureSet, y_units: np.ndarray, progress: Progress | None = None):
-    """Fit ``model`` on its view of ``fs`` (``"tabular"`` rows or ``"sequence"`` patients) and return it.
+def fit_model(model, spec: ModelSpec, fs: FeatureSet, y_units: np.ndarray, progress: Progress | None = None):
+    """Fit ``model`` (made by ``spec``) on its view of ``fs`` (``"tabular"`` rows or ``"sequence"`` patients).
 
     Tabular models get one row per unit (patient, or patient-hour online) and its label. Sequence
     models get the patients' sequences and, online, a ``(n_patients, n_steps)`` target with a label
     at every scored hour (NaN elsewhere). Every fit runs under the one thread rule
     (:func:`core.training.threads.limit_threads`).
 
-    With ``progress`` the fit is never silent (:mod:`core.models.staged`): a model with a ``progress``
-    parameter (the sequence models: per epoch) gets it for this fit only; a random forest or gradient
+    With ``progress`` the fit is never silent (:mod:`core.models.staged`): a model whose spec names the
+    ``progress`` hook (the sequence models: per epoch) gets it for this fit only; a random forest or gradient
     boosting is grown in stages (``"trees 40/100"``: the same model as one fit); and a heartbeat reports
     ``"fitting, 12 s"`` whenever nothing else was reported for 5 s. Without ``progress``: one plain fit.
     """
     report = None if progress is None else progress if isinstance(progress, FitProgress) else FitProgress(progress)
-    hooked = report is not None and "progress" in model.get_params()
+    hooked = report is not None and "progress" in spec.hooks
     if hooked:                      # a model with a progress callback gets it for this fit only
         model.set_params(progress=report)
-    y = fs.step_targets(y_units) if input_kind == "sequence" and fs.online else y_units
-    X = fs.get(input_kind)
+    y = fs.step_targets(y_units) if spec.input_kind == "sequence" and fs.online else y_units
+    X = fs.get(spec.input_kind)
     if isinstance(model, RandomForestClassifier) and not X.flags.writeable:
         # scikit-learn 1.9's forest refuses a read-only array with NaN (an out-of-core memory map): it fits a copy.
         X = np.array(X)
@@ -479,7 +479,7 @@ def _fit_and_score(task: _FitTask, progress: Progress | None, data: tuple) -> tu
         report("training", 0.0)
     model = make_model(task.spec, task.preset, task.random_state, task.params, fsets["train"])
     t0 = time.perf_counter()
-    fit_model(model, task.spec.input_kind, fsets["train"], ys["train"], report)
+    fit_model(model, task.spec, fsets["train"], ys["train"], report)
     seconds = time.perf_counter() - t0
     if not task.score:
         if report is not None:
@@ -653,7 +653,7 @@ def refit_models(cohort: Cohort, result: ProtocolResult, specs: Sequence[ModelSp
     """Refit each model on training + validation patients, for use after the evaluation.
 
     The feature builder (training statistics) and each model's threshold stay as they were, so the
-    saved thresholds keep their meaning; a model that offers ``refit_params()`` (the recurrent ones:
+    saved thresholds keep their meaning; a model whose spec names the ``refit_params`` hook (the recurrent ones:
     the epochs early stopping chose, no inner split) gets them. The test patients stay untouched, and
     the reported metrics remain those of the models fitted on training patients only. The refits are
     independent fits handed to ``backend`` (default: local).
@@ -668,7 +668,7 @@ def refit_models(cohort: Cohort, result: ProtocolResult, specs: Sequence[ModelSp
     for i, spec in enumerate(specs):
         fitted = result.models[spec.name]
         params = dict((model_params or {}).get(spec.name) or {})
-        if hasattr(fitted, "refit_params"):
+        if "refit_params" in spec.hooks:
             params.update(fitted.refit_params())
         tasks.append(_FitTask(spec, preset, random_state, params, score=False, label=f"refit: {spec.name}",
                               title=f"refit: {spec.label or spec.name}", key=f"{plan}.{i}"))

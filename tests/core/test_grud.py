@@ -7,6 +7,7 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from core.exceptions import RunError
 from core.models.grud import GRUDClassifier, make_grud
 
 N, T, V, S = 40, 6, 3, 1
@@ -156,12 +157,59 @@ def test_bad_channel_kinds(kinds, match):
 
 @pytest.mark.parametrize(("param", "value", "match"), [
     ("delta_cap_hours", 0.0, "delta_cap_hours must be > 0"),
-    ("cell", "lstm", "cell must be 'gru'"),
-    ("num_layers", 2, "num_layers must be 1"),
+    ("hidden_size", 0, "GRUDClassifier.hidden_size must be >= 1"),
 ])
 def test_bad_params(param, value, match):
     with pytest.raises(ValueError, match=match):
         make_grud("test").set_params(channel_kinds=KINDS, **{param: value}).fit(_sequences(), _labels())
+
+
+@pytest.mark.parametrize("param", ["cell", "num_layers", "input_projection"])
+def test_takes_none_of_the_other_networks_parameters(param):
+    """GRU-D is one decayed GRU layer reading the channels directly: it has no cell, depth or input layer to set."""
+    assert param not in GRUDClassifier().get_params()
+    with pytest.raises(ValueError, match=f"Invalid parameter '{param}'"):
+        make_grud("test").set_params(**{param: 1})
+
+
+def test_parameters_the_scikit_learn_way():
+    """Its own parameters and the shared ones, all read from ``__init__``: get_params, set_params, clone, repr."""
+    import inspect
+
+    from core.models.torchbase import TorchSequenceClassifier
+    shared = set(inspect.signature(TorchSequenceClassifier.__init__).parameters) - {"self"}
+    clf = GRUDClassifier(channel_kinds=KINDS, hidden_size=8, random_state=1)
+    assert set(clf.get_params()) == shared | {"channel_kinds", "delta_cap_hours"}
+    assert clf.get_params()["hidden_size"] == 8 and clf.get_params()["channel_kinds"] == KINDS
+    twin = clone(clf.set_params(max_epochs=3, delta_cap_hours=24.0))
+    assert twin.get_params() == clf.get_params() and twin is not clf
+    assert "hidden_size=8" in repr(clf) and "dropout" not in repr(clf)       # defaults are left out
+    with pytest.raises(TypeError):
+        GRUDClassifier(KINDS)                                                   # keyword arguments only
+
+
+def test_runs_saved_with_the_inherited_parameters_still_load(tmp_path):
+    """Runs saved before GRU-D had a base of its own hold ``cell``, ``num_layers`` and ``input_projection``."""
+    import json
+
+    from core.models.persist import load_model, save_model
+    clf = _fitted()
+    assert save_model(clf, tmp_path, "grud") == ["grud.pt", "grud.json"]
+    meta = json.loads((tmp_path / "grud.json").read_text())
+    meta["params"].update(cell="gru", num_layers=1, input_projection=False)
+    (tmp_path / "grud.json").write_text(json.dumps(meta))
+    again = load_model(tmp_path, "grud")
+    assert "cell" not in again.get_params()
+    np.testing.assert_array_equal(again.predict_proba(_sequences()), clf.predict_proba(_sequences()))
+    meta["params"]["num_layers"] = 2                      # a value GRU-D never took: the file was edited
+    (tmp_path / "grud.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match="num_layers"):
+        load_model(tmp_path, "grud")
+
+
+def test_explained_with_gradients_as_the_other_networks():
+    from core.analysis.explain import explainer_kind
+    assert explainer_kind(_fitted()) == "gradient"
 
 
 def test_all_observed_x_hat_is_x():

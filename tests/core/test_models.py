@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -120,7 +122,7 @@ def test_protocol_hands_progress_to_the_model_for_one_fit_only(tiny_features):
     fs, y = tiny_features
     seen = []
     model = registry.get("gru").make("test", random_state=0)
-    fit_model(model, "sequence", fs, y, lambda m, f: seen.append(m))
+    fit_model(model, registry.get("gru"), fs, y, lambda m, f: seen.append(m))
     assert seen and model.progress is None
 
 
@@ -158,3 +160,51 @@ def test_model_saved_with_the_earlier_imputer_still_loads():
     other.steps.pop(0)                                   # a model without any imputer is still refused
     with pytest.raises(persist.RunError):
         persist.check_model(other, persist.describe_model(other), "models/lr.skops", reference=refs)
+
+
+#: get_params(deep=True) (as repr strings) of every registry model at every preset and task shape, as they were
+#: before the torch models got their shared base (issue 22, item 3); GRU-D then stopped taking the parameters it
+#: had inherited from RecurrentClassifier and refused or ignored (cell, num_layers, input_projection).
+_PARAMS_BEFORE = Path(__file__).with_name("model_params.json")
+_GRUD_RETIRED = {"cell", "num_layers", "input_projection"}
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_parameters_at_every_preset_and_task_are_unchanged(name):
+    import json
+    before = json.loads(_PARAMS_BEFORE.read_text())
+    for preset in ("test", "quick", "full"):
+        for task in ("stay", "online"):
+            model = registry.get(name).make(preset=preset, random_state=0, task=task)
+            got = {k: repr(v) for k, v in model.get_params(deep=True).items()}
+            want = {k: v for k, v in before[f"{name}/{preset}/{task}"].items()
+                    if not (name == "grud" and k in _GRUD_RETIRED)}
+            assert got == want, (preset, task)
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_the_spec_names_the_hooks_the_model_takes(name):
+    """Callers ask ``spec.hooks``; each hook named is one the model really takes, and none is left out."""
+    spec = registry.get(name)
+    model = spec.make(preset="test")
+    params = model.get_params()
+    for hook in ("progress", "channel_kinds"):
+        assert (hook in spec.hooks) == (hook in params), hook
+    assert ("refit_params" in spec.hooks) == callable(getattr(model, "refit_params", None))
+    assert spec.persist == ("torch" if spec.family == "recurrent" else "skops")
+
+
+def test_model_spec_checks_its_persist_format_and_hooks():
+    from core.models.base import ModelSpec
+    with pytest.raises(ValueError, match="ModelSpec.persist"):
+        ModelSpec("x", "tabular", lambda **kw: None, persist="pickle")
+    with pytest.raises(ValueError, match="unknown hooks"):
+        ModelSpec("x", "tabular", lambda **kw: None, hooks=frozenset({"threads"}))
+
+
+def test_recurrent_parameters_the_scikit_learn_way():
+    clf = RecurrentClassifier("lstm", num_layers=2, hidden_size=8)
+    assert clf.get_params()["cell"] == "lstm" and clf.get_params()["num_layers"] == 2
+    assert {"cell", "num_layers", "input_projection", "hidden_size", "progress"} <= set(clf.get_params())
+    twin = clone(clf.set_params(hidden_size=5))
+    assert twin.get_params() == clf.get_params() and twin.hidden_size == 5

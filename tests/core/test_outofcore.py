@@ -249,5 +249,5 @@ def test_forest_fits_a_read_only_table_with_missing_values():
     X.setflags(write=False)
     y = np.r_[np.zeros(60, int), np.ones(60, int)]
     fs = SimpleNamespace(online=False, get=lambda kind: X)
-    model = fit_model(registry.get("rf").make(preset="test", random_state=0, task="online"), "tabular", fs, y)
+    model = fit_model(registry.get("rf").make(preset="test", random_state=0, task="online"), registry.get("rf"), fs, y)
     assert model.predict_proba(X).shape == (120, 2)

@@ -20,6 +20,7 @@ import core.models.staged as staged
 from core.config import FeatureConfig
 from core.service.jobs import FitStatus, JobInfo, _FitBoard
 from core.models import registry
+from core.models.base import ModelSpec
 from core.models.staged import FitMessage, FitPlan, FitProgress, fit_in_stages, heartbeat, stage_plan
 from core.training.protocol import fit_model, run_protocol, split_by_patient
 from core.training.threads import limit_threads
@@ -98,7 +99,7 @@ def test_fit_model_beats_while_a_silent_model_fits(monkeypatch):
     monkeypatch.setattr(staged, "HEARTBEAT_S", 0.05)
     fs = type("FS", (), {"online": False, "get": staticmethod(lambda kind: np.zeros((4, 2)))})()
     seen = _Recorder()
-    fit_model(_SlowFit(0.3), "tabular", fs, np.array([0, 1, 0, 1]), seen)
+    fit_model(_SlowFit(0.3), ModelSpec("slow", "tabular", _SlowFit), fs, np.array([0, 1, 0, 1]), seen)
     assert any(str(m).startswith("fitting, ") for _, m, _ in seen.calls)
 
 
