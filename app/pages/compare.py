@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import cache, context, jobs, workspace
 from app.components import gui_text, plain, require_cohort, show_error
+from app.run_pair import draw_run_pair
 from app.security import download_button
 from core import plots
 from core.evaluation.decision import HOW_TO_READ
@@ -180,6 +181,8 @@ m = threshold_metrics(ev.y_true, ev.y_proba, thr)
 for k, label in (("sensitivity", "Sensitivity"), ("specificity", "Specificity"), ("ppv", "PPV"), ("npv", "NPV")):
     c[0].metric(label, f"{m[k]:.3f}")
 c[1].plotly_chart(plots.confusion_figure(ev, thr), width="stretch")
+
+draw_run_pair(summary, cohort)
 
 d = st.columns(2)
 download_button("Metrics (JSON)", partial(json.dumps, summary.metrics, indent=2), "metrics.json",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.exceptions import CoreError
+
 __all__ = ["add_parser", "run"]
 
 
@@ -28,15 +30,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.config import EvaluationConfig
     from core.runs.export import check_out_file, safe_csv
-    from core.runs.pair import compare_runs
-    from core.runs.store import load_run
+    from core.service import PairRequest, run_request
 
     if args.out:
         check_out_file(args.out, example="comparison.csv")
-    pair = compare_runs(load_run(args.run_a), load_run(args.run_b),
-                        EvaluationConfig(n_bootstrap=args.bootstrap, random_state=args.seed))
+    if args.run_a == args.run_b:
+        raise CoreError(f"Both runs are {args.run_a}; give two different run folders.")
+    pair = run_request(PairRequest(a=args.run_a, b=args.run_b, n_bootstrap=max(args.bootstrap, 1),
+                                   random_state=args.seed), None)
     print(pair.sentence())
     t = pair.table
     for r in t.itertuples(index=False):

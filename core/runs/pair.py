@@ -123,6 +123,10 @@ def compare_runs(run_a, run_b, config: EvaluationConfig | None = None) -> RunPai
         raise RunError(f"Runs {run_a.name} and {run_b.name} give {len(ids):,} common test patient(s) different labels "
                        f"(e.g. {', '.join(ids[:5])}): they predict different outcomes, so their metrics cannot be "
                        "paired. Compare runs of the same target.")
+    if common["y_true A"].nunique() < 2:
+        raise RunError(f"The {common['patient_id'].nunique():,} test patient(s) runs {run_a.name} and {run_b.name} share "
+                       "all have the same outcome, so no AUROC can be compared on them. Compare runs split alike "
+                       "(the same data and seed).")
     common = common[keys].sort_values(keys, kind="stable").reset_index(drop=True)
     # patient-hours are never tested as independent rows: a bootstrap over patients even when config asks for none
     clusters = ClusterBootstrap(common["patient_id"].astype(str).to_numpy(), config.n_bootstrap or 1000,

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from core.exceptions import CoreError
+from core.settings import Settings, read_settings
 
 __all__ = ["JobManager", "JobInfo", "JobCancelled", "FitStatus", "JOB_KINDS", "JOB_STATES", "KILL_AFTER_S",
            "SLOTS_ENV", "LANES", "default_slots"]
@@ -59,7 +60,7 @@ KEEP_FINISHED = 16
 #: fits named one by one in :meth:`JobInfo.describe_fits` (the others are counted).
 _NAMED_FITS = 4
 #: environment variable: how many jobs may run at once.
-SLOTS_ENV = "CHRONOSCOPE_JOB_SLOTS"
+SLOTS_ENV = Settings.job_slots.env
 _POLL_S = 0.2
 #: how often a worker checks that its server still runs (seconds).
 _WATCH_S = 0.5
@@ -76,20 +77,18 @@ class JobCancelled(KeyboardInterrupt):
 
 def default_slots() -> int:
     """Jobs that may run at once: ``$CHRONOSCOPE_JOB_SLOTS``, else cores // threads per fit (>= 1)."""
-    from core.training.threads import MAX_THREADS, THREADS_ENV, cpu_count
-    fixed = os.environ.get(SLOTS_ENV, "").strip()
-    if fixed.isdigit() and int(fixed) > 0:
-        return int(fixed)
-    per = os.environ.get(THREADS_ENV, "").strip()
-    per = int(per) if per.isdigit() and int(per) > 0 else MAX_THREADS
-    return max(1, cpu_count() // per)
+    from core.training.threads import MAX_THREADS, cpu_count
+    settings = read_settings()
+    if settings.job_slots is not None:
+        return settings.job_slots
+    return max(1, cpu_count() // (settings.threads or MAX_THREADS))
 
 
 # ----------------------------------------------------------------------------------------------
 # the work: a request of core.service, run by its runner in the worker
 # ----------------------------------------------------------------------------------------------
 #: the kinds of work a job can be (``request.kind`` of each request type of :mod:`core.service.requests`).
-JOB_KINDS = ("train", "timeorder", "explain", "predict", "gates", "cv", "validate")
+JOB_KINDS = ("train", "timeorder", "explain", "predict", "gates", "cv", "validate", "pair")
 
 
 def _runs_root(request) -> str | None:

@@ -16,7 +16,7 @@ from core.models import registry as _registry
 from core.models.base import check_preset
 
 __all__ = ["TrainRequest", "TimeOrderRequest", "ExplainRequest", "PredictRequest", "GatesRequest",
-           "CrossValidateRequest", "ValidateRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
+           "CrossValidateRequest", "ValidateRequest", "PairRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
            "EXPLAIN_QUICK_MODELS"]
 
 #: preset of every training unless the user picks another (the pages' and the CLI's default).
@@ -347,3 +347,29 @@ class ValidateRequest:
     def describe(self, n_patients: int = 0) -> str:
         shown = self.name or (self.events[0] if isinstance(self.events, tuple) else str(self.events))
         return f"Read and check {shown}"
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    """Compare two saved runs on their common test patients (:func:`core.runs.pair.compare_runs`): run ``b``
+    against the baseline ``a``. The cohort given with it is not read (the runs' own test predictions are)."""
+
+    a: str
+    b: str
+    n_bootstrap: int = 1000
+    random_state: int = 0
+    kind = "pair"
+
+    def __post_init__(self) -> None:
+        if not self.a or not self.b or self.a == self.b:
+            raise ValueError("PairRequest needs two different run folders. Example: PairRequest(a='runs/quick', "
+                             "b='runs/full').")
+        if int(self.n_bootstrap) < 1:
+            raise ValueError(f"PairRequest.n_bootstrap must be at least 1; got {self.n_bootstrap!r}.")
+
+    def identity(self) -> dict:
+        return {"a": self.a, "b": self.b, "n_bootstrap": int(self.n_bootstrap), "random_state": int(self.random_state)}
+
+    def describe(self, n_patients: int) -> str:
+        from pathlib import Path
+        return f"Compare run {Path(self.b).name} with run {Path(self.a).name}"

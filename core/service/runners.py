@@ -20,11 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.exceptions import CoreError
-from core.service.requests import (CrossValidateRequest, ExplainRequest, GatesRequest, PredictRequest,
+from core.service.requests import (CrossValidateRequest, ExplainRequest, GatesRequest, PairRequest, PredictRequest,
                                    TimeOrderRequest, TrainRequest, ValidateRequest)
 
 __all__ = ["run_request", "request_key", "train", "find_trained", "timeorder", "explain", "predict", "gates",
-           "cross_validate_run", "validate", "RUNNERS"]
+           "cross_validate_run", "validate", "pair", "RUNNERS"]
 
 
 def request_key(request, fingerprint: str, scope: str = "") -> str:
@@ -171,8 +171,22 @@ def validate(request: ValidateRequest, cohort=None, progress=None, backend=None)
 
 
 #: request type -> runner ``fn(request, cohort, progress, backend) -> result``.
+def pair(request: PairRequest, cohort=None, progress=None, backend=None):
+    """Two runs side by side on their common test patients (:func:`core.runs.pair.compare_runs`)."""
+    from core.config import EvaluationConfig
+    from core.runs.pair import compare_runs
+    from core.runs.store import load_run
+    if progress is not None:
+        progress("reopening the two runs", 0.0)
+    a, b = load_run(request.a), load_run(request.b)
+    if progress is not None:
+        progress("pairing their test patients", 0.3)
+    return compare_runs(a, b, EvaluationConfig(n_bootstrap=int(request.n_bootstrap),
+                                               random_state=int(request.random_state)))
+
+
 RUNNERS = {TrainRequest: train, TimeOrderRequest: timeorder, ExplainRequest: explain, PredictRequest: predict,
-           GatesRequest: gates, CrossValidateRequest: cross_validate_run, ValidateRequest: validate}
+           GatesRequest: gates, CrossValidateRequest: cross_validate_run, ValidateRequest: validate, PairRequest: pair}
 
 
 def run_request(request, cohort, progress=None, backend=None):

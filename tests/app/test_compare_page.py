@@ -10,7 +10,7 @@ from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
 from core.config import DataConfig
 from core.runs.store import RunSummary, load_run
 from tests.conftest import make_tiny_cohort
-from tests.app.helpers import finish_jobs, page_job, tiny_upload
+from tests.app.helpers import finish_jobs, page_job, tiny_upload, unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -192,3 +192,23 @@ def test_decision_curves_and_the_report_download_of_the_open_run(tmp_path):
     assert "logistic regression" in text and "gradient boosting" in text and "dca-run" in text
     with pytest.raises(CoreError, match="not found among your runs"):
         run_report(str(tmp_path / "elsewhere" / "dca-run"))
+
+
+def test_the_current_run_is_compared_with_a_baseline_run_on_a_click(tmp_path):
+    """Against another run: nothing runs until the click; the table is core.runs.pair's, on the same patients."""
+    from core.runs.pair import compare_runs
+    at = _train(_compare(_upload(tmp_path, 7)), ["lr"])
+    first = _current(at)
+    assert "Train or open a second run" in " ".join(c.value for c in at.caption)
+    at = _train(at, ["lr", "gbm"])                                 # the same seed: the same split
+    second = _current(at)
+    assert at.selectbox(key=f"compare.pair_base.{second.name}").value == str(first)
+    assert not any("auroc A" in d.value.columns for d in at.dataframe)            # nothing computed unasked
+    at.button(key="compare.pair_go").click().run()
+    finish_jobs(at)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = next(d.value for d in at.dataframe if "auroc A" in d.value.columns)
+    expected = compare_runs(load_run(first), load_run(second)).table
+    assert shown["model"].tolist() == ["logistic regression"]
+    assert shown.drop(columns="verdict").equals(expected.drop(columns="verdict"))
+    assert any("Differences are B minus A" in unescape(c.value) for c in at.caption)

@@ -65,6 +65,16 @@ def test_another_split_compares_only_the_common_test_patients(runs):
 def test_refusals_say_why(runs):
     with pytest.raises(RunError, match="different labels .* different outcomes"):
         compare_runs(runs["a"], runs["flipped"])
+    one_class = runs["root"] / "one_class"                     # a run whose test patients share one outcome
+    from core.runs.store import copy_run
+    copy_run(runs["root"] / "other_split", one_class)
+    r = load_run(one_class)
+    a = runs["a"]
+    keep = set(a.predictions.query("split == 'test' and y_true == 1")["patient_id"])
+    object.__setattr__(r, "predictions", r.predictions[r.predictions["patient_id"].isin(keep)
+                                                       | (r.predictions["split"] != "test")])
+    with pytest.raises(RunError, match="all have the same outcome"):
+        compare_runs(a, r)
     online = runs["root"] / "online"
     save_run(run_experiment(make_online_cohort(40), ["gru"], preset="test"), online)
     with pytest.raises(RunError, match="every hour"):
