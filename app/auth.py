@@ -15,7 +15,6 @@ keyed by it, and a page only ever lists or opens the current user's.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
@@ -23,7 +22,8 @@ import streamlit as st
 
 from app.security import revoke_downloads
 from core.exceptions import CoreError
-from core.users import USERS_FILE_ENV, check_login, user_hash
+from core.settings import read_settings
+from core.users import check_login, user_hash
 
 __all__ = ["mode", "owner", "display_name", "require_login", "sidebar", "NOTE"]
 
@@ -41,7 +41,7 @@ def _secrets_file() -> bool:
 
 def mode() -> str:
     """``"users"``, ``"oidc"`` or ``"off"`` (see the module docstring)."""
-    if os.environ.get(USERS_FILE_ENV):
+    if read_settings().users_file:
         return "users"
     if _secrets_file():
         try:
@@ -100,7 +100,7 @@ def _login_form() -> None:
     if not submitted:
         return
     from app.resources import login_throttle
-    path = os.environ[USERS_FILE_ENV]
+    path = read_settings().users_file
     try:
         ok, wait = check_login(path, name, password, login_throttle())     # slowed down after 3 failures
         stored = user_hash(path, name) if ok else None
@@ -126,7 +126,7 @@ def _still_valid() -> bool:
     """Whether the logged-in user of the users file is still in it with the same password (asked on every
     script run; the file is read again only when it changed). A file that cannot be read ends the session."""
     try:
-        stored = user_hash(os.environ[USERS_FILE_ENV], st.session_state.get(AUTH_USER, ""))
+        stored = user_hash(read_settings().users_file, st.session_state.get(AUTH_USER, ""))
     except CoreError:
         return False
     return stored is not None and _key(stored) == st.session_state.get(AUTH_KEY)

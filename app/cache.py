@@ -56,7 +56,9 @@ def _on_disk(name: str, content: bytes, digest: str):
     DuckDB reads it with bounded memory instead of pandas parsing it in memory. The upload is not changed."""
     import os
     import tempfile
-    folder = scratch_root(os.environ.get("CHRONOSCOPE_TMP_DIR") or tempfile.gettempdir()) / (auth.owner() or "local") \
+
+    from core.settings import read_settings
+    folder = scratch_root(read_settings().tmp_dir or tempfile.gettempdir()) / (auth.owner() or "local") \
         / "uploads" / digest
     path = folder / "upload.bin"
     if not path.exists():

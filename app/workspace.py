@@ -3,7 +3,6 @@ owner-checked entry points to the run caches of :mod:`app.cache` (a path outside
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from app import auth, cache
 from app.resources import runs_cleaned, scratch_root
 from core.data.cohort import Cohort
 from core.exceptions import CoreError
+from core.settings import read_settings
 
 __all__ = ["runs_dir", "scratch_dir", "check_owned", "list_user_runs", "runs_on_data", "run_info", "open_run",
            "run_match", "patient_risk", "load_run_recurrent", "load_run", "explain_patient", "patient_whatif",
@@ -24,7 +24,7 @@ def runs_dir() -> Path:
     """The current user's saved runs: $CHRONOSCOPE_RUNS_DIR (default ``runs/``), and with login on its
     ``users/<owner>/`` sub-folder. The first call of the server removes what killed saves left there
     (:func:`app.resources.runs_cleaned`)."""
-    root = Path(os.environ.get("CHRONOSCOPE_RUNS_DIR", "runs"))
+    root = Path(read_settings().runs_dir)
     runs_cleaned(str(root))                 # once per server: leftovers of killed saves are removed at start
     who = auth.owner()
     return root / "users" / who if who else root
@@ -33,7 +33,7 @@ def runs_dir() -> Path:
 def scratch_dir() -> Path:
     """Where the current user's unsaved runs live until they save them or the server stops
     (``$CHRONOSCOPE_TMP_DIR``, default the system temp folder, / ``chronoscope-server-<pid>`` / owner)."""
-    return scratch_root(os.environ.get("CHRONOSCOPE_TMP_DIR") or tempfile.gettempdir()) / (auth.owner() or "local")
+    return scratch_root(read_settings().tmp_dir or tempfile.gettempdir()) / (auth.owner() or "local")
 
 
 def is_saved(path: str | Path) -> bool:

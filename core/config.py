@@ -4,32 +4,11 @@ Every config is saved with results (``dataclasses.asdict``) so a run can be reas
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DataConfig", "FeatureConfig", "SplitConfig", "EvaluationConfig", "TASKS", "SUMMARIES", "env_megabytes"]
-
-
-def env_megabytes(name: str, example: float) -> float | None:
-    """A number of megabytes (0 or more) from the environment variable ``name``; ``None`` when unset.
-
-    Raises
-    ------
-    ValueError
-        Naming the variable, what it holds and an example (``name=example``).
-    """
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number; give megabytes, e.g. {name}={example:g}.") from None
-    if not value >= 0:
-        raise ValueError(f"{name}={raw!r} must be 0 or more megabytes, e.g. {name}={example:g}.")
-    return value
+__all__ = ["DataConfig", "FeatureConfig", "SplitConfig", "EvaluationConfig", "TASKS", "SUMMARIES"]
 
 _LAYOUTS = ("auto", "long", "wide")
 #: task shapes: one label per stay, or one label per patient-hour.

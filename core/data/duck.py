@@ -35,18 +35,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.config import env_megabytes
+from core.settings import Settings, read_settings
 from core.training.threads import thread_count
 
 __all__ = ["EngineConfig", "TABLE_SUFFIXES", "connect", "machine_memory_mb", "table_files", "fetch_frame", "estimate_seconds", "head_bytes", "is_gzip",
            "quote", "literal", "literal_list", "file_list", "NULL_STRINGS", "SAMPLE_ROWS"]
 
-ENGINE_ENV = "CHRONOSCOPE_ENGINE"
-MEMORY_ENV = "CHRONOSCOPE_MEMORY_LIMIT_MB"
-TMP_ENV = "CHRONOSCOPE_TMP_DIR"
-MIN_MB_ENV = "CHRONOSCOPE_DUCKDB_MIN_MB"
+ENGINE_ENV = Settings.engine.env
+MEMORY_ENV = Settings.memory_limit_mb.env
+TMP_ENV = Settings.tmp_dir.env
+MIN_MB_ENV = Settings.duckdb_min_mb.env
 #: files at least this large (MB on disk) are read by DuckDB under ``engine="auto"``.
-DUCKDB_MIN_MB = 32.0
+DUCKDB_MIN_MB = Settings.duckdb_min_mb.default
 #: file name endings of the tables DuckDB reads (a folder of them is one table).
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt.gz", ".parquet", ".parquet.gz")
 ENGINES = ("auto", "duckdb", "pandas")
@@ -78,11 +78,9 @@ class EngineConfig:
     @classmethod
     def from_env(cls) -> "EngineConfig":
         """The settings of the environment (what the CLI flags set); defaults where unset."""
-        engine = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
-        min_mb = env_megabytes(MIN_MB_ENV, DUCKDB_MIN_MB)
-        return cls(engine=engine, memory_limit_mb=env_megabytes(MEMORY_ENV, 2048),
-                   temp_dir=os.environ.get(TMP_ENV) or None,
-                   min_mb=DUCKDB_MIN_MB if min_mb is None else min_mb)
+        settings = read_settings()
+        return cls(engine=settings.engine, memory_limit_mb=settings.memory_limit_mb, temp_dir=settings.tmp_dir,
+                   min_mb=settings.duckdb_min_mb)
 
     @property
     def limit_mb(self) -> float:

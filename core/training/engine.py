@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from core.exceptions import CoreError
+from core.settings import SettingError, Settings, read_settings
 from core.training.threads import limit_threads, thread_count
 
 __all__ = ["BACKENDS", "BACKEND_ENV", "RAY_ADDRESS_ENV", "RAY_CPUS_ENV", "CONNECT_TIMEOUT_S", "BackendConfig",
@@ -40,22 +41,17 @@ __all__ = ["BACKENDS", "BACKEND_ENV", "RAY_ADDRESS_ENV", "RAY_CPUS_ENV", "CONNEC
 
 BACKENDS = ("local", "ray")
 #: the server's backend, ``local`` (default) or ``ray``: the operator's choice, never a user's.
-BACKEND_ENV = "CHRONOSCOPE_BACKEND"
+BACKEND_ENV = Settings.backend.env
 #: address of an existing Ray cluster (``ray://head:10001`` or ``head:6379``; ``auto`` = the one on this node).
-RAY_ADDRESS_ENV = "CHRONOSCOPE_RAY_ADDRESS"
+RAY_ADDRESS_ENV = Settings.ray_address.env
 #: CPUs of the private Ray instance (default: the machine's).
-RAY_CPUS_ENV = "CHRONOSCOPE_RAY_CPUS"
+RAY_CPUS_ENV = Settings.ray_cpus.env
 #: seconds a cluster has to answer before the job fails (ray.init itself waits minutes on a silent port).
 CONNECT_TIMEOUT_S = 20.0
 
 
 class BackendError(CoreError):
     """The chosen backend cannot be used (Ray missing, cluster unreachable, a wrong setting)."""
-
-
-def _setting(name: str) -> str:
-    """One ``CHRONOSCOPE_*`` variable of this module, stripped ("" when unset): every read goes through here."""
-    return os.environ.get(name, "").strip()
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ class BackendConfig:
                              f"{self.connect_timeout_s!r}. Example: BackendConfig('ray', connect_timeout_s=20).")
 
     def resolved_address(self) -> str | None:
-        return self.address or _setting(RAY_ADDRESS_ENV) or None
+        return self.address or read_settings().ray_address
 
     def describe(self, show_address: bool = True) -> str:
         """Where the fits run, in words (``show_address=False``: a cluster's address is left out)."""
@@ -117,15 +113,11 @@ def configured_backend() -> BackendConfig:
     BackendError
         A setting that is not valid, naming the variable and an example.
     """
-    name = _setting(BACKEND_ENV).lower() or "local"
-    if name not in BACKENDS:
-        raise BackendError(f"The server's setting {BACKEND_ENV}={_setting(BACKEND_ENV)!r} is not a backend: use "
-                           f"'local' or 'ray' (e.g. {BACKEND_ENV}=ray), then restart the server.")
-    cpus = _setting(RAY_CPUS_ENV)
-    if cpus and not (cpus.isdigit() and int(cpus) > 0):
-        raise BackendError(f"The server's setting {RAY_CPUS_ENV}={cpus!r} is not a number of CPUs: use a whole "
-                           f"number >= 1 (e.g. {RAY_CPUS_ENV}=4) or leave it unset, then restart the server.")
-    return BackendConfig(name=name, address=_setting(RAY_ADDRESS_ENV) or None, num_cpus=int(cpus) if cpus else None)
+    settings = read_settings()
+    try:
+        return BackendConfig(name=settings.backend, address=settings.ray_address, num_cpus=settings.ray_cpus)
+    except SettingError as err:              # a bad backend setting says so as a BackendError, as it always has
+        raise BackendError(str(err)) from None
 
 
 #: ``fn(item, progress, payload) -> result``; ``progress`` is ``None`` when nobody listens.

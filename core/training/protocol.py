@@ -26,7 +26,6 @@ removed then, also after an error or a cancel; nothing saved refers to it.
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import tempfile
 import time
@@ -41,7 +40,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 from core.data.cohort import Cohort
-from core.config import EvaluationConfig, FeatureConfig, SplitConfig, env_megabytes
+from core.config import EvaluationConfig, FeatureConfig, SplitConfig
 from core.evaluation.metrics import (ClusterBootstrap, ComparisonResult, alarm_metrics, bootstrap_indices, choose_threshold,
                              compare, evaluate)
 from core.exceptions import CohortError
@@ -49,6 +48,7 @@ from core.features import FeatureBuilder, FeatureSet
 from core.training.engine import Backend, LocalBackend
 from core.models.base import ModelSpec
 from core.models.staged import FitPlan, FitProgress, fit_in_stages, heartbeat
+from core.settings import Settings, read_settings
 from core.training.threads import limit_threads
 
 __all__ = ["FittedRun", "as_fitted", "ProtocolResult", "ProtocolRequest", "split_by_patient", "patient_folds", "subsample_patients",
@@ -60,8 +60,7 @@ Progress = Callable[[str, float], None]
 #: numbers the fit plans of this process (a fit's key is "PLAN.INDEX": unique among one job's fits).
 _PLANS = itertools.count(1)
 #: environment variable: the largest sequence array (MB, all splits of one run) built in memory; 0 = never.
-FEATURES_IN_MEMORY_ENV = "CHRONOSCOPE_FEATURES_IN_MEMORY_MB"
-_FEATURES_IN_MEMORY_MB = 1024.0
+FEATURES_IN_MEMORY_ENV = Settings.features_in_memory_mb.env
 
 
 def features_in_memory_mb() -> float:
@@ -69,11 +68,10 @@ def features_in_memory_mb() -> float:
 
     Raises
     ------
-    ValueError
+    core.settings.SettingError
         The variable is set but is not a number >= 0.
     """
-    value = env_megabytes(FEATURES_IN_MEMORY_ENV, _FEATURES_IN_MEMORY_MB)
-    return _FEATURES_IN_MEMORY_MB if value is None else value
+    return read_settings().features_in_memory_mb
 
 
 class _FeatureWork:
@@ -93,7 +91,7 @@ class _FeatureWork:
         if nbytes <= self.limit_bytes:
             return None
         if self.root is None:          # owner-only (mkdtemp: 700): the arrays are patient data
-            base = os.environ.get("CHRONOSCOPE_TMP_DIR") or None
+            base = read_settings().tmp_dir
             if base:
                 Path(base).mkdir(parents=True, exist_ok=True)
             self.root = Path(tempfile.mkdtemp(prefix="chronoscope-features-", dir=base))

@@ -25,10 +25,12 @@ import contextlib
 import contextvars
 import os
 
+from core.settings import Settings, read_settings
+
 __all__ = ["cpu_count", "thread_count", "limit_threads", "current_limit", "THREADS_ENV", "MAX_THREADS"]
 
 #: environment variable that pins the thread count of every fit (an integer >= 1).
-THREADS_ENV = "CHRONOSCOPE_THREADS"
+THREADS_ENV = Settings.threads.env
 #: the most threads one fit gets unless pinned higher.
 MAX_THREADS = 2
 
@@ -57,9 +59,9 @@ def thread_count(max_threads: int = MAX_THREADS) -> int:
     inner = _current.get()
     if inner is not None:
         return max(1, min(inner, max_threads))
-    fixed = os.environ.get(THREADS_ENV, "").strip()
-    if fixed.isdigit() and int(fixed) > 0:
-        return int(fixed)
+    fixed = read_settings().threads
+    if fixed is not None:
+        return fixed
     cpus = cpu_count()
     try:
         busy = os.getloadavg()[0]
