@@ -19,11 +19,12 @@ __all__ = ["explain_gradient"]
 
 
 def explain_gradient(model, fs: FeatureSet, bg: FeatureSet, nsamples, rng, times_hours) -> dict:
-    """Integrated gradients of a fitted ``RecurrentClassifier``'s final-step probability, per step and variable.
+    """Integrated gradients of a fitted torch sequence model's final-step probability, per step and variable.
 
     Parameters
     ----------
-    model : core.models.recurrent.RecurrentClassifier, fitted
+    model : core.models.torchbase.TorchSequenceClassifier, fitted
+        Its seed ensemble ``module_`` and ``logit_shift``.
     fs : FeatureSet
         The patients to explain.
     bg : FeatureSet
