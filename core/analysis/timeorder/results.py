@@ -271,7 +271,8 @@ class MissingnessResult:
                                                       "auprc_values")}
         lo, hi = _unpair(d.get("values_minus_missingness_ci"))
         return cls(model=d["model"], label=d["label"], auroc_missingness=read_float(d.get("auroc_missingness")),
-                   auroc_values=read_float(d.get("auroc_values")), auprc_missingness=read_float(d.get("auprc_missingness")),
+                   auroc_values=read_float(d.get("auroc_values")),
+                   auprc_missingness=read_float(d.get("auprc_missingness")),
                    auprc_values=read_float(d.get("auprc_values")), ci=ci,
                    difference=read_float(d.get("values_minus_missingness")), ci_low=lo, ci_high=hi,
                    p_value=read_float(d.get("p_value")), share=read_float(d.get("share_above_chance")),

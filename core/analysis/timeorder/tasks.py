@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.timeorder.config import TimeOrderConfig
+from core.analysis.timeorder.results import AblationResult, GapResult
 from core.config import EvaluationConfig, FeatureConfig
 from core.data.cohort import Cohort
 from core.evaluation.metrics import (ClusterBootstrap, bootstrap_indices, bootstrap_metrics, cluster_bootstrap_metrics,
@@ -141,7 +142,7 @@ class TaskShape(ABC):
     def pooling(self, full: ProtocolResult, config: TimeOrderConfig) -> PatientPooling | ClusterPooling:
         """How test risks are pooled, on the resamples of the full-window fits ``full`` (shared: paired)."""
 
-    def verdict(self, ablation, gap) -> str:
+    def verdict(self, ablation: AblationResult, gap: GapResult | None) -> str:
         """The analysis's verdict: the ablation's sentence, then the gap's (``gap`` may be ``None``)."""
         text = self.verdict_head + ablation.verdict + (" " + gap.verdict if gap is not None else self.no_gap_note)
         if self.gap_caveat and gap is not None and gap.evidence != "none" and ablation.evidence == "none":
