@@ -17,7 +17,7 @@ from core.exceptions import CoreError
 __all__ = ["main"]
 
 #: sub-command modules under core.commands, in help order.
-COMMANDS = ("validate", "demo", "train", "predict", "explain", "timeorder", "users", "report", "whatif", "compare")
+COMMANDS = ("validate", "demo", "train", "predict", "explain", "timeorder", "users", "report", "whatif", "compare", "evaluate")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

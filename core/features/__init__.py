@@ -51,6 +51,7 @@ such arrays one batch at a time.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -237,16 +238,7 @@ class FeatureBuilder:
         self.clip_hi_ = np.array([hi.get(v, np.inf) for v in self.variables_], dtype=float)
         # Standardise on binned (per-step) training values: what the network actually sees. Computed
         # from the observed cells only (sparse), so a 336-hour window costs no dense grid.
-        p, v, t, x = self._event_arrays(cohort, ids)
-        T, V = cfg.n_steps, len(self.variables_)
-        step, _ = cfg.steps(t)
-        cells, inv = np.unique((p * T + step) * V + v, return_inverse=True)
-        cell_mean = np.bincount(inv, weights=x) / np.bincount(inv)
-        cell_var = (cells % V).astype(np.int64)
-        n_obs = np.bincount(cell_var, minlength=V).astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.bincount(cell_var, weights=cell_mean, minlength=V) / n_obs
-            std = np.sqrt(np.bincount(cell_var, weights=(cell_mean - mean[cell_var]) ** 2, minlength=V) / n_obs)
+        mean, std, _ = self._cell_moments(*self._event_arrays(cohort, ids))
         self.mean_ = np.nan_to_num(mean, nan=0.0)
         self.std_ = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
         self.static_columns_ = list(map(str, cohort.static.columns)) if cfg.include_static else []
@@ -258,6 +250,46 @@ class FeatureBuilder:
         self.static_std_ = np.where(np.isfinite(sstd) & (sstd > 1e-8), sstd, 1.0)
         self.n_train_ = len(ids)
         return self
+
+    def _cell_moments(self, p, v, t, x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, SD and number of the per-step (binned) values of every variable, NaN where never observed.
+        Computed from the observed cells only (sparse), so a 336-hour window costs no dense grid."""
+        T, V = self.config.n_steps, len(self.variables_)
+        step, _ = self.config.steps(t)
+        cells, inv = np.unique((p * T + step) * V + v, return_inverse=True)
+        cell_mean = np.bincount(inv, weights=x) / np.bincount(inv) if len(inv) else np.zeros(0)
+        cell_var = (cells % V).astype(np.int64)
+        n_obs = np.bincount(cell_var, minlength=V).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.bincount(cell_var, weights=cell_mean, minlength=V) / n_obs
+            std = np.sqrt(np.bincount(cell_var, weights=(cell_mean - mean[cell_var]) ** 2, minlength=V) / n_obs)
+        return mean, std, n_obs
+
+    def value_moments(self, cohort: Cohort, patient_ids=None) -> dict:
+        """What :meth:`fit` measured on the training patients, measured on other patients (e.g. another hospital's).
+
+        Parameters
+        ----------
+        cohort : Cohort
+        patient_ids : sequence of str, optional
+            Default: every patient of ``cohort``.
+
+        Returns
+        -------
+        dict with ``"series"``: ``(n_variables, 3)`` array of mean, SD and number of the per-step values of each
+        of :attr:`variables_` (clipped at the training quantiles, as the models see them; NaN and 0 where never
+        observed), and ``"static"``: ``(n_static, 3)`` array of mean, SD and number of known values of each of
+        :attr:`static_columns_`. Compare with ``mean_``/``std_`` and ``static_mean_``/``static_std_``.
+        """
+        self._check_fitted()
+        ids = self._check_ids(cohort.patient_ids if patient_ids is None else patient_ids)
+        series = np.column_stack(self._cell_moments(*self._event_arrays(cohort, ids)))
+        st = self._static(cohort, ids)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)            # an attribute no patient has: NaN, said so
+            static = np.column_stack([np.nanmean(st, axis=0), np.nanstd(st, axis=0), np.isfinite(st).sum(axis=0)]) \
+                if st.shape[1] else np.zeros((0, 3))
+        return {"series": series, "static": static}
 
     # -- transforming -----------------------------------------------------------------------
     def transform(self, cohort: Cohort, patient_ids=None, *, out_dir: str | Path | None = None) -> FeatureSet:

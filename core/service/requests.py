@@ -16,7 +16,7 @@ from core.models import registry as _registry
 from core.models.base import check_preset
 
 __all__ = ["TrainRequest", "TimeOrderRequest", "ExplainRequest", "PredictRequest", "GatesRequest",
-           "CrossValidateRequest", "ValidateRequest", "PairRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
+           "CrossValidateRequest", "ValidateRequest", "PairRequest", "EvaluateRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
            "EXPLAIN_QUICK_MODELS"]
 
 #: preset of every training unless the user picks another (the pages' and the CLI's default).
@@ -373,3 +373,38 @@ class PairRequest:
     def describe(self, n_patients: int) -> str:
         from pathlib import Path
         return f"Compare run {Path(self.b).name} with run {Path(self.a).name}"
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """Measure a saved run on labelled data from elsewhere (:func:`core.runs.external.validate_external`).
+
+    ``mapping``: the user's own ``(name in the data, name in the run)`` pairs; ``attributes``: the static
+    attributes to form subgroups by (``None``: every one); ``source`` names the data in words.
+    """
+
+    run: str
+    mapping: tuple[tuple[str, str], ...] = ()
+    attributes: tuple[str, ...] | None = None
+    n_bootstrap: int = 1000
+    random_state: int = 0
+    source: str = field(default="", compare=False)
+    kind = "evaluate"
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise ValueError("EvaluateRequest.run must be a run folder. Example: EvaluateRequest(run='runs/r1').")
+        pairs = self.mapping.items() if isinstance(self.mapping, dict) else self.mapping
+        object.__setattr__(self, "mapping", tuple(sorted((str(a), str(b)) for a, b in pairs)))
+        if self.attributes is not None:
+            object.__setattr__(self, "attributes", tuple(str(a) for a in self.attributes))
+        if int(self.n_bootstrap) < 1:
+            raise ValueError(f"EvaluateRequest.n_bootstrap must be at least 1; got {self.n_bootstrap!r}.")
+
+    def identity(self) -> dict:
+        return {"run": self.run, "mapping": [list(p) for p in self.mapping], "attributes": self.attributes,
+                "n_bootstrap": int(self.n_bootstrap), "random_state": int(self.random_state)}
+
+    def describe(self, n_patients: int) -> str:
+        from pathlib import Path
+        return f"Validate run {Path(self.run).name} on {n_patients:,} labelled patients"

@@ -20,11 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.exceptions import CoreError
-from core.service.requests import (CrossValidateRequest, ExplainRequest, GatesRequest, PairRequest, PredictRequest,
-                                   TimeOrderRequest, TrainRequest, ValidateRequest)
+from core.service.requests import (CrossValidateRequest, EvaluateRequest, ExplainRequest, GatesRequest, PairRequest,
+                                   PredictRequest, TimeOrderRequest, TrainRequest, ValidateRequest)
 
 __all__ = ["run_request", "request_key", "train", "find_trained", "timeorder", "explain", "predict", "gates",
-           "cross_validate_run", "validate", "pair", "RUNNERS"]
+           "cross_validate_run", "validate", "pair", "evaluate", "RUNNERS"]
 
 
 def request_key(request, fingerprint: str, scope: str = "") -> str:
@@ -185,8 +185,22 @@ def pair(request: PairRequest, cohort=None, progress=None, backend=None):
                                                random_state=int(request.random_state)))
 
 
+def evaluate(request: EvaluateRequest, cohort, progress=None, backend=None):
+    """A saved run measured on labelled new data (:func:`core.runs.external.validate_external`)."""
+    from core.config import EvaluationConfig
+    from core.runs.external import validate_external
+    from core.runs.store import load_run
+    if progress is not None:
+        progress("reopening the run", 0.0)
+    return validate_external(load_run(request.run), cohort, mapping=dict(request.mapping),
+                             config=EvaluationConfig(n_bootstrap=int(request.n_bootstrap),
+                                                     random_state=int(request.random_state)),
+                             attributes=request.attributes, source=request.source, progress=progress)
+
+
 RUNNERS = {TrainRequest: train, TimeOrderRequest: timeorder, ExplainRequest: explain, PredictRequest: predict,
-           GatesRequest: gates, CrossValidateRequest: cross_validate_run, ValidateRequest: validate, PairRequest: pair}
+           GatesRequest: gates, CrossValidateRequest: cross_validate_run, ValidateRequest: validate, PairRequest: pair,
+           EvaluateRequest: evaluate}
 
 
 def run_request(request, cohort, progress=None, backend=None):
