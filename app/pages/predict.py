@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import context, jobs, state, workspace
 from app.components import gui_text, load_with_status, mapping_editor, plain, render_report
+from app.external_view import draw_external
 from app.security import download_button
 from app.state import DataSource, get_source
 from core import plots
@@ -114,6 +115,8 @@ if source is not None:
     if st.button(label, type="primary", key="predict.go") or requested:
         jobs.submit("predict", PredictRequest(run=path, source=what, mapping=tuple(pairs.items())), raw,
                     f"Score {cohort.n_patients:,} patients with {len(run.models)} model(s) of {run.name}")
+    origin = "demo" if source.kind == "demo" else "current" if where == CURRENT else "upload"
+    draw_external(run, path, source, origin, get_source() if origin == "current" else None, pairs, what)
 info, done = jobs.follow("predict", ("predict",))
 if done is not None:
     request = jobs.request_of(info.id)

@@ -208,3 +208,30 @@ def test_renamed_variables_are_matched_and_the_users_pair_applies(trained, monke
     original = pd.read_csv(out, dtype={"patient_id": str}).sort_values(["model", "patient_id"]).reset_index(drop=True)
     page = result.scores.sort_values(["model", "patient_id"]).reset_index(drop=True)
     np.testing.assert_allclose(page["risk"].to_numpy(), original["risk"].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_labelled_patients_measure_the_run_as_the_cli_does(trained, monkeypatch, tmp_path):
+    """External validation on the page: nothing until the click; then the CLI's numbers (metrics.json)."""
+    import json
+    runs, _, folder = trained
+    events, labels = _write_long(make_tiny_cohort(n_patients=80, seed=12), folder, prefix="e")
+    at = _page(monkeypatch, tmp_path, runs)
+    at.session_state[DATA_SOURCE] = DataSource("upload", ((events.name, events.read_bytes()),),
+                                               (labels.name, labels.read_bytes()), DataConfig(target="died"))
+    at.radio(key="predict.where").set_value("The data loaded on the Data page").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("internal auroc" in d.value.columns for d in at.dataframe)          # nothing unasked
+    at.button(key="predict.evaluate").click().run()
+    finish_jobs(at)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = next(d.value for d in at.dataframe if "internal auroc" in d.value.columns).set_index("model")
+    out = tmp_path / "cli"
+    assert main(["evaluate", str(runs / "tiny"), str(events), "--labels", str(labels), "--target", "died",
+                 "--out", str(out)]) == 0
+    cli = json.loads((out / "metrics.json").read_text())["models"]
+    for name, label in (("lr", "logistic regression"), ("gru", "GRU")):
+        assert shown.loc[label, "auroc"] == pytest.approx(cli[name]["auroc"], abs=1e-12)
+        lo, hi = cli[name]["auroc_ci"]
+        assert shown.loc[label, "auroc 95% CI"] == f"[{lo:.3f}, {hi:.3f}]"
+    subgroups = next(d.value for d in at.dataframe if "n_positive" in d.value.columns)
+    assert set(subgroups["attribute"]) == {"Age"}
