@@ -156,7 +156,9 @@ st.plotly_chart(plots.leaderboard_figure(summary.results), width="stretch")
 if summary.comparisons:
     ref = summary.results[summary.reference].label
     kind = "p-values from the paired bootstrap over patients" if online else "DeLong p-values"
-    st.markdown(f"**Paired tests against the best classical model on validation ({ref})**, {kind}:")
+    holm_note = (f"; the verdicts use p-values Holm-adjusted for the {len(summary.comparisons)} comparisons"
+                 if len(summary.comparisons) > 1 else "")
+    st.markdown(f"**Paired tests against the best classical model on validation ({ref})**, {kind}{holm_note}:")
     st.markdown("\n".join(f"- {c.sentence}" for c in summary.comparisons))
 
 tabs = st.tabs(["ROC", "Precision-recall", "Calibration", "Decision curves"])

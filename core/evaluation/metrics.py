@@ -23,6 +23,7 @@ from core.evaluation.alarms import alarm_metrics
 from core.evaluation.bootstrap import bootstrap_indices, bootstrap_metrics, paired_bootstrap
 from core.evaluation.cluster import ClusterBootstrap, cluster_bootstrap_metrics, cluster_paired_bootstrap
 from core.evaluation.delong import delong_auc_variance, delong_test
+from core.evaluation.multiplicity import holm
 from core.evaluation.point_metrics import (METRICS, THRESHOLD_METRICS, binary_metrics, check_arrays,
                                            choose_threshold, threshold_metrics)
 from core.evaluation.results import ComparisonResult, EvaluationResult
@@ -30,7 +31,8 @@ from core.evaluation.results import ComparisonResult, EvaluationResult
 __all__ = ["EvaluationResult", "ComparisonResult", "binary_metrics", "threshold_metrics", "choose_threshold",
            "bootstrap_indices", "bootstrap_metrics", "delong_test", "delong_auc_variance", "paired_bootstrap",
            "evaluate", "compare", "METRICS", "THRESHOLD_METRICS", "describe_comparison",
-           "ClusterBootstrap", "cluster_bootstrap_metrics", "cluster_paired_bootstrap", "alarm_metrics"]
+           "ClusterBootstrap", "cluster_bootstrap_metrics", "cluster_paired_bootstrap", "alarm_metrics",
+           "adjust_for_multiplicity"]
 
 
 def evaluate(model_name: str, y_true, y_proba, threshold: float, patient_ids=None,
@@ -96,18 +98,43 @@ def evaluate(model_name: str, y_true, y_proba, threshold: float, patient_ids=Non
     return EvaluationResult(model_name, m, ci, float(threshold), y, p, ids, label or model_name, times=t)
 
 
+def _ptext(p: float) -> str:
+    return f"p={p:.3f}" if p >= 0.001 else "p<0.001"
+
+
 def describe_comparison(label: str, ref_label: str, diff: float, lo: float, hi: float, p: float,
-                        metric: str = "AUROC", alpha: float = 0.05) -> str:
-    """Plain words, e.g. "GRU vs gradient boosting: -0.009 AUROC [-0.021, 0.002], p=0.12: no significant difference"."""
-    if not np.isfinite(p):
+                        metric: str = "AUROC", alpha: float = 0.05, p_adjusted: float | None = None,
+                        n_tests: int = 1) -> str:
+    """Plain words, e.g. "GRU vs gradient boosting: -0.009 AUROC [-0.021, 0.002], p=0.12: no significant difference".
+
+    With ``p_adjusted`` (Holm over ``n_tests`` comparisons) the verdict follows the adjusted p-value, and the
+    sentence shows both: "..., p=0.028, Holm-adjusted over 7 comparisons p=0.17: no significant difference".
+    """
+    decisive = p if p_adjusted is None else p_adjusted
+    if not np.isfinite(decisive):
         verdict = "not testable"
-    elif p < alpha:
+    elif decisive < alpha:
         verdict = f"{label} is significantly {'better' if diff > 0 else 'worse'}"
     else:
         verdict = "no significant difference"
     ci = f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else ""
-    ptxt = f"p={p:.3f}" if p >= 0.001 else "p<0.001"
+    ptxt = _ptext(p) if np.isfinite(p) else "p not testable"
+    if p_adjusted is not None and n_tests > 1 and np.isfinite(p_adjusted):
+        ptxt += f", Holm-adjusted over {n_tests} comparisons {_ptext(p_adjusted)}"
     return f"{label} vs {ref_label}: {diff:+.3f} {metric}{ci}, {ptxt}: {verdict}"
+
+
+def adjust_for_multiplicity(comparisons, labels: dict) -> list[ComparisonResult]:
+    """The comparisons of one run against its reference with Holm-adjusted p-values (``p_holm``) and sentences
+    whose verdicts follow them: seven models tested against one reference are seven tests, and an unadjusted
+    p=0.03 among them is no evidence. ``labels``: ``{model name: label}`` for the sentences."""
+    from dataclasses import replace
+    comparisons = list(comparisons)
+    adjusted = holm([c.p_value for c in comparisons])
+    n = int(np.isfinite([c.p_value for c in comparisons]).sum())
+    return [replace(c, p_holm=float(a), sentence=describe_comparison(
+        labels.get(c.model_name, c.model_name), labels.get(c.reference_name, c.reference_name), c.difference,
+        c.ci_low, c.ci_high, c.p_value, p_adjusted=float(a), n_tests=n)) for c, a in zip(comparisons, adjusted)]
 
 
 def compare(result: EvaluationResult, reference: EvaluationResult, config: EvaluationConfig | None = None,

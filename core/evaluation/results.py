@@ -107,7 +107,9 @@ class ComparisonResult:
     """A paired comparison of one model against a reference on the same test patients.
 
     ``difference`` etc. are for ``metric`` (model minus reference); ``p_delong`` is DeLong's test of
-    AUROC, ``p_bootstrap`` the paired bootstrap p-value.
+    AUROC, ``p_bootstrap`` the paired bootstrap p-value; ``p_holm`` the p-value of the test the sentence uses,
+    Holm-adjusted over every comparison of the run (:func:`core.evaluation.metrics.adjust_for_multiplicity`;
+    NaN until adjusted).
     """
 
     model_name: str
@@ -119,6 +121,12 @@ class ComparisonResult:
     p_bootstrap: float
     p_delong: float
     sentence: str
+    p_holm: float = float("nan")
+
+    @property
+    def p_value(self) -> float:
+        """The p-value of the test the sentence names: DeLong's where there is one, else the paired bootstrap's."""
+        return self.p_delong if np.isfinite(self.p_delong) else self.p_bootstrap
 
     def to_dict(self) -> dict:
         return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.config import EvaluationConfig
 from core.data.cohort import Cohort
-from core.evaluation.metrics import ClusterBootstrap, bootstrap_indices, compare, evaluate
+from core.evaluation.metrics import ClusterBootstrap, adjust_for_multiplicity, bootstrap_indices, compare, evaluate
 from core.exceptions import RunError
 from core.features import FeatureBuilder, FeatureSet
 from core.models import registry
@@ -279,6 +279,7 @@ class Run:
             if online:
                 results[name].extra.update({k: saved.get(name, {}).get(k) for k in ALARM_KEYS})
         ref = self.config.get("reference")
-        comps = [compare(r, results[ref], config, idx=idx, clusters=clusters) for n, r in results.items()
-                 if ref in results and n != ref]
+        comps = adjust_for_multiplicity([compare(r, results[ref], config, idx=idx, clusters=clusters)
+                                         for n, r in results.items() if ref in results and n != ref],
+                                        {n: r.label for n, r in results.items()})
         return results, comps

@@ -14,7 +14,7 @@ import pandas as pd
 
 from core.data.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
-from core.evaluation.metrics import ComparisonResult
+from core.evaluation.metrics import ComparisonResult, adjust_for_multiplicity
 from core.features import FeatureBuilder
 from core.models import registry
 from core.models.base import check_preset
@@ -203,7 +203,8 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     reference = _pick_reference(names, val_res)
     comparisons: list[ComparisonResult] = []
     if reference is not None:
-        comparisons = [res.compare(name, reference, evaluation) for name in names if name != reference]
+        comparisons = adjust_for_multiplicity([res.compare(name, reference, evaluation) for name in names
+                                               if name != reference], {n: ev.label for n, ev in test_res.items()})
     refitted = refit_models(cohort, res, specs, preset=preset, random_state=random_state, progress=progress,
                             backend=backend) if refit else {}
     if progress is not None:
