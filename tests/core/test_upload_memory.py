@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core.data import ingest, readers
+from core.data import csv_reader, ingest, physionet_reader, readers
 from core.cli import main
 from core.config import DataConfig
 from core.data.ingest import inspect_columns, validate_data
@@ -47,7 +47,7 @@ def test_many_tiny_per_patient_files_are_parsed_in_one_pass(tmp_path, monkeypatc
     bombs.patient_zip(path, 300)
     calls = []
     real = pd.read_csv
-    monkeypatch.setattr(readers.pd, "read_csv", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(physionet_reader.pd, "read_csv", lambda *a, **k: calls.append(1) or real(*a, **k))
     cohort, report = validate_data(str(path))
     assert cohort is not None and cohort.n_patients == 300
     assert report.rows_read == report.rows_used + sum(report.rows_excluded.values()) == 300 * 9
@@ -78,8 +78,9 @@ def test_one_pass_gives_what_one_parse_per_file_gives():
              "i.txt": "\ufeff" + H + "00:00,RecordID,9\n00:02,HR,9\n",
              "j.txt": H + "00:00,RecordID,10\n00:00,RecordID,11\n00:02,HR,9\n"}
     raw = {k: v.encode() for k, v in files.items()}
-    table = readers._assemble_physionet("set.zip", raw)
-    alone = pd.concat([readers._physionet_file("set.zip", k, readers._decode(k, v)[0]) for k, v in raw.items()],
+    table = physionet_reader.assemble_physionet("set.zip", raw)
+    alone = pd.concat([physionet_reader.physionet_file("set.zip", k, csv_reader.decode_text(k, v)[0])
+                       for k, v in raw.items()],
                       ignore_index=True)
     pd.testing.assert_frame_equal(table.frame, alone)
     assert list(table.frame["patient_id"].unique()) == ["1", "2", "c", "4", "f", "7", "h", "9", "10"]
@@ -205,14 +206,14 @@ def test_memory_errors_become_a_message(tmp_path, monkeypatch, capsys, error):
         raise error("malloc of size 8589934592 failed")
     path = tmp_path / "events.csv"
     path.write_bytes(to_csv_bytes(long_rows()))
-    monkeypatch.setattr(ingest, "_clean_long", boom)
+    monkeypatch.setattr(ingest, "clean_rows", boom)
     cohort, report = validate_data(str(path))
     [finding] = report.errors
     assert cohort is None and finding.code == "out_of_memory" and "events.csv" in finding.message
     assert "ran out of memory" in finding.message and "CHRONOSCOPE_MAX_VALIDATE_MB" in finding.message
     assert main(["validate", str(path)]) == 2
     assert "ran out of memory" in capsys.readouterr().out
-    monkeypatch.setattr(readers, "_parse_csv_text", boom)
+    monkeypatch.setattr(csv_reader, "_parse_csv_text", boom)
     assert "ran out of memory" in inspect_columns(("events.csv", path.read_bytes()))["error"]
     assert "ran out of memory" in _message_of(validate_data(("events.csv", path.read_bytes()))[1])
 
