@@ -467,7 +467,9 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
     # -- paired tests
     if comparisons:
         kind = "paired bootstrap over patients" if online else "DeLong's test, paired bootstrap interval"
-        body = (f"<p>Each model against the best classical model on validation ({_e(ref_label)}), {kind}:</p><ul>"
+        holm = (f"; verdicts at 5% after Holm's adjustment for the {len(comparisons)} comparisons"
+                if len(comparisons) > 1 else "")
+        body = (f"<p>Each model against the best classical model on validation ({_e(ref_label)}), {kind}{holm}:</p><ul>"
                 + "".join(f"<li>{_e(c.sentence)}</li>" for c in comparisons) + "</ul>")
     else:
         body = "<p>No paired test: the run has a single model.</p>"
