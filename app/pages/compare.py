@@ -132,7 +132,8 @@ if online:
                "hour from data up to and including it. Metrics pooled over hours; 95% intervals from a bootstrap "
                "over patients (the hours of one patient are resampled together). Alarm metrics at the threshold "
                "chosen on validation patients: the share of positive stays alarmed before onset, the median "
-               "hours from the first alarm to onset, and false alarms per patient-day.")
+               "hours from the first alarm to onset, and false alarms per patient-day, each with its 95% interval "
+               "from the same bootstrap over patients.")
 else:
     st.caption(f"Run: {plain(summary.folder.name)}. Thresholds chosen on validation patients; 95% bootstrap intervals.")
 _NAMES = {  # leaderboard columns in words, with what each measures
@@ -148,7 +149,8 @@ _NAMES = {  # leaderboard columns in words, with what each measures
 }
 config = {k: st.column_config.NumberColumn(label, help=why, format="%.3f") for k, (label, why) in _NAMES.items()}
 config.update({f"{k} 95% CI": st.column_config.TextColumn(f"{_NAMES[k][0]} 95% CI")
-               for k in ("auroc", "auprc", "brier", "min_se_ppv")})
+               for k in ("auroc", "auprc", "brier", "min_se_ppv", "alarmed before onset", "median warning (h)",
+                         "false alarms / patient-day")})
 config["model"] = st.column_config.TextColumn("Model")
 config["train seconds"] = st.column_config.NumberColumn("Training (s)", format="%.1f")
 st.dataframe(summary.leaderboard(), hide_index=True, width="stretch", column_config=config)

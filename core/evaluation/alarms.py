@@ -8,7 +8,10 @@ import pandas as pd
 
 from core.evaluation.point_metrics import check_arrays
 
-__all__ = ["alarm_metrics"]
+__all__ = ["alarm_metrics", "alarm_intervals", "ALARM_CI_KEYS"]
+
+#: the alarm metrics that get a bootstrap interval (``<key>_ci`` in metrics.json).
+ALARM_CI_KEYS = ("alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day")
 
 
 def _onset_hours(v, pid, default: float) -> float:
@@ -76,6 +79,24 @@ def alarm_metrics(patient_ids, times, y_true, risk, threshold: float, onsets: Ma
     >>> m["alarmed_before_onset"], m["median_warning_hours"], m["alarm_hours_share"]
     (1.0, 1.0, 0.6)
     """
+    st = _per_stay(patient_ids, times, y_true, risk, threshold, onsets)
+    positive, alarmed, onset, first = st["positive"], st["alarmed"], st["onset"], st["first"]
+    y, alarm, uniq = st["y"], st["alarm"], st["uniq"]
+    n_pos, n = int(positive.sum()), len(y)
+    return {
+        "positive_stays": n_pos,
+        "alarmed_before_onset": float(alarmed.sum() / n_pos) if n_pos else float("nan"),
+        "median_warning_hours": float(np.median(onset[alarmed] - first[alarmed])) if alarmed.any()
+        else float("nan"),
+        "false_alarms_per_patient_day": float(np.sum(alarm & (y == 0)) / (n / 24)),
+        "alarm_hours_share": float(alarm.mean()),
+        "n_patients": len(uniq),
+        "n_hours": n,
+    }
+
+
+def _per_stay(patient_ids, times, y_true, risk, threshold: float, onsets: Mapping | None) -> dict:
+    """Per-stay alarm facts (stays in ``pd.factorize`` order of ``patient_ids``) and the per-row arrays."""
     y, r = check_arrays(y_true, risk)
     ids = np.asarray(patient_ids, dtype=object).ravel()
     t = np.asarray(times, dtype=float).ravel()
@@ -103,14 +124,57 @@ def alarm_metrics(patient_ids, times, y_true, risk, threshold: float, onsets: Ma
     first = np.full(len(uniq), np.inf)
     np.minimum.at(first, codes[early], t[early])
     alarmed = np.isfinite(first)
-    n_pos, n = int(positive.sum()), len(y)
-    return {
-        "positive_stays": n_pos,
-        "alarmed_before_onset": float(alarmed.sum() / n_pos) if n_pos else float("nan"),
-        "median_warning_hours": float(np.median(onset[alarmed] - first[alarmed])) if alarmed.any()
-        else float("nan"),
-        "false_alarms_per_patient_day": float(np.sum(alarm & (y == 0)) / (n / 24)),
-        "alarm_hours_share": float(alarm.mean()),
-        "n_patients": len(uniq),
-        "n_hours": n,
-    }
+    return {"uniq": uniq, "codes": codes, "y": y, "alarm": alarm, "positive": positive, "alarmed": alarmed,
+            "onset": onset, "first": first}
+
+
+def _weighted_median(values: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Median of ``values`` repeated by the integer weights of each row of ``W`` (NaN where a row weighs nothing)."""
+    out = np.full(len(W), np.nan)
+    if not values.size:
+        return out
+    order = np.argsort(values, kind="stable")
+    v, cum = values[order], np.cumsum(W[:, order], axis=1)
+    total = cum[:, -1]
+    ok = total > 0
+    lo = np.array([np.searchsorted(c, (t + 1) // 2) for c, t in zip(cum, total)])      # the (t+1)//2-th value
+    hi = np.array([np.searchsorted(c, t // 2 + 1) for c, t in zip(cum, total)])        # the (t//2+1)-th value
+    lo, hi = np.minimum(lo, len(v) - 1), np.minimum(hi, len(v) - 1)
+    out[ok] = np.where(total[ok] % 2 == 1, v[lo[ok]], (v[lo[ok]] + v[hi[ok]]) / 2)
+    return out
+
+
+def alarm_intervals(patient_ids, times, y_true, risk, threshold: float, boot, onsets: Mapping | None = None,
+                    ci_level: float = 0.95) -> dict[str, list[float]]:
+    """Percentile intervals of the alarm metrics over the patient resamples of ``boot``.
+
+    Parameters
+    ----------
+    patient_ids, times, y_true, risk, threshold, onsets
+        As :func:`alarm_metrics`.
+    boot : core.evaluation.cluster.ClusterBootstrap
+        Built from ``patient_ids`` (the same rows): each resample draws whole stays, so a stay's alarms and
+        hours move together.
+    ci_level : float
+
+    Returns
+    -------
+    dict ``<key>_ci`` -> ``[low, high]`` for each of :data:`ALARM_CI_KEYS` (NaN where no resample defines it).
+    """
+    st = _per_stay(patient_ids, times, y_true, risk, threshold, onsets)
+    # the resamples count patients in boot.patients order; bring them to this function's stay order
+    C = boot.counts[:, pd.Index(boot.patients).get_indexer(st["uniq"])].astype(float)
+    hours = np.bincount(st["codes"], minlength=len(st["uniq"])).astype(float)
+    false = np.bincount(st["codes"], weights=(st["alarm"] & (st["y"] == 0)).astype(float), minlength=len(st["uniq"]))
+    pos, alarmed = st["positive"], st["alarmed"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows = {"alarmed_before_onset": (C[:, pos] * alarmed[pos]).sum(1) / C[:, pos].sum(1),
+                "median_warning_hours": _weighted_median((st["onset"] - st["first"])[alarmed], C[:, alarmed]),
+                "false_alarms_per_patient_day": (C @ false) / ((C @ hours) / 24)}
+    a = (1 - ci_level) / 2 * 100
+    out = {}
+    for k, v in rows.items():
+        v = v[np.isfinite(v)]
+        out[f"{k}_ci"] = [float(np.percentile(v, a)), float(np.percentile(v, 100 - a))] if len(v) else \
+            [float("nan"), float("nan")]
+    return out

@@ -15,6 +15,7 @@ import pandas as pd
 
 from core.config import EvaluationConfig
 from core.data.cohort import Cohort
+from core.evaluation.alarms import ALARM_CI_KEYS
 from core.evaluation.metrics import ClusterBootstrap, adjust_for_multiplicity, bootstrap_indices, compare, evaluate
 from core.exceptions import RunError
 from core.features import FeatureBuilder, FeatureSet
@@ -25,7 +26,7 @@ __all__ = ["Run", "DataMatch", "match_data", "ALARM_KEYS"]
 
 #: alarm metrics of an online run, per model in metrics.json (see core.evaluation.metrics.alarm_metrics).
 ALARM_KEYS = ("positive_stays", "alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day",
-              "alarm_hours_share")
+              "alarm_hours_share") + tuple(f"{k}_ci" for k in ALARM_CI_KEYS)
 
 
 @dataclass(frozen=True)

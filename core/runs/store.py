@@ -425,10 +425,13 @@ class RunSummary:
                 r[k] = ev.metrics[k]
                 r[f"{k} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else ""
             r["threshold"] = ev.threshold
-            if ev.times is not None:          # online: alarm behaviour at the threshold
-                r["alarmed before onset"] = ev.extra.get("alarmed_before_onset")
-                r["median warning (h)"] = ev.extra.get("median_warning_hours")
-                r["false alarms / patient-day"] = ev.extra.get("false_alarms_per_patient_day")
+            if ev.times is not None:          # online: alarm behaviour at the threshold, with intervals
+                for key, col in (("alarmed_before_onset", "alarmed before onset"),
+                                 ("median_warning_hours", "median warning (h)"),
+                                 ("false_alarms_per_patient_day", "false alarms / patient-day")):
+                    r[col] = ev.extra.get(key)
+                    lo, hi = ev.extra.get(f"{key}_ci") or (None, None)
+                    r[f"{col} 95% CI"] = f"[{lo:.2f}, {hi:.2f}]" if lo is not None and np.isfinite(lo) else ""
             r["train seconds"] = m.get("train_seconds")
             rows.append(r)
         return pd.DataFrame(rows).sort_values("auroc", ascending=False).reset_index(drop=True)

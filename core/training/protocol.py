@@ -41,6 +41,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train
 
 from core.data.cohort import Cohort
 from core.config import EvaluationConfig, FeatureConfig, SplitConfig
+from core.evaluation.alarms import alarm_intervals
 from core.evaluation.metrics import (ClusterBootstrap, ComparisonResult, alarm_metrics, bootstrap_indices, choose_threshold,
                              compare, evaluate)
 from core.exceptions import CohortError
@@ -523,6 +524,9 @@ def _score(request, prepared, outcomes, evaluation, keep_features: bool) -> Prot
         if test.online:
             test_res[name].extra.update(alarm_metrics(test.unit_ids, test.unit_time, ys["test"], p_test, thr,
                                                       request.cohort.onsets))
+            if clusters is not None:        # the patient resamples of the other metrics' intervals
+                test_res[name].extra.update(alarm_intervals(test.unit_ids, test.unit_time, ys["test"], p_test, thr,
+                                                            clusters, request.cohort.onsets, evaluation.ci_level))
     return ProtocolResult(builder=builder, models=fitted, splits=request.splits, validation=val_res, test=test_res,
                           train_seconds=seconds, features=fsets if keep_features else {}, bootstrap=idx,
                           clusters=clusters)

@@ -219,3 +219,44 @@ def test_alarm_metrics_bad_inputs(change, match):
             "risk": [0.9, 0.1, 0.2], "threshold": 0.5, "onsets": None}
     with pytest.raises(ValueError, match=match):
         alarm_metrics(**{**args, **change})
+
+
+def test_alarm_intervals_equal_the_metrics_recomputed_on_each_resample():
+    """Each resample's alarm metrics, computed by alarm_metrics on the expanded rows, give the same intervals."""
+    from core.evaluation.alarms import alarm_intervals, alarm_metrics
+    from core.evaluation.cluster import ClusterBootstrap
+    rng = np.random.default_rng(5)
+    pid = np.repeat([f"s{i:02d}" for i in range(40)], 12)
+    t = np.tile(np.arange(12.0), 40)
+    y = np.zeros(pid.size, int)
+    onset_at = rng.integers(4, 12, 40)
+    for i in range(0, 40, 3):
+        y[(pid == f"s{i:02d}") & (t >= onset_at[i])] = 1
+    risk = np.clip(0.3 * y + rng.uniform(0, 0.7, pid.size), 0, 1)
+    boot = ClusterBootstrap(pid, 60, random_state=2)
+    ci = alarm_intervals(pid, t, y, risk, 0.5, boot)
+    per = {k: [] for k in ("alarmed_before_onset", "median_warning_hours", "false_alarms_per_patient_day")}
+    for counts in boot.counts:
+        rows = np.concatenate([np.flatnonzero(pid == p) for p, c in zip(boot.patients, counts) for _ in range(c)])
+        new_ids = np.concatenate([[f"{p}#{j}"] * 12 for p, c in zip(boot.patients, counts) for j in range(c)])
+        m = alarm_metrics(new_ids, t[rows], y[rows], risk[rows], 0.5)
+        for k in per:
+            per[k].append(m[k])
+    for k, v in per.items():
+        v = np.asarray(v)
+        v = v[np.isfinite(v)]
+        np.testing.assert_allclose(ci[f"{k}_ci"], np.percentile(v, [2.5, 97.5]), rtol=1e-12)
+
+
+def test_an_online_runs_leaderboard_shows_the_alarm_metrics_with_intervals(tmp_path):
+    from core.runs.store import RunSummary, load_run, save_run
+    from core.training.experiment import run_experiment
+    from tests.conftest import make_online_cohort
+    res = run_experiment(make_online_cohort(80, seed=3), ["lr"], preset="test")
+    extra = res.test["lr"].extra
+    assert len(extra["alarmed_before_onset_ci"]) == 2 and len(extra["false_alarms_per_patient_day_ci"]) == 2
+    save_run(res, tmp_path / "r")
+    board = RunSummary.from_run(load_run(tmp_path / "r")).leaderboard()
+    lo, hi = extra["false_alarms_per_patient_day_ci"]
+    assert board.loc[0, "false alarms / patient-day 95% CI"] == f"[{lo:.2f}, {hi:.2f}]"
+    assert board.loc[0, "false alarms / patient-day"] == extra["false_alarms_per_patient_day"]
