@@ -641,3 +641,25 @@ def risk_distribution_figure(scores: pd.DataFrame, thresholds: dict) -> go.Figur
     fig.update_layout(barmode="overlay", title="Risks of the scored patients (dashed: each model's threshold)",
                       xaxis_title="risk", yaxis_title="count", xaxis=dict(range=[0, 1]), **_LAYOUT)
     return fig
+
+
+__all__ += ["subgroup_figure"]
+
+
+def subgroup_figure(table: pd.DataFrame, model: str) -> go.Figure:
+    """One model's AUROC per subgroup with its 95% interval (a forest plot; small groups drawn hollow).
+
+    ``table``: :func:`core.evaluation.subgroups.subgroup_metrics`; ``model``: a value of its ``model`` column.
+    """
+    d = table[table["model"] == model].iloc[::-1]
+    y = [f"{_text(a)}: {_text(g)} (n={n:,})" for a, g, n in zip(d["attribute"], d["group"], d["n"])]
+    fig = go.Figure(go.Scatter(
+        x=d["auroc"], y=y, mode="markers",
+        marker=dict(size=9, symbol=["circle-open" if s else "circle" for s in d["small"]]),
+        error_x=dict(type="data", symmetric=False, array=(d["auroc_high"] - d["auroc"]).fillna(0),
+                     arrayminus=(d["auroc"] - d["auroc_low"]).fillna(0)),
+        hovertemplate="%{y}<br>AUROC %{x:.3f}<extra></extra>"))
+    fig.add_vline(x=0.5, line_dash="dot", line_color="grey")
+    fig.update_layout(title=f"{_text(model)}: AUROC per subgroup (hollow: small group)", xaxis_title="AUROC",
+                      height=max(260, 28 * len(d) + 120), margin=dict(l=10, r=10, t=50, b=40))
+    return fig

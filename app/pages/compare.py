@@ -7,6 +7,7 @@ import streamlit as st
 from app import cache, context, jobs, workspace
 from app.components import gui_text, plain, require_cohort, show_error
 from app.run_pair import draw_run_pair
+from app.subgroups_view import draw_subgroups
 from app.security import download_button
 from core import plots
 from core.evaluation.decision import HOW_TO_READ
@@ -186,6 +187,7 @@ for k, label in (("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
     c[0].metric(label, f"{m[k]:.3f}")
 c[1].plotly_chart(plots.confusion_figure(ev, thr), width="stretch")
 
+draw_subgroups(summary, cohort)
 draw_run_pair(summary, cohort)
 
 d = st.columns(2)

@@ -88,7 +88,7 @@ def default_slots() -> int:
 # the work: a request of core.service, run by its runner in the worker
 # ----------------------------------------------------------------------------------------------
 #: the kinds of work a job can be (``request.kind`` of each request type of :mod:`core.service.requests`).
-JOB_KINDS = ("train", "timeorder", "explain", "predict", "gates", "cv", "validate", "pair", "evaluate")
+JOB_KINDS = ("train", "timeorder", "explain", "predict", "gates", "cv", "validate", "pair", "evaluate", "subgroups")
 
 
 def _runs_root(request) -> str | None:

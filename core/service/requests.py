@@ -16,7 +16,7 @@ from core.models import registry as _registry
 from core.models.base import check_preset
 
 __all__ = ["TrainRequest", "TimeOrderRequest", "ExplainRequest", "PredictRequest", "GatesRequest",
-           "CrossValidateRequest", "ValidateRequest", "PairRequest", "EvaluateRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
+           "CrossValidateRequest", "ValidateRequest", "PairRequest", "EvaluateRequest", "SubgroupsRequest", "DEFAULT_PRESET", "DEFAULT_MODELS", "DEFAULT_HORIZONS", "EARLY_MODELS",
            "EXPLAIN_QUICK_MODELS"]
 
 #: preset of every training unless the user picks another (the pages' and the CLI's default).
@@ -408,3 +408,31 @@ class EvaluateRequest:
     def describe(self, n_patients: int) -> str:
         from pathlib import Path
         return f"Validate run {Path(self.run).name} on {n_patients:,} labelled patients"
+
+
+@dataclass(frozen=True)
+class SubgroupsRequest:
+    """A run's test metrics per subgroup of static attributes (:func:`core.evaluation.subgroups.subgroup_metrics`);
+    the attributes are read from the cohort given with it (the run's own data). ``attributes=None``: every one."""
+
+    run: str
+    attributes: tuple[str, ...] | None = None
+    n_bootstrap: int = 1000
+    random_state: int = 0
+    kind = "subgroups"
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            raise ValueError("SubgroupsRequest.run must be a run folder. Example: SubgroupsRequest(run='runs/r1').")
+        if self.attributes is not None:
+            object.__setattr__(self, "attributes", tuple(str(a) for a in self.attributes))
+        if int(self.n_bootstrap) < 1:
+            raise ValueError(f"SubgroupsRequest.n_bootstrap must be at least 1; got {self.n_bootstrap!r}.")
+
+    def identity(self) -> dict:
+        return {"run": self.run, "attributes": self.attributes, "n_bootstrap": int(self.n_bootstrap),
+                "random_state": int(self.random_state)}
+
+    def describe(self, n_patients: int) -> str:
+        from pathlib import Path
+        return f"Subgroups of run {Path(self.run).name}"

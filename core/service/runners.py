@@ -21,10 +21,10 @@ from pathlib import Path
 
 from core.exceptions import CoreError
 from core.service.requests import (CrossValidateRequest, EvaluateRequest, ExplainRequest, GatesRequest, PairRequest,
-                                   PredictRequest, TimeOrderRequest, TrainRequest, ValidateRequest)
+                                   PredictRequest, SubgroupsRequest, TimeOrderRequest, TrainRequest, ValidateRequest)
 
 __all__ = ["run_request", "request_key", "train", "find_trained", "timeorder", "explain", "predict", "gates",
-           "cross_validate_run", "validate", "pair", "evaluate", "RUNNERS"]
+           "cross_validate_run", "validate", "pair", "evaluate", "subgroups", "RUNNERS"]
 
 
 def request_key(request, fingerprint: str, scope: str = "") -> str:
@@ -198,9 +198,33 @@ def evaluate(request: EvaluateRequest, cohort, progress=None, backend=None):
                              attributes=request.attributes, source=request.source, progress=progress)
 
 
+def subgroups(request: SubgroupsRequest, cohort, progress=None, backend=None):
+    """A run's test metrics per subgroup (:func:`core.evaluation.subgroups.subgroup_metrics`), attributes from ``cohort``.
+
+    Raises RunError when the run's test patients are not in ``cohort`` (other data)."""
+    from core.config import EvaluationConfig
+    from core.evaluation.subgroups import subgroup_metrics
+    from core.exceptions import RunError
+    from core.runs.store import RunSummary, load_run
+    if progress is not None:
+        progress("reopening the run", 0.0)
+    summary = RunSummary.from_run(load_run(request.run))
+    ids = {str(p) for ev in summary.results.values() for p in ev.patient_ids}
+    known = ids & set(map(str, cohort.static.index))
+    if len(known) < len(ids):
+        raise RunError(f"{len(ids) - len(known):,} of the run's {len(ids):,} test patients are not in the data loaded "
+                       "now, so their attributes are unknown. Load the data the run was trained on to see its "
+                       "subgroups.")
+    if progress is not None:
+        progress("measuring each subgroup", 0.2)
+    return subgroup_metrics(summary.results, cohort.static, request.attributes,
+                            config=EvaluationConfig(n_bootstrap=int(request.n_bootstrap),
+                                                    random_state=int(request.random_state)))
+
+
 RUNNERS = {TrainRequest: train, TimeOrderRequest: timeorder, ExplainRequest: explain, PredictRequest: predict,
            GatesRequest: gates, CrossValidateRequest: cross_validate_run, ValidateRequest: validate, PairRequest: pair,
-           EvaluateRequest: evaluate}
+           EvaluateRequest: evaluate, SubgroupsRequest: subgroups}
 
 
 def run_request(request, cohort, progress=None, backend=None):

@@ -212,3 +212,19 @@ def test_the_current_run_is_compared_with_a_baseline_run_on_a_click(tmp_path):
     assert shown["model"].tolist() == ["logistic regression"]
     assert shown.drop(columns="verdict").equals(expected.drop(columns="verdict"))
     assert any("Differences are B minus A" in unescape(c.value) for c in at.caption)
+
+
+def test_subgroups_of_the_current_run_on_a_click(tmp_path):
+    """Subgroups: nothing until the click; then core's table for the run's test patients, and a forest plot."""
+    from core.evaluation.subgroups import subgroup_metrics
+    source, cohort = tiny_upload(tmp_path, n_patients=120, seed=9)
+    at = _train(_compare(source), ["lr", "gbm"])
+    assert not any("n_positive" in d.value.columns for d in at.dataframe)
+    at.button(key="compare.subgroups_go").click().run()
+    finish_jobs(at)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = next(d.value for d in at.dataframe if "n_positive" in d.value.columns)
+    expected = subgroup_metrics(RunSummary.from_run(load_run(_current(at))).results, cohort.static, ["Age"])
+    assert shown.reset_index(drop=True).equals(expected[expected["model"] == shown["model"].iloc[0]].reset_index(drop=True))
+    assert shown["n"].sum() == len(load_run(_current(at)).splits["test"])
+    assert any("AUROC per subgroup" in str(c.proto.spec) for c in at.get("plotly_chart"))

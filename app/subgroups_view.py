@@ -1,0 +1,45 @@
+"""The Compare page's "Subgroups" section: the current run's test metrics per subgroup of static attributes (page
+-> SubgroupsRequest -> job -> :func:`core.evaluation.subgroups.subgroup_metrics`), on a click."""
+from __future__ import annotations
+
+from functools import partial
+
+import streamlit as st
+
+from app import jobs
+from app.security import download_button
+from core import plots
+from core.runs.export import safe_csv
+from core.service import SubgroupsRequest
+
+__all__ = ["draw_subgroups"]
+
+
+def draw_subgroups(summary, cohort) -> None:
+    """Attributes to split by, a button, and the newest subgroup table of this run (with a forest plot)."""
+    st.subheader("Subgroups")
+    attributes = cohort.static_variables
+    if summary.folder is None or not attributes:
+        st.caption("These data have no static attributes (age, sex, unit...) to form subgroups by.")
+        return
+    here = str(summary.folder)
+    c = st.columns([3, 1])
+    picked = c[0].multiselect("Attributes", attributes, default=attributes[:4], key=f"compare.subgroup_attrs.{summary.folder.name}",
+                              help="Categorical values one group each; age in bands; other numbers in thirds")
+    c[1].write("")
+    if c[1].button("Measure each subgroup", key="compare.subgroups_go", disabled=not picked):
+        jobs.submit("compare.subgroups", SubgroupsRequest(run=here, attributes=tuple(picked)), cohort)
+    jobs.follow("compare.subgroups", ("subgroups",))
+    _, table = jobs.latest_result("subgroups", lambda r: r.run == here and r.attributes == tuple(picked))
+    if table is None:
+        st.caption("Each model's AUROC, calibration (observed / expected) and sensitivity and PPV at its threshold "
+                   "in every group of the chosen attributes, with 95% intervals; groups under 50 patients or 10 "
+                   "events are marked small.")
+        return
+    model = st.selectbox("Model", list(dict.fromkeys(table["model"])), key="compare.subgroup_model")
+    st.plotly_chart(plots.subgroup_figure(table, model), width="stretch", key="compare.subgroup_chart")
+    st.dataframe(table[table["model"] == model], hide_index=True, key="compare.subgroup_table",
+                 column_config={k: st.column_config.NumberColumn(format="%.3f") for k in table.columns
+                                if table[k].dtype.kind == "f"})
+    download_button("Subgroups (CSV, every model)", partial(safe_csv, table), "subgroups.csv", mime="text/csv",
+                    key="compare.dl_subgroups")
