@@ -68,6 +68,8 @@ def _refuse_mixed(name: str, text: str, bom: bool) -> None:
 
 
 def decode_text(name: str, content: bytes) -> tuple[str, str]:
+    """``(text, encoding)``: UTF-8 (a BOM dropped) or else Latin-1; refused for NUL bytes, UTF-16, mixed encodings
+    and binary junk."""
     _check_nul(name, content)
     bom = content.startswith(b"\xef\xbb\xbf")
     body = content[3:] if bom else content
@@ -102,6 +104,7 @@ def first_lines(text: str, n: int) -> list[str]:
 
 
 def header_names(header: str, delim: str) -> list[str]:
+    """The column names of a header line."""
     try:
         return next(csv.reader([header], delimiter=delim, skipinitialspace=True), [])
     except csv.Error:  # e.g. a header cell over the csv module's field limit
@@ -109,6 +112,7 @@ def header_names(header: str, delim: str) -> list[str]:
 
 
 def sniff_delimiter(header: str, sample_lines: list[str]) -> str:
+    """The delimiter of the header that splits the sample lines most consistently (``,`` when none is found)."""
     best, best_score = ",", -1
     for d in _DELIMITERS:
         n = header.count(d)
@@ -126,6 +130,8 @@ DECIMAL_COMMA = re.compile(r"(^|;)\s*-?\d+,\d+\s*(;|$)")
 
 
 def read_csv_bytes(name: str, content: bytes, budget: ReadBudget | None = None) -> RawTable:
+    """A text table read in memory: encoding, delimiter and decimal comma detected (and noted), width and column
+    names checked, the memory check of ``budget`` run first."""
     if budget is not None and budget.check is not None:
         sample = sample_csv(name, content[:1 << 20])
         if sample is not None:    # the bytes and their decoded text are both held while pandas parses

@@ -22,6 +22,8 @@ _NESTED = (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list
 
 
 def read_parquet(name: str, content: bytes, budget: ReadBudget) -> RawTable:
+    """A Parquet file: in memory, or by DuckDB when its rows would be large in memory (see
+    :func:`~core.data.duck_reader.read_with_duckdb`)."""
     try:
         pfile = pq.ParquetFile(io.BytesIO(content))
         schema, meta = pfile.schema_arrow, pfile.metadata

@@ -157,6 +157,7 @@ def _join_physionet(segments: list, bodies: list[str]) -> pd.DataFrame:
 
 
 def read_physionet_folder(path: Path, budget: ReadBudget) -> RawTable:
+    """A folder of per-patient files (any depth; ``.txt`` and ``.csv``), checked against the memory limit first."""
     found = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in (".txt", ".csv")
              and not p.name.startswith(".")]
     if len(found) > MAX_ARCHIVE_FILES:

@@ -172,6 +172,7 @@ class ReadBudget:
         return 0 if self.engine.engine == "duckdb" else int(self.engine.min_mb * 2 ** 20)
 
     def probe(self, probe: TableProbe) -> None:
+        """Run the memory check (if any) on ``probe``: raises :class:`DataReadError` to refuse the table."""
         if self.check is not None:
             self.check(probe)
 
@@ -197,6 +198,7 @@ class ReadBudget:
         self.tmp = None
 
     def refuse(self, name: str, what: str = "inflates to") -> None:
+        """Refuse ``name``: it passes the inflation cap (always raises :class:`DataReadError`)."""
         raise DataReadError(
             f"{name}: the archive {what} more than {self.limit_mb:,g} MB when decompressed, the limit set "
             "against decompression bombs. If the file is genuine, decompress it yourself and upload the "
@@ -216,6 +218,7 @@ class ReadBudget:
             parts.append(chunk)
 
     def enter(self, name: str) -> None:
+        """One archive level deeper; refused past the deepest nesting allowed."""
         self.depth += 1
         if self.depth > _MAX_NESTING:
             raise DataReadError(f"{name}: archives nested more than {_MAX_NESTING} deep (an archive in an archive "
@@ -224,10 +227,12 @@ class ReadBudget:
 
 
 def source_name(source: Source) -> str:
+    """The name a source is shown by: its path, or an upload's file name."""
     return str(source[0]) if isinstance(source, tuple) else str(source)
 
 
 def source_bytes(source: Source) -> int | None:
+    """A source's size in bytes as uploaded or on disk; ``None`` for a folder or what cannot be read."""
     try:
         if isinstance(source, tuple):
             return source[1].stat().st_size if isinstance(source[1], Path) else len(source[1])
@@ -247,6 +252,7 @@ def out_of_memory_message(name: str, n_bytes: int | None) -> str:
 
 
 def check_width(name: str, n_columns: int) -> None:
+    """Refuse a table wider than :data:`MAX_COLUMNS` (``$CHRONOSCOPE_MAX_COLUMNS``) before it is parsed."""
     limit = _max_columns()
     if n_columns > limit:
         raise DataReadError(f"{name}: the table has {n_columns:,} columns, more than the limit of {limit:,}. A "

@@ -13,7 +13,7 @@ mixes encodings, holds NUL bytes or repeats a column name is refused with where 
 This module dispatches a source to its reader by its first bytes and opens gzip and zip containers; the readers
 are :mod:`core.data.csv_reader` (text), :mod:`core.data.parquet_reader`, :mod:`core.data.physionet_reader` and
 :mod:`core.data.duck_reader` (large tables, out of core), on the limits of :mod:`core.data.read_limits`. The
-names of ``__all__`` are this package's reading API; import them from here.
+names of ``__all__`` are the reading API; import them from here.
 """
 from __future__ import annotations
 
