@@ -240,6 +240,13 @@ def load_timeorder(path: str, stamp: float):
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+def run_cv(path: str, stamp: float):
+    """The cross-validation kept with a run (``core.runs.attached.read_cv``: folds and summary, or None)."""
+    from core.runs.attached import read_cv
+    return read_cv(path)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
 def saved_explanations(path: str, stamp: float) -> list[dict]:
     """What explanations a run keeps (model, patients, hour, seconds; no arrays)."""
     from core.analysis.explain import saved_explanations as saved

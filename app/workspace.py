@@ -117,6 +117,11 @@ def load_timeorder(path: str):
     return cache.load_timeorder(check_owned(path), _stamp(path))
 
 
+def run_cv(path: str):
+    """The cross-validation kept with one of the user's runs: ``(folds, summary)`` or ``None``."""
+    return cache.run_cv(check_owned(path), _stamp(path))
+
+
 def saved_explanations(path: str) -> list[dict]:
     """The explanations kept with one of the user's runs (model, patients, hour, seconds)."""
     return cache.saved_explanations(check_owned(path), _stamp(path))

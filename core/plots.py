@@ -663,3 +663,20 @@ def subgroup_figure(table: pd.DataFrame, model: str) -> go.Figure:
     fig.update_layout(title=f"{_text(model)}: AUROC per subgroup (hollow: small group)", xaxis_title="AUROC",
                       height=max(260, 28 * len(d) + 120), margin=dict(l=10, r=10, t=50, b=40))
     return fig
+
+
+__all__ += ["cv_figure"]
+
+
+def cv_figure(folds: pd.DataFrame, labels: dict) -> go.Figure:
+    """Every fold's test AUROC per model (points) and the mean (a bar), best mean first."""
+    order = folds.groupby("model")["auroc"].mean().sort_values(ascending=False).index
+    fig = go.Figure()
+    for m in order:
+        d = folds[folds["model"] == m]
+        fig.add_trace(go.Box(y=d["auroc"], name=_text(labels.get(m, m)), boxpoints="all", jitter=0.3,
+                             pointpos=0, fillcolor="rgba(0,0,0,0)", line=dict(width=1), showlegend=False,
+                             hovertemplate="AUROC %{y:.3f}<extra></extra>"))
+    fig.update_layout(title="Test AUROC of every fold", yaxis_title="AUROC", height=360,
+                      margin=dict(l=10, r=10, t=50, b=40))
+    return fig

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import cache, context, jobs, workspace
 from app.components import gui_text, plain, require_cohort, show_error
+from app.cv_view import draw_cv
 from app.run_pair import draw_run_pair
 from app.subgroups_view import draw_subgroups
 from app.security import download_button
@@ -187,6 +188,7 @@ for k, label in (("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
     c[0].metric(label, f"{m[k]:.3f}")
 c[1].plotly_chart(plots.confusion_figure(ev, thr), width="stretch")
 
+draw_cv(summary, cohort)
 draw_subgroups(summary, cohort)
 draw_run_pair(summary, cohort)
 

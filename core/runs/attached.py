@@ -17,7 +17,7 @@ from core.exceptions import RunError
 from core.runs.manifest import ANALYSES, MANIFEST, verify_run
 from core.runs.runfiles import parse_json, read_json_file
 
-__all__ = ["attach_files", "read_attached", "read_attached_json", "list_attached"]
+__all__ = ["attach_files", "read_attached", "read_attached_json", "list_attached", "read_cv"]
 
 _ANALYSIS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
@@ -113,3 +113,27 @@ def list_attached(folder: str | Path) -> list[str]:
     prefix = f"{ANALYSES}/"
     return sorted(r[len(prefix):] for r in (files or {}) if isinstance(r, str) and r.startswith(prefix))
 
+
+
+def read_cv(folder: str | Path):
+    """The cross-validation kept with a run (``cv.csv`` and ``cv.json``, :func:`core.service.runners.cross_validate_run`):
+    ``(folds DataFrame, summary dict)``, or ``None`` when it has none.
+
+    Raises RunError when the run fails its checks or a file is not what it should be."""
+    import io
+
+    import pandas as pd
+    raw, info = read_attached(folder, "cv.csv"), read_attached_json(folder, "cv.json")
+    if raw is None or not isinstance(info, dict):
+        return None
+    try:
+        folds = pd.read_csv(io.BytesIO(raw))
+    except (ValueError, pd.errors.ParserError) as err:
+        raise RunError(f"The cross-validation table of run {Path(folder).name} cannot be read ({err}); run the "
+                       "cross-validation again.") from None
+    if not {"model", "fold", "auroc", "auprc"} <= set(folds.columns):
+        raise RunError(f"The cross-validation table of run {Path(folder).name} lacks its columns; run the "
+                       "cross-validation again.")
+    if "repeat" not in folds.columns:
+        folds["repeat"] = 0
+    return folds, info

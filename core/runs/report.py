@@ -351,12 +351,17 @@ def _cv_section(run) -> str:
     if not isinstance(cv, dict):
         cv = _read_json(run.folder / "cv.json")
     if not isinstance(cv, dict) or not isinstance(cv.get("models"), dict):
-        return "<p>Not run (<code>train --cv K</code> saves it).</p>"
+        return "<p>Not run (Compare page: Cross-validation; or <code>train --cv K</code>).</p>"
     rows = [[name, _f(m.get("auroc_mean")), _f(m.get("auroc_std")), _f(m.get("auprc_mean")), _f(m.get("auprc_std"))]
             for name, m in cv["models"].items() if isinstance(m, dict)]
-    return (f"<p>{_e(cv.get('n_folds'))}-fold cross-validation on all labelled patients "
+    repeats = cv.get("repeats", 1)
+    times = f" x {_e(repeats)} repeats" if isinstance(repeats, int) and repeats > 1 else ""
+    verdict = cv.get("order_verdict")
+    said = (f"<p><b>Does time order help here?</b> {_e(verdict['sentence'])}</p>"
+            if isinstance(verdict, dict) and isinstance(verdict.get("sentence"), str) else "")
+    return (f"<p>{_e(cv.get('n_folds'))}-fold{times} cross-validation on all labelled patients "
             f"({_e(cv.get('preset'))} preset, seed {_e(cv.get('seed'))}):</p>"
-            + _table(["model", "AUROC mean", "AUROC sd", "AUPRC mean", "AUPRC sd"], rows, num_cols={1, 2, 3, 4}))
+            + _table(["model", "AUROC mean", "AUROC sd", "AUPRC mean", "AUPRC sd"], rows, num_cols={1, 2, 3, 4}) + said)
 
 
 def _importance_rows(importance, top: int = 10) -> list:

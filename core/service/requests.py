@@ -262,19 +262,28 @@ class CrossValidateRequest:
 
     run: str
     n_folds: int = 5
+    repeats: int = 1
     kind = "cv"
 
     def __post_init__(self) -> None:
         if int(self.n_folds) < 2:
             raise ValueError(f"CrossValidateRequest.n_folds must be >= 2; got {self.n_folds!r}. "
                              "Example: CrossValidateRequest(run=..., n_folds=5).")
+        if not 1 <= int(self.repeats) <= 10:
+            raise ValueError(f"CrossValidateRequest.repeats must be 1 to 10; got {self.repeats!r}. "
+                             "Example: CrossValidateRequest(run=..., n_folds=5, repeats=2).")
         object.__setattr__(self, "n_folds", int(self.n_folds))
+        object.__setattr__(self, "repeats", int(self.repeats))
 
     def identity(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.repeats == 1:        # a single repetition keeps the identity (and reuse key) it always had
+            out.pop("repeats")
+        return out
 
     def describe(self, n_patients: int) -> str:
-        return f"{self.n_folds}-fold cross-validation on {n_patients:,} patients"
+        times = f" x {self.repeats}" if self.repeats > 1 else ""
+        return f"{self.n_folds}-fold{times} cross-validation on {n_patients:,} patients"
 
 
 def _source_identity(source) -> object:

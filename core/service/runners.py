@@ -133,16 +133,31 @@ def cross_validate_run(request: CrossValidateRequest, cohort, progress=None, bac
     from core.training.experiment import cross_validate
     from core.runs.export import safe_csv
     from core.runs.store import attach_files, read_json
+    import pandas as pd
+
+    from core.evaluation.cv import cv_summary, order_verdict
+    from core.models import registry
+    from core.runs.export import jsonable
     config = read_json(Path(request.run) / "config.json")
     features = FeatureConfig(**config["features"])
-    folds = cross_validate(cohort, config["models"], preset=config["preset"], n_folds=request.n_folds,
-                           features=features, random_state=int(config["random_state"]), progress=progress,
-                           backend=backend)
-    summary = folds.groupby("model", sort=False)[["auroc", "auprc"]].agg(["mean", "std"])
-    summary.columns = [f"{m}_{s}" for m, s in summary.columns]
-    attach_files(request.run, {"cv.csv": safe_csv(folds), "cv.json": json.dumps(
-        {"n_folds": request.n_folds, "preset": config["preset"], "seed": int(config["random_state"]),
-         "models": summary.round(4).to_dict(orient="index")}, indent=2)})
+    seed, parts = int(config["random_state"]), []
+    for r in range(request.repeats):       # repeat r: folds and models seeded seed + r (repeat 0: the run's own seed)
+        def step(msg: str, frac: float, r=r) -> None:
+            if progress is not None:
+                progress(f"repeat {r + 1}/{request.repeats}: {msg}" if request.repeats > 1 else msg,
+                         (r + frac) / request.repeats)
+        part = cross_validate(cohort, config["models"], preset=config["preset"], n_folds=request.n_folds,
+                              features=features, random_state=seed + r, progress=step, backend=backend)
+        parts.append(part.assign(repeat=r))
+    folds = pd.concat(parts, ignore_index=True)
+    summary = cv_summary(folds).set_index("model")
+    names = list(dict.fromkeys(folds["model"]))
+    verdict = order_verdict(folds, {n for n in names if registry.get(n).input_kind == "sequence"}, request.n_folds,
+                            labels={n: registry.get(n).label for n in names})
+    attach_files(request.run, {"cv.csv": safe_csv(folds), "cv.json": json.dumps(jsonable(
+        {"n_folds": request.n_folds, "repeats": request.repeats, "preset": config["preset"], "seed": seed,
+         "models": summary[["auroc_mean", "auroc_std", "auprc_mean", "auprc_std"]].round(4).to_dict(orient="index"),
+         "order_verdict": verdict}), indent=2)})
     return folds
 
 

@@ -228,3 +228,27 @@ def test_subgroups_of_the_current_run_on_a_click(tmp_path):
     assert shown.reset_index(drop=True).equals(expected[expected["model"] == shown["model"].iloc[0]].reset_index(drop=True))
     assert shown["n"].sum() == len(load_run(_current(at)).splits["test"])
     assert any("AUROC per subgroup" in str(c.proto.spec) for c in at.get("plotly_chart"))
+
+
+def test_cross_validation_of_the_current_run_is_kept_with_it_and_in_its_report(tmp_path):
+    """Cross-validation: a job on a click; the folds are kept with the run (cv.csv/cv.json) and the page and the
+    report show the same leaderboard and the time-order verdict."""
+    from core.runs.attached import read_cv
+    from core.runs.report import build_report
+    source, cohort = tiny_upload(tmp_path, n_patients=90, seed=4)
+    at = _train(_compare(source), ["lr", "gru"])
+    assert not any("auroc_mean" in d.value.columns for d in at.dataframe)
+    at.selectbox(key="compare.cv_folds").set_value(3)
+    at.number_input(key="compare.cv_repeats").set_value(2)
+    at.button(key="compare.cv_go").click().run()
+    finish_jobs(at)
+    assert not at.exception, [e.value for e in at.exception]
+    folds, info = read_cv(_current(at))
+    assert len(folds) == 2 * 3 * 2 and info["repeats"] == 2 and set(folds["repeat"]) == {0, 1}
+    shown = next(d.value for d in at.dataframe if "auroc_mean" in d.value.columns).set_index("label")
+    assert shown.loc["GRU", "auroc_mean"] == pytest.approx(folds[folds.model == "gru"].auroc.mean())
+    assert shown.loc["GRU", "n_folds"] == 6
+    verdict = info["order_verdict"]["sentence"]
+    assert verdict.startswith("Across 6 folds, ") and any(verdict in unescape(m.value) for m in at.markdown)
+    html = build_report(load_run(_current(at)))
+    assert "3-fold x 2 repeats cross-validation" in html and "Does time order help here?" in html
