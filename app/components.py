@@ -20,7 +20,7 @@ _CONTROLS = {
     "--time-format": "the time format box", "--sentinel": "the 'unknown' codes box",
     "--label-patient-col": "the patient column of the labels file", "--keep-implausible":
     "Keep implausible values", "--static": "the static attributes setting", "--max-time-hours":
-    "the maximum time setting", "--refit": "Refit for prediction", "--backend": "the backend (Jobs page)",
+    "the maximum time setting", "--refit": "Refit for prediction", "--allow-missing": "Score anyway without them", "--backend": "the backend (Jobs page)",
     "--address": "the Ray address (Jobs page)", "--models": "the Models box", "--preset": "the Preset box",
     "--cv": "cross-validation (command line only)", "--group-col": "the Grouping column box", "--map": "the variable mapping form", "--patients": "the patient box", "--out": "the output",
 }

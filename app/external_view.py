@@ -51,10 +51,11 @@ def _labelled(source: DataSource, origin: str, current: DataSource | None, onlin
 
 
 def draw_external(run, path: str, source: DataSource, origin: str, current: DataSource | None, pairs: dict,
-                  what: str) -> None:
+                  what: str, allow_missing: bool = False) -> None:
     """Labels for the scored data, a button, and the newest measurement of this run on these data."""
     def same(r) -> bool:
-        return r.run == path and r.source == what and r.mapping == tuple(sorted(pairs.items()))
+        return (r.run == path and r.source == what and r.mapping == tuple(sorted(pairs.items()))
+                and r.allow_missing == allow_missing)
 
     _, held = jobs.latest_result("evaluate", same)
     with st.expander("Measure the run on these patients (external validation: needs their outcomes)",
@@ -65,7 +66,8 @@ def draw_external(run, path: str, source: DataSource, origin: str, current: Data
             if cohort is None or cohort.labels is None:
                 render_report(report)
             else:
-                jobs.submit("predict.evaluate", EvaluateRequest(run=path, mapping=tuple(pairs.items()), source=what),
+                jobs.submit("predict.evaluate", EvaluateRequest(run=path, mapping=tuple(pairs.items()), source=what,
+                                                                allow_missing=allow_missing),
                             cohort, f"Validate run {run.name} on {cohort.n_patients:,} labelled patients")
         info, done = jobs.follow("predict.evaluate", ("evaluate",))
         result = done if done is not None and same(jobs.request_of(info.id)) else held
@@ -75,6 +77,8 @@ def draw_external(run, path: str, source: DataSource, origin: str, current: Data
             return
         st.caption(f"Run {plain(run.name)} on {result.n_patients:,} labelled patients of {plain(what)}. "
                    + plain(" ".join(s for s in (result.match, result.mapping.sentence()) if s)))
+        for line in result.warnings:
+            st.warning(plain(line))
         st.dataframe(result.table(), hide_index=True, column_config=_FMT, key="predict.external_table")
         if len(result.subgroups):
             st.markdown("**Subgroups** (small groups marked: their intervals are wide)")

@@ -13,7 +13,7 @@ from core import plots
 from core.exceptions import CoreError
 from core.runs.export import safe_csv
 from core.models import registry
-from core.runs.predict import data_config_for, map_to_run, run_variables
+from core.runs.predict import check_missing_importance, data_config_for, map_to_run, run_variables
 from core.service import PredictRequest
 
 # No E2E_CLICKS: on a fresh server no run exists yet when the browser check reaches this page (the trainings it
@@ -109,14 +109,25 @@ if source is not None:
         st.stop()
     if match.sentence():
         st.warning(gui_text(match.sentence()))
+    allow = False
+    try:
+        check_missing_importance(run, match.missing)
+    except CoreError as err:              # the run's important variables are missing: refused unless the user insists
+        st.error(gui_text(err))
+        allow = st.checkbox("Score anyway without them", key=f"predict.allow_missing.{run.name}",
+                            help="The risks are then those of patients never measured for the missing variables; "
+                                 "the warning stays with the results")
+        if not allow:
+            st.stop()
     what = "the demo patients" if source.kind == "demo" else ", ".join(n for n, _ in source.events)
     label = "Score the demo patients" if source.kind == "demo" else f"Score the {cohort.n_patients:,} patients"
     requested = st.session_state.pop(state.PREDICT_DEMO_REQUESTED, False) and source.kind == "demo"
     if st.button(label, type="primary", key="predict.go") or requested:
-        jobs.submit("predict", PredictRequest(run=path, source=what, mapping=tuple(pairs.items())), raw,
+        jobs.submit("predict", PredictRequest(run=path, source=what, mapping=tuple(pairs.items()),
+                                                    allow_missing=allow), raw,
                     f"Score {cohort.n_patients:,} patients with {len(run.models)} model(s) of {run.name}")
     origin = "demo" if source.kind == "demo" else "current" if where == CURRENT else "upload"
-    draw_external(run, path, source, origin, get_source() if origin == "current" else None, pairs, what)
+    draw_external(run, path, source, origin, get_source() if origin == "current" else None, pairs, what, allow)
 info, done = jobs.follow("predict", ("predict",))
 if done is not None:
     request = jobs.request_of(info.id)
@@ -131,6 +142,8 @@ if source is None:
     cohort = None                      # the scored data are not loaded now: no per-patient trajectory below
 
 flagged = result.flagged()
+for line in result.warnings:
+    st.warning(gui_text(line))
 if result.seen_sentence():
     st.warning(result.seen_sentence())
 c = st.columns(max(len(result.models), 1))

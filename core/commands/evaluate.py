@@ -31,6 +31,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("events", help="events file, folder or zip of the new patients")
     p.add_argument("--out", required=True, help="folder to write metrics.json, subgroups.csv, shift.csv, "
                                                 "predictions.csv into (created)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="go on when the variables missing from the data carry more than 20%% of a model's importance "
+                        "(refused by default); the warning is kept in the output")
     p.add_argument("--map", action="append", default=[], metavar="NEW=RUN", dest="mapping",
                    help="the new data call the run's variable RUN by the name NEW (repeat for more); synonyms are "
                         "matched without it")
@@ -66,12 +69,14 @@ def run(args: argparse.Namespace) -> int:
     cohort = load_cohort(args.events, args.labels, config=config)
     attributes = tuple(a.strip() for a in args.subgroups.split(",") if a.strip()) if args.subgroups else None
     request = EvaluateRequest(run=str(args.run_dir), mapping=tuple(user_map.items()), attributes=attributes,
-                              n_bootstrap=max(args.bootstrap, 1), random_state=args.seed, source=str(args.events))
+                              n_bootstrap=max(args.bootstrap, 1), random_state=args.seed, source=str(args.events),
+                              allow_missing=args.allow_missing)
     result = run_request(request, cohort)
     for line in result.mapping.lines():
         print(f"mapped: {line}", file=sys.stderr)
-    if result.match:
-        print(f"warning: {result.match}", file=sys.stderr)
+    for line in (result.match, *result.warnings):
+        if line:
+            print(f"warning: {line}", file=sys.stderr)
     write_external(result, out)
     print(f"Run {run_.name} on {result.n_patients:,} patients of {args.events}:")
     for r in result.table().itertuples(index=False):

@@ -32,6 +32,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("events", help="events file, folder or zip of the patients to score")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--models", help="comma-separated subset of the run's models (default: all)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="go on when the variables missing from the data carry more than 20%% of a model's importance "
+                        "(refused by default); the warning is kept in the output")
     p.add_argument("--map", action="append", default=[], metavar="NEW=RUN", dest="mapping",
                    help="the new data call the run's variable RUN by the name NEW (repeat for more); synonyms such "
                         "as DBP=DiasABP or Potassium=K are matched without it, and every match is printed")
@@ -67,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     cohort, matched = map_to_run(run_, cohort, user_map)
     for line in matched.lines():
         print(f"mapped: {line}", file=sys.stderr)
-    result = predict_patients(run_, cohort)            # the Predict page's code path too
-    for line in (result.match, result.seen_sentence()):
+    result = predict_patients(run_, cohort, allow_missing=args.allow_missing)   # the Predict page's code path too
+    for line in (result.match, result.seen_sentence(), *result.warnings):
         if line:
             print(f"warning: {line}", file=sys.stderr)
     preds = result.scores

@@ -84,6 +84,9 @@ class ExternalValidation:
     mapping: VariableMapping = field(default_factory=VariableMapping)
     match: str = ""
     target: str | None = None
+    #: per model, the share of its importance carried by variables missing here; and the warnings kept.
+    missing_importance: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
 
     @property
     def n_patients(self) -> int:
@@ -97,6 +100,8 @@ class ExternalValidation:
             d = ev.summary()
             d["label"] = ev.label
             d.update(self.calibration[name])
+            if name in self.missing_importance:
+                d["missing_importance_share"] = self.missing_importance[name]
             for k in COMPARED:
                 inside = self.internal.get(name, {}).get(k)
                 d[f"internal_{k}"] = inside
@@ -107,7 +112,7 @@ class ExternalValidation:
                 "task": "online" if self.online else "stay", "models": models,
                 "n_patients": {"external": self.n_patients},
                 "n_rows": int(len(first.y_true)), "n_positive_rows": int(np.sum(first.y_true)),
-                "mapping": self.mapping.to_dict(), "match": self.match}
+                "mapping": self.mapping.to_dict(), "match": self.match, "warnings": list(self.warnings)}
 
     def table(self) -> pd.DataFrame:
         """One row per model for a page: external AUROC with its interval beside the internal one, calibration."""
@@ -160,7 +165,8 @@ def variable_shift(builder, cohort: Cohort, patient_ids=None) -> pd.DataFrame:
 
 
 def validate_external(run, cohort: Cohort, mapping: dict | None = None, config: EvaluationConfig | None = None,
-                      attributes=None, source: str = "", progress: Progress | None = None) -> ExternalValidation:
+                      attributes=None, source: str = "", progress: Progress | None = None,
+                      allow_missing: bool = False) -> ExternalValidation:
     """Measure every model of ``run`` on the labelled patients of ``cohort`` (see the module docstring).
 
     Parameters
@@ -177,15 +183,18 @@ def validate_external(run, cohort: Cohort, mapping: dict | None = None, config: 
     source : str
         The data in words, kept with the result.
     progress : callable ``(message, fraction)``, optional
+    allow_missing : bool
+        Measure even when the missing variables carry too much of a model's importance (the warning is kept).
 
     Raises
     ------
     CohortError
         The data have no labels (for the run's task shape), or the mapping names unknown variables.
     RunError
-        None of the run's variables is in the data, or a model gives a NaN risk.
+        None of the run's variables is in the data, variables carrying more than 20% of a model's importance
+        are missing (unless ``allow_missing``), or a model gives a NaN risk.
     """
-    from core.runs.predict import map_to_run
+    from core.runs.predict import check_missing_importance, map_to_run
     from core.training.protocol import predict_units
     config = config or EvaluationConfig()
     if run.online and cohort.hour_labels is None:
@@ -204,7 +213,9 @@ def validate_external(run, cohort: Cohort, mapping: dict | None = None, config: 
             progress(msg, frac)
 
     cohort, matched = map_to_run(run, cohort, mapping)
-    match = run.check_data(cohort).sentence()
+    data_match = run.check_data(cohort)
+    match = data_match.sentence()
+    shares, warnings = check_missing_importance(run, data_match.missing, allow_missing)
     ids = cohort.labelled_ids
     say(f"building the features of {len(ids):,} labelled patients", 0.05)
     fs = run.features(cohort, ids)
@@ -239,7 +250,7 @@ def validate_external(run, cohort: Cohort, mapping: dict | None = None, config: 
     say("done", 1.0)
     internal = {n: dict(run.metrics.get("models", {}).get(n, {})) for n in names}
     return ExternalValidation(run.name, source, bool(run.online), results, calibration, internal, shift, subgroups,
-                              matched, match, cohort.target)
+                              matched, match, cohort.target, shares, warnings)
 
 
 def write_external(result: ExternalValidation, out_dir: str | Path) -> Path:

@@ -27,7 +27,7 @@ from core.config import DataConfig
 from core.models import registry
 
 __all__ = ["PredictionResult", "predict_patients", "data_config_for", "risk_trajectories", "map_to_run",
-           "run_variables"]
+           "run_variables", "check_missing_importance"]
 
 Progress = Callable[[str, float], None]
 
@@ -59,6 +59,51 @@ def map_to_run(run, cohort: Cohort, user_map: dict | None = None) -> tuple[Cohor
     return apply_mapping(cohort, mapping), mapping
 
 
+def check_missing_importance(run, missing, allow_missing: bool = False) -> tuple[dict, list[str]]:
+    """Refuse scoring when the variables ``missing`` from the data carry too much of a model's importance.
+
+    The run's importance (:mod:`core.analysis.importance`, measured on its validation patients and saved in
+    ``metrics.json``) says how much of each model's attention each variable has. When the missing variables
+    carry more than :data:`~core.analysis.importance.REFUSE_SHARE` of any model's, scoring is refused, naming
+    them; ``allow_missing`` goes on anyway and the returned warning says so.
+
+    Returns
+    -------
+    ``({model: share of its importance missing}, warnings)``: the shares of every model (empty when nothing is
+    missing), and the sentences to keep with the output.
+
+    Raises
+    ------
+    RunError
+        Too much importance is missing and ``allow_missing`` is False.
+    """
+    from core.analysis.importance import REFUSE_SHARE, importance_shares, missing_share
+    from core.exceptions import RunError
+    missing = [str(v) for v in missing]
+    if not missing:
+        return {}, []
+    importance = run.metrics.get("importance") or {}
+    if not importance:
+        return {}, [f"Run {run.name} was saved before variable importance was measured, so the {len(missing)} "
+                    "variable(s) missing here could not be weighed; retrain it to have them checked."]
+    shares = {n: missing_share(importance.get(n, {}), missing) for n in run.models}
+    heavy = {n: v for n, v in shares.items() if v > REFUSE_SHARE}
+    if not heavy:
+        return shares, []
+    worst = max(heavy, key=heavy.get)
+    per_var = importance_shares(importance.get(worst, {}))
+    top = sorted(missing, key=lambda v: -per_var.get(v, 0.0))[:6]
+    named = ", ".join(f"{v} ({per_var.get(v, 0.0):.0%})" for v in top if per_var.get(v, 0.0) > 0)
+    models = ", ".join(f"{registry.get(n).label} {v:.0%}" for n, v in sorted(heavy.items(), key=lambda kv: -kv[1]))
+    text = (f"The variables missing from these data carry more than {REFUSE_SHARE:.0%} of what some models of run "
+            f"{run.name} rely on ({models}); most of all {named or ', '.join(top)}.")
+    if not allow_missing:
+        raise RunError(text + " Their risks would be those of patients never measured for them. Map the variables "
+                       "if the data hold them under other names (--map NEW=RUN), score with other models "
+                       "(--models), or go on anyway with --allow-missing.")
+    return shares, [text + " Scored anyway (--allow-missing): treat these risks with caution."]
+
+
 @dataclass
 class PredictionResult:
     """Risks of new patients under every model of one run.
@@ -85,6 +130,9 @@ class PredictionResult:
         patients (their risks are not those of new patients: the models were fitted or tuned on them).
     mapping : VariableMapping
         The data's variables renamed to the run's before scoring (empty when the names matched).
+    warnings : list of str
+        Kept with the output: scored although important variables were missing (``allow_missing``), or the
+        run could not weigh its missing variables.
     """
 
     run_name: str
@@ -98,6 +146,7 @@ class PredictionResult:
     n_patients: int = field(default=0)
     seen: dict = field(default_factory=dict)
     mapping: VariableMapping = field(default_factory=VariableMapping)
+    warnings: list = field(default_factory=list)
 
     def seen_sentence(self) -> str:
         """Plain words when some scored patients were the run's own patients ("" when none were)."""
@@ -149,7 +198,7 @@ class PredictionResult:
 
 
 def predict_patients(run_dir, cohort: Cohort, models=None, progress: Progress | None = None,
-                     mapping: dict | None = None) -> PredictionResult:
+                     mapping: dict | None = None, allow_missing: bool = False) -> PredictionResult:
     """Score every patient of ``cohort`` with the run in ``run_dir``.
 
     Parameters
@@ -163,6 +212,10 @@ def predict_patients(run_dir, cohort: Cohort, models=None, progress: Progress | 
     progress : callable ``(message, fraction)``, optional
     mapping : dict ``{name in the data: name in the run}``, optional
         The user's own pairs; synonyms and other spellings are matched anyway (:func:`map_to_run`).
+    allow_missing : bool
+        Score even when the missing variables carry too much of a model's importance
+        (:func:`check_missing_importance`); the warning is kept in the result, and the scores get a
+        ``missing_importance`` column (each model's share of its importance missing).
 
     Returns
     -------
@@ -173,6 +226,8 @@ def predict_patients(run_dir, cohort: Cohort, models=None, progress: Progress | 
     CohortError
         ``mapping`` names a variable the data or the run do not have.
     RunError
+        Variables carrying more than 20% of a model's importance are missing (unless ``allow_missing``).
+    RunError
         The run fails its checks (changed or missing files), none of its variables is in the data, or a
         model gives a NaN risk (:meth:`core.runs.store.Run.score`).
     """
@@ -181,7 +236,9 @@ def predict_patients(run_dir, cohort: Cohort, models=None, progress: Progress | 
         progress("reopening the run", 0.0)
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, models=list(models) if models else None)
     cohort, matched = map_to_run(run, cohort, mapping)
-    match = run.check_data(cohort).sentence()
+    data_match = run.check_data(cohort)
+    match = data_match.sentence()
+    shares, warnings = check_missing_importance(run, data_match.missing, allow_missing)
     names = list(run.models)
     if progress is not None:
         progress(f"building the features of {cohort.n_patients:,} patients", 0.0)
@@ -197,11 +254,13 @@ def predict_patients(run_dir, cohort: Cohort, models=None, progress: Progress | 
     seen = {k: len(ids & set(np.asarray(v).astype(str))) for k, v in run.splits.items()}
     scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["patient_id", "model", "risk", "predicted"])
+    if warnings and shares:              # kept in the output: each row says how much of its model went missing
+        scores["missing_importance"] = scores["model"].map(shares).astype(float)
     return PredictionResult(run_name=run.name, online=run.online, models=names,
                             labels={n: registry.get(n).label for n in names},
                             thresholds={n: float(run.thresholds[n]) for n in names}, scores=scores, match=match,
                             refitted=run.refitted, n_patients=int(np.asarray(cohort.patient_ids).size), seen=seen,
-                            mapping=matched)
+                            mapping=matched, warnings=warnings)
 
 
 def risk_trajectories(run, cohort: Cohort, patient_ids=None, progress: Progress | None = None) -> pd.DataFrame:

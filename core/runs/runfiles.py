@@ -491,6 +491,10 @@ def check_metrics(value, name: str = "metrics.json") -> dict:
         f.obj(c, f"comparisons[{i}]")
     for k, v in f.obj(d.get("n_patients", {}), "n_patients").items():
         f.number(v, f"n_patients.{k}", 0, _MAX_PATIENTS, integer=True)
+    for m, v in f.obj(d.get("importance", {}), "importance").items():     # model -> variable -> importance >= 0
+        f.known_model(m, "importance (a model name)")
+        for var, x in f.obj(v, f"importance.{m}").items():
+            f.number(x, f"importance.{m}.{var}", 0, 1e300)
     return d
 
 

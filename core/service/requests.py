@@ -209,6 +209,7 @@ class PredictRequest:
     models: tuple[str, ...] | None = None
     source: str = field(default="", compare=False)
     mapping: tuple[tuple[str, str], ...] = ()
+    allow_missing: bool = False
     kind = "predict"
 
     def __post_init__(self) -> None:
@@ -228,6 +229,8 @@ class PredictRequest:
         out = {"run": self.run, "models": self.models}
         if self.mapping:            # requests without a mapping keep the identity (and reuse key) they always had
             out["mapping"] = [list(p) for p in self.mapping]
+        if self.allow_missing:
+            out["allow_missing"] = True
         return out
 
     def describe(self, n_patients: int) -> str:
@@ -398,6 +401,7 @@ class EvaluateRequest:
     n_bootstrap: int = 1000
     random_state: int = 0
     source: str = field(default="", compare=False)
+    allow_missing: bool = False
     kind = "evaluate"
 
     def __post_init__(self) -> None:
@@ -412,7 +416,8 @@ class EvaluateRequest:
 
     def identity(self) -> dict:
         return {"run": self.run, "mapping": [list(p) for p in self.mapping], "attributes": self.attributes,
-                "n_bootstrap": int(self.n_bootstrap), "random_state": int(self.random_state)}
+                "n_bootstrap": int(self.n_bootstrap), "random_state": int(self.random_state),
+                "allow_missing": bool(self.allow_missing)}
 
     def describe(self, n_patients: int) -> str:
         from pathlib import Path

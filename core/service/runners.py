@@ -112,7 +112,7 @@ def predict(request: PredictRequest, cohort, progress=None, backend=None):
     """Score every patient of ``cohort`` with the run (:func:`core.runs.predict.predict_patients`)."""
     from core.runs.predict import predict_patients
     return predict_patients(request.run, cohort, models=list(request.models) if request.models else None,
-                            progress=progress, mapping=dict(request.mapping))
+                            progress=progress, mapping=dict(request.mapping), allow_missing=request.allow_missing)
 
 
 def gates(request: GatesRequest, cohort, progress=None, backend=None):
@@ -210,7 +210,8 @@ def evaluate(request: EvaluateRequest, cohort, progress=None, backend=None):
     return validate_external(load_run(request.run), cohort, mapping=dict(request.mapping),
                              config=EvaluationConfig(n_bootstrap=int(request.n_bootstrap),
                                                      random_state=int(request.random_state)),
-                             attributes=request.attributes, source=request.source, progress=progress)
+                             attributes=request.attributes, source=request.source, progress=progress,
+                             allow_missing=request.allow_missing)
 
 
 def subgroups(request: SubgroupsRequest, cohort, progress=None, backend=None):

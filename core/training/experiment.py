@@ -89,9 +89,12 @@ class ExperimentResult:
             if name in self.validation:
                 d["validation_auroc"] = self.validation[name].metrics["auroc"]
             models[name] = d
-        return {"target": self.config.get("target"), "reference": self.reference, "models": models,
-                "comparisons": [c.to_dict() for c in self.comparisons],
-                "n_patients": {k: int(len(v)) for k, v in self.splits.items()}}
+        out = {"target": self.config.get("target"), "reference": self.reference, "models": models,
+               "comparisons": [c.to_dict() for c in self.comparisons],
+               "n_patients": {k: int(len(v)) for k, v in self.splits.items()}}
+        if self.extra.get("importance"):      # per model, per variable (core.analysis.importance)
+            out["importance"] = self.extra["importance"]
+        return out
 
     def leaderboard(self):
         """A DataFrame, one row per model, sorted by test AUROC (for pages and the CLI)."""
@@ -151,6 +154,23 @@ def split_counts(cohort: Cohort, splits: dict) -> dict:
     return out
 
 
+def _importance(res, specs, random_state: int, progress: Progress | None) -> dict:
+    """Each model's variable importance on a sample of its validation patients (:mod:`core.analysis.importance`):
+    saved with the run, so scoring data that lack a model's important variables can be refused."""
+    from core.analysis.importance import variable_importance
+    fs = (res.features or {}).get("validation")
+    if fs is None:
+        return {}
+    variables = list(res.builder.variables_) + list(res.builder.static_columns_)
+    out = {}
+    for i, spec in enumerate(specs):
+        if progress is not None:
+            progress(f"variable importance: {spec.label}", i / max(len(specs), 1))
+        out[spec.name] = variable_importance(res.models[spec.name], spec.input_kind, fs, variables,
+                                             random_state=random_state)
+    return out
+
+
 def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", features: FeatureConfig | None = None,
                    split: SplitConfig | None = None, evaluation: EvaluationConfig | None = None,
                    random_state: int = 0, refit: bool = False, progress: Progress | None = None,
@@ -205,6 +225,7 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     if reference is not None:
         comparisons = adjust_for_multiplicity([res.compare(name, reference, evaluation) for name in names
                                                if name != reference], {n: ev.label for n, ev in test_res.items()})
+    importance = _importance(res, specs, random_state, progress)
     refitted = refit_models(cohort, res, specs, preset=preset, random_state=random_state, progress=progress,
                             backend=backend) if refit else {}
     if progress is not None:
@@ -212,7 +233,7 @@ def run_experiment(cohort: Cohort, models=None, *, preset: str = "full", feature
     return ExperimentResult(builder=res.builder, models=res.models, splits=splits, test=test_res,
                             validation=val_res, comparisons=comparisons, reference=reference,
                             train_seconds=res.train_seconds, config=config, fingerprint=cohort.fingerprint(),
-                            refit=refitted, extra={"data_report": cohort.report.to_dict(),
+                            refit=refitted, extra={"data_report": cohort.report.to_dict(), "importance": importance,
                                                    "split_counts": split_counts(cohort, splits)})
 
 

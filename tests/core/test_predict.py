@@ -159,10 +159,39 @@ def test_renamed_variables_are_matched_and_score_exactly_as_the_originals(traine
     res = predict_patients(run_dir, load_cohort(renamed, None, config=data_config_for(False)),
                            mapping={"Lac": "Lactate"})
     assert res.mapping.as_dict() == {"Lac": "Lactate", "Heart Rate": "HR", "temperature": "Temp", "age": "Age"}
-    # without the user's pair, Lactate is missing (and said so); a bad pair is exit 2 with a message
-    assert main(["predict", str(run_dir), str(renamed), "--out", str(tmp_path / "m2.csv")]) == 0
-    assert "Lactate" in capsys.readouterr().err
+    # without the user's pair, Lactate is missing: it matters to these models, so scoring is refused, naming it;
+    # a bad pair is exit 2 with a message
+    assert main(["predict", str(run_dir), str(renamed), "--out", str(tmp_path / "m2.csv")]) == 2
+    assert "Lactate (" in capsys.readouterr().err
     assert main(["predict", str(run_dir), str(renamed), "--out", str(tmp_path / "m3.csv"), "--map", "Lac"]) == 2
     assert "--map 'Lac' is not NEW=RUN" in capsys.readouterr().err
     assert main(["predict", str(run_dir), str(renamed), "--out", str(tmp_path / "m3.csv"), "--map", "X=Lactate"]) == 2
     assert "'X', which is not a variable of these data" in capsys.readouterr().err
+
+
+def test_scoring_is_refused_when_a_models_important_variables_are_missing(trained, tmp_path, capsys):
+    """The run's importance (saved in metrics.json) weighs the missing variables: HR carries most of what the
+    tiny cohort's models rely on, so data without it are refused, naming it; --allow-missing goes on, and says so."""
+    from core.analysis.importance import importance_shares
+    run_dir, new, folder = trained
+    run = load_run(run_dir)
+    importance = run.metrics["importance"]
+    assert set(importance) == {"lr", "gru"} and set(importance["lr"]) == {"HR", "Temp", "Lactate", "Age"}
+    assert importance_shares(importance["lr"])["HR"] > 0.2
+    rows = pd.read_csv(new, dtype={"patient_id": str})
+    no_hr = tmp_path / "no_hr.csv"
+    rows[rows["variable"] != "HR"].to_csv(no_hr, index=False)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run_dir), str(no_hr), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "carry more than 20% of what some models" in err and "HR (" in err and "--allow-missing" in err
+    assert not out.exists()
+    assert main(["predict", str(run_dir), str(no_hr), "--out", str(out), "--allow-missing"]) == 0
+    assert "Scored anyway (--allow-missing)" in capsys.readouterr().err
+    scored = pd.read_csv(out)
+    assert scored["missing_importance"].between(0.2, 1).any()
+    # a variable that matters little (Age, for these models) is only reported, not refused
+    small = min(("Age", "Temp", "Lactate"), key=lambda v: max(importance_shares(importance[m])[v] for m in importance))
+    rows[rows["variable"] != small].to_csv(tmp_path / "no_small.csv", index=False)
+    if max(importance_shares(importance[m])[small] for m in importance) <= 0.2:
+        assert main(["predict", str(run_dir), str(tmp_path / "no_small.csv"), "--out", str(tmp_path / "q.csv")]) == 0
