@@ -346,6 +346,52 @@ def _timeorder_section(run, timeorder: Path | None) -> str:
     return "".join(out)
 
 
+def _external_section(run) -> str:
+    """Every external validation kept with the run (``analyses/external-*.json``: ``python -m core evaluate`` and
+    Predict's "Measure the run on these patients")."""
+    names = sorted(n for n in list_attached(run.folder) if n.startswith("external-") and n.endswith(".json"))
+    parts = []
+    for n in names:
+        d = _attached_json(run, n)
+        m = d.get("metrics") if isinstance(d, dict) else None
+        if not isinstance(m, dict) or not isinstance(m.get("models"), dict):
+            continue
+        rows = []
+        for name, v in m["models"].items():
+            if not isinstance(v, dict):
+                continue
+            ci = v.get("auroc_ci") if isinstance(v.get("auroc_ci"), list) and len(v["auroc_ci"]) == 2 else [None, None]
+            rows.append([v.get("label", name), _f(v.get("auroc")), f"[{_f(ci[0])}, {_f(ci[1])}]",
+                         _f(v.get("internal_auroc")), _f(v.get("auroc_difference")),
+                         _f(v.get("calibration_in_the_large")), _f(v.get("calibration_slope"))])
+        n_pat = (m.get("n_patients") or {}).get("external") if isinstance(m.get("n_patients"), dict) else None
+        parts.append(f"<p>On {_e(n_pat)} labelled patients of {_e(m.get('source', ''))}:</p>"
+                     + _table(["model", "AUROC", "95% CI", "internal AUROC", "difference", "calibration in the large",
+                               "calibration slope"], rows, num_cols={1, 3, 4, 5, 6}))
+        for w in m.get("warnings") or []:
+            parts.append(f'<p class="note">{_e(w)}</p>')
+        shift = d.get("shift") if isinstance(d.get("shift"), list) else []
+        moved = [f"{_e(r.get('variable'))} ({_f(r.get('smd'), 2)})" for r in shift[:5] if isinstance(r, dict)]
+        if moved:
+            parts.append(f"<p>Moved most (standardised mean difference): {', '.join(moved)}.</p>")
+    return "".join(parts) or ("<p>Not measured on another hospital's or period's data (Predict: 'Measure the run on these "
+                              "patients'; or <code>python -m core evaluate</code>).</p>")
+
+
+def _subgroups_section(run) -> str:
+    """The subgroups of the run's test patients kept with it (``analyses/subgroups.json``, the Compare page)."""
+    d = _attached_json(run, "subgroups.json")
+    rows = d.get("rows") if isinstance(d, dict) and isinstance(d.get("rows"), list) else []
+    out = [[r.get("model"), r.get("attribute"), r.get("group"), _e(r.get("n")), _e(r.get("n_positive")),
+            _f(r.get("auroc")), f"[{_f(r.get('auroc_low'))}, {_f(r.get('auroc_high'))}]",
+            _f(r.get("observed_expected"), 2), "small" if r.get("small") else ""] for r in rows if isinstance(r, dict)]
+    if not out:
+        return "<p>Not measured (Compare page: Subgroups).</p>"
+    return ("<p>Test patients by static attribute; intervals from a bootstrap over patients within each group.</p>"
+            + _table(["model", "attribute", "group", "patients", "positive", "AUROC", "95% CI", "observed / expected",
+                      ""], out, num_cols={3, 4, 5, 7}))
+
+
 def _cv_section(run) -> str:
     cv = _attached_json(run, "cv.json")
     if not isinstance(cv, dict):
@@ -503,6 +549,8 @@ def build_report(run, *, timeorder: str | Path | None = None, n_bootstrap: int =
     # -- time order, CV, explanations
     sections.append(("timeorder", "Time order", _timeorder_section(run, timeorder)))
     sections.append(("cv", "Cross-validation", _cv_section(run)))
+    sections.append(("subgroups", "Subgroups", _subgroups_section(run)))
+    sections.append(("external", "External validation", _external_section(run)))
     sections.append(("explain", "Explanations", _explain_section(run)))
 
     # -- reproducibility

@@ -207,11 +207,21 @@ def evaluate(request: EvaluateRequest, cohort, progress=None, backend=None):
     from core.runs.store import load_run
     if progress is not None:
         progress("reopening the run", 0.0)
-    return validate_external(load_run(request.run), cohort, mapping=dict(request.mapping),
-                             config=EvaluationConfig(n_bootstrap=int(request.n_bootstrap),
-                                                     random_state=int(request.random_state)),
-                             attributes=request.attributes, source=request.source, progress=progress,
-                             allow_missing=request.allow_missing)
+    import json
+    import re
+
+    from core.runs.export import jsonable
+    from core.runs.store import attach_files
+    result = validate_external(load_run(request.run), cohort, mapping=dict(request.mapping),
+                               config=EvaluationConfig(n_bootstrap=int(request.n_bootstrap),
+                                                       random_state=int(request.random_state)),
+                               attributes=request.attributes, source=request.source, progress=progress,
+                               allow_missing=request.allow_missing)
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(str(request.source or "data")).name)[:60].strip("_") or "data"
+    attach_files(request.run, {f"external-{slug}.json": json.dumps(jsonable(   # kept with the run, for its report
+        {"metrics": result.metrics_dict(), "subgroups": result.subgroups.to_dict(orient="records"),
+         "shift": result.shift.head(15).to_dict(orient="records")}), indent=1)})
+    return result
 
 
 def subgroups(request: SubgroupsRequest, cohort, progress=None, backend=None):
@@ -233,9 +243,16 @@ def subgroups(request: SubgroupsRequest, cohort, progress=None, backend=None):
                        "subgroups.")
     if progress is not None:
         progress("measuring each subgroup", 0.2)
-    return subgroup_metrics(summary.results, cohort.static, request.attributes,
-                            config=EvaluationConfig(n_bootstrap=int(request.n_bootstrap),
-                                                    random_state=int(request.random_state)))
+    import json
+
+    from core.runs.export import jsonable
+    from core.runs.store import attach_files
+    table = subgroup_metrics(summary.results, cohort.static, request.attributes,
+                             config=EvaluationConfig(n_bootstrap=int(request.n_bootstrap),
+                                                     random_state=int(request.random_state)))
+    attach_files(request.run, {"subgroups.json": json.dumps(jsonable(      # kept with the run, for its report
+        {"attributes": list(request.attributes or []), "rows": table.to_dict(orient="records")}), indent=1)})
+    return table
 
 
 RUNNERS = {TrainRequest: train, TimeOrderRequest: timeorder, ExplainRequest: explain, PredictRequest: predict,

@@ -228,6 +228,9 @@ def test_subgroups_of_the_current_run_on_a_click(tmp_path):
     assert shown.reset_index(drop=True).equals(expected[expected["model"] == shown["model"].iloc[0]].reset_index(drop=True))
     assert shown["n"].sum() == len(load_run(_current(at)).splits["test"])
     assert any("AUROC per subgroup" in str(c.proto.spec) for c in at.get("plotly_chart"))
+    from core.runs.report import build_report
+    html = build_report(load_run(_current(at)))                # kept with the run: in its report
+    assert "Test patients by static attribute" in html
 
 
 def test_cross_validation_of_the_current_run_is_kept_with_it_and_in_its_report(tmp_path):

@@ -62,6 +62,9 @@ def test_the_cli_writes_metrics_with_intervals_calibration_subgroups_and_shift(t
         assert d["n"].sum() == 150
     shift = pd.read_csv(out / "shift.csv")
     assert set(shift["variable"]) == {"HR", "Temp", "Lactate", "Age"} and shift["smd"].abs().is_monotonic_decreasing
+    from core.runs.report import build_report                  # kept with the run: its report shows it
+    html = build_report(load_run(run_dir))
+    assert "External validation" in html and f"{metrics['models']['lr']['auroc']:.3f}" in html
 
 
 def test_the_runs_own_test_patients_give_the_runs_own_numbers(trained):
