@@ -15,7 +15,6 @@ runs them in order and is the validation's public API: import its ``__all__`` na
 """
 from __future__ import annotations
 
-import os
 
 import pandas as pd
 
@@ -216,8 +215,10 @@ def reading_settings() -> dict[str, str]:
     memory, columns, variables) in force and the engine settings. A validation in another process (a job's worker,
     forked from a server started earlier) runs with these to read exactly as this process would."""
     from core.data import duck, readers
-    out = {k: os.environ[k] for k in (duck.ENGINE_ENV, duck.MIN_MB_ENV, duck.MEMORY_ENV, duck.TMP_ENV)
-           if os.environ.get(k, "").strip()}
+    from core.settings import read_settings
+    environ = read_settings().environ
+    out = {k: environ[k] for k in (duck.ENGINE_ENV, duck.MIN_MB_ENV, duck.MEMORY_ENV, duck.TMP_ENV)
+           if environ.get(k, "").strip()}
     out["CHRONOSCOPE_MAX_INFLATED_MB"] = f"{env_limit('CHRONOSCOPE_MAX_INFLATED_MB', readers.MAX_INFLATED_MB):g}"
     out["CHRONOSCOPE_MAX_VALIDATE_MB"] = f"{validate_limit_mb():g}"
     out["CHRONOSCOPE_MAX_COLUMNS"] = f"{env_limit('CHRONOSCOPE_MAX_COLUMNS', readers.MAX_COLUMNS):g}"

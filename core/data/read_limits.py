@@ -20,7 +20,7 @@ import pandas as pd
 
 from core.data import duck
 from core.data.duck import EngineConfig
-from core.exceptions import DataReadError
+from core.exceptions import DataReadError, InternalError
 from core.data.validation import clip_text
 
 __all__ = ["Source", "RawTable", "TableProbe", "MemoryCheck", "ReadBudget", "env_limit", "validate_limit_mb",
@@ -73,24 +73,26 @@ class RawTable:
 
 
 def env_limit(env: str, default: float) -> float:
-    """A positive number from the environment variable ``env``, else ``default``.
+    """A readers' limit from the settings (:func:`core.settings.read_settings`, the one place every ``CHRONOSCOPE_*``
+    variable is read): the variable ``env`` when it is set, else ``default`` (the readers' own constant, which a
+    deployment or a test may lower).
 
     Raises
     ------
     DataReadError
-        When the variable is set to something that is not a positive number.
+        When the variable is set to something that is not a positive number (the settings' message).
     """
-    raw = os.environ.get(env, "").strip()
-    if not raw:
+    from core.settings import Settings, SettingError, read_settings
+    settings = read_settings()
+    attribute = next((name for name, v in vars(Settings).items() if getattr(v, "env", None) == env), None)
+    if attribute is None:
+        raise InternalError(f"env_limit was asked for {env}, which core.settings.Settings does not declare.")
+    if not settings.environ.get(env, "").strip():
         return float(default)
     try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise DataReadError(f"The environment variable {env} must be a positive number; got {clip_text(raw, 40)!r}. "
-                            f"Example: {env}={default:g}, or unset it for the default ({default:g}).")
-    return value
+        return float(getattr(settings, attribute))
+    except SettingError as err:              # a reading error of the data's reader: as every other refusal here
+        raise DataReadError(str(err)) from None
 
 
 def _max_columns() -> int:
