@@ -247,6 +247,13 @@ def run_cv(path: str, stamp: float):
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
+def run_subgroups(path: str, stamp: float):
+    """The subgroup table kept with a run (``core.runs.attached.read_subgroups``, or None)."""
+    from core.runs.attached import read_subgroups
+    return read_subgroups(path)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
 def saved_explanations(path: str, stamp: float) -> list[dict]:
     """What explanations a run keeps (model, patients, hour, seconds; no arrays)."""
     from core.analysis.explain import saved_explanations as saved

@@ -6,7 +6,7 @@ from functools import partial
 
 import streamlit as st
 
-from app import jobs
+from app import jobs, workspace
 from app.security import download_button
 from core import plots
 from core.runs.export import safe_csv
@@ -23,14 +23,19 @@ def draw_subgroups(summary, cohort) -> None:
         st.caption("These data have no static attributes (age, sex, unit...) to form subgroups by.")
         return
     here = str(summary.folder)
+    kept = workspace.run_subgroups(here)            # the last measurement kept with the run (after a reload too)
+    default = [a for a in kept[0] if a in attributes] if kept else attributes[:4]
     c = st.columns([3, 1])
-    picked = c[0].multiselect("Attributes", attributes, default=attributes[:4], key=f"compare.subgroup_attrs.{summary.folder.name}",
+    picked = c[0].multiselect("Attributes", attributes, default=default or attributes[:4],
+                              key=f"compare.subgroup_attrs.{summary.folder.name}",
                               help="Categorical values one group each; age in bands; other numbers in thirds")
     c[1].write("")
     if c[1].button("Measure each subgroup", key="compare.subgroups_go", disabled=not picked):
         jobs.submit("compare.subgroups", SubgroupsRequest(run=here, attributes=tuple(picked)), cohort)
     jobs.follow("compare.subgroups", ("subgroups",))
     _, table = jobs.latest_result("subgroups", lambda r: r.run == here and r.attributes == tuple(picked))
+    if table is None and kept is not None and tuple(kept[0]) == tuple(picked):
+        table = kept[1]
     if table is None:
         st.caption("Each model's AUROC, calibration (observed / expected) and sensitivity and PPV at its threshold "
                    "in every group of the chosen attributes, with 95% intervals; groups under 50 patients or 10 "

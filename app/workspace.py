@@ -122,6 +122,11 @@ def run_cv(path: str):
     return cache.run_cv(check_owned(path), _stamp(path))
 
 
+def run_subgroups(path: str):
+    """The subgroup table kept with one of the user's runs: ``(attributes, table)`` or ``None``."""
+    return cache.run_subgroups(check_owned(path), _stamp(path))
+
+
 def saved_explanations(path: str) -> list[dict]:
     """The explanations kept with one of the user's runs (model, patients, hour, seconds)."""
     return cache.saved_explanations(check_owned(path), _stamp(path))

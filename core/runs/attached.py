@@ -17,7 +17,7 @@ from core.exceptions import RunError
 from core.runs.manifest import ANALYSES, MANIFEST, verify_run
 from core.runs.runfiles import parse_json, read_json_file
 
-__all__ = ["attach_files", "read_attached", "read_attached_json", "list_attached", "read_cv"]
+__all__ = ["attach_files", "read_attached", "read_attached_json", "list_attached", "read_cv", "read_subgroups"]
 
 _ANALYSIS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
@@ -137,3 +137,22 @@ def read_cv(folder: str | Path):
     if "repeat" not in folds.columns:
         folds["repeat"] = 0
     return folds, info
+
+
+def read_subgroups(folder: str | Path):
+    """The subgroup table kept with a run (``subgroups.json``, the Compare page's Subgroups): ``(attributes,
+    DataFrame with core.evaluation.subgroups.COLUMNS)``, or ``None`` when it has none.
+
+    Raises RunError when the run fails its checks or the file is not what it should be."""
+    import pandas as pd
+
+    from core.evaluation.subgroups import COLUMNS
+    d = read_attached_json(folder, "subgroups.json")
+    if d is None:
+        return None
+    rows = d.get("rows") if isinstance(d, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise RunError(f"The subgroup table of run {Path(folder).name} is not a list of rows; measure the subgroups "
+                       "again.")
+    table = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    return tuple(str(a) for a in d.get("attributes") or ()), table

@@ -231,6 +231,8 @@ def test_subgroups_of_the_current_run_on_a_click(tmp_path):
     from core.runs.report import build_report
     html = build_report(load_run(_current(at)))                # kept with the run: in its report
     assert "Test patients by static attribute" in html
+    again = _compare(source)                                     # a new session shows the kept table, unasked
+    assert any("n_positive" in d.value.columns for d in again.dataframe)
 
 
 def test_cross_validation_of_the_current_run_is_kept_with_it_and_in_its_report(tmp_path):
