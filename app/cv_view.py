@@ -43,9 +43,13 @@ def draw_cv(summary, cohort) -> None:
     times = f" x {info.get('repeats', 1)} repeats" if info.get("repeats", 1) > 1 else ""
     st.caption(f"{info.get('n_folds')}-fold{times} cross-validation of run {plain(summary.folder.name)} on all "
                f"labelled patients ({plain(info.get('preset'))} preset).")
-    st.dataframe(table.drop(columns="model"), hide_index=True, key="compare.cv_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in
-                                ("auroc_mean", "auroc_std", "auprc_mean", "auprc_std")})
+    st.dataframe(table.drop(columns="model"), hide_index=True, key="compare.cv_table", column_config={
+        "label": st.column_config.TextColumn("Model"),
+        "auroc_mean": st.column_config.NumberColumn("AUROC, mean", format="%.3f"),
+        "auroc_std": st.column_config.NumberColumn("AUROC, SD", format="%.3f", help="Spread over the folds"),
+        "auprc_mean": st.column_config.NumberColumn("AUPRC, mean", format="%.3f"),
+        "auprc_std": st.column_config.NumberColumn("AUPRC, SD", format="%.3f"),
+        "n_folds": st.column_config.NumberColumn("Folds")})
     st.plotly_chart(plots.cv_figure(folds, labels), width="stretch", key="compare.cv_chart")
     verdict = info.get("order_verdict")
     if isinstance(verdict, dict) and verdict.get("sentence"):

@@ -14,6 +14,19 @@ from core.service import SubgroupsRequest
 
 __all__ = ["draw_subgroups"]
 
+_N = st.column_config.NumberColumn
+_COLUMNS = {"attribute": st.column_config.TextColumn("Attribute"), "group": st.column_config.TextColumn("Group"),
+            "n": _N("Patients"), "n_positive": _N("Positive"), "auroc": _N("AUROC", format="%.3f"),
+            "auroc_low": _N("AUROC low", format="%.3f"), "auroc_high": _N("AUROC high", format="%.3f"),
+            "observed": _N("Observed rate", format="%.3f"), "expected": _N("Mean risk", format="%.3f"),
+            "observed_expected": _N("Observed / expected", format="%.2f", help="1 is ideal; above 1 the model "
+                                    "under-estimates the risk in this group"),
+            "calibration_in_the_large": _N("Calibration in the large", format="%+.2f"),
+            "sensitivity": _N("Sensitivity", format="%.3f"), "sensitivity_low": _N("Se low", format="%.3f"),
+            "sensitivity_high": _N("Se high", format="%.3f"), "ppv": _N("PPV", format="%.3f"),
+            "ppv_low": _N("PPV low", format="%.3f"), "ppv_high": _N("PPV high", format="%.3f"),
+            "small": st.column_config.CheckboxColumn("Small group", help="Under 50 patients or 10 positive ones")}
+
 
 def draw_subgroups(summary, cohort) -> None:
     """Attributes to split by, a button, and the newest subgroup table of this run (with a forest plot)."""
@@ -43,8 +56,7 @@ def draw_subgroups(summary, cohort) -> None:
         return
     model = st.selectbox("Model", list(dict.fromkeys(table["model"])), key="compare.subgroup_model")
     st.plotly_chart(plots.subgroup_figure(table, model), width="stretch", key="compare.subgroup_chart")
-    st.dataframe(table[table["model"] == model], hide_index=True, key="compare.subgroup_table",
-                 column_config={k: st.column_config.NumberColumn(format="%.3f") for k in table.columns
-                                if table[k].dtype.kind == "f"})
+    st.dataframe(table[table["model"] == model].drop(columns="model"), hide_index=True, key="compare.subgroup_table",
+                 column_config=_COLUMNS)
     download_button("Subgroups (CSV, every model)", partial(safe_csv, table), "subgroups.csv", mime="text/csv",
                     key="compare.dl_subgroups")

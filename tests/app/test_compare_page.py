@@ -225,7 +225,9 @@ def test_subgroups_of_the_current_run_on_a_click(tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     shown = next(d.value for d in at.dataframe if "n_positive" in d.value.columns)
     expected = subgroup_metrics(RunSummary.from_run(load_run(_current(at))).results, cohort.static, ["Age"])
-    assert shown.reset_index(drop=True).equals(expected[expected["model"] == shown["model"].iloc[0]].reset_index(drop=True))
+    model = at.selectbox(key="compare.subgroup_model").value
+    assert shown.reset_index(drop=True).equals(
+        expected[expected["model"] == model].drop(columns="model").reset_index(drop=True))
     assert shown["n"].sum() == len(load_run(_current(at)).splits["test"])
     assert any("AUROC per subgroup" in str(c.proto.spec) for c in at.get("plotly_chart"))
     from core.runs.report import build_report
