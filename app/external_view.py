@@ -13,17 +13,30 @@ from app import jobs
 from app.components import load_with_status, plain, render_report
 from app.security import download_button
 from app.state import DataSource
+from app.subgroups_view import SUBGROUP_COLUMNS
 from core.data.demo import DEMO_TARGET
 from core.runs.export import jsonable, safe_csv
 from core.service import EvaluateRequest
 
 __all__ = ["draw_external"]
 
-_FMT = {c: st.column_config.NumberColumn(format="%.3f") for c in
-        ("auroc", "internal auroc", "auprc", "brier", "sensitivity", "ppv", "threshold", "calibration slope")}
-_FMT["difference"] = st.column_config.NumberColumn("difference from internal", format="%+.3f")
-_FMT["calibration in the large"] = st.column_config.NumberColumn(format="%+.3f", help="0 is ideal; above 0 the "
-                                                                 "model under-estimates the risk here")
+_N = st.column_config.NumberColumn
+_FMT = {"model": st.column_config.TextColumn("Model"), "auroc": _N("AUROC", format="%.3f"),
+        "auroc 95% CI": st.column_config.TextColumn("AUROC 95% CI"),
+        "internal auroc": _N("AUROC on the run's test patients", format="%.3f"),
+        "difference": _N("Difference", format="%+.3f", help="Here minus on the run's own test patients"),
+        "auprc": _N("AUPRC", format="%.3f"), "brier": _N("Brier score", format="%.3f"),
+        "calibration in the large": _N("Calibration in the large", format="%+.3f", help="0 is ideal; above 0 the "
+                                       "model under-estimates the risk here"),
+        "calibration slope": _N("Calibration slope", format="%.2f", help="1 is ideal; below 1 the risks are too "
+                                "extreme here"),
+        "sensitivity": _N("Sensitivity", format="%.3f"), "ppv": _N("PPV", format="%.3f"),
+        "threshold": _N("Threshold", format="%.3f")}
+_SHIFT = {"variable": st.column_config.TextColumn("Variable"), "kind": st.column_config.TextColumn("Kind"),
+          "mean_train": _N("Mean, run's training patients", format="%.2f"),
+          "sd_train": _N("SD, training", format="%.2f"), "mean_new": _N("Mean, here", format="%.2f"),
+          "sd_new": _N("SD, here", format="%.2f"), "n_new": _N("Values here"),
+          "smd": _N("Standardised difference", format="%+.2f")}
 
 
 def _labelled(source: DataSource, origin: str, current: DataSource | None, online: bool) -> DataSource | None:
@@ -83,13 +96,10 @@ def draw_external(run, path: str, source: DataSource, origin: str, current: Data
         if len(result.subgroups):
             st.markdown("**Subgroups** (small groups marked: their intervals are wide)")
             st.dataframe(result.subgroups, hide_index=True, key="predict.subgroups",
-                         column_config={c: st.column_config.NumberColumn(format="%.3f") for c in result.subgroups
-                                        if result.subgroups[c].dtype.kind == "f"})
+                         column_config={"model": st.column_config.TextColumn("Model"), **SUBGROUP_COLUMNS})
         st.markdown("**Variables whose values moved most** (standardised mean difference against the run's "
                     "training patients; 0.1 small, 0.5 large)")
-        st.dataframe(result.shift.head(10), hide_index=True, key="predict.shift",
-                     column_config={c: st.column_config.NumberColumn(format="%.2f") for c in
-                                    ("mean_train", "sd_train", "mean_new", "sd_new", "smd")})
+        st.dataframe(result.shift.head(10), hide_index=True, key="predict.shift", column_config=_SHIFT)
         d = st.columns(2)
         download_button("Metrics (JSON)", partial(json.dumps, jsonable(result.metrics_dict()), indent=2),
                         "external-metrics.json", mime="application/json", key="predict.dl_external", where=d[0])

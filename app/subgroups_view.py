@@ -12,10 +12,10 @@ from core import plots
 from core.runs.export import safe_csv
 from core.service import SubgroupsRequest
 
-__all__ = ["draw_subgroups"]
+__all__ = ["draw_subgroups", "SUBGROUP_COLUMNS"]
 
 _N = st.column_config.NumberColumn
-_COLUMNS = {"attribute": st.column_config.TextColumn("Attribute"), "group": st.column_config.TextColumn("Group"),
+SUBGROUP_COLUMNS = {"attribute": st.column_config.TextColumn("Attribute"), "group": st.column_config.TextColumn("Group"),
             "n": _N("Patients"), "n_positive": _N("Positive"), "auroc": _N("AUROC", format="%.3f"),
             "auroc_low": _N("AUROC low", format="%.3f"), "auroc_high": _N("AUROC high", format="%.3f"),
             "observed": _N("Observed rate", format="%.3f"), "expected": _N("Mean risk", format="%.3f"),
@@ -57,6 +57,6 @@ def draw_subgroups(summary, cohort) -> None:
     model = st.selectbox("Model", list(dict.fromkeys(table["model"])), key="compare.subgroup_model")
     st.plotly_chart(plots.subgroup_figure(table, model), width="stretch", key="compare.subgroup_chart")
     st.dataframe(table[table["model"] == model].drop(columns="model"), hide_index=True, key="compare.subgroup_table",
-                 column_config=_COLUMNS)
+                 column_config=SUBGROUP_COLUMNS)
     download_button("Subgroups (CSV, every model)", partial(safe_csv, table), "subgroups.csv", mime="text/csv",
                     key="compare.dl_subgroups")

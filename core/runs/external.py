@@ -212,10 +212,22 @@ def validate_external(run, cohort: Cohort, mapping: dict | None = None, config: 
         if progress is not None:
             progress(msg, frac)
 
+    fitted_on = {str(p) for k in ("train", "validation") for p in run.splits.get(k, ())}
+    own = [p for p in cohort.labelled_ids if str(p) in fitted_on]
+    if own:                  # the run was fitted or tuned on them: measuring them would flatter it
+        rest = [p for p in cohort.patient_ids if str(p) not in fitted_on]
+        if not any(str(p) in set(map(str, cohort.labelled_ids)) for p in rest):
+            raise CohortError(f"Every labelled patient here is one of run {run.name}'s training or validation "
+                              "patients: the run was fitted or tuned on them, so they cannot measure it. Use "
+                              "patients the run has never seen.")
+        cohort = cohort.subset(rest)
     cohort, matched = map_to_run(run, cohort, mapping)
     data_match = run.check_data(cohort)
     match = data_match.sentence()
     shares, warnings = check_missing_importance(run, data_match.missing, allow_missing)
+    if own:
+        warnings = [f"{len(own):,} of these patients are run {run.name}'s own training or validation patients (by id): "
+                    "left out, because the run was fitted or tuned on them."] + warnings
     ids = cohort.labelled_ids
     say(f"building the features of {len(ids):,} labelled patients", 0.05)
     fs = run.features(cohort, ids)

@@ -75,6 +75,12 @@ def test_the_runs_own_test_patients_give_the_runs_own_numbers(trained):
     for name in ("lr", "gbm"):
         assert own.results[name].metrics["auroc"] == pytest.approx(run.metrics["models"][name]["auroc"], abs=1e-12)
         assert own.metrics_dict()["models"][name]["auroc_difference"] == pytest.approx(0, abs=1e-12)
+    whole = validate_external(run, cohort, config=EvaluationConfig(n_bootstrap=50))     # the whole training file:
+    assert whole.n_patients == len(run.splits["test"])                  # its training/validation patients left out
+    assert whole.results["lr"].metrics["auroc"] == own.results["lr"].metrics["auroc"]
+    assert "own training or validation patients (by id): left out" in whole.warnings[0]
+    with pytest.raises(CohortError, match="Every labelled patient here is one of run"):
+        validate_external(run, cohort.subset(run.splits["train"]))
     moments = run.builder.value_moments(cohort, run.splits["train"])       # what fit measured, measured again
     np.testing.assert_allclose(moments["series"][:, 0], run.builder.mean_, rtol=1e-12)
     np.testing.assert_allclose(moments["series"][:, 1], run.builder.std_, rtol=1e-12)
