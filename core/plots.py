@@ -11,7 +11,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["coverage_figure", "missingness_figure", "sampling_figure", "sequence_length_figure",
+__all__ = ["MODEL_COLORS", "coverage_figure", "missingness_figure", "sampling_figure", "sequence_length_figure",
            "distribution_figure", "timeline_figure", "OUTCOME_COLORS",
            "roc_figure", "pr_figure", "calibration_figure", "confusion_figure", "leaderboard_figure",
            "ablation_figure", "horizon_figure", "timeorder_forest_figure", "gate_heatmap_figure", "gate_lines_figure",
@@ -146,7 +146,7 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
     if n_risk:
         for col in risk.columns.drop("time_hours"):
             fig.add_scatter(x=risk["time_hours"], y=risk[col], mode="lines", name=_model_label(col), row=1, col=1,
-                            line=dict(color=_MODEL_COLORS.get(str(col))),
+                            line=dict(color=MODEL_COLORS.get(str(col))),
                             hovertemplate=f"{_model_label(col)}: risk %{{y:.1%}} at %{{x:.1f}} h<extra></extra>")
         fig.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=1)
     for i, var in enumerate(variables, start=1 + n_risk):
@@ -175,7 +175,7 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
         fig.add_vrect(x0=lo, x1=hi, fillcolor="#fdae6b", opacity=0.25, line_width=0, row="all", col=1)
     if n_risk and thresholds:
         for col, thr in thresholds.items():
-            fig.add_hline(y=float(thr), line=dict(dash="dot", width=1, color=_MODEL_COLORS.get(col, "#636363")),
+            fig.add_hline(y=float(thr), line=dict(dash="dot", width=1, color=MODEL_COLORS.get(col, "#636363")),
                           row=1, col=1)
     fig.update_xaxes(title_text="hours since admission", row=rows, col=1)
     fig.update_layout(height=130 * rows + 80, title=_text(title), **_LAYOUT)
@@ -183,7 +183,8 @@ def timeline_figure(events: pd.DataFrame, variables: list[str], title: str = "",
 
 
 # -- model comparison (Compare page) ------------------------------------------------------------
-_MODEL_COLORS = {"lr": "#1f77b4", "svm": "#9467bd", "rf": "#2ca02c", "gbm": "#ff7f0e", "rnn": "#8c564b",
+#: one colour per model, the same on every page and chart.
+MODEL_COLORS = {"lr": "#1f77b4", "svm": "#9467bd", "rf": "#2ca02c", "gbm": "#ff7f0e", "rnn": "#8c564b",
                  "lstm": "#e377c2", "gru": "#d62728", "grud": "#17becf"}
 
 
@@ -211,7 +212,7 @@ def roc_figure(results) -> go.Figure:
     for ev in _results(results):
         fpr, tpr = ev.roc_curve()
         fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=_name(ev),
-                                 line=dict(color=_MODEL_COLORS.get(ev.model_name))))
+                                 line=dict(color=MODEL_COLORS.get(ev.model_name))))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"),
                              name="chance", hoverinfo="skip"))
     fig.update_layout(title="ROC curves (test patients)", xaxis_title="1 - specificity",
@@ -226,7 +227,7 @@ def pr_figure(results) -> go.Figure:
     for ev in res:
         rec, prec = ev.pr_curve()
         fig.add_trace(go.Scatter(x=rec, y=prec, mode="lines", name=f"{ev.label} ({ev.metrics['auprc']:.3f})",
-                                 line=dict(color=_MODEL_COLORS.get(ev.model_name), shape="hv")))
+                                 line=dict(color=MODEL_COLORS.get(ev.model_name), shape="hv")))
     if res:
         prev = float(res[0].y_true.mean())
         fig.add_trace(go.Scatter(x=[0, 1], y=[prev, prev], mode="lines", line=dict(dash="dot", color="grey"),
@@ -246,7 +247,7 @@ def calibration_figure(results, n_bins: int = 10) -> go.Figure:
         fig.add_trace(go.Scatter(x=pred, y=obs, mode="lines+markers", name=f"{ev.label} (Brier "
                                  f"{ev.metrics['brier']:.3f})", customdata=cnt,
                                  hovertemplate="predicted %{x:.2f}, observed %{y:.2f} (%{customdata} patients)",
-                                 line=dict(color=_MODEL_COLORS.get(ev.model_name))))
+                                 line=dict(color=MODEL_COLORS.get(ev.model_name))))
     hi = min(1.0, hi * 1.05 + 0.01)
     fig.add_trace(go.Scatter(x=[0, hi], y=[0, hi], mode="lines", line=dict(dash="dot", color="grey"),
                              name="perfect", hoverinfo="skip"))
@@ -275,7 +276,7 @@ def leaderboard_figure(results, metric: str = "auroc") -> go.Figure:
     lo = [ev.ci.get(metric, (v, v))[0] for ev, v in zip(res, x)]
     hi = [ev.ci.get(metric, (v, v))[1] for ev, v in zip(res, x)]
     fig = go.Figure(go.Scatter(x=x, y=[ev.label for ev in res], mode="markers",
-                               marker=dict(size=10, color=[_MODEL_COLORS.get(ev.model_name) for ev in res]),
+                               marker=dict(size=10, color=[MODEL_COLORS.get(ev.model_name) for ev in res]),
                                error_x=dict(type="data", symmetric=False, array=[h - v for h, v in zip(hi, x)],
                                             arrayminus=[v - low for v, low in zip(x, lo)])))
     fig.update_layout(title=f"Test {metric.upper()} with 95% CI", height=60 + 40 * max(len(res), 1),
@@ -317,7 +318,7 @@ def horizon_figure(horizons: pd.DataFrame, metric: str = "auroc") -> go.Figure:
     fig = go.Figure()
     for name, g in horizons.groupby("model", sort=False):
         g = g.sort_values("hours")
-        color = _MODEL_COLORS.get(name, "#333")
+        color = MODEL_COLORS.get(name, "#333")
         dash = "solid" if g["kind"].iloc[0] == "sequence" else "dash"
         band = f"rgba({int(color[1:3], 16)},{int(color[3:5], 16)},{int(color[5:7], 16)},0.12)"
         fig.add_scatter(x=list(g["hours"]) + list(g["hours"][::-1]),
@@ -407,9 +408,11 @@ def importance_figure(table: pd.DataFrame, top: int = 15) -> go.Figure:
     """
     t = table.head(top).iloc[::-1]
     fig = go.Figure()
-    for col in t.columns:
-        fig.add_bar(x=t[col], y=[_text(v) for v in t.index], orientation="h", name=str(col),
-                    hovertemplate=f"{col}: %{{y}} %{{x:.1%}} of total importance<extra></extra>")
+    for col in t.columns:                          # one colour per model, the same on every page
+        label = _model_label(col)
+        fig.add_bar(x=t[col], y=[_text(v) for v in t.index], orientation="h", name=label,
+                    marker_color=MODEL_COLORS.get(str(col)),
+                    hovertemplate=f"{label}: %{{y}} %{{x:.1%}} of total importance<extra></extra>")
     fig.update_layout(barmode="group", title="Variable importance per model (mean |attribution|, share of total)",
                       xaxis_tickformat=".0%", height=max(320, 22 * len(t) * max(1, len(t.columns)) ** 0.5 + 120),
                       **_LAYOUT)
@@ -419,7 +422,8 @@ def importance_figure(table: pd.DataFrame, top: int = 15) -> go.Figure:
 def agreement_figure(agreement: pd.DataFrame) -> go.Figure:
     """Heatmap of the Spearman rank correlation of variable importance between models."""
     z = agreement.to_numpy(dtype=float)
-    fig = go.Figure(go.Heatmap(z=z, x=list(agreement.columns), y=list(agreement.index), zmin=-1, zmax=1,
+    fig = go.Figure(go.Heatmap(z=z, x=[_model_label(c) for c in agreement.columns],
+                               y=[_model_label(i) for i in agreement.index], zmin=-1, zmax=1,
                                colorscale=_DIVERGING, colorbar=dict(title="Spearman"),
                                text=[[f"{v:.2f}" if np.isfinite(v) else "n/a" for v in row] for row in z],
                                texttemplate="%{text}",
@@ -552,8 +556,9 @@ def decision_curve_figure(curves) -> go.Figure:
     """Net benefit against threshold probability, one line per model (with its bootstrap band when
     computed), plus treat-all (dashed) and treat-none (zero). ``curves`` is a :class:`core.evaluation.decision.DecisionCurves`.
 
-    The y-axis is cut a little below zero: treat-all falls steeply at high thresholds and would flatten
-    the models' curves. The x-axis shows thresholds up to a little past the last one where some model has a
+    The y-axis is cut a little below zero, or below the lowest point of a model's curve in the shown
+    thresholds (a model's curve is never clipped): treat-all falls steeply at high thresholds and would
+    flatten the models' curves. The x-axis shows thresholds up to a little past the last one where some model has a
     positive net benefit (at least 0-0.1; the rest is a double-click away): at a low prevalence (1% of
     patient-hours) the whole story lies below 0.1.
     """
@@ -567,7 +572,7 @@ def decision_curve_figure(curves) -> go.Figure:
     for name, nb in curves.net_benefit.items():
         nb = np.asarray(nb)[order]
         label = _text(curves.labels.get(name, name))
-        color = _MODEL_COLORS.get(str(name), "#333333")
+        color = MODEL_COLORS.get(str(name), "#333333")
         if name in curves.ci:
             lo, hi = (np.asarray(v)[order] for v in curves.ci[name])
             band = f"rgba({int(color[1:3], 16)},{int(color[3:5], 16)},{int(color[5:7], 16)},0.12)"
@@ -582,10 +587,13 @@ def decision_curve_figure(curves) -> go.Figure:
     fig.add_scatter(x=t, y=np.zeros(len(t)), mode="lines", name="treat none", line=dict(color="#000000", width=1),
                     hoverinfo="skip")
     band = f", {curves.ci_level:.0%} bootstrap band over patients" if curves.ci else ""
+    xmax = _dca_xmax(curves, t, order)
+    shown = t <= xmax                  # no model's curve is cut at the bottom: only treat-all may leave the chart
+    lows = [float(np.nanmin(np.asarray(nb)[order][shown])) for nb in curves.net_benefit.values() if shown.any()]
+    bottom = min([-0.25 * top] + [v - 0.05 * top for v in lows if np.isfinite(v)])
     fig.update_layout(title=f"Decision curves (test {per}s{band})", xaxis_title="threshold probability",
                       yaxis_title=f"net benefit (per {per})", height=420,
-                      yaxis=dict(range=[-0.25 * top, 1.1 * top]), xaxis=dict(range=[0, _dca_xmax(curves, t, order)]),
-                      **_LAYOUT)
+                      yaxis=dict(range=[bottom, 1.1 * top]), xaxis=dict(range=[0, xmax]), **_LAYOUT)
     return fig
 
 
@@ -599,7 +607,7 @@ def whatif_figure(result) -> go.Figure:
     escaped as text."""
     fig = go.Figure()
     for col in [c for c in result.original.columns if c != "time_hours"]:
-        label, color = _model_label(col), _MODEL_COLORS.get(str(col), "#333333")
+        label, color = _model_label(col), MODEL_COLORS.get(str(col), "#333333")
         fig.add_scatter(x=result.original["time_hours"], y=result.original[col], mode="lines", legendgroup=label,
                         name=f"{label} (original)", line=dict(color=color, dash="dash", width=1.5),
                         hovertemplate=f"{label}, original: risk %{{y:.1%}} at %{{x:.1f}} h<extra></extra>")
@@ -634,7 +642,7 @@ def risk_distribution_figure(scores: pd.DataFrame, thresholds: dict) -> go.Figur
     fig = go.Figure()
     for name, t in thresholds.items():
         r = scores.loc[scores["model"] == name, "risk"].to_numpy(dtype=float)
-        color = _MODEL_COLORS.get(str(name), "#7f7f7f")
+        color = MODEL_COLORS.get(str(name), "#7f7f7f")
         fig.add_trace(go.Histogram(x=r, name=_model_label(name), opacity=0.55, marker_color=color,
                                    xbins=dict(start=0.0, end=1.0, size=0.02)))
         fig.add_vline(x=float(t), line=dict(color=color, dash="dash", width=1.5))
