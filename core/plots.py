@@ -608,12 +608,13 @@ def whatif_figure(result) -> go.Figure:
     fig = go.Figure()
     for col in [c for c in result.original.columns if c != "time_hours"]:
         label, color = _model_label(col), MODEL_COLORS.get(str(col), "#333333")
+        edited = col in result.edited.columns          # one legend entry per model: its two lines toggle together
         fig.add_scatter(x=result.original["time_hours"], y=result.original[col], mode="lines", legendgroup=label,
-                        name=f"{label} (original)", line=dict(color=color, dash="dash", width=1.5),
+                        name=label, showlegend=not edited, line=dict(color=color, dash="dash", width=1.5),
                         hovertemplate=f"{label}, original: risk %{{y:.1%}} at %{{x:.1f}} h<extra></extra>")
-        if col in result.edited.columns:
+        if edited:
             fig.add_scatter(x=result.edited["time_hours"], y=result.edited[col], mode="lines", legendgroup=label,
-                            name=f"{label} (what-if)", line=dict(color=color, width=2.5),
+                            name=label, line=dict(color=color, width=2.5),
                             hovertemplate=f"{label}, what-if: risk %{{y:.1%}} at %{{x:.1f}} h<extra></extra>")
     if result.first_hour is not None:
         fig.add_vline(x=float(result.first_hour), line=dict(color="#7f7f7f", width=1, dash="dot"))

@@ -89,7 +89,7 @@ def _whatif_panel(run, path: str) -> None:
                    "...) holds from the first hour, so its hour is ignored.")
         with st.form("timeline.whatif_form", clear_on_submit=False):
             f = st.columns([1.2, 1.5, 1, 1])
-            kind = f[0].selectbox("Change", whatif.KINDS, key="timeline.whatif_kind",
+            kind = f[0].selectbox("Change", whatif.KINDS, key="timeline.whatif_kind", index=whatif.KINDS.index("add"),
                                   format_func=lambda k: {"edit": "edit a value", "add": "add a measurement",
                                                          "remove": "remove a measurement",
                                                          "drop_variable": "drop a variable",
@@ -124,8 +124,12 @@ def _whatif_panel(run, path: str) -> None:
                    + "; largest change: the biggest move at any hour, and where. Risks before the first edited "
                    "hour are unchanged: the models only read the data up to each hour.")
         st.dataframe(res.summary(labels=True), hide_index=True, key="timeline.whatif_table",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("original risk", "what-if risk", "change", "largest change")})
+                     column_config={"original risk": st.column_config.NumberColumn(format="%.3f"),
+                                    "what-if risk": st.column_config.NumberColumn(format="%.3f"),
+                                    "change": st.column_config.NumberColumn(format="%+.3f", help="What-if minus "
+                                                                            "original, at the last point"),
+                                    "largest change": st.column_config.NumberColumn(
+                                        format="%+.3f", help="The biggest move at any hour (+ up, - down)")})
 
 
 risk, thresholds, run = None, None, None

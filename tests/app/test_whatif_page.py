@@ -54,6 +54,7 @@ def test_an_edit_changes_the_risk_and_can_be_undone(trained, monkeypatch):
     _, cohort, _ = trained
     at = _timeline(trained, monkeypatch)
     assert [e.label for e in at.expander if e.label.startswith("What if")] == ["What if…"]
+    assert at.selectbox(key="timeline.whatif_kind").value == "add"          # the first-time user's change
     pid = at.selectbox(key="timeline.patient").value
     ev = cohort.patient_events(pid)
     hour = float(ev.loc[ev["variable"] == "HR", "time_hours"].iloc[1])
@@ -65,7 +66,7 @@ def test_an_edit_changes_the_risk_and_can_be_undone(trained, monkeypatch):
     assert (table["largest change"].abs() > 1e-6).any(), table
     assert any(f"HR at {hour:g} h set to 300" in t.value for t in at.text)
     fig = at.get("plotly_chart")[-1].proto.spec
-    assert "(original)" in fig and "(what-if)" in fig and '"dash":"dash"' in fig
+    assert "logistic regression, original" in fig and "logistic regression, what-if" in fig and '"dash":"dash"' in fig
     _submit(at, "add", "Lactate", 2.0, 9.0)                     # stacked
     assert len(at.session_state[WHATIF_EDITS][pid]) == 2
     at.button(key="timeline.whatif_undo").click().run()         # undo the last one

@@ -221,9 +221,11 @@ def test_the_whatif_figure_draws_original_dashed_and_escapes_names():
     table = pd.DataFrame({"time_hours": [1.0, 2.0], "lr": [0.1, 0.2], "<img src=x>": [0.3, 0.4]})
     res = WhatIfResult("<b>p1</b>", (Edit("add", "HR", 1.5, 90),), False, table, table.assign(lr=[0.1, 0.5]), 1.5)
     fig = whatif_figure(res)
-    dashes = {t.name: t.line.dash for t in fig.data}
-    assert dashes == {"logistic regression (original)": "dash", "logistic regression (what-if)": None,
-                      "&lt;img src=x&gt; (original)": "dash", "&lt;img src=x&gt; (what-if)": None}
+    lines = [(t.name, t.line.dash, t.showlegend is not False) for t in fig.data]
+    # one legend entry per model (the what-if line, solid); the original (dashed) toggles with it
+    assert lines == [("logistic regression", "dash", False), ("logistic regression", None, True),
+                     ("&lt;img src=x&gt;", "dash", False), ("&lt;img src=x&gt;", None, True)]
+    assert fig.data[0].legendgroup == fig.data[1].legendgroup
     assert fig.data[0].line.color == fig.data[1].line.color
     spec = fig.to_json()
     assert "<img" not in spec and "<b>p1" not in spec and "&lt;b&gt;p1" in spec
