@@ -89,8 +89,13 @@ def render_report(report: ValidationReport) -> None:
         cols[1].metric("Rows used", f"{report.rows_used:,}", help=f"{report.rows_read:,} rows read")
         cols[2].metric("Variables", f"{s.get('time-series variables', 0)} + {s.get('static attributes', 0)} static")
         cols[3].metric("Labelled", f"{s.get('labelled patients', 0):,}" if "labelled patients" in s else "none")
-        cols[4].metric("Prevalence", str(s.get("prevalence", "n/a")),
-                       help=f"{s.get('positives', 0):,} positives for target {plain(s.get('target'))}")
+        if "positive hours" in s:     # online: the models predict hours, so the hourly rate leads
+            cols[4].metric("Positive hours", str(s["positive hours"]).split("(")[-1].rstrip(")"),
+                           help=f"{s['positive hours']} of {s.get('labelled hours', 0):,} labelled hours; "
+                                f"{s.get('prevalence', 'n/a')} of stays have a positive hour")
+        else:
+            cols[4].metric("Prevalence", str(s.get("prevalence", "n/a")),
+                           help=f"{s.get('positives', 0):,} positives for target {plain(s.get('target'))}")
     if report.ok:
         st.success("The data can be used for training." if "labelled patients" in s else
                    "The data can be explored; add labels to train models.")

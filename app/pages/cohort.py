@@ -16,8 +16,13 @@ c[1].metric("Observations", f"{ov['events']:,}")
 c[2].metric("Variables", f"{ov['time_series_variables']}+{ov['static_attributes']}", help="time series + static attributes")
 c[3].metric("Median stay (h)", f"{ov['median_stay_hours']:.1f}")
 c[4].metric("Positives", f"{ov.get('positives', 0):,}" if "positives" in ov else "no labels")
-c[5].metric("Prevalence", f"{ov['prevalence']:.1%}" if ov.get("prevalence") is not None else "n/a",
-            help=f"target: {ov.get('target')}")
+if "hourly_prevalence" in ov:          # online: the models predict hours, so the hourly rate leads
+    c[5].metric("Positive hours", f"{ov['hourly_prevalence']:.2%}",
+                help=f"{ov['positive_hours']:,} of {ov['labelled_hours']:,} labelled hours are positive (target "
+                     f"{ov.get('target')}); {ov['prevalence']:.1%} of stays have a positive hour")
+else:
+    c[5].metric("Prevalence", f"{ov['prevalence']:.1%}" if ov.get("prevalence") is not None else "n/a",
+                help=f"share of patients with the outcome (target: {ov.get('target')})")
 
 left, right = st.columns(2)
 left.plotly_chart(plots.coverage_figure(cache.coverage(cohort)), width="stretch")

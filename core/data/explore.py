@@ -16,7 +16,8 @@ __all__ = ["coverage_by_variable", "cohort_overview", "missingness_by_hour", "sa
 
 
 def cohort_overview(cohort: Cohort) -> dict[str, object]:
-    """Headline numbers: patients, labelled, positives, prevalence, events, variables, stay length."""
+    """Headline numbers: patients, labelled, positives, prevalence (of stays), events, variables, stay length; for
+    an online cohort also the labelled and positive hours and the per-hour prevalence (``hourly_prevalence``)."""
     ev = cohort.events
     span = ev.groupby("patient_id", observed=True)["time_hours"].max() if len(ev) else pd.Series(dtype=float)
     out: dict[str, object] = {
@@ -32,6 +33,11 @@ def cohort_overview(cohort: Cohort) -> dict[str, object]:
         out.update({"target": cohort.target, "labelled": int(len(ids)),
                     "positives": int(cohort.labels.loc[ids].sum()) if len(ids) else 0,
                     "prevalence": cohort.prevalence})
+    if cohort.hour_labels is not None and len(cohort.hour_labels):
+        # online task: the models predict every hour, so the rate that matters is per hour, not per stay
+        hl = cohort.hour_labels["label"].to_numpy()
+        out.update({"labelled_hours": int(hl.size), "positive_hours": int(hl.sum()),
+                    "hourly_prevalence": float(hl.mean())})
     return out
 
 

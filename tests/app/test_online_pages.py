@@ -1,6 +1,8 @@
 """Online task in the app: upload hourly data with a label column, train, see per-hour results and risks."""
 from pathlib import Path
 
+import pytest
+
 from streamlit.testing.v1 import AppTest
 
 from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
@@ -94,3 +96,20 @@ def test_timeorder_page_on_online_data(tmp_path, monkeypatch):
     result = load_timeorder(folder)                                  # the current (online) run's analysis
     assert result.verdict.startswith("Online task")
     assert any(result.verdict in m.value for m in [*at.success, *at.info, *at.warning])
+
+
+def test_an_online_cohort_leads_with_its_hourly_prevalence(tmp_path, monkeypatch):
+    """The models predict hours, so the Cohort and Data pages show the share of positive hours (stays in the help)."""
+    from core.data.explore import cohort_overview
+    from app.cache import load_source
+    at = _app(tmp_path, monkeypatch, 60, 2)
+    cohort, _ = load_source(at.session_state[DATA_SOURCE])
+    ov = cohort_overview(cohort)
+    assert ov["hourly_prevalence"] == pytest.approx(cohort.hour_labels["label"].mean())
+    assert ov["hourly_prevalence"] < ov["prevalence"]
+    at.switch_page("app/pages/cohort.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    metric = next(m for m in at.metric if m.label == "Positive hours")
+    assert metric.value == f"{ov['hourly_prevalence']:.2%}"
+    at.switch_page("app/pages/data.py").run()
+    assert any(m.label == "Positive hours" for m in at.metric)
