@@ -2,7 +2,6 @@
 from pathlib import Path
 
 import pytest
-
 from streamlit.testing.v1 import AppTest
 
 from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
