@@ -37,6 +37,17 @@ else:
             st.error(gui_text(info["error"]))
         else:
             m, cols = info["mapping"], ["(auto)"] + info["events_columns"]
+            kinds = dict(info["target_choices"])        # only columns that can be a target
+            guess = info["target_guess"]
+            online_guess = kinds.get(guess) in ("hourly", "onset")     # a label per hour: the online task
+            # outside the form, so the controls below follow it (a horizon only where it applies)
+            task = st.radio("Task shape", ["stay", "online"], horizontal=True,
+                            key=f"data.task.{labels[0] if labels else ''}", index=1 if online_guess else 0,
+                            format_func=lambda t: {"stay": "one label per stay",
+                                                   "online": "a label for every hour (online)"}[t],
+                            help="Online: the target is a 0/1 column of the events that varies by hour "
+                                 "(e.g. SepsisLabel), or an onset column of the labels file (hours since "
+                                 "the patient's first record; empty = never) with a horizon.")
             with st.form("data.mapping"):
                 st.markdown("**Column mapping** (auto-detected; change anything that is wrong)")
                 c = st.columns(4)
@@ -46,9 +57,7 @@ else:
                 c = st.columns(4)
                 layout = c[0].selectbox("layout", ["auto", "long", "wide"], key="data.layout")
                 time_format = c[1].selectbox("time format", ["auto", "hours", "hhmm", "datetime"], key="data.tf")
-                kinds = dict(info["target_choices"])        # only columns that can be a target
                 targets = list(kinds)
-                guess = info["target_guess"]
                 # keyed by the labels file: adding or changing it re-applies the detected target
                 target = c[2].selectbox("target", ["(none)"] + targets, key=f"data.target.{labels[0] if labels else ''}",
                                         index=(targets.index(guess) + 1) if guess in targets else 0,
@@ -60,20 +69,13 @@ else:
                                              "explore without training.")
                 sentinel = c[3].text_input("'unknown' codes", "-1", key="data.sentinel",
                                            help="comma-separated values meaning unknown; empty = none")
-                c = st.columns([2, 1])
-                online_guess = kinds.get(guess) in ("hourly", "onset")     # a label per hour: the online task
-                task = c[0].radio("Task shape", ["stay", "online"], horizontal=True,
-                                  key=f"data.task.{labels[0] if labels else ''}", index=1 if online_guess else 0,
-                                  format_func=lambda t: {"stay": "one label per stay",
-                                                         "online": "a label for every hour (online)"}[t],
-                                  help="Online: the target is a 0/1 column of the events that varies by hour "
-                                       "(e.g. SepsisLabel), or an onset column of the labels file (hours since "
-                                       "the patient's first record; empty = never) with a horizon.")
-                horizon = c[1].number_input("Horizon (hours before onset)", min_value=0.0, max_value=240.0,
-                                            value=6.0, step=1.0, key="data.horizon",
-                                            help="Online task: hours before onset labelled 1. For an onset "
-                                                 "column this defines the labels; for a label column it is how "
-                                                 "far the label precedes the event (SepsisLabel: 6).")
+                horizon = 6.0
+                if task == "online":
+                    horizon = st.number_input("Horizon (hours before onset)", min_value=0.0, max_value=240.0,
+                                              value=6.0, step=1.0, key="data.horizon",
+                                              help="Hours before onset labelled 1. For an onset column this "
+                                                   "defines the labels; for a label column it is how far the "
+                                                   "label precedes the event (SepsisLabel: 6).")
                 group = st.selectbox("Grouping column (optional)", ["(none)"] + info["events_columns"],
                                      key="data.group",
                                      help="A column naming the person of each stay (e.g. subject_id): one person's "
@@ -130,6 +132,11 @@ def checked(source: DataSource) -> bool:
 
 
 source = get_source()
+if kind == "Upload files" and up and (source.kind != "upload" or tuple(source.events) != events):
+    # new files are chosen but not loaded yet: the current data's report would read as theirs
+    st.info(f"These files are not loaded yet: check the column mapping above and press **Load and validate**. "
+            f"Until then every page uses the current data: {plain(source.label)}.")
+    st.stop()
 st.subheader(f"Current data: {plain(source.label)}")
 if source.kind == "upload" and not checked(source):
     st.stop()
