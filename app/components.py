@@ -96,14 +96,27 @@ def render_report(report: ValidationReport) -> None:
         else:
             cols[4].metric("Prevalence", str(s.get("prevalence", "n/a")),
                            help=f"{s.get('positives', 0):,} positives for target {plain(s.get('target'))}")
+    excluded = sum(report.rows_excluded.values())
+    if report.rows_read:                # the counts line first: what was read, used and left out, by reason
+        reasons = sorted(report.rows_excluded.items(), key=lambda kv: -kv[1])
+        st.caption(f"{report.rows_used:,} of {report.rows_read:,} rows used" + (
+            f"; {excluded:,} excluded ({', '.join(f'{plain(k)}: {v:,}' for k, v in reasons[:4])}"
+            + (f" and {len(reasons) - 4} more reasons" if len(reasons) > 4 else "") + ")" if excluded else "."))
+    for f in report.errors:             # blocking: shown open, on top
+        render_finding(f)
     if report.ok:
         st.success("The data can be used for training." if "labelled patients" in s else
                    "The data can be explored; add labels to train models.")
-    for f in report.errors:
-        render_finding(f)
-    for f in report.warnings:
-        render_finding(f)
-    excluded = sum(report.rows_excluded.values())
+    by_kind: dict[str, list] = {}
+    for f in report.warnings:           # one expander per kind of warning, not a wall of yellow boxes
+        by_kind.setdefault(f.code, []).append(f)
+    for kind, found in by_kind.items():
+        first = gui_words(found[0].message)
+        title = first if len(first) <= 110 else first[:107].rstrip() + "..."
+        more = f" (+{len(found) - 1} more of this kind)" if len(found) > 1 else ""
+        with st.expander(f":warning: {plain(title)}{more}", expanded=len(by_kind) == 1):
+            for f in found:
+                render_finding(f)
     if excluded:
         with st.expander(f"{excluded:,} of {report.rows_read:,} rows excluded: by reason"):
             st.dataframe(pd.DataFrame({"reason": list(report.rows_excluded),
