@@ -146,10 +146,11 @@ for line in result.warnings:
     st.warning(gui_text(line))
 if result.seen_sentence():
     st.warning(result.seen_sentence())
-c = st.columns(max(len(result.models), 1))
-for i, name in enumerate(result.models):
-    c[i].metric(f"Flagged by {result.labels[name]}", f"{flagged[name]:,} of {result.n_patients:,}",
-                help=f"risk >= {result.thresholds[name]:.3f}" + (" at any hour" if result.online else ""))
+for start in range(0, len(result.models), 4):          # at most four cards a row: number and name never cut
+    c = st.columns(4)
+    for i, name in enumerate(result.models[start:start + 4]):
+        c[i].metric(f"Flagged by {result.labels[name]}", f"{flagged[name]:,} of {result.n_patients:,}",
+                    help=f"risk >= {result.thresholds[name]:.3f}" + (" at any hour" if result.online else ""))
 table = result.patients()
 st.dataframe(table, hide_index=True, key="predict.table",
              column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if "risk" in c})
