@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from _browser import open_page, start_app, stop_app, wait_for, wait_healthy
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # a script: import tests.helpers
+from tests.helpers.browser import open_page, start_app, stop_app, wait_for, wait_healthy  # noqa: E402
 
 root, entry, py, chromium = sys.argv[1:5]
 runs = Path(os.environ["CHRONOSCOPE_RUNS_DIR"])

@@ -13,8 +13,10 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
-from _browser import free_port, open_page, start_app, stop_app, wait_healthy
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # a script: import tests.helpers
+from tests.helpers.browser import free_port, open_page, start_app, stop_app, wait_healthy  # noqa: E402
 
 root, entry, py, chromium, out = sys.argv[1:6]
 os.makedirs(out, exist_ok=True)

@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
 from core.config import DataConfig
 from core.runs.store import RunSummary, load_run
-from tests.conftest import make_tiny_cohort
-from tests.app.helpers import finish_jobs, page_job, tiny_upload, unescape
+from tests.helpers.cohorts import make_tiny_cohort
+from tests.helpers.pages import finish_jobs, page_job, tiny_upload, unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 

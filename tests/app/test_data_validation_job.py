@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import DATA_SOURCE, JOBS, DataSource
 from core.config import DataConfig
-from tests.core._data_helpers import TARGET, labels_frame, long_rows, to_csv_bytes
+from tests.helpers.data_files import TARGET, labels_frame, long_rows, to_csv_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.users import add_user
-from tests.app._browser import start_app, stop_app, wait_healthy
+from tests.helpers.browser import start_app, stop_app, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 TTL = 3.0                                  # what _download_app.py sets as security.DOWNLOAD_SECONDS

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import CURRENT_RUN, DATA_SOURCE, TRAIN_OVERRIDE, DataSource
 from core.analysis.explain import saved_explanations
-from tests.app.helpers import finish_jobs, session_job_states, tiny_upload
+from tests.helpers.pages import finish_jobs, session_job_states, tiny_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,7 @@ import sys
 
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import unescape
+from tests.helpers.pages import unescape
 
 
 def _status_of_a_training():

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.helpers import unescape
+from tests.helpers.pages import unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 

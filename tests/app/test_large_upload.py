@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import DATA_SOURCE, DataSource
 from core.config import DataConfig
-from tests.app.helpers import unescape
-from tests.core._data_helpers import TARGET, labels_frame, long_rows, to_csv_bytes
+from tests.helpers.pages import unescape
+from tests.helpers.data_files import TARGET, labels_frame, long_rows, to_csv_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 

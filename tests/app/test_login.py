@@ -83,7 +83,7 @@ def test_each_user_has_their_own_folders(users, tmp_path):
     # a run saved in alice's folder is listed for alice only
     from core.training.experiment import run_experiment
     from core.runs.store import save_run
-    from tests.conftest import make_tiny_cohort
+    from tests.helpers.cohorts import make_tiny_cohort
     save_run(run_experiment(make_tiny_cohort(40), ["lr"], preset="test"), tmp_path / "runs" / "users" / "alice" / "r1")
     assert [r["name"] for r in list_runs(tmp_path / "runs" / "users" / "alice")] == ["r1"]
     a.run()

@@ -7,9 +7,8 @@ from streamlit.testing.v1 import AppTest
 from app.state import CURRENT_RUN, DATA_SOURCE, DataSource
 from core.config import DataConfig
 from core.runs.store import RunSummary, load_run
-from tests.app.helpers import finish_jobs, session_job_states
-from tests.conftest import make_online_cohort
-from tests.core.test_online import _wide_csv
+from tests.helpers.pages import finish_jobs, session_job_states
+from tests.helpers.cohorts import make_online_cohort, wide_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +17,7 @@ def _app(tmp_path, monkeypatch, n_patients: int, seed: int, **state) -> AppTest:
     """The app with an uploaded hourly file (label column ``Event``) as its data; runs under ``tmp_path``."""
     monkeypatch.setenv("CHRONOSCOPE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("CHRONOSCOPE_TMP_DIR", str(tmp_path / "tmp"))
-    _wide_csv(make_online_cohort(n_patients, seed=seed), tmp_path / "hourly.csv")
+    wide_csv(make_online_cohort(n_patients, seed=seed), tmp_path / "hourly.csv")
     source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
                         DataConfig(task="online", target="Event", horizon_hours=6))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)

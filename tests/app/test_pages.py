@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import DATA_SOURCE, DataSource
 from core.config import DataConfig
-from tests.app.helpers import unescape
+from tests.helpers.pages import unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "app" / "pages").glob("*.py") if p.name != "__init__.py")

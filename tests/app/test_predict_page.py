@@ -12,24 +12,20 @@ from app.state import CURRENT_RUN, DATA_SOURCE, PREDICT_RESULT, DataSource
 from core.cli import main
 from core.config import DataConfig
 from core.runs.export import safe_csv
-from tests.app.helpers import finish_jobs, session_job_states, unescape
-from tests.conftest import make_tiny_cohort
-from tests.core.test_cli_train import _write_long
-from tests.core.test_predict import _online_run
+from tests.helpers.pages import finish_jobs, session_job_states, unescape
+from tests.helpers.cohorts import make_tiny_cohort, write_long
+from tests.helpers.runs import online_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A run trained (CLI) on one tiny cohort, and the events of *other* patients to score (ids 'q...')."""
+def trained(trained_run, tmp_path_factory):
+    """The session's run (CLI; tests/conftest.py), alone in ``runs`` as ``tiny``, and the events of *other* patients
+    to score (ids 'q...') in a folder of this module's own."""
     folder = tmp_path_factory.mktemp("predict")
-    events, labels = _write_long(make_tiny_cohort(n_patients=60, seed=3), folder)
-    runs = folder / "runs"
-    assert main(["train", str(events), "--labels", str(labels), "--target", "died", "--out", str(runs / "tiny"),
-                 "--preset", "test", "--models", "lr,gbm,gru", "--bootstrap", "20", "--no-progress"]) == 0
-    new, _ = _write_long(make_tiny_cohort(n_patients=25, seed=11), folder, prefix="q", labels=False)
-    return runs, new, folder
+    new, _ = write_long(make_tiny_cohort(n_patients=25, seed=11), folder, prefix="q", labels=False)
+    return trained_run.run_dir.parent, new, folder
 
 
 def _page(monkeypatch, tmp_path, runs: Path) -> AppTest:
@@ -126,7 +122,7 @@ def test_the_csv_escapes_text_cells():
 
 def test_an_online_run_scores_every_hour(monkeypatch, tmp_path):
     (tmp_path / "cli").mkdir()
-    run_dir, events = _online_run(tmp_path / "cli")
+    run_dir, events = online_run(tmp_path / "cli")
     at = _score(_upload_as_current(_page(monkeypatch, tmp_path, run_dir.parent), events))
     _, _, result = at.session_state[PREDICT_RESULT]
     assert result.online and "time" in result.scores.columns
@@ -214,7 +210,7 @@ def test_labelled_patients_measure_the_run_as_the_cli_does(trained, monkeypatch,
     """External validation on the page: nothing until the click; then the CLI's numbers (metrics.json)."""
     import json
     runs, _, folder = trained
-    events, labels = _write_long(make_tiny_cohort(n_patients=80, seed=12), folder, prefix="e")
+    events, labels = write_long(make_tiny_cohort(n_patients=80, seed=12), folder, prefix="e")
     at = _page(monkeypatch, tmp_path, runs)
     at.session_state[DATA_SOURCE] = DataSource("upload", ((events.name, events.read_bytes()),),
                                                (labels.name, labels.read_bytes()), DataConfig(target="died"))

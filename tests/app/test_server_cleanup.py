@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.test_partial_runs import _dead_pid
+from tests.helpers.runs import dead_pid
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,8 +28,8 @@ def test_the_server_removes_stale_staging_when_it_starts(tmp_path):
     every user's folder; a save under way (its process alive) is left alone."""
     from app.resources import runs_cleaned
     root = tmp_path / "runs"
-    a = _stage(root, "killed", _dead_pid())
-    b = _stage(root / "users" / "alice", "killed", _dead_pid())
+    a = _stage(root, "killed", dead_pid())
+    b = _stage(root / "users" / "alice", "killed", dead_pid())
     live = _stage(root / "users" / "bob", "saving", os.getpid())
     assert runs_cleaned(str(root)) == 2
     assert not a.exists() and not b.exists() and live.exists()

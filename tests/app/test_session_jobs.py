@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app._browser import start_app, stop_app, wait_healthy
+from tests.helpers.browser import start_app, stop_app, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from app import state
 from core.config import EvaluationConfig
 from core.analysis.timeorder import load_timeorder
-from tests.app.helpers import finish_jobs, session_job_states, tiny_upload
+from tests.helpers.pages import finish_jobs, session_job_states, tiny_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = EvaluationConfig(n_bootstrap=20)

@@ -7,19 +7,19 @@ from streamlit.testing.v1 import AppTest
 
 from app.state import DATA_SOURCE, WHATIF_EDITS, DataSource
 from core.config import DataConfig
-from tests.app.helpers import tiny_upload, unescape
+from tests.helpers.pages import tiny_upload, unescape
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """An upload of the tiny fixture and a run trained on exactly those data (lr, gbm, gru; test preset)."""
-    from core.training.experiment import run_experiment
-    from core.runs.store import save_run
+def trained(trained_run, tmp_path_factory):
+    """An upload of the tiny fixture and a run trained on exactly those data (the session's run, copied: lr, gbm,
+    gru; test preset)."""
+    from core.runs.store import copy_run
     folder = tmp_path_factory.mktemp("whatif")
     source, cohort = tiny_upload(folder)
-    save_run(run_experiment(cohort, ["lr", "gbm", "gru"], preset="test"), folder / "runs" / "tiny-run")
+    copy_run(trained_run.run_dir, folder / "runs" / "tiny-run")
     return source, cohort, folder / "runs"
 
 
@@ -98,9 +98,9 @@ def test_an_online_run_gets_the_what_if_too(tmp_path, monkeypatch):
     from core.training.experiment import run_experiment
     from core.data.ingest import validate_data
     from core.runs.store import save_run
-    from tests.conftest import make_online_cohort
-    from tests.core.test_online import _wide_csv
-    _wide_csv(make_online_cohort(40, seed=4), tmp_path / "hourly.csv")
+    from tests.helpers.cohorts import make_online_cohort
+    from tests.helpers.cohorts import wide_csv
+    wide_csv(make_online_cohort(40, seed=4), tmp_path / "hourly.csv")
     source = DataSource("upload", (("hourly.csv", (tmp_path / "hourly.csv").read_bytes()),), None,
                         DataConfig(task="online", target="Event", horizon_hours=6))
     cohort, _ = validate_data(source.events[0], None, config=source.config)

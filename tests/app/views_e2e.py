@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _browser import main_text as text, open_page, start_app, stop_app, wait_for, wait_healthy
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # a script: import tests.helpers
+from tests.helpers.browser import (main_text as text, open_page, start_app, stop_app, wait_for,  # noqa: E402
+                                   wait_healthy)
 
 root, entry, py, chromium, out = sys.argv[1:6]
 runs = Path(os.environ["CHRONOSCOPE_RUNS_DIR"])

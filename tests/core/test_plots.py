@@ -31,3 +31,11 @@ def test_importance_and_agreement_name_models_in_words_with_their_colours():
     assert fig.data[0].marker.color == plots.MODEL_COLORS["lr"]
     agree = plots.agreement_figure(pd.DataFrame([[1, 0.2], [0.2, 1]], index=["lr", "grud"], columns=["lr", "grud"]))
     assert list(agree.data[0].x) == ["logistic regression", "GRU-D"]
+
+
+def test_the_sampling_chart_gives_every_variable_its_own_row():
+    intervals = pd.DataFrame({"variable": [f"Var{i}" for i in range(40)], "median_hours": np.linspace(0.5, 24, 40),
+                              "p90_hours": np.linspace(1, 48, 40)})
+    fig = plots.sampling_figure(intervals)
+    assert fig.data[0].orientation == "h" and list(fig.data[0].y) == list(intervals["variable"])
+    assert fig.layout.height >= 20 * 40                  # about 20 px a name: none overlaps the next
