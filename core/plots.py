@@ -52,17 +52,18 @@ def missingness_figure(table: pd.DataFrame) -> go.Figure:
 
 def sampling_figure(intervals: pd.DataFrame) -> go.Figure:
     """Median (bar) and 90th percentile (marker) hours between observations, per variable, every variable
-    labelled, in the order given."""
+    labelled, in the order given (first on top). Horizontal, so 40 variable names never overlap."""
     fig = go.Figure()
     names = [_text(v) for v in intervals["variable"]]
-    fig.add_bar(x=names, y=intervals["median_hours"], name="median")
-    fig.add_scatter(x=names, y=intervals["p90_hours"], mode="markers", name="90th percentile",
-                    marker=dict(symbol="line-ew-open", size=14, line=dict(width=3)))
+    fig.add_bar(y=names, x=intervals["median_hours"], name="median", orientation="h")
+    fig.add_scatter(y=names, x=intervals["p90_hours"], mode="markers", name="90th percentile",
+                    marker=dict(symbol="line-ns-open", size=14, line=dict(width=3)))
     ticks = [0.25, 0.5, 1, 2, 4, 8, 12, 24, 48]
-    fig.update_layout(title="Sampling frequency: hours between observations", yaxis_title="hours (log scale)",
-                      yaxis=dict(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]), height=420,
-                      xaxis=dict(tickmode="array", tickvals=names, ticktext=names, tickangle=-60,
-                                 tickfont=dict(size=10)), **_LAYOUT)
+    fig.update_layout(title="Sampling frequency: hours between observations", xaxis_title="hours (log scale)",
+                      xaxis=dict(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]),
+                      height=max(320, 20 * len(names) + 140),
+                      yaxis=dict(tickmode="array", tickvals=names, ticktext=names, autorange="reversed",
+                                 tickfont=dict(size=11)), **_LAYOUT)
     return fig
 
 

@@ -99,9 +99,8 @@ if tiers is not None:
     st.subheader("Where the gain comes from: three tiers and informative missingness")
     st.markdown(tiers.sentence)
     st.markdown(missing.sentence)
-    c = st.columns([3, 2])
-    c[0].plotly_chart(plots.tiers_figure(tiers, missing), width="stretch")
-    c[1].dataframe(tiers.table(), hide_index=True)
+    st.plotly_chart(plots.tiers_figure(tiers, missing), width="stretch")
+    st.dataframe(tiers.table(), hide_index=True, width="stretch")      # full width: the CI column is never cut
 elif result.config.tiers:
     st.info("The tiers need an order-free model in the run.")
 with st.expander("All numbers"):
