@@ -42,7 +42,7 @@ mortality, levels carry most of the risk.
 run = context.run_on_data(cohort)
 names = tuple(run["models"]) if run is not None else DEFAULT_MODELS
 seq = [n for n in names if registry.get(n).input_kind == "sequence" and n != "grud"] or list(registry.SEQUENCE[:3])
-c = st.columns(4)
+c = st.columns([1.2, 1.4, 1.8, 1])         # the model chips get the widest box: "GRU" is never clipped
 model = c[0].selectbox("Ablation model", seq, index=seq.index("gru") if "gru" in seq else 0, key="timeorder.model",
                        format_func=lambda n: registry.get(n).label)
 hours = c[1].multiselect("Hours available (k)", [6, 12, 24, 36, 48, 72], default=list(map(int, DEFAULT_HORIZONS)),
