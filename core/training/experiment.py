@@ -164,8 +164,8 @@ def _importance(res, specs, random_state: int, progress: Progress | None) -> dic
     variables = list(res.builder.variables_) + list(res.builder.static_columns_)
     out = {}
     for i, spec in enumerate(specs):
-        if progress is not None:
-            progress(f"variable importance: {spec.label}", i / max(len(specs), 1))
+        if progress is not None:          # after every fit: the fraction stays where the fits left it
+            progress(f"variable importance: {spec.label} ({i + 1} of {len(specs)})", 1.0)
         out[spec.name] = variable_importance(res.models[spec.name], spec.input_kind, fs, variables,
                                              random_state=random_state)
     return out

@@ -60,6 +60,9 @@ def test_data_without_any_of_the_runs_variables_is_refused(saved, tmp_path, caps
 def test_predict_on_other_data_warns_and_scores(saved, tmp_path, capsys):
     cohort, folder = saved
     events, _ = write_long(_without(cohort, "Lactate"), tmp_path, labels=False)
-    assert main(["predict", str(folder), str(events), "--out", str(tmp_path / "p.csv")]) == 0
+    # Lactate carries much of these models' importance: refused, naming it, unless the user insists
+    assert main(["predict", str(folder), str(events), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "Lactate (" in capsys.readouterr().err
+    assert main(["predict", str(folder), str(events), "--out", str(tmp_path / "p.csv"), "--allow-missing"]) == 0
     err = capsys.readouterr().err
     assert "warning: This run was trained on other data" in err and "Lactate" in err
