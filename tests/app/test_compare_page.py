@@ -86,6 +86,7 @@ def test_an_unsaved_run_is_kept_in_the_temporary_folder_until_saved(tmp_path):
     assert saved.parent == tmp_path / "runs" and (saved / "manifest.json").exists() and not folder.exists()
 
 
+@pytest.mark.slow  # ~6 s; in the browser too (tests/app/views_e2e.py)
 def test_a_second_training_becomes_the_current_run_with_its_own_thresholds(tmp_path):
 
     def shown(at: AppTest, folder: Path) -> tuple[float, float, float]:
@@ -124,6 +125,7 @@ def test_a_run_opened_on_other_data_says_so(tmp_path):
     assert any("trained on other data" in w for w in warned), warned
 
 
+@pytest.mark.slow  # ~7 s; reuse: tests/core/runs/test_reuse.py, trajectories: tests/core/runs/test_predict.py
 def test_an_identical_training_is_reused_and_the_timeline_shows_the_risk_trajectory(tmp_path):
     at = _train(_compare(_upload(tmp_path, 7)), ["lr", "gru"], save=True)
     _, first = page_job(at, "compare")
@@ -194,6 +196,7 @@ def test_decision_curves_and_the_report_download_of_the_open_run(tmp_path):
         run_report(str(tmp_path / "elsewhere" / "dca-run"))
 
 
+@pytest.mark.slow  # ~6 s; run pairs: tests/core/runs/test_pair.py
 def test_the_current_run_is_compared_with_a_baseline_run_on_a_click(tmp_path):
     """Against another run: nothing runs until the click; the table is core.runs.pair's, on the same patients."""
     from core.runs.pair import compare_runs
@@ -237,6 +240,7 @@ def test_subgroups_of_the_current_run_on_a_click(tmp_path):
     assert any("n_positive" in d.value.columns for d in again.dataframe)
 
 
+@pytest.mark.slow  # ~7 s; cross-validation kept with the run: tests/core/cli/test_cli_train.py
 def test_cross_validation_of_the_current_run_is_kept_with_it_and_in_its_report(tmp_path):
     """Cross-validation: a job on a click; the folds are kept with the run (cv.csv/cv.json) and the page and the
     report show the same leaderboard and the time-order verdict."""

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT.parent / "shared" / "tools" / "app_e2e.py"
 JOBS_TOOL = ROOT.parent / "shared" / "tools" / "app_jobs_e2e.py"

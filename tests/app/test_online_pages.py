@@ -78,6 +78,7 @@ def test_explain_page_on_an_online_run(tmp_path, monkeypatch):
     assert at.select_slider(key=f"explain.at.{at.selectbox(key='explain.patient').value}").value == 8
 
 
+@pytest.mark.slow  # ~6 s; the online time-order analysis: tests/core/features/test_online.py
 def test_timeorder_page_on_online_data(tmp_path, monkeypatch):
     from app.state import TIMEORDER_CONFIG_OVERRIDE
     from core.analysis.timeorder import load_timeorder

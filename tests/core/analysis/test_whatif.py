@@ -189,6 +189,7 @@ def test_an_edited_risk_moves_by_hand(stay):
 
 
 # -- set A ------------------------------------------------------------------------------------------
+@pytest.mark.slow  # real data
 @pytest.mark.real
 def test_set_a_edits_are_causal(tmp_path):
     if not (SET_A / "set-a.csv.gz").exists():

@@ -193,6 +193,7 @@ def test_bad_memory_setting_in_the_environment_is_explained(monkeypatch):
         EngineConfig.from_env()
 
 
+@pytest.mark.slow  # real data
 @pytest.mark.skipif(not (SHARED / "physionet2012" / "set-a.csv.gz").exists(),
                     reason="PhysioNet 2012 set A is not in ../shared/data (CI provides it)")
 def test_set_a_is_identical_with_both_engines(monkeypatch):

@@ -155,6 +155,7 @@ def test_short_identical_stays_are_not_considered():
     assert find_duplicate_stays(ev, min_rows=2).groups == (("a", "b"),)
 
 
+@pytest.mark.slow  # real data
 @pytest.mark.skipif(not (REAL / "set-a.csv.gz").exists(), reason="PhysioNet 2012 set A not in ../shared/data")
 def test_real_set_a_has_no_duplicate_stays():
     cohort, report = validate_data(REAL / "set-a.csv.gz", REAL / "outcomes-a.csv",

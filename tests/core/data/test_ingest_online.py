@@ -385,6 +385,7 @@ def test_cli_bad_task_options_are_clean_errors(tmp_path, capsys):
 
 # -- the real PhysioNet 2019 file ---------------------------------------------------------
 
+@pytest.mark.slow  # real data
 @pytest.mark.skipif(not REAL_2019.exists(), reason=f"PhysioNet 2019 sample not found at {REAL_2019}")
 def test_real_physionet_2019_online():
     start = time.perf_counter()

@@ -16,7 +16,7 @@ DATA = ROOT.parent / "shared/data/physionet2012"
 EVENTS, OUTCOMES = DATA / "set-a.csv.gz", DATA / "outcomes-a.csv"
 TARGET = "in_hospital_death"
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """core.evaluation.multiplicity.holm against statsmodels' implementation and by hand."""
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 from statsmodels.stats.multitest import multipletests
 
@@ -13,6 +14,7 @@ def test_holm_by_hand():
     assert holm([0.5, 0.9]).tolist() == [1.0, 1.0]
 
 
+@pytest.mark.slow  # ~15 s (statsmodels takes 30 ms a call); Holm by hand and in a run stay in the default run
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=12))
 def test_holm_equals_statsmodels_and_ignores_untestable_comparisons(ps):

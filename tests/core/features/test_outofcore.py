@@ -212,6 +212,7 @@ def test_check_sequences_keeps_a_memmap_and_checks_it_in_blocks(tmp_path, monkey
 
 
 # -- (c) the real PhysioNet 2012 set A: same features and the same quick GRU risks ---------------------
+@pytest.mark.slow  # real data
 @pytest.mark.real
 def test_set_a_out_of_core_matches_in_memory(work_root, monkeypatch):
     if not (DATA / "set-a.csv.gz").exists() or not (DATA / "outcomes-a.csv").exists():

@@ -141,6 +141,7 @@ def test_cli_errors_exit_2_with_a_message(stay_run, tmp_path, capsys):
     assert "--timeorder" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a browser
 def test_report_opens_offline_in_a_browser(stay_report, tmp_path):
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
@@ -165,6 +166,7 @@ def test_report_opens_offline_in_a_browser(stay_report, tmp_path):
     assert not errors, errors
 
 
+@pytest.mark.slow  # real data
 def test_report_of_a_set_a_run(tmp_path):
     data = ROOT.parent / "shared/data/physionet2012"
     if not (data / "set-a.csv.gz").is_file():

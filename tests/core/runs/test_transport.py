@@ -12,7 +12,7 @@ from tests.helpers.paths import ROOT
 P2012 = ROOT.parent / "shared/data/physionet2012"
 P2019 = ROOT.parent / "shared/data/physionet2019/hourly.csv.gz"
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

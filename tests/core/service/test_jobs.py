@@ -93,6 +93,7 @@ def test_unknown_kind_is_refused():
         m.shutdown()
 
 
+@pytest.mark.slow  # Ray
 def test_a_ray_job_is_cancelled_and_leaves_no_ray_worker(tmp_path):
     """A job on the Ray backend: cancel stops its tasks and its private Ray instance, all within seconds."""
     import subprocess
@@ -171,6 +172,7 @@ def _closed_port() -> int:
         return s.getsockname()[1]          # nothing listens there once it is closed
 
 
+@pytest.mark.slow  # Ray
 def test_a_job_whose_cluster_cannot_be_reached_fails_with_a_message_and_frees_its_slot(tmp_path, silent_port):
     """Nothing listening: refused at once. A port that accepts but does not speak Ray: failed after the
     connect timeout, not hung in the only slot; the next job runs."""
@@ -223,6 +225,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow  # Ray
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc (Linux)")
 def test_job_workers_die_with_their_server_even_after_kill_9(tmp_path, silent_port):
     """The server is killed with SIGKILL while its job's worker hangs (joining a 'cluster' that never answers):

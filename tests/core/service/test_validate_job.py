@@ -86,6 +86,7 @@ def test_a_validation_is_cancelled_within_seconds(manager, tmp_path):
     assert info.state == "cancelled" and time.monotonic() - start < KILL_AFTER_S + 5
 
 
+@pytest.mark.slow  # ~12 s; a job nobody wants any more is cancelled in tests/core/service/test_jobs.py
 def test_a_validation_nobody_follows_is_cancelled(manager, tmp_path):
     fifo = tmp_path / "events.csv"
     os.mkfifo(fifo)

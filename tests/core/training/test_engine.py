@@ -11,6 +11,8 @@ from core.training.threads import current_limit, limit_threads
 from core.analysis.timeorder import TimeOrderConfig, run_timeorder
 from tests.helpers.cohorts import make_planted_order_cohort, make_tiny_cohort
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def ray_backend():
