@@ -4,7 +4,7 @@ A :class:`~core.models.recurrent.RecurrentClassifier` keeps its networks in ``mo
 ``_RecurrentNet`` per seed: input projection ``inp`` -> ``rnn`` (``nn.RNN``/``nn.LSTM``/``nn.GRU``)
 -> ``out``). torch's fused kernels do not expose the gates, so this module re-runs the recurrence
 by hand from the layer's weights, in the order torch stores them (checked against the docs of
-``torch.nn.LSTM`` / ``torch.nn.GRU`` and, in ``tests/core/test_gates.py``, against the modules'
+``torch.nn.LSTM`` / ``torch.nn.GRU`` and, in ``tests/core/analysis/test_gates.py``, against the modules'
 own hidden states to 1e-5):
 
 * ``weight_ih_l{k}`` / ``weight_hh_l{k}`` / ``bias_ih_l{k}`` / ``bias_hh_l{k}`` stack the gates

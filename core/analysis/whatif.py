@@ -13,7 +13,7 @@ tables side by side:
   so the two tables line up hour for hour.
 
 Every model the run scores over time is causal here: an edit at hour ``h`` changes only risks at hours
-``>= h`` (``tests/core/test_whatif.py`` checks it, on the fixture and on PhysioNet set A).
+``>= h`` (``tests/core/analysis/test_whatif.py`` checks it, on the fixture and on PhysioNet set A).
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ every other interval of an online run; a stay run resamples patients with
 
 Why our own code and not the ``dcurves`` package: these are a few vectorised lines, and ``dcurves``
 pulls lifelines, statsmodels and matplotlib into the app at run time (and caps pandas through
-lifelines). ``tests/core/test_decision.py`` checks this module against ``dcurves.dca`` and against a
+lifelines). ``tests/core/evaluation/test_decision.py`` checks this module against ``dcurves.dca`` and against a
 hand computation.
 """
 from __future__ import annotations

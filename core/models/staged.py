@@ -12,7 +12,7 @@
 * :func:`fit_in_stages` grows a :class:`~sklearn.ensemble.RandomForestClassifier` tree batch by tree batch
   with ``warm_start`` (``"trees 40/100"``, a batch about every 5 s, at most ~20 batches), and fits every
   other model as it is. The forest is the one a plain fit gives: the same trees, node for node, so the
-  same ``predict_proba`` (scikit-learn 1.9.1, checked in ``tests/core/test_staged.py``; with ``n_jobs``
+  same ``predict_proba`` (scikit-learn 1.9.1, checked in ``tests/core/models/test_staged.py``; with ``n_jobs``
   above 1 scikit-learn's own ``predict_proba`` adds the trees in thread order, so two calls on the *same*
   forest can differ in the last bit, staged or not). It keeps its class, its ``warm_start`` and its tree
   count, so it saves and reloads as before. Gradient boosting

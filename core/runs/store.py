@@ -87,7 +87,7 @@ def _dump(path: Path, obj) -> None:
 # saving
 # --------------------------------------------------------------------------------------------
 def _save_model(model, name: str, folder: Path) -> list[str]:
-    """One model's files (its own seam: tests interrupt a save here, tests/core/test_cli_cancel.py)."""
+    """One model's files (its own seam: tests interrupt a save here, tests/core/cli/test_cli_cancel.py)."""
     return save_model(model, folder, name)
 
 
