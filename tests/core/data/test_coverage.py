@@ -54,5 +54,5 @@ def test_every_cohort_chart_lists_the_variables_in_one_order_and_labels_each():
     assert samp == [v for v in order if v in samp]
     fig = coverage_figure(cov)
     assert list(fig.layout.yaxis.ticktext)[::-1][0].startswith(order[0])          # the most covered on top
-    assert len(sampling_figure(sampling_intervals(cohort)).layout.xaxis.ticktext) == len(samp)   # every one labelled
+    assert len(sampling_figure(sampling_intervals(cohort)).layout.yaxis.ticktext) == len(samp)   # every one labelled
     assert len(missingness_figure(missingness_by_hour(cohort)).layout.yaxis.ticktext) == len(series)
