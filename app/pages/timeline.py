@@ -14,6 +14,7 @@ from core import plots
 from core.analysis import whatif
 from core.exceptions import CoreError
 from core.data.plausibility import code_table, codes_from_table, describe_value
+from core.models import registry
 
 st.title("Patient timeline")
 cohort = require_cohort()
@@ -143,13 +144,27 @@ if runs:
         try:
             run = workspace.load_run(path)
             risk = workspace.patient_risk(path, cohort, pid)
+            # one model by default (the best on validation patients); the others on request, in the run's order
+            names = [n for n in run.models if n in risk.columns]
+            picked = st.multiselect("Models on the risk panel", names, default=[run.best_model],
+                                    key=f"timeline.models.{run.name}", format_func=lambda n: registry.get(n).label,
+                                    help="Opens with the model that did best on the run's validation patients")
+            risk = risk[["time_hours", *[n for n in names if n in picked]]]
             thresholds = {n: t for n, t in run.thresholds.items() if n in risk.columns}
+            split = run.split_of(pid)
+            st.caption({"train": "A **training** patient of this run: the models were fitted on this patient, so "
+                                 "these risks look better than a new patient's would.",
+                        "validation": "A **validation** patient of this run: the thresholds were chosen on this "
+                                      "patient.",
+                        "test": "A **test** patient of this run: never used to fit or tune the models, so these "
+                                "risks are what a new patient would get.",
+                        None: "Not a patient of this run's split."}[split])
             online = run.online
             st.caption("Top panel: each model's risk " + (
                 "at every hour, from the data up to and including it. Shaded: hours labelled 1." if online else
                 "from the data up to each hour (the last point is the stay's risk, the one the leaderboard scores); "
                 "classical models see the summaries of those hours, sequence models the hours in order.")
-                + " Dotted lines: each model's threshold, chosen on validation patients.")
+                + " Dotted line: each shown model's threshold, chosen on validation patients.")
         except CoreError as err:
             st.warning(f"This run cannot score this patient: {gui_text(err)}")
             run = None

@@ -156,6 +156,20 @@ class Run:
         """Whether the run predicts every patient-hour (the online task)."""
         return self.builder.config.task == "online"
 
+    @property
+    def best_model(self) -> str:
+        """The model with the best validation AUROC (chosen on validation patients, never on test patients): the
+        one a page shows first. The run's first model when no validation AUROC was saved."""
+        scores = {n: (self.metrics.get("models", {}).get(n, {}) or {}).get("validation_auroc") for n in self.models}
+        ranked = [n for n in self.models if isinstance(scores[n], (int, float)) and np.isfinite(scores[n])]
+        return max(ranked, key=lambda n: scores[n]) if ranked else next(iter(self.models))
+
+    def split_of(self, patient_id) -> str | None:
+        """``"train"``, ``"validation"`` or ``"test"``: the part of the run's split the patient (by id) was in;
+        ``None`` for a patient the run never saw."""
+        pid = str(patient_id)
+        return next((k for k, ids in self.splits.items() if pid in set(map(str, ids))), None)
+
     def features(self, cohort: Cohort, patient_ids=None) -> FeatureSet:
         """``X_tab``/``X_seq`` (and names, variables, channel kinds) built with the run's fitted builder."""
         return self.builder.transform(cohort, patient_ids)

@@ -140,8 +140,17 @@ def test_an_identical_training_is_reused_and_the_timeline_shows_the_risk_traject
     at.switch_page("app/pages/timeline.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("from the data up to each hour" in c.value for c in at.caption), [c.value for c in at.caption]
+    run = load_run(first.folder)                                   # one model by default: the best on validation
+    best = run.best_model
+    assert at.multiselect(key=f"timeline.models.{run.name}").value == [best]
+    labels = {"lr": "logistic regression", "gru": "GRU"}
+    fig = at.get("plotly_chart")[0].proto.spec
+    assert f'"name":"{labels[best]}"' in fig and f'"name":"{labels[({"lr", "gru"} - {best}).pop()]}"' not in fig
+    at.multiselect(key=f"timeline.models.{run.name}").set_value(["lr", "gru"]).run()      # the others on request
     fig = at.get("plotly_chart")[0].proto.spec
     assert '"name":"GRU"' in fig and '"name":"logistic regression"' in fig
+    split = run.split_of(at.selectbox(key="timeline.patient").value)
+    assert any(f"A **{split}** patient of this run" in c.value for c in at.caption)
 
 
 def test_the_timeline_marks_kept_implausible_values_and_uses_edited_code_meanings(tmp_path):

@@ -178,3 +178,13 @@ def test_delete_run_removes_a_run_and_refuses_anything_else(saved, tmp_path):
     delete_run(root / ".." / "runs" / "r2", root)
     assert not (root / "r2").exists()
     assert [r["name"] for r in list_runs(root)] == ["link"]      # only the (refused) link is left
+
+
+def test_the_best_model_is_chosen_on_validation_and_each_patient_has_its_split(trained_run):
+    from core.runs.store import load_run
+    run = load_run(trained_run.run_dir)
+    val = {n: run.metrics["models"][n]["validation_auroc"] for n in run.models}
+    assert run.best_model == max(val, key=val.get)
+    for part, ids in run.splits.items():
+        assert run.split_of(ids[0]) == part
+    assert run.split_of("never-seen") is None
