@@ -553,7 +553,7 @@ def tiers_figure(tiers, missingness=None) -> go.Figure:
 
 
 # -- decision curves (core.evaluation.decision; Compare page and the report) ------------------------------
-def decision_curve_figure(curves) -> go.Figure:
+def decision_curve_figure(curves, models=None) -> go.Figure:
     """Net benefit against threshold probability, one line per model (with its bootstrap band when
     computed), plus treat-all (dashed) and treat-none (zero). ``curves`` is a :class:`core.evaluation.decision.DecisionCurves`.
 
@@ -568,6 +568,11 @@ def decision_curve_figure(curves) -> go.Figure:
     t = t[order]
     fig = go.Figure()
     per = curves.unit
+    if models is not None:                       # only these models' curves (the page's picker)
+        from dataclasses import replace as _replace
+        keep = [m for m in curves.net_benefit if m in set(models)]
+        curves = _replace(curves, net_benefit={m: curves.net_benefit[m] for m in keep},
+                          ci={m: v for m, v in curves.ci.items() if m in keep})
     top = max([float(curves.prevalence)] + [float(np.max(v)) for v in curves.net_benefit.values()])
     top = max(top, 1e-3)
     for name, nb in curves.net_benefit.items():

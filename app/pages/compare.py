@@ -165,13 +165,21 @@ if summary.comparisons:
     st.markdown(f"**Paired tests against the best classical model on validation ({ref})**, {kind}{holm_note}:")
     st.markdown("\n".join(f"- {c.sentence}" for c in summary.comparisons))
 
+# the best two on validation patients by default (eight overlapping curves with bands read as none), others on request
+by_validation = sorted(summary.results, key=lambda n: -float(
+    summary.metrics.get("models", {}).get(n, {}).get("validation_auroc") or -1.0))
+curves_of = st.multiselect("Models on the curves", list(summary.results), default=by_validation[:2],
+                           key=f"compare.curves.{summary.folder.name if summary.folder else ''}",
+                           format_func=lambda n: summary.results[n].label or n,
+                           help="Opens with the two models that did best on validation patients")
+shown = {n: ev for n, ev in summary.results.items() if n in curves_of} or summary.results
 tabs = st.tabs(["ROC", "Precision-recall", "Calibration", "Decision curves"])
-tabs[0].plotly_chart(plots.roc_figure(summary.results), width="stretch")
-tabs[1].plotly_chart(plots.pr_figure(summary.results), width="stretch")
-tabs[2].plotly_chart(plots.calibration_figure(summary.results), width="stretch")
+tabs[0].plotly_chart(plots.roc_figure(shown), width="stretch")
+tabs[1].plotly_chart(plots.pr_figure(shown), width="stretch")
+tabs[2].plotly_chart(plots.calibration_figure(shown), width="stretch")
 tabs[3].caption(HOW_TO_READ + (" Online run: a row is a test patient-hour; the band resamples patients." if online
                                else ""))
-tabs[3].plotly_chart(plots.decision_curve_figure(cache.decision_curves(summary)), width="stretch")
+tabs[3].plotly_chart(plots.decision_curve_figure(cache.decision_curves(summary), models=list(shown)), width="stretch")
 
 st.subheader("Decision threshold")
 c = st.columns([1, 2])

@@ -272,3 +272,10 @@ def test_cross_validation_of_the_current_run_is_kept_with_it_and_in_its_report(t
     assert verdict.startswith("Across 6 folds, ") and any(verdict in unescape(m.value) for m in at.markdown)
     html = build_report(load_run(_current(at)))
     assert "3-fold x 2 repeats cross-validation" in html and "Does time order help here?" in html
+
+
+def test_the_curves_open_with_the_best_two_models_on_validation(tmp_path):
+    at = _train(_compare(_upload(tmp_path, 8)), ["lr", "gbm", "gru"])
+    run = load_run(_current(at))
+    val = {n: run.metrics["models"][n]["validation_auroc"] for n in run.models}
+    assert at.multiselect(key=f"compare.curves.{run.name}").value == sorted(val, key=lambda n: -val[n])[:2]

@@ -39,3 +39,13 @@ def test_the_sampling_chart_gives_every_variable_its_own_row():
     fig = plots.sampling_figure(intervals)
     assert fig.data[0].orientation == "h" and list(fig.data[0].y) == list(intervals["variable"])
     assert fig.layout.height >= 20 * 40                  # about 20 px a name: none overlaps the next
+
+
+def test_decision_curves_of_chosen_models_only():
+    rng = np.random.default_rng(1)
+    y = (rng.uniform(size=300) < 0.3).astype(int)
+    results = {n: evaluate(n, y, np.clip(0.3 + s * y + rng.normal(0, 0.2, 300), 0.01, 0.99), 0.5,
+                           config=EvaluationConfig(n_bootstrap=0), label=n.upper())
+               for n, s in (("lr", 0.2), ("gru", 0.4), ("rf", 0.1))}
+    fig = plots.decision_curve_figure(curves_from_results(results, n_bootstrap=0), models=["gru", "lr"])
+    assert {t.name for t in fig.data} == {"LR", "GRU", "treat all", "treat none"}
