@@ -14,6 +14,7 @@ first use, so families that read the same grid share it.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from functools import cached_property
 
 import numpy as np
@@ -215,7 +216,7 @@ class OnlineChunk(StayChunk):
         return c[self.up, self.uk + 1] - c[self.up, lo]
 
 
-class SummaryFamily:
+class SummaryFamily(ABC):
     """One family of per-variable summaries, for both task shapes.
 
     Subclasses name their statistics (:meth:`stay_stats`, :meth:`online_stats`) and compute them
@@ -254,21 +255,21 @@ class SummaryFamily:
         shape = (chunk.n_rows, chunk.n_variables)
         return np.stack([np.reshape(c, shape) for c in cols], axis=2) if cols else np.zeros(shape + (0,))
 
+    @abstractmethod
     def stay_stats(self) -> tuple[str, ...]:
         """Statistics of the stay task (one row per patient)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def online_stats(self) -> tuple[str, ...]:
         """Statistics of the online task (one row per scored patient-hour)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stay_columns(self, chunk: StayChunk) -> list[np.ndarray]:
         """Stay task: one ``(n * V,)`` array per statistic, rows in (patient, variable) order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def online_columns(self, chunk: OnlineChunk) -> list[np.ndarray]:
         """Online task: one ``(U, V)`` array per statistic, from steps up to each scored hour only."""
-        raise NotImplementedError
 
     def subwindows(self) -> list[tuple[float, float]]:
         """Stay task: the ``n_subwindows`` equal sub-windows ``(start, end)`` hours of the window."""
