@@ -21,7 +21,7 @@ from core.data.duck import DUCKDB_MIN_MB, ENGINE_ENV, ENGINES, MEMORY_ENV, TMP_E
 from core.training.engine import BACKENDS, RAY_ADDRESS_ENV, BackendConfig
 from core.exceptions import CoreError
 
-__all__ = ["add_data_arguments", "data_config_from_args", "apply_engine_arguments", "add_backend_arguments", "backend_from_args",
+__all__ = ["add_data_arguments", "add_scoring_arguments", "data_config_from_args", "apply_engine_arguments", "add_backend_arguments", "backend_from_args",
            "progress_bar", "check_arguments", "check_steps"]
 
 
@@ -107,6 +107,16 @@ def check_steps(window_hours: float, bin_hours: float, *, window_flag: str = "--
         raise CoreError(f"{window_flag} {window_hours:g} / --bin-hours {bin_hours:g} is {window_hours / bin_hours:,.0f} "
                         f"steps, more than {MAX_STEPS:,} (ten years of hours); use a wider --bin-hours or a shorter "
                         f"window, e.g. {window_flag} 48 --bin-hours 1.")
+
+
+def add_scoring_arguments(p: argparse.ArgumentParser) -> None:
+    """``--map NEW=RUN`` and ``--allow-missing``: how new data meet a run's variables (``predict``, ``evaluate``)."""
+    p.add_argument("--allow-missing", action="store_true",
+                   help="go on when the variables missing from the data carry more than 20%% of a model's importance "
+                        "(refused by default); the warning is kept in the output")
+    p.add_argument("--map", action="append", default=[], metavar="NEW=RUN", dest="mapping",
+                   help="the new data call the run's variable RUN by the name NEW (repeat for more); synonyms such "
+                        "as DBP=DiasABP or Potassium=K are matched without it, and every match is printed")
 
 
 def add_data_arguments(p: argparse.ArgumentParser, *, labels: bool = True) -> None:

@@ -16,7 +16,7 @@ import argparse
 import sys
 from dataclasses import replace
 
-from core.commands.common import add_data_arguments, data_config_from_args
+from core.commands.common import add_data_arguments, add_scoring_arguments, data_config_from_args
 from core.exceptions import CoreError
 
 __all__ = ["add_parser", "run"]
@@ -31,12 +31,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("events", help="events file, folder or zip of the new patients")
     p.add_argument("--out", required=True, help="folder to write metrics.json, subgroups.csv, shift.csv, "
                                                 "predictions.csv into (created)")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="go on when the variables missing from the data carry more than 20%% of a model's importance "
-                        "(refused by default); the warning is kept in the output")
-    p.add_argument("--map", action="append", default=[], metavar="NEW=RUN", dest="mapping",
-                   help="the new data call the run's variable RUN by the name NEW (repeat for more); synonyms are "
-                        "matched without it")
+    add_scoring_arguments(p)
     p.add_argument("--subgroups", help="comma-separated static attributes to form subgroups by (default: all)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")

@@ -17,7 +17,7 @@ import argparse
 import sys
 from dataclasses import replace
 
-from core.commands.common import add_data_arguments, data_config_from_args
+from core.commands.common import add_data_arguments, add_scoring_arguments, data_config_from_args
 from core.exceptions import CoreError
 
 __all__ = ["add_parser", "run"]
@@ -32,12 +32,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("events", help="events file, folder or zip of the patients to score")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--models", help="comma-separated subset of the run's models (default: all)")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="go on when the variables missing from the data carry more than 20%% of a model's importance "
-                        "(refused by default); the warning is kept in the output")
-    p.add_argument("--map", action="append", default=[], metavar="NEW=RUN", dest="mapping",
-                   help="the new data call the run's variable RUN by the name NEW (repeat for more); synonyms such "
-                        "as DBP=DiasABP or Potassium=K are matched without it, and every match is printed")
+    add_scoring_arguments(p)
     p.add_argument("--trajectory", action="store_true",
                    help="stay runs: write each patient's risk from the data up to every hour (patient_id, "
                         "time_hours, model, risk, predicted) instead of one risk per stay")

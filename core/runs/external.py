@@ -194,7 +194,7 @@ def validate_external(run, cohort: Cohort, mapping: dict | None = None, config: 
         None of the run's variables is in the data, variables carrying more than 20% of a model's importance
         are missing (unless ``allow_missing``), or a model gives a NaN risk.
     """
-    from core.runs.predict import check_missing_importance, map_to_run
+    from core.runs.predict import prepare_for_scoring
     from core.training.protocol import predict_units
     config = config or EvaluationConfig()
     if run.online and cohort.hour_labels is None:
@@ -221,10 +221,8 @@ def validate_external(run, cohort: Cohort, mapping: dict | None = None, config: 
                               "patients: the run was fitted or tuned on them, so they cannot measure it. Use "
                               "patients the run has never seen.")
         cohort = cohort.subset(rest)
-    cohort, matched = map_to_run(run, cohort, mapping)
-    data_match = run.check_data(cohort)
+    cohort, matched, data_match, shares, warnings = prepare_for_scoring(run, cohort, mapping, allow_missing)
     match = data_match.sentence()
-    shares, warnings = check_missing_importance(run, data_match.missing, allow_missing)
     if own:
         warnings = [f"{len(own):,} of these patients are run {run.name}'s own training or validation patients (by id): "
                     "left out, because the run was fitted or tuned on them."] + warnings

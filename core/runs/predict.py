@@ -27,7 +27,7 @@ from core.config import DataConfig
 from core.models import registry
 
 __all__ = ["PredictionResult", "predict_patients", "data_config_for", "risk_trajectories", "map_to_run",
-           "run_variables", "check_missing_importance"]
+           "run_variables", "check_missing_importance", "prepare_for_scoring"]
 
 Progress = Callable[[str, float], None]
 
@@ -102,6 +102,19 @@ def check_missing_importance(run, missing, allow_missing: bool = False) -> tuple
                        "if the data hold them under other names (--map NEW=RUN), score with other models "
                        "(--models), or go on anyway with --allow-missing.")
     return shares, [text + " Scored anyway (--allow-missing): treat these risks with caution."]
+
+
+def prepare_for_scoring(run, cohort: Cohort, mapping: dict | None = None, allow_missing: bool = False):
+    """The steps every scoring of new data takes first (Predict and external validation alike): match the variables
+    (:func:`map_to_run`), compare the data with the run's (``run.check_data``: refused when none of its variables is
+    there) and weigh what is missing (:func:`check_missing_importance`).
+
+    Returns ``(cohort with the run's names, VariableMapping, DataMatch, {model: share missing}, warnings)``.
+    """
+    cohort, matched = map_to_run(run, cohort, mapping)
+    data_match = run.check_data(cohort)
+    shares, warnings = check_missing_importance(run, data_match.missing, allow_missing)
+    return cohort, matched, data_match, shares, warnings
 
 
 @dataclass
@@ -235,10 +248,8 @@ def predict_patients(run_dir, cohort: Cohort, models=None, progress: Progress | 
     if progress is not None:
         progress("reopening the run", 0.0)
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir, models=list(models) if models else None)
-    cohort, matched = map_to_run(run, cohort, mapping)
-    data_match = run.check_data(cohort)
+    cohort, matched, data_match, shares, warnings = prepare_for_scoring(run, cohort, mapping, allow_missing)
     match = data_match.sentence()
-    shares, warnings = check_missing_importance(run, data_match.missing, allow_missing)
     names = list(run.models)
     if progress is not None:
         progress(f"building the features of {cohort.n_patients:,} patients", 0.0)
